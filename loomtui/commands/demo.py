@@ -1,0 +1,37 @@
+"""`loomtui demo`: a simulated pod in a temporary directory, then the console."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from loomtui.cli import CommandError
+
+
+def run(args: argparse.Namespace) -> int:
+    if not 1 <= args.agents <= 500:
+        raise CommandError("--agents must be between 1 and 500")
+    from loomtui.config import load_config
+    from loomtui.sim.pod import create_demo_pod
+
+    print(f"loomtui demo: creating a pod with {args.agents} simulated agents…", file=sys.stderr)
+    try:
+        demo = create_demo_pod(args.agents)
+    except (OSError, RuntimeError) as exc:
+        raise CommandError(f"cannot create the demo pod: {exc}") from None
+    try:
+        demo.start(args.agents, args.seed)
+        from loomtui.tui.app import make_app
+
+        app = make_app(demo.pod, load_config(demo.pod), theme=args.theme)
+        app.run()
+    finally:
+        demo.stop()
+        if args.keep:
+            print(f"loomtui demo: kept the pod in {demo.root} "
+                  f"(LOOM_HOME={demo.pod} loomtui to open it again)", file=sys.stderr)
+        else:
+            demo.remove()
+    if demo.error is not None:
+        raise CommandError(f"the simulation stopped with an error: {demo.error}")
+    return app.return_code or 0

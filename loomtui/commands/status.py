@@ -1,0 +1,56 @@
+"""`loomtui status [--json]`: the pod at a glance."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+from loomtui.commands.common import open_pod, read_config
+from loomtui.store.agents import STATUS_SYMBOLS, STATUSES, fetch_agents
+from loomtui.store.db import db_path
+
+
+def collect(now: float | None = None) -> dict:
+    pod, conn = open_pod(create=False)
+    try:
+        config = read_config(pod)
+        now = time.time() if now is None else now
+        agents = fetch_agents(conn)
+        counts = dict.fromkeys(STATUSES, 0)
+        for agent in agents:
+            counts[agent.effective_status(now, config.console.stall_after)] += 1
+        pending = conn.execute("SELECT count(*) FROM gates WHERE status = 'pending'").fetchone()[0]
+    finally:
+        conn.close()
+    path = db_path(pod)
+    size = sum(p.stat().st_size for p in (path, path.with_name(path.name + "-wal")) if p.exists())
+    return {
+        "pod": str(pod),
+        "store": str(path),
+        "store_bytes": size,
+        "agents": len(agents),
+        "by_status": counts,
+        "pending_approvals": pending,
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    summary = collect()
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return 0
+    print(f"pod      {summary['pod']}")
+    print(f"store    {summary['store']} ({_size(summary['store_bytes'])})")
+    line = "  ".join(f"{STATUS_SYMBOLS[s]} {n} {s}" for s, n in summary["by_status"].items() if n)
+    print(f"agents   {summary['agents']}" + (f"   {line}" if line else ""))
+    print(f"approvals pending: {summary['pending_approvals']}")
+    return 0
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} B"

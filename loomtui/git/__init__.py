@@ -1,0 +1,1 @@
+"""Worktree discovery and diffs (issue 5). Nothing here yet."""

@@ -1,0 +1,1 @@
+"""Transcript ingest and pricing (issue 4). Nothing here yet."""

@@ -1,0 +1,89 @@
+"""A whole simulated pod: a temporary pod directory, a real repository with a
+worktree per agent, and a thread that runs the simulation until stopped."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from loomtui.sim.agents import Simulation
+from loomtui.sim.repo import add_worktree, create_repo
+from loomtui.store.db import connect, db_path
+
+# The demo's own config: a short stall time so that stalls show within a minute.
+DEMO_CONFIG = """\
+# Written by `loomtui demo` for its temporary pod.
+[console]
+stall_after = 30
+"""
+DEMO_STALL_SECONDS = 30.0
+SPARE_WORKTREES = 6  # for agents that join while the demo runs
+
+
+@dataclass
+class DemoPod:
+    root: Path
+    pod: Path
+    repo: Path
+    worktrees: list[tuple[Path, str]]
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+    error: BaseException | None = None
+
+    def start(self, agents: int, seed: int | None, *, clock: Callable[[], float] = time.time,
+              speed: float = 1.0, tick: float = 0.05) -> None:
+        """Register the agents, then simulate them in a background thread."""
+        ready = threading.Event()
+
+        def run() -> None:
+            conn = connect(db_path(self.pod))
+            try:
+                sim = Simulation(conn, self.repo, self.worktrees, seed=seed, clock=clock,
+                                 stall_seconds=DEMO_STALL_SECONDS, speed=speed)
+                sim.start(agents)
+                ready.set()
+                while not self._stop.wait(tick):
+                    sim.step()
+            except BaseException as exc:  # reported by the demo command when it ends
+                self.error = exc
+                ready.set()
+            finally:
+                conn.close()
+
+        self._thread = threading.Thread(target=run, name="loomtui-sim", daemon=True)
+        self._thread.start()
+        ready.wait()
+        if self.error:
+            raise self.error
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def remove(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def create_demo_pod(agents: int, root: Path | None = None) -> DemoPod:
+    """A temporary pod with a config, a store and `agents` (+ spare) worktrees."""
+    root = Path(tempfile.mkdtemp(prefix="loomtui-demo-")) if root is None else root
+    pod = root / "demo"
+    pod.mkdir(parents=True)
+    (pod / "config.toml").write_text(DEMO_CONFIG)
+    connect(db_path(pod)).close()
+    repo = create_repo(root / "shop")
+    names = _names(agents + SPARE_WORKTREES)
+    worktrees = [add_worktree(repo, root / "wt", name) for name in names]
+    return DemoPod(root, pod, repo, worktrees)
+
+
+def _names(count: int) -> list[str]:
+    stems = ["auth", "billing", "search", "api", "db", "docs", "ui", "perf", "infra", "cli",
+             "tests", "deps"]
+    return [f"{stems[i % len(stems)]}-{i // len(stems) + 1}" for i in range(count)]

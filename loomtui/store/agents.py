@@ -1,0 +1,213 @@
+"""Agents and their event timelines: the API every writer uses (hooks, ingester,
+simulator) and the read queries the console and `loomtui status` share.
+
+Stdlib only: this is on the hook path.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from loomtui.store.db import transaction
+
+KINDS = ("claude", "codex", "aider", "script", "sim")
+STATUSES = ("working", "waiting", "idle", "stalled", "done", "error")
+# A symbol per status so the fleet reads without colour too (NO_COLOR, a mono tmux).
+STATUS_SYMBOLS = {
+    "working": "●",
+    "waiting": "◆",
+    "idle": "○",
+    "stalled": "◌",
+    "done": "✓",
+    "error": "✗",
+}
+# Order used by the status sort: what needs a human first.
+STATUS_RANK = {"waiting": 0, "error": 1, "stalled": 2, "working": 3, "idle": 4, "done": 5}
+
+SUMMARY_MAX = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Agent:
+    id: int
+    kind: str
+    name: str
+    session_id: str | None
+    cwd: str | None
+    repo: str | None
+    worktree: str | None
+    branch: str | None
+    model: str | None
+    status: str
+    status_reason: str
+    last_tool: str
+    last_summary: str
+    started_at: float
+    last_activity_at: float
+    ended_at: float | None
+    pending_gates: int = 0
+
+    def effective_status(self, now: float, stall_after: float) -> str:
+        """`working` with no activity for `stall_after` seconds reads as `stalled`."""
+        if self.status == "working" and now - self.last_activity_at > stall_after:
+            return "stalled"
+        return self.status
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    id: int
+    agent_id: int
+    ts: float
+    kind: str
+    tool: str
+    summary: str
+    payload: str
+
+
+AGENT_COLUMNS = (
+    "id, kind, name, session_id, cwd, repo, worktree, branch, model, status, status_reason, "
+    "last_tool, last_summary, started_at, last_activity_at, ended_at"
+)
+FLEET_SQL = f"""
+    SELECT {', '.join('a.' + c.strip() for c in AGENT_COLUMNS.split(','))},
+           (SELECT count(*) FROM gates g WHERE g.agent_id = a.id AND g.status = 'pending')
+    FROM agents a ORDER BY a.id
+"""
+EVENTS_SQL = """
+    SELECT id, agent_id, ts, kind, tool, summary, payload FROM events
+    WHERE agent_id = ? ORDER BY id DESC LIMIT ?
+"""
+STATUS_COUNTS_SQL = "SELECT status, count(*) FROM agents GROUP BY status"
+
+
+def one_line(text: str, limit: int = SUMMARY_MAX) -> str:
+    """Collapse whitespace and cut to `limit` characters, for summaries."""
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def upsert_agent(
+    conn: sqlite3.Connection,
+    *,
+    kind: str,
+    now: float,
+    session_id: str | None = None,
+    name: str | None = None,
+    cwd: str | None = None,
+    repo: str | None = None,
+    worktree: str | None = None,
+    branch: str | None = None,
+    model: str | None = None,
+    transcript_path: str | None = None,
+) -> int:
+    """Insert an agent, or update the one with this session id; returns its id.
+
+    Fields given as None keep their stored value, so writers that know less
+    (a transcript line, a Notification hook) never erase what others recorded.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"unknown agent kind {kind!r}; expected one of {', '.join(KINDS)}")
+    fallback = name or _default_name(kind, worktree or cwd, session_id)
+    row = conn.execute(
+        """
+        INSERT INTO agents (kind, name, session_id, cwd, repo, worktree, branch, model,
+                            transcript_path, started_at, last_activity_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT (session_id) DO UPDATE SET
+            name = coalesce(?, name),
+            cwd = coalesce(excluded.cwd, cwd),
+            repo = coalesce(excluded.repo, repo),
+            worktree = coalesce(excluded.worktree, worktree),
+            branch = coalesce(excluded.branch, branch),
+            model = coalesce(excluded.model, model),
+            transcript_path = coalesce(excluded.transcript_path, transcript_path)
+        RETURNING id
+        """,
+        (kind, fallback, session_id, cwd, repo, worktree, branch, model, transcript_path,
+         now, now, name),
+    ).fetchone()
+    return int(row[0])
+
+
+def _default_name(kind: str, place: str | None, session_id: str | None) -> str:
+    base = place.rstrip("/").rsplit("/", 1)[-1] if place else kind
+    return f"{base}-{session_id[:4]}" if session_id else base
+
+
+def record_event(
+    conn: sqlite3.Connection,
+    agent_id: int,
+    *,
+    kind: str,
+    now: float,
+    tool: str = "",
+    summary: str = "",
+    payload: Mapping[str, Any] | None = None,
+    status: str | None = None,
+    status_reason: str | None = None,
+) -> int:
+    """Append one event to the agent's timeline and move its "now" fields, in one
+    short transaction. `status` (with its reason) changes the agent's status.
+
+    An event with a summary replaces the agent's "doing" pair (last tool and
+    summary) as a whole, so a summary is never shown beside an older tool."""
+    if status is not None and status not in STATUSES:
+        raise ValueError(f"unknown status {status!r}")
+    summary = one_line(summary)
+    body = json.dumps(payload or {}, ensure_ascii=False, default=str)
+    with transaction(conn):
+        event_id = conn.execute(
+            "INSERT INTO events (agent_id, ts, kind, tool, summary, payload) VALUES (?, ?, ?, ?, ?, ?)",
+            (agent_id, now, kind, tool, summary, body),
+        ).lastrowid
+        if status is None:
+            conn.execute(
+                """UPDATE agents SET last_activity_at = ?,
+                       last_tool = CASE WHEN ? != '' THEN ? ELSE last_tool END,
+                       last_summary = CASE WHEN ? != '' THEN ? ELSE last_summary END
+                   WHERE id = ?""",
+                (now, summary, tool, summary, summary, agent_id),
+            )
+        else:
+            conn.execute(
+                """UPDATE agents SET last_activity_at = ?, status = ?, status_reason = ?,
+                       last_tool = CASE WHEN ? != '' THEN ? ELSE last_tool END,
+                       last_summary = CASE WHEN ? != '' THEN ? ELSE last_summary END,
+                       ended_at = CASE WHEN ? = 'done' THEN ? ELSE NULL END
+                   WHERE id = ?""",
+                (now, status, status_reason or "", summary, tool, summary, summary,
+                 status, now, agent_id),
+            )
+    assert event_id is not None
+    return event_id
+
+
+def agent_from_row(row: Iterable[Any]) -> Agent:
+    return Agent(*row)
+
+
+def event_from_row(row: Iterable[Any]) -> Event:
+    return Event(*row)
+
+
+def fetch_agents(conn: sqlite3.Connection) -> list[Agent]:
+    return [agent_from_row(r) for r in conn.execute(FLEET_SQL)]
+
+
+def fetch_events(conn: sqlite3.Connection, agent_id: int, limit: int = 200) -> list[Event]:
+    """The agent's timeline, newest first."""
+    return [event_from_row(r) for r in conn.execute(EVENTS_SQL, (agent_id, limit))]
+
+
+def find_agent(conn: sqlite3.Connection, ref: str) -> Agent | None:
+    """An agent by id, session id or name (the most recent of that name)."""
+    where = "a.session_id = ? OR a.name = ?" + (" OR a.id = ?" if ref.isdigit() else "")
+    args: tuple[Any, ...] = (ref, ref, int(ref)) if ref.isdigit() else (ref, ref)
+    sql = FLEET_SQL.replace("ORDER BY a.id", f"WHERE {where} ORDER BY a.id DESC LIMIT 1")
+    row = conn.execute(sql, args).fetchone()
+    return agent_from_row(row) if row else None

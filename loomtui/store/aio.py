@@ -1,0 +1,54 @@
+"""The console's async view of the pod store (aiosqlite).
+
+It shares SQL and row mapping with the synchronous hook path in `agents.py`, so
+the two never disagree about what an agent is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import aiosqlite
+
+from loomtui.store import agents as q
+from loomtui.store.db import PRAGMAS, StoreError, connect, describe_error
+
+
+class AsyncStore:
+    """One aiosqlite connection to the pod store."""
+
+    def __init__(self, path: Path, conn: aiosqlite.Connection) -> None:
+        self.path = path
+        self._conn = conn
+
+    @classmethod
+    async def open(cls, path: Path, *, create: bool = True) -> AsyncStore:
+        # Create, migrate and version-check with the synchronous path (one place
+        # owns migrations), then keep an async connection for the console.
+        await asyncio.to_thread(lambda: connect(path, create=create).close())
+        try:
+            conn = await aiosqlite.connect(path, isolation_level=None)
+            for pragma in PRAGMAS:
+                await conn.execute(pragma)
+        except aiosqlite.Error as exc:
+            raise StoreError(describe_error(path, exc)) from None
+        return cls(path, conn)
+
+    async def close(self) -> None:
+        await self._conn.close()
+
+    async def data_version(self) -> int:
+        """Changes whenever another connection commits: a cheap "anything new?"."""
+        async with self._conn.execute("PRAGMA data_version") as cursor:
+            row = await cursor.fetchone()
+        assert row is not None
+        return int(row[0])
+
+    async def fetch_agents(self) -> list[q.Agent]:
+        async with self._conn.execute(q.FLEET_SQL) as cursor:
+            return [q.agent_from_row(r) async for r in cursor]
+
+    async def fetch_events(self, agent_id: int, limit: int = 200) -> list[q.Event]:
+        async with self._conn.execute(q.EVENTS_SQL, (agent_id, limit)) as cursor:
+            return [q.event_from_row(r) async for r in cursor]

@@ -1,0 +1,215 @@
+"""The pod store's schema and its forward-only migrations.
+
+`MIGRATIONS[i]` takes a database from `PRAGMA user_version` i to i + 1. Never edit
+a migration that has shipped; append a new one. The schema covers every aggregate
+of the architecture (agents, events, usage, gates, memory, audit, ingest offsets,
+leases, worktree diff stats, budgets) so later features add queries, not tables
+that compete with each other.
+
+Times are UTC seconds since the epoch (REAL). JSON columns hold text.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: tuple[str, ...] = (
+    # 0 -> 1: the whole first schema.
+    """
+    CREATE TABLE agents (
+        id               INTEGER PRIMARY KEY,
+        kind             TEXT NOT NULL CHECK (kind IN ('claude','codex','aider','script','sim')),
+        name             TEXT NOT NULL,
+        session_id       TEXT UNIQUE,
+        cwd              TEXT,
+        repo             TEXT,
+        worktree         TEXT,
+        branch           TEXT,
+        model            TEXT,
+        transcript_path  TEXT,
+        status           TEXT NOT NULL DEFAULT 'working'
+                         CHECK (status IN ('working','waiting','idle','stalled','done','error')),
+        status_reason    TEXT NOT NULL DEFAULT '',
+        last_tool        TEXT NOT NULL DEFAULT '',
+        last_summary     TEXT NOT NULL DEFAULT '',
+        started_at       REAL NOT NULL,
+        last_activity_at REAL NOT NULL,
+        ended_at         REAL
+    );
+    CREATE INDEX agents_status ON agents(status);
+
+    CREATE TABLE events (
+        id        INTEGER PRIMARY KEY,
+        agent_id  INTEGER NOT NULL REFERENCES agents(id) ON DELETE CASCADE,
+        ts        REAL NOT NULL,
+        kind      TEXT NOT NULL,
+        tool      TEXT NOT NULL DEFAULT '',
+        summary   TEXT NOT NULL DEFAULT '',
+        payload   TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX events_agent_ts ON events(agent_id, id);
+
+    CREATE TABLE usage (
+        id                 INTEGER PRIMARY KEY,
+        agent_id           INTEGER REFERENCES agents(id) ON DELETE SET NULL,
+        session_id         TEXT NOT NULL,
+        ts                 REAL NOT NULL,
+        model              TEXT NOT NULL,
+        input_tokens       INTEGER NOT NULL DEFAULT 0,
+        output_tokens      INTEGER NOT NULL DEFAULT 0,
+        cache_write_tokens INTEGER NOT NULL DEFAULT 0,
+        cache_read_tokens  INTEGER NOT NULL DEFAULT 0,
+        cost_usd           REAL,
+        cost_source        TEXT NOT NULL DEFAULT 'table' CHECK (cost_source IN ('table','reported','unpriced')),
+        dedupe_key         TEXT NOT NULL UNIQUE,
+        source_file        TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX usage_agent_ts ON usage(agent_id, ts);
+    CREATE INDEX usage_ts ON usage(ts);
+
+    CREATE TABLE budgets (
+        id          INTEGER PRIMARY KEY,
+        scope       TEXT NOT NULL CHECK (scope IN ('agent','repo','pod')),
+        scope_ref   TEXT NOT NULL DEFAULT '',
+        period      TEXT NOT NULL CHECK (period IN ('session','day','block','week')),
+        max_tokens  INTEGER,
+        max_usd     REAL,
+        set_by      TEXT NOT NULL,
+        set_at      REAL NOT NULL,
+        UNIQUE (scope, scope_ref, period)
+    );
+
+    CREATE TABLE gates (
+        id            INTEGER PRIMARY KEY,
+        agent_id      INTEGER REFERENCES agents(id) ON DELETE SET NULL,
+        created_at    REAL NOT NULL,
+        expires_at    REAL NOT NULL,
+        status        TEXT NOT NULL DEFAULT 'pending'
+                      CHECK (status IN ('pending','approved','rejected','expired','cancelled')),
+        tool          TEXT NOT NULL,
+        action        TEXT NOT NULL,
+        summary       TEXT NOT NULL,
+        rule          TEXT NOT NULL DEFAULT '',
+        risk          TEXT NOT NULL CHECK (risk IN ('low','medium','high','critical','budget')),
+        content_hash  TEXT NOT NULL,
+        approved_hash TEXT,
+        claimed_by    TEXT,
+        claimed_at    REAL,
+        decided_by    TEXT,
+        decided_at    REAL,
+        reason        TEXT,
+        waiter_pid    INTEGER
+    );
+    CREATE INDEX gates_status ON gates(status, created_at);
+
+    CREATE TABLE memory (
+        id          INTEGER PRIMARY KEY,
+        kind        TEXT NOT NULL CHECK (kind IN ('decision','convention','fact','warning','todo','handoff')),
+        title       TEXT NOT NULL,
+        body        TEXT NOT NULL DEFAULT '',
+        tags        TEXT NOT NULL DEFAULT '',
+        scope       TEXT NOT NULL DEFAULT 'pod' CHECK (scope IN ('pod','repo','agent')),
+        scope_ref   TEXT NOT NULL DEFAULT '',
+        author      TEXT NOT NULL,
+        author_kind TEXT NOT NULL CHECK (author_kind IN ('supervisor','agent')),
+        agent_id    INTEGER REFERENCES agents(id) ON DELETE SET NULL,
+        session_id  TEXT,
+        worktree    TEXT,
+        commit_sha  TEXT,
+        status      TEXT NOT NULL DEFAULT 'active'
+                    CHECK (status IN ('proposed','active','superseded','retired')),
+        pinned      INTEGER NOT NULL DEFAULT 0,
+        version     INTEGER NOT NULL DEFAULT 1,
+        supersedes  INTEGER REFERENCES memory(id),
+        created_at  REAL NOT NULL,
+        updated_at  REAL NOT NULL
+    );
+    CREATE INDEX memory_status ON memory(status, pinned);
+
+    CREATE TABLE memory_history (
+        id         INTEGER PRIMARY KEY,
+        memory_id  INTEGER NOT NULL REFERENCES memory(id),
+        version    INTEGER NOT NULL,
+        changed_at REAL NOT NULL,
+        actor      TEXT NOT NULL,
+        change     TEXT NOT NULL,
+        snapshot   TEXT NOT NULL,
+        UNIQUE (memory_id, version)
+    );
+
+    CREATE VIRTUAL TABLE memory_fts USING fts5(
+        title, body, tags, content='memory', content_rowid='id'
+    );
+    CREATE TRIGGER memory_fts_insert AFTER INSERT ON memory BEGIN
+        INSERT INTO memory_fts(rowid, title, body, tags) VALUES (new.id, new.title, new.body, new.tags);
+    END;
+    CREATE TRIGGER memory_fts_delete AFTER DELETE ON memory BEGIN
+        INSERT INTO memory_fts(memory_fts, rowid, title, body, tags)
+        VALUES ('delete', old.id, old.title, old.body, old.tags);
+    END;
+    CREATE TRIGGER memory_fts_update AFTER UPDATE OF title, body, tags ON memory BEGIN
+        INSERT INTO memory_fts(memory_fts, rowid, title, body, tags)
+        VALUES ('delete', old.id, old.title, old.body, old.tags);
+        INSERT INTO memory_fts(rowid, title, body, tags) VALUES (new.id, new.title, new.body, new.tags);
+    END;
+
+    CREATE TABLE audit (
+        id        INTEGER PRIMARY KEY,
+        ts        REAL NOT NULL,
+        actor     TEXT NOT NULL,
+        action    TEXT NOT NULL,
+        subject   TEXT NOT NULL DEFAULT '',
+        detail    TEXT NOT NULL DEFAULT '{}',
+        prev_hash TEXT NOT NULL,
+        hash      TEXT NOT NULL UNIQUE
+    );
+    -- The audit log is append-only: the store itself refuses edits and deletes.
+    CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit BEGIN
+        SELECT RAISE(ABORT, 'the audit log is append-only');
+    END;
+    CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN
+        SELECT RAISE(ABORT, 'the audit log is append-only');
+    END;
+
+    CREATE TABLE ingest_offsets (
+        path       TEXT PRIMARY KEY,
+        inode      INTEGER,
+        size       INTEGER NOT NULL DEFAULT 0,
+        offset     INTEGER NOT NULL DEFAULT 0,
+        head_hash  TEXT NOT NULL DEFAULT '',
+        bad_lines  INTEGER NOT NULL DEFAULT 0,
+        updated_at REAL NOT NULL
+    );
+
+    CREATE TABLE leases (
+        name        TEXT PRIMARY KEY,
+        holder      TEXT NOT NULL,
+        acquired_at REAL NOT NULL,
+        expires_at  REAL NOT NULL
+    );
+
+    CREATE TABLE worktrees (
+        path        TEXT PRIMARY KEY,
+        repo        TEXT NOT NULL,
+        branch      TEXT,
+        base        TEXT,
+        merge_base  TEXT,
+        state       TEXT NOT NULL DEFAULT 'ok',
+        files       INTEGER NOT NULL DEFAULT 0,
+        added       INTEGER NOT NULL DEFAULT 0,
+        deleted     INTEGER NOT NULL DEFAULT 0,
+        updated_at  REAL NOT NULL
+    );
+    CREATE TABLE worktree_files (
+        worktree  TEXT NOT NULL REFERENCES worktrees(path) ON DELETE CASCADE,
+        path      TEXT NOT NULL,
+        old_path  TEXT,
+        status    TEXT NOT NULL,
+        added     INTEGER NOT NULL DEFAULT 0,
+        deleted   INTEGER NOT NULL DEFAULT 0,
+        binary    INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (worktree, path)
+    );
+    CREATE INDEX worktree_files_path ON worktree_files(path);
+    """,
+)
+
+SCHEMA_VERSION = len(MIGRATIONS)

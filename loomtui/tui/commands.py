@@ -1,0 +1,42 @@
+"""FleetCommands: the console's entries in the command palette (ctrl+p)."""
+
+from __future__ import annotations
+
+from functools import partial
+
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+from loomtui.tui import model
+
+
+class FleetCommands(Provider):
+    """Open an agent, sort, filter by status, switch theme."""
+
+    def _commands(self) -> list[tuple[str, object, str]]:
+        app = self.app
+        commands: list[tuple[str, object, str]] = []
+        state = app.pod_state
+        if state is not None:
+            for agent in sorted(state.agents, key=lambda a: a.name):
+                commands.append((f"Open agent {agent.name}", partial(app.open_agent, agent.id),
+                                 f"{agent.kind} · {model.place(agent)} · {state.status_of(agent)}"))
+        for mode in model.SORT_MODES:
+            commands.append((f"Sort fleet by {model.SORT_LABELS[mode]}",
+                             partial(app.fleet_sort, mode), "s cycles the sort"))
+        for status in ("waiting", "working", "stalled", "error", "idle", "done"):
+            commands.append((f"Show {status} agents", partial(app.fleet_filter, status),
+                             "sets the fleet filter"))
+        commands.append(("Clear fleet filter", partial(app.fleet_filter, ""), ""))
+        commands.append(("Cycle theme", app.action_cycle_theme, "T"))
+        return commands
+
+    async def discover(self) -> Hits:
+        for name, callback, help_text in self._commands():
+            yield DiscoveryHit(name, callback, help=help_text)  # type: ignore[arg-type]
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for name, callback, help_text in self._commands():
+            score = matcher.match(name)
+            if score > 0:
+                yield Hit(score, matcher.highlight(name), callback, help=help_text)  # type: ignore[arg-type]

@@ -1,0 +1,110 @@
+"""What the fleet shows, as plain functions: filtering, ordering, ages, counts.
+
+Kept free of widgets so the rules can be read and tested on their own.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from loomtui.store.agents import STATUS_RANK, STATUSES, Agent
+
+SORT_MODES = ("status", "recent", "name", "repo")
+SORT_LABELS = {
+    "status": "needs attention first",
+    "recent": "most recent activity",
+    "name": "name",
+    "repo": "repo and branch",
+}
+
+
+@dataclass(frozen=True)
+class PodState:
+    """One consistent reading of the pod, taken off the event loop."""
+
+    agents: tuple[Agent, ...]
+    now: float
+    stall_after: float
+
+    def status_of(self, agent: Agent) -> str:
+        return agent.effective_status(self.now, self.stall_after)
+
+    def counts(self) -> dict[str, int]:
+        counted = Counter(self.status_of(a) for a in self.agents)
+        return {status: counted.get(status, 0) for status in STATUSES}
+
+    @property
+    def pending_gates(self) -> int:
+        return sum(a.pending_gates for a in self.agents)
+
+    def agent(self, agent_id: int) -> Agent | None:
+        return next((a for a in self.agents if a.id == agent_id), None)
+
+
+def repo_name(agent: Agent) -> str:
+    return agent.repo.rstrip("/").rsplit("/", 1)[-1] if agent.repo else ""
+
+
+def place(agent: Agent) -> str:
+    """`repo · branch`, or whichever of them is known."""
+    return " · ".join(p for p in (repo_name(agent), agent.branch or "") if p)
+
+
+def doing(agent: Agent) -> str:
+    """What the agent is doing now: the status reason when it needs someone,
+    else its last tool and summary."""
+    if agent.status in ("waiting", "error") and agent.status_reason:
+        return agent.status_reason
+    if agent.last_tool and agent.last_summary:
+        return f"{agent.last_tool}: {agent.last_summary}"
+    return agent.last_summary or agent.last_tool or agent.status_reason
+
+
+def matches(agent: Agent, status: str, query: str) -> bool:
+    """The `/` filter: every word must appear in the name, repo, branch or status."""
+    if not query.strip():
+        return True
+    haystack = " ".join(
+        (agent.name, agent.kind, agent.repo or "", agent.branch or "", status)
+    ).lower()
+    return all(word in haystack for word in query.lower().split())
+
+
+def ordered(state: PodState, mode: str, query: str = "") -> list[Agent]:
+    """The agents the fleet shows, in display order."""
+    shown = [a for a in state.agents if matches(a, state.status_of(a), query)]
+    if mode == "status":
+        shown.sort(key=lambda a: (STATUS_RANK[state.status_of(a)], -a.last_activity_at, a.id))
+    elif mode == "recent":
+        shown.sort(key=lambda a: (-a.last_activity_at, a.id))
+    elif mode == "name":
+        shown.sort(key=lambda a: (a.name.lower(), a.id))
+    elif mode == "repo":
+        shown.sort(key=lambda a: (repo_name(a).lower(), (a.branch or "").lower(), a.name.lower(), a.id))
+    else:
+        raise ValueError(f"unknown sort mode {mode!r}")
+    return shown
+
+
+def next_sort(mode: str) -> str:
+    return SORT_MODES[(SORT_MODES.index(mode) + 1) % len(SORT_MODES)]
+
+
+def age(seconds: float) -> str:
+    """A compact age: 5s, 3m, 2h, 4d."""
+    seconds = max(0, int(seconds))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def status_line(counts: dict[str, int], symbols: dict[str, str]) -> Sequence[tuple[str, str, int]]:
+    """(status, symbol, count) for the statuses present, in a fixed order."""
+    return [(s, symbols[s], counts[s]) for s in STATUSES if counts.get(s)]
+
+
+def ids(agents: Iterable[Agent]) -> list[int]:
+    return [a.id for a in agents]

@@ -1,0 +1,216 @@
+"""FleetScreen: every agent of the pod, live, on one keyed table.
+
+Bindings: j/k or arrows move, enter opens the agent, / filters (name, repo,
+branch, status), esc clears the filter, s cycles the sort.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Input, Static
+
+from loomtui.store.agents import STATUS_SYMBOLS, Agent
+from loomtui.tui import model
+from loomtui.tui.model import PodState
+from loomtui.tui.widgets.cells import Cell
+from loomtui.tui.widgets.fleet_table import Column, FleetTable
+
+# Columns by terminal width: an 80x24 tmux pane keeps what a supervisor needs
+# first (who, state, what now, how long, approvals); wider panes add the rest.
+NARROW = (
+    Column("name", "Agent", 14),
+    Column("status", "Status", 9),
+    Column("doing", "Doing", 0),
+    Column("last", "Last", 4),
+    Column("gates", "Gates", 5),
+)
+MEDIUM = (
+    Column("name", "Agent", 16),
+    Column("place", "Repo · branch", 20),
+    Column("status", "Status", 9),
+    Column("doing", "Doing", 0),
+    Column("last", "Last", 4),
+    Column("tokens", "Tokens", 7),
+    Column("diff", "Diff", 8),
+    Column("gates", "Gates", 5),
+)
+WIDE = (
+    Column("name", "Agent", 18),
+    Column("kind", "Kind", 6),
+    Column("place", "Repo · branch", 28),
+    Column("status", "Status", 9),
+    Column("doing", "Doing", 0),
+    Column("last", "Last", 4),
+    Column("tokens", "Tokens", 8),
+    Column("diff", "Diff", 9),
+    Column("gates", "Gates", 5),
+)
+LAYOUTS = ((160, WIDE), (110, MEDIUM), (0, NARROW))  # (from terminal width, columns)
+RESERVED = "—"  # tokens and diff arrive with their issues (4 and 5)
+
+
+class PodHeader(Static):
+    """One line: the pod, counts per status, pending approvals, sort, supervisor."""
+
+
+class FleetScreen(Screen[None]):
+    """The fleet. j/k move, enter opens, / filters, esc clears, s sorts."""
+
+    AUTO_FOCUS = "#fleet"
+    BINDINGS = [
+        Binding("slash", "filter", "Filter", id="filter"),
+        Binding("s", "cycle_sort", "Sort", id="sort"),
+        Binding("escape", "clear_filter", "Clear filter", show=False, id="clear_filter"),
+    ]
+
+    DEFAULT_CSS = """
+    FleetScreen { layout: vertical; }
+    PodHeader { height: 1; padding: 0 1; background: $panel; color: $foreground; }
+    #filter-bar { height: auto; display: none; }
+    #filter-bar.-active { display: block; }
+    #filter-bar Input { border: none; height: 1; padding: 0 1; background: $surface; }
+    FleetTable { height: 1fr; }
+    #fleet-empty { height: 1fr; content-align: center middle; color: $text-muted; display: none; }
+    FleetScreen.-empty #fleet-empty { display: block; }
+    FleetScreen.-empty FleetTable { display: none; }
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sort_mode = "status"
+        self.query_text = ""
+        self._state: PodState | None = None
+        self._stale = False
+
+    def compose(self) -> ComposeResult:
+        yield PodHeader(id="pod-header")
+        with Horizontal(id="filter-bar"):
+            yield Input(placeholder="filter: name, repo, branch or status", id="filter")
+        yield FleetTable(id="fleet")
+        yield Static("No agents in this pod yet. Run `loomtui init claude` in a repository, "
+                     "or `loomtui demo` to see a simulated pod.", id="fleet-empty")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.app.pod_changed_signal.subscribe(self, self.show_state)
+        self.app.theme_changed_signal.subscribe(self, lambda _theme: self.redraw())
+        self._layout_columns()
+        if self.app.pod_state is not None:
+            self.show_state(self.app.pod_state)
+
+    def on_resize(self) -> None:
+        self._layout_columns()
+        self.redraw()
+
+    def on_screen_resume(self) -> None:
+        if self._stale:
+            self.redraw()
+
+    # -- rendering ---------------------------------------------------------
+
+    def _layout_columns(self) -> None:
+        width = self.size.width or self.app.size.width
+        columns = next(cols for least, cols in LAYOUTS if width >= least)
+        fixed = sum(c.width for c in columns if c.width)
+        # Each column has one cell of padding on both sides; keep room for the scrollbar.
+        flex = max(12, width - fixed - 2 * len(columns) - 2)
+        self.query_one(FleetTable).set_columns(columns, flex)
+
+    def redraw(self) -> None:
+        if self._state is not None:
+            self.show_state(self._state)
+
+    def show_state(self, state: PodState) -> None:
+        self._state = state
+        if not self.is_current:
+            self._stale = True  # skip rendering what is hidden
+            return
+        self._stale = False
+        table = self.query_one(FleetTable)
+        agents = model.ordered(state, self.sort_mode, self.query_text)
+        colours = self.app.theme_variables
+        rows = [(a.id, self._cells(a, state, table.column_layout, colours)) for a in agents]
+        table.show(rows)
+        self.set_class(not state.agents, "-empty")
+        self.query_one(PodHeader).update(self._header(state, len(agents)))
+
+    def _cells(self, agent: Agent, state: PodState, columns, colours) -> tuple[Cell, ...]:
+        status = state.status_of(agent)
+        colour = colours.get(f"agent-{status}", "")
+        values = {
+            "name": Cell(agent.name, "bold", row_id=agent.id),
+            "kind": Cell(agent.kind),
+            "place": Cell(model.place(agent)),
+            "status": Cell(f"{STATUS_SYMBOLS[status]} {status}", colour),
+            "doing": Cell(model.doing(agent), colour if status in ("waiting", "error") else ""),
+            "last": Cell(model.age(state.now - agent.last_activity_at), justify="right"),
+            "tokens": Cell(RESERVED, "dim", justify="right"),
+            "diff": Cell(RESERVED, "dim", justify="right"),
+            "gates": Cell(f"⚑ {agent.pending_gates}" if agent.pending_gates else "",
+                          colours.get("agent-waiting", ""), justify="right"),
+        }
+        return tuple(values[c.key] for c in columns)
+
+    def _header(self, state: PodState, shown: int) -> Text:
+        colours = self.app.theme_variables
+        text = Text()
+        text.append("LoomTUI ", "bold")
+        text.append(f"{self.app.pod_name}  ", "dim")
+        for status, symbol, count in model.status_line(state.counts(), STATUS_SYMBOLS):
+            text.append(f"{symbol} {count} {status}  ", colours.get(f"agent-{status}", ""))
+        if state.pending_gates:
+            text.append(f"⚑ {state.pending_gates} to approve  ", "bold " + colours.get("agent-waiting", ""))
+        total = len(state.agents)
+        if self.query_text:
+            text.append(f"{shown}/{total} match “{self.query_text}”  ", "italic")
+        text.append(f"sort: {self.sort_mode}  ", "dim")
+        text.append(f"· {self.app.supervisor}", "bold")
+        return text
+
+    # -- actions -----------------------------------------------------------
+
+    @on(DataTable.RowSelected, "#fleet")
+    def _row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        if event.row_key.value is not None:
+            self.app.open_agent(int(event.row_key.value))
+
+    def action_filter(self) -> None:
+        self.query_one("#filter-bar").add_class("-active")
+        self.query_one("#filter", Input).focus()
+
+    def action_clear_filter(self) -> None:
+        bar = self.query_one("#filter-bar")
+        field = self.query_one("#filter", Input)
+        if field.value:
+            field.value = ""  # the Changed handler redraws
+        bar.remove_class("-active")
+        self.query_one(FleetTable).focus()
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.query_text = event.value
+        self.redraw()
+
+    @on(Input.Submitted, "#filter")
+    def _filter_submitted(self, event: Input.Submitted) -> None:
+        if not event.value:
+            self.query_one("#filter-bar").remove_class("-active")
+        self.query_one(FleetTable).focus()
+
+    def action_cycle_sort(self) -> None:
+        self.set_sort(model.next_sort(self.sort_mode))
+
+    def set_sort(self, mode: str) -> None:
+        self.sort_mode = mode
+        self.redraw()
+        self.notify(f"Sorted by {model.SORT_LABELS[mode]}", timeout=2)
+
+    def set_filter(self, query: str) -> None:
+        self.query_one("#filter-bar").set_class(bool(query), "-active")
+        self.query_one("#filter", Input).value = query

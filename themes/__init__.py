@@ -1,0 +1,1 @@
+"""Built-in LoomTUI themes (TOML data files, shipped as package data)."""
