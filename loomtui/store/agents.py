@@ -206,8 +206,9 @@ def fetch_events(conn: sqlite3.Connection, agent_id: int, limit: int = 200) -> l
 
 def find_agent(conn: sqlite3.Connection, ref: str) -> Agent | None:
     """An agent by id, session id or name (the most recent of that name)."""
-    where = "a.session_id = ? OR a.name = ?" + (" OR a.id = ?" if ref.isdigit() else "")
-    args: tuple[Any, ...] = (ref, ref, int(ref)) if ref.isdigit() else (ref, ref)
+    as_id = ref.isascii() and ref.isdigit() and len(ref) <= 18
+    where = "a.session_id = ? OR a.name = ?" + (" OR a.id = ?" if as_id else "")
+    args: tuple[Any, ...] = (ref, ref, int(ref)) if as_id else (ref, ref)
     sql = FLEET_SQL.replace("ORDER BY a.id", f"WHERE {where} ORDER BY a.id DESC LIMIT 1")
     row = conn.execute(sql, args).fetchone()
     return agent_from_row(row) if row else None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,10 +18,10 @@ from loomtui.store.schema import MIGRATIONS, SCHEMA_VERSION
 DB_NAME = "loom.db"
 BUSY_TIMEOUT_MS = 5000
 
-# Applied to every connection, sync or async, in this order.
+# Applied to every connection, sync or async, in this order. WAL is set once,
+# by `connect()`, after the version check (see `_enable_wal`).
 PRAGMAS = (
     f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}",
-    "PRAGMA journal_mode = WAL",
     "PRAGMA synchronous = NORMAL",
     "PRAGMA foreign_keys = ON",
 )
@@ -65,7 +66,14 @@ def connect(path: Path, *, create: bool = True) -> sqlite3.Connection:
     Raises StoreError with a message fit for a person on any problem.
     """
     path = Path(path)
-    if not path.exists():
+    try:
+        exists = path.exists()
+    except OSError as exc:  # a pod directory this user may not enter
+        raise StoreError(
+            f"cannot reach the pod store {path}: {exc.strerror or exc}; "
+            "check the directory's permissions"
+        ) from None
+    if not exists:
         if not create:
             raise StoreError(f"no pod store at {path} (run `loomtui init` to create one)")
         ensure_pod_dir(path.parent)
@@ -74,6 +82,8 @@ def connect(path: Path, *, create: bool = True) -> sqlite3.Connection:
         conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
         for pragma in PRAGMAS:
             conn.execute(pragma)
+        check_version(conn, path)  # before anything changes the file
+        _enable_wal(conn)
         migrate(conn, path)
         return conn
     except StoreError:
@@ -98,18 +108,41 @@ def describe_error(path: Path, exc: sqlite3.Error) -> str:
     return f"pod store {path}: {text}"
 
 
+def _enable_wal(conn: sqlite3.Connection) -> None:
+    """Switch to WAL. Until a file is in WAL mode SQLite answers BUSY at once,
+    without the busy timeout, while another connection writes; several agents'
+    first hooks starting together on a new pod hit exactly that, so retry."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    delay = 0.001
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)
+
+
 def schema_version(conn: sqlite3.Connection) -> int:
     return conn.execute("PRAGMA user_version").fetchone()[0]
 
 
-def migrate(conn: sqlite3.Connection, path: Path, target: int = SCHEMA_VERSION) -> None:
-    """Bring the database forward to `target`; refuse one newer than this code."""
+def check_version(conn: sqlite3.Connection, path: Path) -> int:
+    """The database's schema version; StoreVersionError if newer than this code."""
     current = schema_version(conn)
     if current > SCHEMA_VERSION:
         raise StoreVersionError(
             f"{path} has schema version {current}, but this LoomTUI understands up to "
             f"version {SCHEMA_VERSION}; upgrade LoomTUI to use this pod"
         )
+    return current
+
+
+def migrate(conn: sqlite3.Connection, path: Path, target: int = SCHEMA_VERSION) -> None:
+    """Bring the database forward to `target`; refuse one newer than this code."""
+    current = check_version(conn, path)
     if current >= target:
         return
     with transaction(conn):
@@ -125,9 +158,9 @@ def split_statements(script: str) -> Iterator[str]:
     """Split an SQL script into statements (triggers included) so that they can
     run inside one transaction; `executescript` would commit first."""
     buffer = ""
-    for line in script.splitlines(keepends=True):
-        buffer += line
-        if sqlite3.complete_statement(buffer):
+    for char in script:
+        buffer += char
+        if char == ";" and sqlite3.complete_statement(buffer):
             if buffer.strip():
                 yield buffer.strip()
             buffer = ""

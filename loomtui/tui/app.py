@@ -160,24 +160,35 @@ class LoomApp(App[None]):
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):
             return
-        keys = []
-        seen: set[str] = set()
-        for key, active in self.screen.active_bindings.items():
-            binding = active.binding
-            label = self.get_key_display(binding)
-            if (label, binding.action) in seen:
-                continue
-            seen.add((label, binding.action))
-            keys.append((label, binding.description or binding.action, binding.id or ""))
-        keys.append(("ctrl+p", "Command palette", ""))
-        title = f"Keys: {type(self.screen).__name__.removesuffix('Screen')}"
-        self.push_screen(HelpScreen(title, keys))
+        own, movement = screen_keys(self)
+        self.push_screen(HelpScreen(self._screen_title(), own, movement))
+
+    def _screen_title(self) -> str:
+        return f"Keys: {type(self.screen).__name__.removesuffix('Screen')}"
 
     def action_cycle_theme(self) -> None:
         names = self.loom_themes or (DEFAULT_THEME,)
         index = names.index(self.theme) + 1 if self.theme in names else 0
         self.theme = names[index % len(names)]
         self.notify(f"Theme: {self.theme}", timeout=2)
+
+
+def screen_keys(app: App) -> tuple[list[tuple[str, str, str]], list[tuple[str, str, str]]]:
+    """(key, description, binding id) for every key active on the current
+    screen: its own and the app's first, then the focused widget's movement keys."""
+    own: list[tuple[str, str, str]] = []
+    movement: list[tuple[str, str, str]] = []
+    seen: set[tuple[str, str]] = set()
+    for active in app.screen.active_bindings.values():
+        binding = active.binding
+        label = app.get_key_display(binding)
+        if (label, binding.action) in seen:
+            continue
+        seen.add((label, binding.action))
+        entry = (label, binding.description or binding.action, binding.id or "")
+        (own if binding.id or binding.show else movement).append(entry)
+    own.append(("ctrl+p", "Command palette", ""))
+    return own, movement
 
 
 def make_app(pod: Path, config: Config, **options) -> LoomApp:

@@ -41,8 +41,11 @@ class AgentScreen(Screen[None]):
     BINDINGS = [Binding("escape", "app.pop_screen", "Back", id="back")]
 
     DEFAULT_CSS = """
+    AgentScreen { layout: vertical; overflow: hidden; }
     AgentSummary { height: auto; padding: 0 1; background: $panel; }
-    TabbedContent { height: 1fr; }
+    #agent-tabs { height: 1fr; }
+    #agent-tabs ContentSwitcher { height: 1fr; }
+    #agent-tabs TabPane { height: 1fr; padding: 0; }
     Timeline { height: 1fr; }
     """
 
@@ -66,12 +69,20 @@ class AgentScreen(Screen[None]):
         table.add_column("Summary", key="summary")
         self.app.pod_changed_signal.subscribe(self, self.show_state)
         if self.app.pod_state is not None:
-            self.show_state(self.app.pod_state)
+            self.render_state(self.app.pod_state)
         table.focus()
 
+    def on_screen_resume(self) -> None:
+        if self.app.pod_state is not None:
+            self.render_state(self.app.pod_state)
+
     def show_state(self, state: PodState) -> None:
+        if self.is_current:  # skip rendering what is hidden
+            self.render_state(state)
+
+    def render_state(self, state: PodState) -> None:
         agent = state.agent(self.agent_id)
-        if agent is None or not self.is_current:
+        if agent is None:
             return
         self.query_one(AgentSummary).update(self._summary(agent, state))
         if agent.last_activity_at != self._events_for:

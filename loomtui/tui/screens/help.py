@@ -26,27 +26,36 @@ class HelpScreen(ModalScreen[None]):
     DEFAULT_CSS = """
     HelpScreen { align: center middle; }
     HelpScreen > VerticalScroll {
-        width: auto; max-width: 90%; height: auto; max-height: 90%;
+        width: 72; max-width: 95%; height: auto; max-height: 90%;
         border: round $primary; background: $surface; padding: 0 1;
     }
     """
 
-    def __init__(self, title: str, keys: Iterable[tuple[str, str, str]]) -> None:
-        """`keys`: (key as shown, what it does, binding id)."""
+    def __init__(self, title: str, keys: Iterable[tuple[str, str, str]],
+                 movement: Iterable[tuple[str, str, str]] = ()) -> None:
+        """`keys` and `movement`: (key as shown, what it does, binding id)."""
         super().__init__()
         self.title_text = title
         self.keys = list(keys)
+        self.movement = list(movement)
 
     def compose(self) -> ComposeResult:
         text = Text()
-        text.append(f"{self.title_text}\n\n", "bold")
-        width = max((len(k) for k, _, _ in self.keys), default=4)
-        for key, description, binding_id in self.keys:
-            text.append(f"{key:>{width}}  ", "bold")
-            text.append(description)
-            if binding_id:
-                text.append(f"  ({binding_id})", "dim")
-            text.append("\n")
-        text.append("\nRebind any key by its id in [keymap] of config.toml.", "dim italic")
+        text.append(f"{self.title_text}\n", "bold")
+        width = max((len(k) for k, _, _ in self.keys + self.movement), default=4)
+        for heading, keys in (("", self.keys), ("Moving around", self.movement)):
+            if not keys:
+                continue
+            if heading:
+                text.append(f"\n{heading}\n", "bold")
+            else:
+                text.append("\n")
+            for key, description, binding_id in keys:
+                text.append(f"{key:>{width}}  ", "bold")
+                text.append(description)
+                if binding_id:
+                    text.append(f"  ({binding_id})", "dim")
+                text.append("\n")
+        text.append("\nRebind a key by its id in [keymap] of config.toml.", "dim italic")
         with VerticalScroll():
             yield Static(text)
