@@ -88,14 +88,23 @@ def _check_colour(value: object, where: str) -> None:
         raise ValueError(f"{where}: {value!r} is not a colour") from None
 
 
+def builtin_theme_files() -> list:
+    """The built-in theme files: package data when installed, else the
+    repository's themes/ directory (running from a checkout)."""
+    try:
+        folder = resources.files("loomtui.themes")
+    except ModuleNotFoundError:
+        folder = Path(__file__).resolve().parents[2] / "themes"
+    return [entry for entry in folder.iterdir() if entry.name.endswith(".toml")]
+
+
 def load_themes(user_dir: Path | None) -> LoadedThemes:
     """The built-in themes, then the user's (which may replace a built-in)."""
     by_name: dict[str, Theme] = {}
     problems: list[str] = []
     sources: list[tuple[str, str]] = []
-    for entry in sorted(resources.files("loomtui.themes").iterdir(), key=lambda e: e.name):
-        if entry.name.endswith(".toml"):
-            sources.append((f"built-in theme {entry.name}", entry.read_text(encoding="utf-8")))
+    for entry in sorted(builtin_theme_files(), key=lambda e: e.name):
+        sources.append((f"built-in theme {entry.name}", entry.read_text(encoding="utf-8")))
     if user_dir is not None and user_dir.is_dir():
         for path in sorted(user_dir.glob("*.toml")):
             try:

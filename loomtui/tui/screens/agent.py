@@ -130,7 +130,7 @@ class AgentScreen(Screen[None]):
         text.append(f"  {agent.kind}  ", "dim")
         text.append(f"{STATUS_SYMBOLS[status]} {status}", colour)
         if agent.status_reason:
-            text.append(f" — {agent.status_reason}", colour)
+            text.append(f" · {agent.status_reason}", colour)
         text.append("\n")
         where = model.place(agent) or "no repository"
         text.append(f"{where}   {agent.worktree or agent.cwd or ''}\n", "")

@@ -157,18 +157,27 @@ class FleetScreen(Screen[None]):
         return tuple(values[c.key] for c in columns)
 
     def _header(self, state: PodState, shown: int) -> Text:
+        """The header line; status words are dropped first when the pane is narrow."""
+        for words in (True, False):
+            text = self._header_text(state, shown, words)
+            if text.cell_len <= self.size.width - 2:
+                break
+        return text
+
+    def _header_text(self, state: PodState, shown: int, words: bool) -> Text:
         colours = self.app.theme_variables
-        text = Text()
+        text = Text(no_wrap=True, overflow="ellipsis")
         text.append("LoomTUI ", "bold")
         text.append(f"{self.app.pod_name}  ", "dim")
         for status, symbol, count in model.status_line(state.counts(), STATUS_SYMBOLS):
-            text.append(f"{symbol} {count} {status}  ", colours.get(f"agent-{status}", ""))
+            label = f"{symbol} {count} {status}" if words else f"{symbol}{count}"
+            text.append(f"{label}  ", colours.get(f"agent-{status}", ""))
         if state.pending_gates:
-            text.append(f"⚑ {state.pending_gates} to approve  ", "bold " + colours.get("agent-waiting", ""))
-        total = len(state.agents)
+            label = "to approve" if words else ""
+            text.append(f"⚑ {state.pending_gates} {label}  ", "bold " + colours.get("agent-waiting", ""))
         if self.query_text:
-            text.append(f"{shown}/{total} match “{self.query_text}”  ", "italic")
-        text.append(f"sort: {self.sort_mode}  ", "dim")
+            text.append(f"{shown}/{len(state.agents)} match “{self.query_text}”  ", "italic")
+        text.append(f"sort: {self.sort_mode}  " if words else f"↕{self.sort_mode}  ", "dim")
         text.append(f"· {self.app.supervisor}", "bold")
         return text
 

@@ -1,0 +1,25 @@
+"""Shared fixtures: a deterministic pod and a console built on it."""
+
+from __future__ import annotations
+
+from datetime import timezone
+from pathlib import Path
+
+import pytest
+
+from loomtui.config import Config, ConsoleConfig
+from loomtui.tui.app import LoomApp, make_app
+from tests.pods import NOW, make_pod
+
+
+@pytest.fixture
+def pod(tmp_path: Path) -> Path:
+    return make_pod(tmp_path)
+
+
+def build_app(pod: Path, *, live: bool = False, clock=lambda: NOW, config: Config | None = None,
+              theme: str = "loom-dark") -> LoomApp:
+    """The console with everything that varies pinned: clock, time zone, theme, user."""
+    config = config or Config(console=ConsoleConfig(stall_after=600))
+    return make_app(pod, config, clock=clock, tz=timezone.utc, live=live, theme=theme,
+                    supervisor="ana")
