@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import sqlite3
+import sys
 import time
 
+from loomtui.cli import CommandError
 from loomtui.commands.common import open_pod, read_config
 from loomtui.store.agents import STATUS_SYMBOLS, STATUSES, fetch_agents
-from loomtui.store.db import db_path
+from loomtui.store.db import db_path, describe_error
 
 
 def collect(now: float | None = None) -> dict:
@@ -21,6 +24,8 @@ def collect(now: float | None = None) -> dict:
         for agent in agents:
             counts[agent.effective_status(now, config.console.stall_after)] += 1
         pending = conn.execute("SELECT count(*) FROM gates WHERE status = 'pending'").fetchone()[0]
+    except sqlite3.DatabaseError as exc:  # damage past the header shows only on reading
+        raise CommandError(describe_error(db_path(pod), exc)) from None
     finally:
         conn.close()
     path = db_path(pod)
@@ -40,12 +45,22 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(summary, indent=2))
         return 0
+    if not _can_print(STATUS_SYMBOLS.values()):
+        sys.stdout.reconfigure(errors="replace")  # a non-UTF-8 terminal gets "?" for symbols
     print(f"pod      {summary['pod']}")
     print(f"store    {summary['store']} ({_size(summary['store_bytes'])})")
     line = "  ".join(f"{STATUS_SYMBOLS[s]} {n} {s}" for s, n in summary["by_status"].items() if n)
     print(f"agents   {summary['agents']}" + (f"   {line}" if line else ""))
     print(f"approvals pending: {summary['pending_approvals']}")
     return 0
+
+
+def _can_print(texts) -> bool:
+    try:
+        "".join(texts).encode(sys.stdout.encoding or "ascii")
+    except (UnicodeEncodeError, LookupError):
+        return False
+    return True
 
 
 def _size(n: int) -> str:

@@ -1,4 +1,4 @@
-"""Simulated agents that live realistic lifecycles, written through the same
+r"""Simulated agents that live realistic lifecycles, written through the same
 store API that hooks and the ingester use (`upsert_agent`, `record_event`).
 
 Each agent is a small state machine driven by a seeded random generator and a
