@@ -20,20 +20,20 @@ from tests.pods import FLEET, NOW
 
 def names(app) -> list[str]:
     table = app.screen.query_one(FleetTable)
-    return [table.get_row(row.key)[0].text for row in table.ordered_rows]
+    return [table.row_cells(agent_id)[0].text for agent_id in table.ordered_ids]
 
 
 def cursor_name(app) -> str:
     table = app.screen.query_one(FleetTable)
-    return table.get_row_at(table.cursor_row)[0].text
+    return table.row_cells(table.cursor_agent_id)[0].text
+
+
+def agent_id(app, name: str) -> int:
+    return next(a.id for a in app.pod_state.agents if a.name == name)
 
 
 def cell(app, name: str, column: str) -> str:
-    table = app.screen.query_one(FleetTable)
-    for row in table.ordered_rows:
-        if table.get_row(row.key)[0].text == name:
-            return table.get_cell(row.key, column).text
-    raise KeyError(name)
+    return app.screen.query_one(FleetTable).cell(agent_id(app, name), column).text
 
 
 async def test_fleet_lists_every_agent_needing_attention_first(pod: Path) -> None:
@@ -184,8 +184,7 @@ async def test_theme_key_cycles_through_loom_themes(pod: Path) -> None:
         table = app.screen.query_one(FleetTable)
 
         def waiting_style() -> str:
-            row = next(r for r in table.ordered_rows if table.get_row(r.key)[0].text == "auth-api")
-            return table.get_cell(row.key, "status").style
+            return table.cell(agent_id(app, "auth-api"), "status").style
 
         assert waiting_style() == "#FF9E3B"  # loom-dark's agent-waiting
         seen = []

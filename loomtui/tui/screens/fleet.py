@@ -12,7 +12,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.widgets import Footer, Input, Static
 
 from loomtui.store.agents import STATUS_SYMBOLS, Agent
 from loomtui.tui import model
@@ -56,6 +56,12 @@ RESERVED = "—"  # tokens and diff arrive with their issues (4 and 5)
 
 class PodHeader(Static):
     """One line: the pod, counts per status, pending approvals, sort, supervisor."""
+
+    def show(self, text: Text) -> None:
+        # One fixed line: no layout pass, and nothing at all when unchanged.
+        if text != getattr(self, "_shown", None):
+            self._shown = text
+            self.update(text, layout=False)
 
 
 class FleetScreen(Screen[None]):
@@ -137,7 +143,7 @@ class FleetScreen(Screen[None]):
         rows = [(a.id, self._cells(a, state, table.column_layout, colours)) for a in agents]
         table.show(rows)
         self.set_class(not state.agents, "-empty")
-        self.query_one(PodHeader).update(self._header(state, len(agents)))
+        self.query_one(PodHeader).show(self._header(state, len(agents)))
 
     def _cells(self, agent: Agent, state: PodState, columns, colours) -> tuple[Cell, ...]:
         status = state.status_of(agent)
@@ -183,11 +189,10 @@ class FleetScreen(Screen[None]):
 
     # -- actions -----------------------------------------------------------
 
-    @on(DataTable.RowSelected, "#fleet")
-    def _row_selected(self, event: DataTable.RowSelected) -> None:
+    @on(FleetTable.AgentSelected, "#fleet")
+    def _agent_selected(self, event: FleetTable.AgentSelected) -> None:
         event.stop()
-        if event.row_key.value is not None:
-            self.app.open_agent(int(event.row_key.value))
+        self.app.open_agent(event.agent_id)
 
     def action_filter(self) -> None:
         self.query_one("#filter-bar").add_class("-active")
