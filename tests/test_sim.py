@@ -172,13 +172,23 @@ def test_silent_working_agents_read_as_stalled(run: Run) -> None:
 
 
 def test_new_agents_join_as_others_finish(run: Run) -> None:
-    """Finished sessions make room for new agents on the spare worktrees."""
+    """Every session that ends during the run is followed by exactly one new one,
+    in a free worktree, so the pod stays busy; no two live agents share a worktree,
+    and a worktree's later sessions are named <worktree>#<n>."""
     total = run.conn.execute("SELECT count(*) FROM agents").fetchone()[0]
-    assert AGENTS < total <= AGENTS + SPARE_WORKTREES
+    ended_during_run = run.conn.execute(
+        "SELECT count(*) FROM events WHERE kind = 'session_end' AND ts > ?", (START,)
+    ).fetchone()[0]
+    assert ended_during_run >= 1
+    assert total == AGENTS + ended_during_run
     assert run.max_agents == total
     names = [r[0] for r in run.conn.execute("SELECT name FROM agents ORDER BY id")]
     assert len(set(names)) == len(names)
-    assert set(names) <= {path.name for path, _ in run.demo.worktrees}
+    worktree_names = {path.name for path, _ in run.demo.worktrees}
+    assert {name.split("#")[0] for name in names} <= worktree_names
+    assert any("#" in name for name in names) or total <= AGENTS + SPARE_WORKTREES
+    live = run.conn.execute("SELECT worktree FROM agents WHERE status != 'done'").fetchall()
+    assert len(live) == len(set(live))
 
 
 def test_events_keep_coming(run: Run) -> None:
@@ -214,7 +224,7 @@ def test_agent_rows_stay_consistent_with_their_events(run: Run) -> None:
             assert events[-1][0] == "session_end"  # nothing happens after a session ends
         last_with_summary = [e for e in events if e[3]][-1]
         assert agent.last_summary == last_with_summary[3]
-        assert agent.branch == f"agent/{agent.name}"
+        assert agent.branch == f"agent/{agent.name.split('#')[0]}"  # later sessions: <worktree>#<n>
         assert agent.kind == "sim"
 
 

@@ -14,6 +14,7 @@ clock, so a given seed replays the same pod (benchmarks and tests rely on it):
 from __future__ import annotations
 
 import random
+from collections import Counter
 import sqlite3
 import uuid
 from collections.abc import Callable, Sequence
@@ -78,6 +79,7 @@ class Simulation:
         self.conn = conn
         self.repo = repo
         self.spare = list(worktrees)
+        self.sessions: Counter[Path] = Counter()  # sessions started per worktree
         self.rng = random.Random(seed)
         self.clock = clock
         self.stall_seconds = stall_seconds
@@ -120,14 +122,17 @@ class Simulation:
 
     def _join(self, now: float) -> SimAgent:
         worktree, branch = self.spare.pop(0)
+        self.sessions[worktree] += 1
+        count = self.sessions[worktree]
+        name = worktree.name if count == 1 else f"{worktree.name}#{count}"
         area = self.rng.choice(sorted(AREAS))
         session = str(uuid.UUID(int=self.rng.getrandbits(128)))
         agent_id = upsert_agent(
-            self.conn, kind="sim", now=now, session_id=session, name=worktree.name,
+            self.conn, kind="sim", now=now, session_id=session, name=name,
             cwd=str(worktree), repo=str(self.repo), worktree=str(worktree), branch=branch,
             model=self.rng.choice(["claude-sonnet-4-5", "claude-opus-4-5", "gpt-5-codex"]),
         )
-        agent = SimAgent(agent_id, worktree.name, area, worktree, branch)
+        agent = SimAgent(agent_id, name, area, worktree, branch)
         self._write(agent, now, "session_start", summary=f"task: {TASKS[area]}", status="working",
                     reason="")
         agent.burst_left = self.rng.randint(3, 12)
@@ -173,13 +178,15 @@ class Simulation:
             agent.state = "stalled"
             self._later(agent, now, self.stall_seconds + 10, self.stall_seconds + 60)
             return
-        elif roll < 0.88:
+        elif roll < 0.86:
             self._fail(agent, now)
-        elif roll < 0.95:
+        elif roll < 0.88:
+            # The session ends; its worktree goes back to the pool and a new
+            # session starts in the next free one, so the pod stays busy.
             self._write(agent, now, "session_end", summary="session ended", status="done", reason="")
-            if self.spare:
-                joiner = self._join(now + 0.001)
-                joiner.next_at = now + rng.uniform(5, 20) / self.speed
+            self.spare.append((agent.worktree, agent.branch))
+            joiner = self._join(now + 0.001)
+            joiner.next_at = now + rng.uniform(5, 20) / self.speed
         else:
             agent.burst_left = rng.randint(2, 6)
             self._later(agent, now, 0.4, 3.0)

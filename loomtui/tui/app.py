@@ -13,6 +13,7 @@ reading the store.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 from collections.abc import Callable
 from datetime import tzinfo
@@ -26,7 +27,8 @@ from textual.worker import Worker, WorkerState
 
 from loomtui.config import Config, supervisor_name
 from loomtui.store.aio import AsyncStore
-from loomtui.store.db import db_path
+from loomtui.store.agents import Agent
+from loomtui.store.db import db_path, describe_error
 from loomtui.tui.commands import FleetCommands
 from loomtui.tui.model import PodState
 from loomtui.tui.screens.agent import AgentScreen
@@ -76,7 +78,6 @@ class LoomApp(App[None]):
         self.pod_state: PodState | None = None
         self.pod_changed_signal: Signal[PodState] = Signal(self, "pod-changed")
         self.loom_themes: tuple[str, ...] = ()
-        self._agents: tuple = ()
 
     def get_theme_variable_defaults(self) -> dict[str, str]:
         return dict(APP_VARIABLES)
@@ -110,28 +111,39 @@ class LoomApp(App[None]):
 
     async def refresh_state(self) -> None:
         """Read the fleet from the store and publish it."""
-        self._agents = tuple(await self.store.fetch_agents())
-        self._publish()
+        self._publish(tuple(await self.store.fetch_agents()))
 
-    def _publish(self) -> None:
-        self.pod_state = PodState(self._agents, self.clock(), self.config.console.stall_after)
+    def _publish(self, agents: tuple[Agent, ...]) -> None:
+        self.pod_state = PodState(agents, self.clock(), self.config.console.stall_after)
         self.pod_changed_signal.publish(self.pod_state)
 
     @work(exclusive=True, group="store-watch", exit_on_error=False)
     async def watch_store(self) -> None:
         interval = 1.0 / self.config.console.refresh_hz
-        seen = await self.store.data_version()
+        seen: int | None = None
         last_publish = self.clock()
+        failing = ""
         while True:
             await asyncio.sleep(interval)
-            version = await self.store.data_version()
-            if version != seen:
-                seen = version
-                await self.refresh_state()
-                last_publish = self.clock()
-            elif self.clock() - last_publish >= TICK_SECONDS:
-                self._publish()
-                last_publish = self.clock()
+            try:
+                version = await self.store.data_version()
+                if version != seen:
+                    seen = version
+                    await self.refresh_state()
+                    last_publish = self.clock()
+                elif self.pod_state is not None and self.clock() - last_publish >= TICK_SECONDS:
+                    self._publish(self.pod_state.agents)
+                    last_publish = self.clock()
+                if failing:
+                    failing = ""
+                    self.notify("The pod store answers again; live updates resumed.", timeout=5)
+            except sqlite3.Error as exc:
+                # A locked or vanished store: say so once, keep the last picture, retry.
+                if str(exc) != failing:
+                    failing = str(exc)
+                    self.notify(f"Live updates paused: {describe_error(self.store.path, exc)}",
+                                title="Pod store", severity="error", timeout=15)
+                await asyncio.sleep(1.0)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """Worker failures are handled here, in one place."""
