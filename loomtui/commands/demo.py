@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 
 from loomtui.cli import CommandError
@@ -24,6 +25,10 @@ def run(args: argparse.Namespace) -> int:
         from loomtui.tui.app import make_app
 
         app = make_app(demo.pod, load_config(demo.pod), theme=args.theme)
+        # Closing the tmux pane (SIGHUP) or a kill (SIGTERM) leaves through the
+        # same path as `q`, so the temporary pod is still removed.
+        for sig in (signal.SIGHUP, signal.SIGTERM):
+            signal.signal(sig, lambda *_: app.exit())
         app.run()
     finally:
         demo.stop()
