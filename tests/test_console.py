@@ -266,3 +266,17 @@ async def test_empty_pod_says_how_to_start(tmp_path: Path) -> None:
         await pilot.pause()
         assert app.screen.has_class("-empty")
         assert "loomtui demo" in str(app.screen.query_one("#fleet-empty").render())
+
+
+async def test_no_color_keeps_the_fleet_readable(pod: Path, monkeypatch) -> None:
+    """NO_COLOR turns colour off; the status symbols still tell the states apart."""
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = build_app(pod)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        assert app.no_color
+        svg = app.export_screenshot()
+        for status in ("◆ waiting", "✗ error", "◌ stalled", "● working", "○ idle", "✓ done"):
+            assert status.replace(" ", "&#160;") in svg or status in svg
+        # Without colour, the waiting rows carry no orange.
+        assert "#ff9e3b" not in svg.lower()
