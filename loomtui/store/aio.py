@@ -12,6 +12,7 @@ from pathlib import Path
 import aiosqlite
 
 from loomtui.store import agents as q
+from loomtui.store import gates as g
 from loomtui.store.db import PRAGMAS, StoreError, connect, describe_error
 
 
@@ -52,3 +53,8 @@ class AsyncStore:
     async def fetch_events(self, agent_id: int, limit: int = 200) -> list[q.Event]:
         async with self._conn.execute(q.EVENTS_SQL, (agent_id, limit)) as cursor:
             return [q.event_from_row(r) async for r in cursor]
+
+    async def fetch_pending_gates(self, now: float) -> list[g.Gate]:
+        """Pending, unexpired gates, ranked like the inbox: risk, then age."""
+        async with self._conn.execute(g.PENDING_SQL, (now,)) as cursor:
+            return [g.gate_from_row(r) async for r in cursor]

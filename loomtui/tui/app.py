@@ -28,6 +28,7 @@ from textual.worker import Worker, WorkerState
 from loomtui.config import Config, supervisor_name
 from loomtui.store.aio import AsyncStore
 from loomtui.store.agents import Agent
+from loomtui.store.gates import Gate
 from loomtui.store.db import db_path, describe_error
 from loomtui.tui.commands import FleetCommands
 from loomtui.tui.model import PodState
@@ -47,6 +48,8 @@ class LoomApp(App[None]):
     BINDINGS = [
         Binding("q", "quit", "Quit", id="quit"),
         Binding("question_mark", "help", "Help", id="help"),
+        Binding("i", "approvals", "Inbox", id="approvals"),
+        Binding("L", "audit", "Audit log", show=False, id="audit"),
         Binding("T", "cycle_theme", "Theme", show=False, id="cycle_theme"),
     ]
     CSS = """
@@ -78,6 +81,7 @@ class LoomApp(App[None]):
         self.pod_state: PodState | None = None
         self.pod_changed_signal: Signal[PodState] = Signal(self, "pod-changed")
         self.loom_themes: tuple[str, ...] = ()
+        self._last_gate_seen = 0  # highest gate id announced, so none rings twice
 
     def get_theme_variable_defaults(self) -> dict[str, str]:
         return dict(APP_VARIABLES)
@@ -99,6 +103,8 @@ class LoomApp(App[None]):
             self.notify(problem, severity="warning", timeout=10)
         self.store = await AsyncStore.open(db_path(self.pod))
         await self.refresh_state()
+        if self.pod_state is not None and self.pod_state.gates:
+            self._last_gate_seen = max(g.id for g in self.pod_state.gates)  # no bell for old ones
         await self.push_screen(FleetScreen())
         if self.live:
             self.watch_store()
@@ -110,12 +116,31 @@ class LoomApp(App[None]):
     # -- the live loop -------------------------------------------------------
 
     async def refresh_state(self) -> None:
-        """Read the fleet from the store and publish it."""
-        self._publish(tuple(await self.store.fetch_agents()))
+        """Read the fleet and the inbox from the store and publish them."""
+        agents = tuple(await self.store.fetch_agents())
+        gates = tuple(await self.store.fetch_pending_gates(self.clock()))
+        self._publish(agents, gates)
 
-    def _publish(self, agents: tuple[Agent, ...]) -> None:
-        self.pod_state = PodState(agents, self.clock(), self.config.console.stall_after)
+    def _publish(self, agents: tuple[Agent, ...], gates: tuple[Gate, ...]) -> None:
+        previous = self.pod_state
+        self.pod_state = PodState(agents, self.clock(), self.config.console.stall_after, gates)
+        if previous is not None:
+            self._announce_new_gates(previous, self.pod_state)
         self.pod_changed_signal.publish(self.pod_state)
+
+    def _announce_new_gates(self, before: PodState, now: PodState) -> None:
+        """A new gate rings the terminal bell and shows a notification."""
+        known = {gate.id for gate in before.gates}
+        fresh = [gate for gate in now.gates if gate.id not in known and gate.id > self._last_gate_seen]
+        if not fresh:
+            return
+        self._last_gate_seen = max(gate.id for gate in fresh)
+        self.bell()
+        for gate in fresh[:3]:
+            self.notify(f"{gate.agent_name or 'an agent'}: {gate.summary}  (i opens the inbox)",
+                        title=f"Approval needed · {gate.risk}", severity="warning", timeout=8)
+        if len(fresh) > 3:
+            self.notify(f"and {len(fresh) - 3} more waiting in the inbox", severity="warning")
 
     @work(exclusive=True, group="store-watch", exit_on_error=False)
     async def watch_store(self) -> None:
@@ -132,7 +157,8 @@ class LoomApp(App[None]):
                     await self.refresh_state()
                     last_publish = self.clock()
                 elif self.pod_state is not None and self.clock() - last_publish >= TICK_SECONDS:
-                    self._publish(self.pod_state.agents)
+                    live = tuple(g for g in self.pod_state.gates if g.expires_at > self.clock())
+                    self._publish(self.pod_state.agents, live)
                     last_publish = self.clock()
                 if failing:
                     failing = ""
@@ -153,6 +179,67 @@ class LoomApp(App[None]):
                         title="Error", severity="error", timeout=15)
 
     # -- navigation and actions -------------------------------------------
+
+    def action_approvals(self) -> None:
+        from loomtui.tui.screens.approvals import ApprovalsScreen
+
+        if not isinstance(self.screen, ApprovalsScreen):
+            self.push_screen(ApprovalsScreen())
+
+    def action_audit(self) -> None:
+        from loomtui.tui.screens.audit import AuditScreen
+
+        if not isinstance(self.screen, AuditScreen):
+            self.push_screen(AuditScreen())
+
+    async def decide_gates(self, gates: list[Gate], *, approve: bool, reason: str) -> None:
+        """Approve or reject gates as this supervisor: the same store functions
+        the CLI uses, on a short-lived connection in a thread. Conflicts (another
+        supervisor was faster, the gate expired) are reported, never raised."""
+        from loomtui.store.db import connect
+        from loomtui.store.gates import GateError, decide
+
+        def run() -> list[str]:
+            messages = []
+            conn = connect(db_path(self.pod), create=False)
+            try:
+                for gate in gates:
+                    try:
+                        # The approval records the content the supervisor saw on
+                        # screen; if the action changed since, the hook voids it.
+                        decide(conn, gate.id, approve=approve, actor=self.supervisor, reason=reason,
+                               now=self.clock(), seen_hash=gate.content_hash)
+                        verb = "Approved" if approve else "Rejected"
+                        messages.append(f"{verb} gate {gate.id}: {gate.summary}")
+                    except GateError as exc:
+                        messages.append(f"! {exc}")
+            finally:
+                conn.close()
+            return messages
+
+        for message in await asyncio.to_thread(run):
+            failed = message.startswith("! ")
+            self.notify(message.removeprefix("! "), severity="error" if failed else "information",
+                        timeout=8 if failed else 3)
+        await self.refresh_state()
+
+    async def claim_gate(self, gate_id: int) -> None:
+        from loomtui.store.db import connect
+        from loomtui.store.gates import GateError, claim
+
+        def run() -> str:
+            conn = connect(db_path(self.pod), create=False)
+            try:
+                claim(conn, gate_id, actor=self.supervisor, now=self.clock())
+                return ""
+            except GateError as exc:
+                return str(exc)
+            finally:
+                conn.close()
+
+        if problem := await asyncio.to_thread(run):
+            self.notify(problem, severity="error")
+        await self.refresh_state()
 
     def open_agent(self, agent_id: int) -> None:
         if self.pod_state is not None and self.pod_state.agent(agent_id) is not None:

@@ -27,6 +27,8 @@ class FleetCommands(Provider):
             commands.append((f"Show {status} agents", partial(app.fleet_filter, status),
                              "sets the fleet filter"))
         commands.append(("Clear fleet filter", partial(app.fleet_filter, ""), ""))
+        commands.append(("Open the approvals inbox", app.action_approvals, "i"))
+        commands.append(("Open the audit log", app.action_audit, "L"))
         commands.append(("Cycle theme", app.action_cycle_theme, "T"))
         return commands
 

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from loomtui.store.agents import STATUS_RANK, STATUSES, Agent
+from loomtui.store.gates import Gate
 
 SORT_MODES = ("status", "recent", "name", "repo")
 SORT_LABELS = {
@@ -27,6 +28,7 @@ class PodState:
     agents: tuple[Agent, ...]
     now: float
     stall_after: float
+    gates: tuple[Gate, ...] = ()  # pending and unexpired, in inbox order
 
     def status_of(self, agent: Agent) -> str:
         return agent.effective_status(self.now, self.stall_after)
@@ -37,7 +39,7 @@ class PodState:
 
     @property
     def pending_gates(self) -> int:
-        return sum(a.pending_gates for a in self.agents)
+        return len(self.gates)
 
     def agent(self, agent_id: int) -> Agent | None:
         return next((a for a in self.agents if a.id == agent_id), None)
@@ -104,6 +106,14 @@ def age(seconds: float) -> str:
 def status_line(counts: dict[str, int], symbols: dict[str, str]) -> Sequence[tuple[str, str, int]]:
     """(status, symbol, count) for the statuses present, in a fixed order."""
     return [(s, symbols[s], counts[s]) for s in STATUSES if counts.get(s)]
+
+
+def countdown(seconds: float) -> str:
+    """Time left before a gate expires: 9m12s, 45s, or "expired"."""
+    if seconds <= 0:
+        return "expired"
+    seconds = int(seconds)
+    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
 
 
 def ids(agents: Iterable[Agent]) -> list[int]:

@@ -189,10 +189,10 @@ class FleetScreen(Screen[None]):
 
     # -- actions -----------------------------------------------------------
 
-    @on(FleetTable.AgentSelected, "#fleet")
-    def _agent_selected(self, event: FleetTable.AgentSelected) -> None:
+    @on(FleetTable.RowChosen, "#fleet")
+    def _agent_chosen(self, event: FleetTable.RowChosen) -> None:
         event.stop()
-        self.app.open_agent(event.agent_id)
+        self.app.open_agent(event.row_id)
 
     def action_filter(self) -> None:
         self.query_one("#filter-bar").add_class("-active")

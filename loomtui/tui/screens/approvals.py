@@ -1,0 +1,294 @@
+"""ApprovalsScreen: the fleet-wide inbox of gated actions, ranked by risk, then age.
+
+Bindings: j/k move, a approve, r reject (asks for a reason), space selects for
+a batch decision, enter shows the whole action, c claims ("I'm on it"), esc back.
+A decision is one conditional update in the store: if another supervisor was
+faster, the notification says who decided and when.
+"""
+
+from __future__ import annotations
+
+import json
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Footer, Input, Label, Static
+
+from loomtui.store.gates import Gate
+from loomtui.tui import model
+from loomtui.tui.model import PodState
+from loomtui.tui.widgets.cells import Cell
+from loomtui.tui.widgets.keyed_table import Column, KeyedTable
+
+COLUMNS = (
+    Column("mark", "", 1),
+    Column("risk", "Risk", 8),
+    Column("agent", "Agent", 16),
+    Column("place", "Repo · branch", 20),
+    Column("summary", "Action", 0),
+    Column("age", "Age", 4),
+    Column("expires", "Expires", 7),
+    Column("claimed", "Claimed", 10),
+)
+NARROW_DROP = {"place", "claimed"}  # under 110 columns
+
+
+class InboxTable(KeyedTable):
+    """Pending gates. j/k move, space selects, enter shows the action."""
+
+    BINDINGS = [Binding("space", "toggle_mark", "Select", id="select")]
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.marked: set[int] = set()
+
+    def action_toggle_mark(self) -> None:
+        if (gate_id := self.cursor_id) is not None:
+            self.marked ^= {gate_id}
+            self.screen.redraw()
+            self.action_cursor_down()
+
+
+class RejectModal(ModalScreen[str]):
+    """Asks why. enter rejects (a reason is required), esc cancels."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="cancel_reject")]
+    DEFAULT_CSS = """
+    RejectModal { align: center middle; }
+    RejectModal > Vertical {
+        width: 72; max-width: 95%; height: auto; border: round $error;
+        background: $surface; padding: 0 1;
+    }
+    RejectModal Label { width: 100%; }
+    RejectModal #reject-hint { color: $text-muted; }
+    """
+
+    def __init__(self, what: str) -> None:
+        super().__init__()
+        self.what = what
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(Text.assemble(("Reject ", "bold"), self.what))
+            yield Label("The agent sees this reason and can adapt.", id="reject-hint")
+            yield Input(placeholder="reason (required)", id="reason")
+
+    @on(Input.Submitted, "#reason")
+    def _submitted(self, event: Input.Submitted) -> None:
+        reason = event.value.strip()
+        if not reason:
+            self.notify("A rejection needs a reason.", severity="warning")
+            return
+        self.dismiss(reason)
+
+    def action_cancel(self) -> None:
+        self.dismiss("")
+
+
+class GateScreen(ModalScreen[None]):
+    """The whole action of one gate: command or change, rule, and the agent's
+    last events. a approves, r rejects, esc closes."""
+
+    BINDINGS = [
+        Binding("escape", "dismiss", "Close", id="close_gate"),
+        Binding("a", "approve", "Approve", id="approve_one"),
+        Binding("r", "reject", "Reject", id="reject_one"),
+    ]
+    DEFAULT_CSS = """
+    GateScreen { align: center middle; }
+    GateScreen > VerticalScroll {
+        width: 90%; height: 80%; border: round $primary; background: $surface; padding: 0 1;
+    }
+    """
+
+    def __init__(self, gate: Gate, inbox: ApprovalsScreen) -> None:
+        super().__init__()
+        self.gate = gate
+        self.inbox = inbox
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll():
+            yield Static(describe(self.gate, self.app.theme_variables), id="gate-detail")
+
+    async def on_mount(self) -> None:
+        if self.gate.agent_id is not None:
+            events = await self.app.store.fetch_events(self.gate.agent_id, 8)
+            text = describe(self.gate, self.app.theme_variables)
+            text.append("\nThe agent's last events\n", "bold")
+            for event in events:
+                text.append(f"  {event.kind:<14} {event.tool:<8} {event.summary}\n")
+            self.query_one("#gate-detail", Static).update(text)
+
+    def action_approve(self) -> None:
+        self.dismiss()
+        self.inbox.decide([self.gate], approve=True)
+
+    def action_reject(self) -> None:
+        self.dismiss()
+        self.inbox.decide([self.gate], approve=False)
+
+
+def describe(gate: Gate, colours: dict[str, str]) -> Text:
+    """The gate as a person reads it: what, who, why, and the exact input."""
+    text = Text()
+    text.append(f"Gate {gate.id}  ", "bold")
+    text.append(f"{gate.risk}", "bold " + colours.get(f"risk-{gate.risk}", colours.get("risk-high", "")))
+    text.append(f"  rule {gate.rule or '-'}  agent {gate.agent_name or '?'}\n\n")
+    action = gate.action or {}
+    if gate.tool == "Bash" and isinstance(action.get("command"), str):
+        text.append("$ ", "dim")
+        text.append(action["command"] + "\n", "bold")
+        if action.get("description"):
+            text.append(f"  ({action['description']})\n", "dim")
+    elif gate.tool in ("Edit", "MultiEdit", "Write") and isinstance(action.get("file_path"), str):
+        text.append(f"{gate.tool} {action['file_path']}\n", "bold")
+        added, removed = colours.get("diff-added", ""), colours.get("diff-removed", "")
+        edits = action.get("edits") if isinstance(action.get("edits"), list) else [action]
+        for edit in edits:
+            if not isinstance(edit, dict):
+                continue
+            old = edit.get("old_string")
+            new = edit.get("new_string", edit.get("content"))
+            if isinstance(old, str):
+                for line in old.splitlines():
+                    text.append(f"- {line}\n", removed)
+            if isinstance(new, str):
+                for line in new.splitlines()[:400]:
+                    text.append(f"+ {line}\n", added)
+    else:
+        text.append(f"{gate.tool}\n", "bold")
+        text.append(json.dumps(action, indent=2, ensure_ascii=False)[:8000] + "\n")
+    if gate.claimed_by:
+        text.append(f"\nclaimed by {gate.claimed_by}\n", "italic")
+    return text
+
+
+class ApprovalsScreen(Screen[None]):
+    """The inbox. a approve, r reject, space select, enter details, c claim, esc back."""
+
+    AUTO_FOCUS = "#inbox"
+    BINDINGS = [
+        Binding("a", "approve", "Approve", id="approve"),
+        Binding("r", "reject", "Reject", id="reject"),
+        Binding("c", "claim", "Claim", id="claim"),
+        Binding("escape", "app.pop_screen", "Back", id="back_from_inbox"),
+    ]
+    DEFAULT_CSS = """
+    #inbox-header { height: 1; padding: 0 1; background: $panel; }
+    InboxTable { height: 1fr; }
+    #inbox-empty { height: 1fr; content-align: center middle; color: $text-muted; display: none; }
+    ApprovalsScreen.-empty #inbox-empty { display: block; }
+    ApprovalsScreen.-empty InboxTable { display: none; }
+    """
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="inbox-header")
+        yield InboxTable(id="inbox")
+        yield Static("Nothing waits for a decision. New gates ring the bell and show here.",
+                     id="inbox-empty")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.app.pod_changed_signal.subscribe(self, self.show_state)
+        self._layout()
+        self.redraw()
+
+    def on_resize(self) -> None:
+        self._layout()
+        self.redraw()
+
+    def on_screen_resume(self) -> None:
+        self.redraw()
+
+    def _layout(self) -> None:
+        width = self.size.width or self.app.size.width
+        columns = [c for c in COLUMNS if width >= 110 or c.key not in NARROW_DROP]
+        fixed = sum(c.width for c in columns)
+        self.query_one(InboxTable).set_columns(columns, max(12, width - fixed - 2 * len(columns) - 2))
+
+    def show_state(self, state: PodState) -> None:
+        if self.is_current:
+            self.redraw()
+
+    def redraw(self) -> None:
+        state = self.app.pod_state
+        if state is None:
+            return
+        table = self.query_one(InboxTable)
+        table.marked &= {g.id for g in state.gates}
+        colours = self.app.theme_variables
+        keys = [c.key for c in table.column_layout]
+        rows = []
+        for gate in state.gates:
+            agent = state.agent(gate.agent_id) if gate.agent_id is not None else None
+            values = {
+                "mark": Cell("●" if gate.id in table.marked else "", "bold", row_id=gate.id),
+                "risk": Cell(gate.risk, "bold " + colours.get(f"risk-{gate.risk}", colours.get("risk-high", ""))),
+                "agent": Cell(gate.agent_name or "?"),
+                "place": Cell(model.place(agent) if agent else ""),
+                "summary": Cell(gate.summary),
+                "age": Cell(model.age(state.now - gate.created_at), justify="right"),
+                "expires": Cell(model.countdown(gate.expires_at - state.now), justify="right"),
+                "claimed": Cell(gate.claimed_by or "", "italic"),
+            }
+            rows.append((gate.id, tuple(values[k] for k in keys)))
+        table.show(rows)
+        self.set_class(not rows, "-empty")
+        header = Text(no_wrap=True, overflow="ellipsis")
+        header.append("Approvals ", "bold")
+        header.append(f"{len(rows)} pending", colours.get("agent-waiting", ""))
+        if table.marked:
+            header.append(f"  {len(table.marked)} selected", "bold")
+        header.append(f"   · {self.app.supervisor}", "bold")
+        self.query_one("#inbox-header", Static).update(header, layout=False)
+
+    # -- deciding ------------------------------------------------------------
+
+    def _chosen(self) -> list[Gate]:
+        """The marked gates, else the one under the cursor."""
+        state = self.app.pod_state
+        table = self.query_one(InboxTable)
+        if state is None:
+            return []
+        ids = table.marked or ({table.cursor_id} if table.cursor_id is not None else set())
+        return [g for g in state.gates if g.id in ids]
+
+    def action_approve(self) -> None:
+        self.decide(self._chosen(), approve=True)
+
+    def action_reject(self) -> None:
+        self.decide(self._chosen(), approve=False)
+
+    def decide(self, gates: list[Gate], *, approve: bool) -> None:
+        if not gates:
+            return
+        table = self.query_one(InboxTable)
+
+        def done(reason: str | None = "") -> None:
+            if not approve and not reason:
+                return  # cancelled
+            table.marked -= {g.id for g in gates}
+            self.run_worker(self.app.decide_gates(gates, approve=approve, reason=reason or ""),
+                            group="decide")
+
+        if approve:
+            done()
+        else:
+            what = gates[0].summary if len(gates) == 1 else f"{len(gates)} gated actions"
+            self.app.push_screen(RejectModal(what), done)
+
+    def action_claim(self) -> None:
+        for gate in self._chosen():
+            self.run_worker(self.app.claim_gate(gate.id), group="claim")
+
+    @on(KeyedTable.RowChosen, "#inbox")
+    def _chosen_row(self, event: KeyedTable.RowChosen) -> None:
+        event.stop()
+        state = self.app.pod_state
+        gate = next((g for g in state.gates if g.id == event.row_id), None) if state else None
+        if gate is not None:
+            self.app.push_screen(GateScreen(gate, self))

@@ -1,0 +1,95 @@
+"""AuditScreen: the pod's hash-chained audit log, newest first, with the
+chain's verification on top (the same check as `loomtui audit verify`).
+
+Bindings: j/k move, esc back. The log reloads when the store changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import datetime
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from loomtui.tui.model import PodState
+from loomtui.tui.widgets.cells import Cell
+from loomtui.tui.widgets.keyed_table import Column, KeyedTable
+
+COLUMNS = (
+    Column("time", "Time", 19),
+    Column("actor", "Actor", 10),
+    Column("action", "Action", 16),
+    Column("subject", "Subject", 10),
+    Column("detail", "Detail", 0),
+)
+SHOWN = 2000  # newest entries on screen; the export has them all
+
+
+class AuditScreen(Screen[None]):
+    """The audit log. j/k move, esc back."""
+
+    AUTO_FOCUS = "#audit"
+    BINDINGS = [Binding("escape", "app.pop_screen", "Back", id="back_from_audit")]
+    DEFAULT_CSS = """
+    #audit-header { height: auto; padding: 0 1; background: $panel; }
+    #audit { height: 1fr; }
+    """
+
+    def compose(self) -> ComposeResult:
+        yield Static("Audit log: reading…", id="audit-header")
+        yield KeyedTable(id="audit")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        width = self.size.width or self.app.size.width
+        fixed = sum(c.width for c in COLUMNS)
+        self.query_one(KeyedTable).set_columns(COLUMNS, max(12, width - fixed - 2 * len(COLUMNS) - 2))
+        self.app.pod_changed_signal.subscribe(self, self.show_state)
+        self.reload()
+
+    def show_state(self, _state: PodState) -> None:
+        if self.is_current:
+            self.reload()
+
+    def reload(self) -> None:
+        self.run_worker(self._load(), exclusive=True, group="audit")
+
+    async def _load(self) -> None:
+        from loomtui.store import audit
+        from loomtui.store.db import connect, db_path
+
+        def read() -> tuple[list[dict], list[str]]:
+            conn = connect(db_path(self.app.pod), create=False)
+            try:
+                return audit.export(conn), audit.verify(conn)
+            finally:
+                conn.close()
+
+        entries, problems = await asyncio.to_thread(read)
+        colours = self.app.theme_variables
+        header = Text()
+        header.append("Audit log ", "bold")
+        header.append(f"{len(entries)} entries  ")
+        if problems:
+            header.append(f"✗ {len(problems)} problem(s) in the chain\n", "bold " + colours.get("risk-critical", ""))
+            for problem in problems[:5]:
+                header.append(f"  {problem}\n", colours.get("risk-critical", ""))
+        else:
+            header.append("✓ chain intact", colours.get("agent-done", ""))
+        self.query_one("#audit-header", Static).update(header)
+        rows = []
+        for entry in reversed(entries[-SHOWN:]):
+            when = datetime.fromtimestamp(entry["ts"], tz=self.app.tz).strftime("%Y-%m-%d %H:%M:%S")
+            detail = entry.get("detail") or {}
+            text = ", ".join(f"{k}={v}" for k, v in detail.items()) if isinstance(detail, dict) \
+                else json.dumps(detail)
+            rows.append((entry["id"], (
+                Cell(when, "dim", row_id=entry["id"]), Cell(entry["actor"], "bold"),
+                Cell(entry["action"]), Cell(entry["subject"]), Cell(text),
+            )))
+        self.query_one(KeyedTable).show(rows)
