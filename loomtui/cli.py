@@ -8,6 +8,7 @@ Errors go to stderr as one sentence with a non-zero exit, never a traceback.
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Sequence
 
@@ -38,10 +39,44 @@ def build_parser() -> argparse.ArgumentParser:
 
     init = commands.add_parser("init", help="create the pod directory with a commented config")
     init.add_argument("agent", nargs="?", choices=["claude", "codex"],
-                      help="also configure this agent's hooks (arrives with the gates feature)")
+                      help="also write this agent's hook configuration into the current repository")
+    init.add_argument("--print", action="store_true", dest="print_only",
+                      help="show the agent configuration instead of writing it")
 
     status = commands.add_parser("status", help="one-shot summary of the pod")
     status.add_argument("--json", action="store_true", help="one JSON document on stdout")
+
+    hook = commands.add_parser("hook", help="hook entry point for Claude Code (and Codex's compatible hooks)")
+    hook.add_argument("agent", choices=["claude", "codex"], help="which agent calls (codex: answers as Codex expects)")
+
+    gate = commands.add_parser("gate", help="run a command only if policy (and a supervisor) allows it")
+    gate.add_argument("--agent", metavar="NAME", help="the agent's name as the fleet shows it")
+    gate.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- CMD ARGS...")
+
+    gates = commands.add_parser("gates", help="list gated actions (pending only, unless --all)")
+    gates.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    gates.add_argument("--all", action="store_true", help="include decided, expired and cancelled gates")
+
+    approve = commands.add_parser("approve", help="approve a pending gate")
+    approve.add_argument("id", type=int)
+    approve.add_argument("--reason", default="", help="optional note shown to the agent")
+
+    reject = commands.add_parser("reject", help="reject a pending gate (a reason is required)")
+    reject.add_argument("id", type=int)
+    reject.add_argument("--reason", required=True, help="shown to the agent so it can adapt")
+
+    policy = commands.add_parser("policy", help="the pod's policy for agents' actions")
+    policy_commands = policy.add_subparsers(dest="policy_command", metavar="SUBCOMMAND", required=True)
+    check = policy_commands.add_parser("check", help="classify an action without creating a gate")
+    check.add_argument("--tool", default="Bash", help="tool name (default Bash)")
+    check.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    check.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- COMMAND")
+
+    audit = commands.add_parser("audit", help="the pod's hash-chained audit log")
+    audit_commands = audit.add_subparsers(dest="audit_command", metavar="SUBCOMMAND", required=True)
+    audit_commands.add_parser("verify", help="find edited, deleted or reordered entries")
+    export = audit_commands.add_parser("export", help="print the log")
+    export.add_argument("--json", action="store_true", help="one JSON document on stdout")
     return parser
 
 
@@ -61,26 +96,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command == "console" and not hasattr(args, "theme"):
         args.theme = None
     try:
-        if command == "console":
-            from loomtui.commands import console
-
-            return console.run(args)
-        if command == "demo":
-            from loomtui.commands import demo
-
-            return demo.run(args)
-        if command == "init":
-            from loomtui.commands import init
-
-            return init.run(args)
-        if command == "status":
-            from loomtui.commands import status
-
-            return status.run(args)
+        # Each command lives in loomtui/commands/<name>.py and is imported only
+        # when it runs: `loomtui hook` must not pay for the console's imports.
+        module = importlib.import_module(f"loomtui.commands.{command}")
+        return module.run(args)
     except CommandError as exc:
         print(f"loomtui {command}: {exc}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         return 130
-    parser.error(f"unknown command {command}")
-    return EXIT_USAGE

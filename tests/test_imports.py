@@ -25,18 +25,30 @@ NON_UI_MODULES = (
     "loomtui.store.agents",
     "loomtui.policy",
     "loomtui.hooks",
+    "loomtui.store.gates",
+    "loomtui.store.audit",
+    "loomtui.hooks.claude",
+    "loomtui.hooks.gitinfo",
+    "loomtui.commands.hook",
     "loomtui.ingest",
     "loomtui.git",
     "loomtui.memory",
     "loomtui.sim",
     "loomtui.config",
     "loomtui.cli",
+    "loomtui.hooks.install",
+    "loomtui.commands.gate",
 )
 HOOK_PATH_MODULES = (
     "loomtui.store.db",
     "loomtui.store.agents",
     "loomtui.policy",
     "loomtui.hooks",
+    "loomtui.store.gates",
+    "loomtui.store.audit",
+    "loomtui.hooks.claude",
+    "loomtui.hooks.gitinfo",
+    "loomtui.commands.hook",
 )
 
 PROBE = """

@@ -1,8 +1,13 @@
-"""`loomtui init`: create the pod directory, its store and a commented config."""
+"""`loomtui init [claude|codex] [--print]`: create the pod (directory, store,
+commented config and policy); with an agent, also write its hook
+configuration into the current repository."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+from pathlib import Path
 
 from loomtui.cli import CommandError
 from loomtui.commands.common import open_pod
@@ -10,21 +15,71 @@ from loomtui.config import DEFAULT_CONFIG_TEXT, config_path
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.agent and args.print_only:
+        print(json.dumps(_agent_config(args.agent), indent=2))
+        return 0
     pod, conn = open_pod(create=True)
     conn.close()
-    path = config_path(pod)
-    if path.exists():
-        print(f"pod at {pod} (config {path} kept as it is)")
-    else:
-        try:
-            path.write_text(DEFAULT_CONFIG_TEXT, encoding="utf-8")
-        except OSError as exc:
-            raise CommandError(f"cannot write {path}: {exc.strerror or exc}") from None
-        print(f"created pod at {pod} with a commented config at {path}")
+    _write_once(config_path(pod), DEFAULT_CONFIG_TEXT, "config")
+    from loomtui.policy import default_policy_text
+
+    _write_once(pod / "policy.toml", default_policy_text(), "policy")
     (pod / "themes").mkdir(exist_ok=True)
+    print(f"pod ready at {pod}")
     if args.agent:
-        raise CommandError(
-            f"configuring {args.agent} hooks is not built yet (it comes with gated actions); "
-            "the pod itself is ready"
-        )
+        _install(args.agent)
     return 0
+
+
+def _write_once(path: Path, text: str, what: str) -> None:
+    if path.exists():
+        print(f"{what}: {path} kept as it is")
+        return
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise CommandError(f"cannot write {path}: {exc.strerror or exc}") from None
+    print(f"{what}: wrote {path} (commented defaults)")
+
+
+def _repo_root() -> Path:
+    from loomtui.hooks.gitinfo import locate
+
+    place = locate(os.getcwd())
+    return Path(place.worktree or os.getcwd())
+
+
+def _agent_config(agent: str) -> dict:
+    from loomtui.hooks import install
+
+    command = install.hook_command(agent)
+    hooks = install.claude_hooks(command) if agent == "claude" else install.codex_hooks(command)
+    return {"hooks": hooks}
+
+
+def _install(agent: str) -> None:
+    from loomtui.hooks import install
+
+    root = _repo_root()
+    path = root / (".claude/settings.json" if agent == "claude" else ".codex/hooks.json")
+    try:
+        existing = install.read_json(path)
+        merged = install.merge(existing, _agent_config(agent)["hooks"])
+        backup = install.write_json(path, merged)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+    except OSError as exc:
+        raise CommandError(f"cannot write {path}: {exc.strerror or exc}") from None
+    if backup is None and existing == merged:
+        print(f"{agent}: {path} already has the LoomTUI hooks")
+    else:
+        print(f"{agent}: wrote the LoomTUI hooks into {path}"
+              + (f" (previous version kept as {backup.name})" if backup else ""))
+    print(f"{agent}: gates expire after 10 minutes, before the hook's own "
+          f"{install.GATE_HOOK_TIMEOUT // 60}-minute timeout, so a gate always answers")
+    if agent == "codex":
+        print("codex: Codex runs a repository's hooks only in a trusted project "
+              f'([projects."{root}"] trust_level = "trusted" in $CODEX_HOME/config.toml, or '
+              "`codex exec --trust`), and only once the hook itself is trusted (the /hooks "
+              "screen of the interactive CLI; `codex exec --dangerously-bypass-hook-trust` "
+              "for automation). An untrusted hook is skipped silently.")

@@ -1,1 +1,212 @@
-"""Policy: classification of agents' actions (issue 3). Stdlib only; nothing here yet."""
+"""Policy: classification of agents' actions as allow, pass, gate or deny (issue 3).
+
+Stdlib only, and cheap to import: this runs inside `loomtui hook` on every tool call
+of every agent. `policy.toml` in the pod directory holds ordered `[[rule]]` tables
+(the format is documented in `default_policy_text()`); a Bash command is split into
+simple commands by `loomtui.policy.shell`, which also documents what it cannot see.
+
+    policy = load_policy(pod)
+    decision = classify(policy, "Bash", {"command": "git push -f"}, cwd=..., repo=...)
+    decision.action, decision.rule, decision.risk, decision.reason
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+
+from loomtui.policy.defaults import DEFAULT_POLICY_TEXT
+from loomtui.policy.rules import ACTIONS, FILE_TOOLS, RISKS, PolicyError, Rule, parse_rules
+from loomtui.policy.shell import ShellError, SimpleCommand, analyse, inline_code
+
+__all__ = [
+    "ACTIONS", "RISKS", "FILE_TOOLS", "POLICY_NAME", "Decision", "Policy", "PolicyError", "Rule",
+    "classify", "default_policy_text", "load_policy", "parse_policy",
+]
+
+POLICY_NAME = "policy.toml"
+UNANALYSABLE_RULE = "cannot-analyse"
+STRICT_RULE = "strict-interpreters"
+_TOP_KEYS = ("default_action", "strict_interpreters", "rule")
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What to do with one action, and why."""
+
+    action: str          # allow | pass | gate | deny
+    rule: str            # the deciding rule's name ("" for the default)
+    risk: str            # low | medium | high | critical
+    reason: str          # one line for people and agents
+    expires_after: float | None = None  # the rule's own gate expiry (seconds); None: the pod's default
+
+    def to_json(self) -> dict[str, str]:
+        return {"action": self.action, "rule": self.rule, "risk": self.risk, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A loaded policy file (or the built-in defaults)."""
+
+    rules: tuple[Rule, ...]
+    default_action: str = "pass"
+    source: str = "<defaults>"
+    hash: str = ""
+    strict_interpreters: bool = False
+
+
+def default_policy_text() -> str:
+    """The commented policy.toml that `loomtui init` writes; loading it gives the defaults."""
+    return DEFAULT_POLICY_TEXT
+
+
+def parse_policy(text: str, source: str = "<defaults>") -> Policy:
+    """A policy from TOML text; PolicyError naming `source` (and the rule) if it is wrong."""
+    import tomllib  # only when a policy is read (not on import)
+
+    normalized = text.lstrip("\ufeff").replace("\r\n", "\n")
+    try:
+        data = tomllib.loads(normalized)
+    except tomllib.TOMLDecodeError as exc:
+        raise PolicyError(f"{source} is not valid TOML: {exc}") from None
+    for key in data:
+        if key not in _TOP_KEYS:
+            raise PolicyError(f"{source}: unknown key {key!r} (known: {', '.join(_TOP_KEYS)}; rules go in [[rule]])")
+    default_action = data.get("default_action", "pass")
+    if default_action not in ACTIONS:
+        raise PolicyError(f"{source}: default_action must be one of {', '.join(ACTIONS)}, not {default_action!r}")
+    strict = data.get("strict_interpreters", False)
+    if not isinstance(strict, bool):
+        raise PolicyError(f"{source}: strict_interpreters must be true or false, not {strict!r}")
+    return Policy(
+        rules=parse_rules(data.get("rule"), source),
+        default_action=default_action,
+        source=source,
+        hash=hashlib.sha256(normalized.encode("utf-8")).hexdigest(),
+        strict_interpreters=strict,
+    )
+
+
+def load_policy(pod: Path) -> Policy:
+    """`<pod>/policy.toml`; the defaults if there is none; PolicyError if it is unusable."""
+    path = Path(pod) / POLICY_NAME
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return _defaults()
+    except OSError as exc:
+        raise PolicyError(f"cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise PolicyError(f"{path} is not UTF-8 text (byte {exc.start})") from None
+    return parse_policy(text, str(path))
+
+
+_DEFAULTS: list[Policy] = []
+
+
+def _defaults() -> Policy:
+    if not _DEFAULTS:
+        _DEFAULTS.append(parse_policy(DEFAULT_POLICY_TEXT, "<defaults>"))
+    return _DEFAULTS[0]
+
+
+# -- classification ----------------------------------------------------------------------
+
+_ACTION_RANK = {action: rank for rank, action in enumerate(ACTIONS)}
+_RISK_RANK = {risk: rank for rank, risk in enumerate(RISKS)}
+
+
+def _strictness(decision: Decision) -> tuple[int, int]:
+    return _ACTION_RANK[decision.action], _RISK_RANK[decision.risk]
+
+
+def _strictest(decisions: list[Decision]) -> Decision:
+    best = decisions[0]
+    for decision in decisions[1:]:
+        if _strictness(decision) > _strictness(best):
+            best = decision
+    return best
+
+
+def classify(policy: Policy, tool: str, tool_input: dict[str, object], *, cwd: str | None = None,
+             repo: str | None = None, agent: str | None = None) -> Decision:
+    """The decision for one tool call. Never raises for odd input: what cannot be
+    understood is gated, never allowed."""
+    if not isinstance(tool_input, dict):
+        tool_input = {}
+    rules = [r for r in policy.rules if r.applies_to_tool(tool) and r.applies_to_context(repo, agent)]
+    if tool == "Bash":
+        return _classify_bash(policy, rules, tool_input.get("command"), cwd, repo)
+    if tool in FILE_TOOLS:
+        path = tool_input.get("file_path") or tool_input.get("notebook_path")
+        path = path if isinstance(path, str) and path else None
+        for rule in rules:
+            if rule.matches_file(path, cwd, repo):
+                return _from_rule(rule, f"{path}" if path else "")
+        return _default(policy)
+    for rule in rules:
+        if not rule.bash_only and not rule.path:
+            return _from_rule(rule, "")
+    return _default(policy)
+
+
+def _classify_bash(policy: Policy, rules: list[Rule], command: object, cwd: str | None,
+                   repo: str | None) -> Decision:
+    if not isinstance(command, str):
+        return Decision("gate", UNANALYSABLE_RULE, "high", "cannot analyse: the Bash call has no command text")
+    decisions: list[Decision] = []
+    try:
+        commands: tuple[SimpleCommand, ...] = analyse(command)
+    except ShellError as exc:
+        commands = exc.partial
+        decisions.append(Decision("gate", UNANALYSABLE_RULE, "high", f"cannot analyse: {exc}"))
+    except Exception as exc:  # a bug in the analysis must fail closed, not open
+        return Decision("gate", UNANALYSABLE_RULE, "high",
+                        f"cannot analyse: internal error in the shell analysis ({type(exc).__name__})")
+    for cmd in commands:
+        decisions.append(_decide_simple(policy, rules, cmd, cwd, repo))
+    return _strictest(decisions) if decisions else _default(policy)
+
+
+def _decide_simple(policy: Policy, rules: list[Rule], cmd: SimpleCommand, cwd: str | None,
+                   repo: str | None) -> Decision:
+    decision = next((_from_rule(r, cmd.line) for r in rules if r.matches_command(cmd, cwd, repo)), None)
+    if decision is None:
+        decision = _default(policy)
+    if policy.strict_interpreters and inline_code(cmd):
+        decision = _strictest([decision, Decision(
+            "gate", STRICT_RULE, "high",
+            f"{cmd.program} runs inline code the policy cannot read (strict_interpreters)",
+        )])
+    if cmd.dynamic and _ACTION_RANK[decision.action] < _ACTION_RANK["gate"]:
+        # A word known only at run time could turn this into something a rule gates.
+        for rule in rules:
+            if _ACTION_RANK[rule.action] >= _ACTION_RANK["gate"] and rule.matches_command(cmd, cwd, repo, wild=True):
+                unknown = ", ".join(cmd.argv[i] for i in sorted(cmd.dynamic))
+                return Decision(
+                    "gate", rule.name, rule.risk,
+                    f"cannot analyse: {unknown} is only known at run time and could make "
+                    f"`{_short(cmd.line)}` match rule {rule.name} ({rule.reason or rule.action})",
+                    rule.expires_after,
+                )
+    return decision
+
+
+def _from_rule(rule: Rule, subject: str) -> Decision:
+    reason = rule.reason or f"rule {rule.name}: {rule.action}"
+    if subject:
+        reason = f"{reason}: {_short(subject)}"
+    return Decision(rule.action, rule.name, rule.risk, reason, rule.expires_after)
+
+
+def _default(policy: Policy) -> Decision:
+    return Decision(policy.default_action, "", "low", "no rule matched")
+
+
+def _short(text: str, limit: int = 120) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"

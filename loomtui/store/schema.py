@@ -210,6 +210,11 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX worktree_files_path ON worktree_files(path);
     """,
+    # 1 -> 2: the hook asks "which policy did we record last?" on every checked
+    # call; without this index that scans the audit log backwards.
+    """
+    CREATE INDEX audit_action ON audit(action, id);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

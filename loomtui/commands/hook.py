@@ -1,0 +1,37 @@
+"""`loomtui hook claude|codex`: read one hook event on stdin, answer on stdout.
+
+The exit status and output come from `loomtui.hooks.claude.Hook.run`, which
+never raises: see that module for the fail-closed rules.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from loomtui.hooks.claude import Hook
+from loomtui.store.db import pod_dir
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        raw = sys.stdin.buffer.read()
+    except OSError as exc:
+        raw = b""
+        print(f"LoomTUI: cannot read hook input: {exc}", file=sys.stderr)
+    answer = Hook(args.agent, pod_dir()).run(raw)
+    try:
+        if answer.stdout:
+            sys.stdout.write(answer.stdout)
+            sys.stdout.flush()
+        if answer.stderr:
+            print(answer.stderr, file=sys.stderr, flush=True)
+    except BrokenPipeError:
+        # Nobody reads the answer (the agent has gone). Point the streams at
+        # /dev/null so the interpreter's final flush cannot fail and turn our
+        # exit status into 1, which Claude Code would treat as "let it through".
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.dup2(devnull, sys.stderr.fileno())
+    return answer.exit_code

@@ -1,0 +1,426 @@
+"""Gated actions: an agent's risky action waiting for a supervisor's decision.
+
+A gate is created pending (by the hook, `loomtui gate`, or the demo) and leaves
+that state exactly once: approved or rejected by a supervisor, expired (its time
+ran out), or cancelled (its waiting hook was killed). Every such change is one
+conditional UPDATE of a pending row inside a BEGIN IMMEDIATE transaction, with
+its audit entry in the same transaction: of two racing supervisors exactly one
+matches the row, and the other is told who won and when.
+
+An approval records the content hash the supervisor saw (`approved_hash`); an
+approval whose hash is not the gate's content hash is void (`approval_matches`).
+
+Stdlib only: this is on the hook path.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from loomtui.store import audit
+from loomtui.store.agents import one_line
+from loomtui.store.db import transaction
+
+RISKS = ("critical", "high", "budget", "medium", "low")  # inbox order: most urgent first
+RISK_RANK = {risk: rank for rank, risk in enumerate(RISKS)}
+STATUSES = ("pending", "approved", "rejected", "expired", "cancelled")
+FINAL_STATUSES = STATUSES[1:]
+
+GATE_COLUMNS = (
+    "id", "agent_id", "agent_name", "created_at", "expires_at", "status", "tool", "action",
+    "summary", "rule", "risk", "content_hash", "approved_hash", "claimed_by", "claimed_at",
+    "decided_by", "decided_at", "reason", "waiter_pid",
+)
+# Shared by the sync path and the console's async one, like agents.FLEET_SQL.
+GATE_SELECT = """
+    SELECT g.id, g.agent_id, a.name, g.created_at, g.expires_at, g.status, g.tool, g.action,
+           g.summary, g.rule, g.risk, g.content_hash, g.approved_hash, g.claimed_by,
+           g.claimed_at, g.decided_by, g.decided_at, g.reason, g.waiter_pid
+    FROM gates g LEFT JOIN agents a ON a.id = g.agent_id
+"""
+_RISK_ORDER_SQL = "CASE g.risk " + " ".join(
+    f"WHEN '{risk}' THEN {rank}" for risk, rank in RISK_RANK.items()
+) + f" ELSE {len(RISKS)} END"
+PENDING_SQL = (
+    GATE_SELECT
+    + f" WHERE g.status = 'pending' AND g.expires_at > ? ORDER BY {_RISK_ORDER_SQL}, g.created_at, g.id"
+)
+ALL_SQL = GATE_SELECT + " ORDER BY g.created_at DESC, g.id DESC"
+
+# How long past its deadline a waiter keeps retrying a locked store before giving up.
+LOCK_GRACE = 5.0
+
+
+class GateError(Exception):
+    """A gate operation that cannot be done; the message is for people."""
+
+
+class GateNotFound(GateError):
+    pass
+
+
+class GateConflict(GateError):
+    """The gate is no longer pending: decided by someone else, expired or cancelled."""
+
+    def __init__(self, message: str, gate: Gate | None = None) -> None:
+        super().__init__(message)
+        self.gate = gate
+
+
+@dataclass(frozen=True, slots=True)
+class Gate:
+    id: int
+    agent_id: int | None
+    agent_name: str | None
+    created_at: float
+    expires_at: float
+    status: str
+    tool: str
+    action: dict
+    summary: str
+    rule: str
+    risk: str
+    content_hash: str
+    approved_hash: str | None
+    claimed_by: str | None
+    claimed_at: float | None
+    decided_by: str | None
+    decided_at: float | None
+    reason: str | None
+    waiter_pid: int | None
+
+    def to_json(self) -> dict:
+        return {
+            "id": self.id,
+            "status": self.status,
+            "agent": self.agent_name,
+            "agent_id": self.agent_id,
+            "tool": self.tool,
+            "summary": self.summary,
+            "risk": self.risk,
+            "rule": self.rule,
+            "created_at": iso(self.created_at),
+            "expires_at": iso(self.expires_at),
+            "decided_by": self.decided_by,
+            "decided_at": iso(self.decided_at),
+            "reason": self.reason,
+            "claimed_by": self.claimed_by,
+            "claimed_at": iso(self.claimed_at),
+            "content_hash": self.content_hash,
+            "approved_hash": self.approved_hash,
+            "action": self.action,
+        }
+
+
+def iso(ts: float | None) -> str | None:
+    """Epoch seconds as an ISO 8601 UTC string, to the second: 2025-06-01T09:14:03Z."""
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _when(ts: float | None, now: float) -> str:
+    """A time for a message: 09:14:03Z today (UTC), else with the date."""
+    if ts is None:
+        return "an unknown time"
+    at = datetime.fromtimestamp(ts, timezone.utc)
+    same_day = at.date() == datetime.fromtimestamp(now, timezone.utc).date()
+    return at.strftime("%H:%M:%SZ" if same_day else "%Y-%m-%d %H:%M:%SZ")
+
+
+def canonical_json(value: Any) -> str:
+    return audit.canonical_json(value)
+
+
+def content_hash(tool: str, action: dict) -> str:
+    """sha256 hex of the canonical JSON of {"tool": tool, "action": action}."""
+    import hashlib  # here, not at the top: an ordinary (ungated) hook call never needs it
+
+    return hashlib.sha256(
+        canonical_json({"tool": tool, "action": action}).encode("ascii")
+    ).hexdigest()
+
+
+def gate_from_row(row: Iterable[Any]) -> Gate:
+    values = list(row)
+    try:
+        action = json.loads(values[7])
+    except (TypeError, ValueError):
+        action = {"raw": values[7]}
+    values[7] = action if isinstance(action, dict) else {"value": action}
+    return Gate(*values)
+
+
+def _subject(gate_id: int) -> str:
+    return f"gate:{gate_id}"
+
+
+def _read(conn: sqlite3.Connection, gate_id: int) -> Gate | None:
+    row = conn.execute(GATE_SELECT + " WHERE g.id = ?", (gate_id,)).fetchone()
+    return gate_from_row(row) if row else None
+
+
+# -- writes ---------------------------------------------------------------------
+
+
+def create_gate(
+    conn: sqlite3.Connection,
+    *,
+    agent_id: int | None,
+    tool: str,
+    action: dict,
+    summary: str,
+    rule: str,
+    risk: str,
+    now: float,
+    expires_at: float,
+    waiter_pid: int | None = None,
+    actor: str = "hook",
+) -> Gate:
+    """Store a pending gate and its "gate.created" audit entry in one transaction."""
+    if risk not in RISK_RANK:
+        raise ValueError(f"unknown risk {risk!r}; expected one of {', '.join(RISKS)}")
+    if not isinstance(action, dict):
+        raise TypeError("a gate's action must be a dict (the tool's exact input)")
+    text = canonical_json(action)
+    digest = content_hash(tool, action)
+    summary = one_line(summary)
+    with transaction(conn):
+        gate_id = conn.execute(
+            """INSERT INTO gates (agent_id, created_at, expires_at, status, tool, action, summary,
+                                  rule, risk, content_hash, waiter_pid)
+               VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?) RETURNING id""",
+            (agent_id, now, expires_at, tool, text, summary, rule, risk, digest, waiter_pid),
+        ).fetchone()[0]
+        audit.append(conn, actor=actor, action="gate.created", subject=_subject(gate_id), now=now,
+                     detail={"agent_id": agent_id, "tool": tool, "summary": summary, "rule": rule,
+                             "risk": risk, "content_hash": digest, "expires_at": expires_at})
+        gate = _read(conn, gate_id)
+    assert gate is not None
+    return gate
+
+
+def decide(
+    conn: sqlite3.Connection,
+    gate_id: int,
+    *,
+    approve: bool,
+    actor: str,
+    reason: str,
+    now: float,
+    seen_hash: str | None = None,
+) -> Gate:
+    """Approve or reject a pending, unexpired gate: one conditional UPDATE, so of
+    racing supervisors exactly one wins. The others get GateConflict saying who
+    decided and when; a gate found pending past its expiry is marked expired.
+    Rejecting needs a reason (ValueError). An approval records `seen_hash` (the
+    content hash the supervisor was shown), by default the gate's own."""
+    reason = (reason or "").strip()
+    if not approve and not reason:
+        raise ValueError("a reason is required to reject a gate (the agent is told it)")
+    status = "approved" if approve else "rejected"
+    with transaction(conn):
+        changed = conn.execute(
+            """UPDATE gates SET status = ?, decided_by = ?, decided_at = ?, reason = ?,
+                   approved_hash = CASE WHEN ? THEN coalesce(?, content_hash) ELSE NULL END
+               WHERE id = ? AND status = 'pending' AND expires_at > ?""",
+            (status, actor, now, reason or None, approve, seen_hash, gate_id, now),
+        ).rowcount
+        if changed:
+            gate = _read(conn, gate_id)
+            assert gate is not None
+            audit.append(conn, actor=actor, action=f"gate.{status}", subject=_subject(gate_id),
+                         now=now, detail={"reason": reason, "approved_hash": gate.approved_hash,
+                                          "content_hash": gate.content_hash})
+            return gate
+        gate = _read(conn, gate_id)
+        if gate is not None and gate.status == "pending":  # pending, but its time is up
+            _expire(conn, gate, actor="system", now=now)
+            gate = _read(conn, gate_id)
+    raise _refusal(gate_id, gate, now, "decided")
+
+
+def claim(conn: sqlite3.Connection, gate_id: int, *, actor: str, now: float) -> Gate:
+    """Mark a pending gate as being looked at by `actor` (a hint for the other
+    supervisors; another may re-claim it, which is audited too)."""
+    with transaction(conn):
+        gate = _read(conn, gate_id)
+        changed = conn.execute(
+            "UPDATE gates SET claimed_by = ?, claimed_at = ? "
+            "WHERE id = ? AND status = 'pending' AND expires_at > ?",
+            (actor, now, gate_id, now),
+        ).rowcount
+        if changed:
+            assert gate is not None
+            audit.append(conn, actor=actor, action="gate.claimed", subject=_subject(gate_id),
+                         now=now, detail={"previous": gate.claimed_by})
+            claimed = _read(conn, gate_id)
+            assert claimed is not None
+            return claimed
+        if gate is not None and gate.status == "pending":
+            _expire(conn, gate, actor="system", now=now)
+            gate = _read(conn, gate_id)
+    raise _refusal(gate_id, gate, now, "claimed")
+
+
+def cancel(conn: sqlite3.Connection, gate_id: int, *, actor: str, reason: str, now: float) -> bool:
+    """pending -> cancelled (a waiting hook that is killed calls this); returns
+    whether the gate changed."""
+    with transaction(conn):
+        changed = conn.execute(
+            "UPDATE gates SET status = 'cancelled', decided_by = ?, decided_at = ?, reason = ? "
+            "WHERE id = ? AND status = 'pending'",
+            (actor, now, reason, gate_id),
+        ).rowcount
+        if changed:
+            audit.append(conn, actor=actor, action="gate.cancelled", subject=_subject(gate_id),
+                         now=now, detail={"reason": reason})
+    return bool(changed)
+
+
+def expire_due(conn: sqlite3.Connection, *, now: float, actor: str = "system") -> list[int]:
+    """Mark every pending gate whose time is up as expired (audited); returns their
+    ids. Takes the write lock only when there is something to expire."""
+    due_sql = "SELECT id FROM gates WHERE status = 'pending' AND expires_at <= ? ORDER BY id"
+    if conn.execute(due_sql + " LIMIT 1", (now,)).fetchone() is None:
+        return []
+    expired = []
+    with transaction(conn):
+        for (gate_id,) in conn.execute(due_sql, (now,)).fetchall():
+            gate = _read(conn, gate_id)
+            if gate is not None and _expire(conn, gate, actor=actor, now=now):
+                expired.append(gate_id)
+    return expired
+
+
+def _expire(conn: sqlite3.Connection, gate: Gate, *, actor: str, now: float) -> bool:
+    """pending -> expired inside the caller's transaction, audited."""
+    changed = conn.execute(
+        "UPDATE gates SET status = 'expired', decided_by = ?, decided_at = ?, reason = ? "
+        "WHERE id = ? AND status = 'pending'",
+        (actor, now, "no decision before the gate expired", gate.id),
+    ).rowcount
+    if changed:
+        audit.append(conn, actor=actor, action="gate.expired", subject=_subject(gate.id), now=now,
+                     detail={"expires_at": gate.expires_at})
+    return bool(changed)
+
+
+def _refusal(gate_id: int, gate: Gate | None, now: float, verb: str) -> GateError:
+    """Why gate `gate_id` could not be decided or claimed, as an exception."""
+    if gate is None:
+        return GateNotFound(f"there is no gate {gate_id}")
+    when = _when(gate.decided_at, now)
+    if gate.status in ("approved", "rejected"):
+        because = f" ({gate.reason})" if gate.reason else ""
+        message = f"gate {gate_id} was already {gate.status} by {gate.decided_by} at {when}{because}"
+    elif gate.status == "expired":
+        message = (f"gate {gate_id} expired at {_when(gate.expires_at, now)} and can no longer "
+                   f"be {verb}")
+    elif gate.status == "cancelled":
+        because = f": {gate.reason}" if gate.reason else ""
+        message = (f"gate {gate_id} was cancelled at {when} by {gate.decided_by}{because}; "
+                   f"it can no longer be {verb}")
+    else:  # pending: the write lost to nothing we can name
+        message = f"gate {gate_id} could not be {verb}; try again"
+    return GateConflict(message, gate)
+
+
+# -- reads ----------------------------------------------------------------------
+
+
+def get_gate(conn: sqlite3.Connection, gate_id: int) -> Gate:
+    gate = _read(conn, gate_id)
+    if gate is None:
+        raise GateNotFound(f"there is no gate {gate_id}")
+    return gate
+
+
+def list_gates(
+    conn: sqlite3.Connection,
+    *,
+    include_all: bool = False,
+    now: float | None = None,
+    limit: int | None = None,
+) -> list[Gate]:
+    """Pending gates (not yet past their expiry at `now`), ranked by risk (critical,
+    high, budget, medium, low) then age, oldest first; with `include_all` every
+    gate, newest first."""
+    if include_all:
+        sql, args = ALL_SQL, ()
+    else:
+        sql, args = PENDING_SQL, (time.time() if now is None else now,)
+    if limit is not None:
+        sql += f" LIMIT {int(limit)}"
+    return [gate_from_row(r) for r in conn.execute(sql, args)]
+
+
+def pending_count(conn: sqlite3.Connection, *, now: float) -> int:
+    return conn.execute(
+        "SELECT count(*) FROM gates WHERE status = 'pending' AND expires_at > ?", (now,)
+    ).fetchone()[0]
+
+
+def approval_matches(gate: Gate) -> bool:
+    """True only for an approval of exactly this content: approved, the hash the
+    supervisor saw equals the gate's content hash, and the stored action still
+    hashes to it. Anything else is not an approval."""
+    return (
+        gate.status == "approved"
+        and gate.approved_hash is not None
+        and gate.approved_hash == gate.content_hash
+        and content_hash(gate.tool, gate.action) == gate.content_hash
+    )
+
+
+# -- waiting --------------------------------------------------------------------
+
+
+def wait_for_decision(
+    conn: sqlite3.Connection,
+    gate_id: int,
+    *,
+    deadline: float,
+    interval: float = 0.05,
+    clock: Callable[[], float] = time.time,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Gate:
+    """Wait until the gate leaves `pending` or `clock()` reaches `deadline`, then
+    return its final row. Polls `PRAGMA data_version` every `interval` seconds and
+    re-reads the row only when another connection has committed. At the deadline
+    it expires the gate itself (a conditional update, so a decision that raced in
+    wins and is returned). A transiently locked store is retried (until LOCK_GRACE
+    seconds past the deadline); any other sqlite error propagates."""
+    seen_version: int | None = None
+    while True:
+        try:
+            version = conn.execute("PRAGMA data_version").fetchone()[0]
+            if version != seen_version:
+                gate = get_gate(conn, gate_id)
+                seen_version = version
+                if gate.status != "pending":
+                    return gate
+            now = clock()
+            if now >= deadline:
+                with transaction(conn):
+                    gate = get_gate(conn, gate_id)
+                    if gate.status == "pending":
+                        _expire(conn, gate, actor="system", now=now)
+                return get_gate(conn, gate_id)
+        except sqlite3.OperationalError as exc:
+            if not _is_lock_error(exc) or clock() > deadline + LOCK_GRACE:
+                raise
+            seen_version = None  # re-read once the store answers again
+        remaining = deadline - clock()
+        sleep(min(interval, remaining) if remaining > 0 else interval)
+
+
+def _is_lock_error(exc: sqlite3.OperationalError) -> bool:
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
