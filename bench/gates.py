@@ -65,7 +65,10 @@ def timed(argv: list[str], stdin: bytes, env: dict[str, str]) -> float:
 
 
 def hook_cost(pod: Path, repo: Path, runs: int, env: dict[str, str]) -> dict:
-    hook = [sys.executable, "-m", "loomtui", "hook", "claude"]
+    # As agents call it: the installed console script (init writes that).
+    script = Path(sys.executable).with_name("loomtui")
+    hook = [str(script) if script.exists() else sys.executable, *([] if script.exists() else ["-m", "loomtui"]),
+            "hook", "claude"]
     bare = [sys.executable, "-c", "import sqlite3, json"]
     stdin = payload(repo, "git status")
     for _ in range(5):  # warm the page cache and the store

@@ -7,10 +7,12 @@ Errors go to stderr as one sentence with a non-zero exit, never a traceback.
 
 from __future__ import annotations
 
-import argparse
-import importlib
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import argparse
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -21,6 +23,8 @@ class CommandError(Exception):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    import argparse
+
     parser = argparse.ArgumentParser(
         prog="loomtui",
         description="A terminal console for supervising a pod of coding agents.",
@@ -80,11 +84,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _console_options(parser: argparse.ArgumentParser) -> None:
+def _console_options(parser) -> None:
     parser.add_argument("--theme", metavar="NAME", help="theme to start with (loom-dark, loom-light, loom-contrast, ...)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if len(argv) == 2 and argv[0] == "hook" and argv[1] in ("claude", "codex"):
+        # The hook runs on every tool call of every agent: skip argparse (and
+        # the modules it pulls in) for the one shape agents call it with.
+        from loomtui.commands import hook
+
+        return hook.main(argv[1])
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.version:
@@ -98,6 +109,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         # Each command lives in loomtui/commands/<name>.py and is imported only
         # when it runs: `loomtui hook` must not pay for the console's imports.
+        import importlib
+
         module = importlib.import_module(f"loomtui.commands.{command}")
         return module.run(args)
     except CommandError as exc:

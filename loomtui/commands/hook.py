@@ -6,21 +6,28 @@ never raises: see that module for the fail-closed rules.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
+from typing import TYPE_CHECKING
 
 from loomtui.hooks.claude import Hook
 from loomtui.store.db import pod_dir
 
+if TYPE_CHECKING:
+    import argparse
+
 
 def run(args: argparse.Namespace) -> int:
+    return main(args.agent)
+
+
+def main(agent: str) -> int:
     try:
         raw = sys.stdin.buffer.read()
     except OSError as exc:
         raw = b""
         print(f"LoomTUI: cannot read hook input: {exc}", file=sys.stderr)
-    answer = Hook(args.agent, pod_dir()).run(raw)
+    answer = Hook(agent, pod_dir()).run(raw)
     try:
         if answer.stdout:
             sys.stdout.write(answer.stdout)

@@ -36,9 +36,8 @@ import signal
 import sqlite3
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from loomtui.hooks.gitinfo import locate
 from loomtui.store.agents import one_line, record_event, upsert_agent
@@ -48,8 +47,7 @@ DEFAULT_GATE_SECONDS = 600.0  # always shorter than the hook timeout `loomtui in
 DECIDING_EVENTS = ("PreToolUse", "PermissionRequest")
 
 
-@dataclass(frozen=True)
-class Answer:
+class Answer(NamedTuple):
     """What the hook process prints and how it exits."""
 
     exit_code: int = 0
@@ -142,14 +140,17 @@ def summarize(tool: str, tool_input: Mapping[str, Any], cwd: str | None) -> str:
 # -- the hook ----------------------------------------------------------------
 
 
-@dataclass
 class Hook:
-    """One hook call. `run()` never raises."""
+    """One hook call. `run()` never raises.
 
-    agent: str  # "claude" or "codex": how answers are shaped
-    pod: Path
-    clock: Callable[[], float] = time.time
-    sleep: Callable[[float], None] = time.sleep
+    `agent` ("claude" or "codex") shapes the answers; `pod` is the pod directory."""
+
+    def __init__(self, agent: str, pod: Path, clock: Callable[[], float] = time.time,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.agent = agent
+        self.pod = pod
+        self.clock = clock
+        self.sleep = sleep
 
     def run(self, raw: bytes) -> Answer:
         event = "?"

@@ -7,12 +7,11 @@ whose gitdir holds `commondir`, pointing back at the repository's `.git`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 
-@dataclass(frozen=True)
-class Place:
+class Place(NamedTuple):
     worktree: str | None  # the top of the working tree that holds cwd
     repo: str | None  # the main working tree of the repository
     branch: str | None  # branch name, or a short commit id when detached

@@ -13,10 +13,10 @@ simple commands by `loomtui.policy.shell`, which also documents what it cannot s
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from pathlib import Path
 
 
+from typing import NamedTuple
 from loomtui.policy.defaults import DEFAULT_POLICY_TEXT
 from loomtui.policy.rules import ACTIONS, FILE_TOOLS, RISKS, PolicyError, Rule, parse_rules
 from loomtui.policy.shell import ShellError, SimpleCommand, analyse, inline_code
@@ -32,8 +32,7 @@ STRICT_RULE = "strict-interpreters"
 _TOP_KEYS = ("default_action", "strict_interpreters", "rule")
 
 
-@dataclass(frozen=True)
-class Decision:
+class Decision(NamedTuple):
     """What to do with one action, and why."""
 
     action: str          # allow | pass | gate | deny
@@ -46,8 +45,7 @@ class Decision:
         return {"action": self.action, "rule": self.rule, "risk": self.risk, "reason": self.reason}
 
 
-@dataclass(frozen=True)
-class Policy:
+class Policy(NamedTuple):
     """A loaded policy file (or the built-in defaults)."""
 
     rules: tuple[Rule, ...]

@@ -12,9 +12,9 @@ import os
 import posixpath
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 
+from typing import NamedTuple
 from loomtui.policy.shell import SimpleCommand
 
 ACTIONS = ("allow", "pass", "gate", "deny")
@@ -32,8 +32,7 @@ class PolicyError(Exception):
     """The policy file cannot be used; the message names the file and the rule."""
 
 
-@dataclass(frozen=True)
-class Rule:
+class Rule(NamedTuple):
     """One `[[rule]]`: all the matchers it sets must match (an unset one matches anything)."""
 
     name: str

@@ -42,7 +42,6 @@ with `-c alias.x=...`, nesting too deep) raises `ShellError`; the policy gates i
 from __future__ import annotations
 
 import posixpath
-from dataclasses import dataclass
 
 MAX_DEPTH = 24
 
@@ -50,6 +49,7 @@ _META = " \t\n;&|()<>"
 _SHELLS = frozenset({"sh", "bash", "zsh", "dash", "ksh", "ash", "mksh", "yash", "fish"})
 _KEYWORDS_SKIP = frozenset({"if", "then", "else", "elif", "do", "while", "until", "!", "{", "fi", "done", "}"})
 _INTERPRETERS = ("python", "pypy", "node", "nodejs", "ruby", "perl", "php", "lua", "rscript", "bun", "deno")
+from typing import NamedTuple
 
 
 class ShellError(ValueError):
@@ -62,8 +62,7 @@ class ShellError(ValueError):
     partial: tuple[SimpleCommand, ...] = ()
 
 
-@dataclass(frozen=True)
-class SimpleCommand:
+class SimpleCommand(NamedTuple):
     """One simple command after analysis.
 
     `argv[0]` is the program's base name, wrappers and assignments removed (git's

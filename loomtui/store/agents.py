@@ -9,8 +9,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from loomtui.store.db import transaction
 
@@ -31,8 +30,7 @@ STATUS_RANK = {"waiting": 0, "error": 1, "stalled": 2, "working": 3, "idle": 4, 
 SUMMARY_MAX = 200
 
 
-@dataclass(frozen=True, slots=True)
-class Agent:
+class Agent(NamedTuple):
     id: int
     kind: str
     name: str
@@ -58,8 +56,7 @@ class Agent:
         return self.status
 
 
-@dataclass(frozen=True, slots=True)
-class Event:
+class Event(NamedTuple):
     id: int
     agent_id: int
     ts: float

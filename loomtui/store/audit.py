@@ -26,8 +26,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from loomtui.store.db import transaction
 
@@ -81,8 +80,7 @@ def append(
     return int(entry_id)
 
 
-@dataclass(frozen=True, slots=True)
-class _Row:
+class _Row(NamedTuple):
     id: int
     ts: float
     actor: str

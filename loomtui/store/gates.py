@@ -19,9 +19,8 @@ import json
 import sqlite3
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, NamedTuple
 
 from loomtui.store import audit
 from loomtui.store.agents import one_line
@@ -73,8 +72,7 @@ class GateConflict(GateError):
         self.gate = gate
 
 
-@dataclass(frozen=True, slots=True)
-class Gate:
+class Gate(NamedTuple):
     id: int
     agent_id: int | None
     agent_name: str | None
