@@ -201,10 +201,8 @@ class Hook:
             record_event(conn, agent_id, kind=kind, now=self.clock(), tool=with_tool, summary=summary,
                          payload=payload, status=status, status_reason=reason)
 
-        if event == "PreToolUse":
-            return self._pre_tool_use(conn, agent_id, data, tool, tool_input, cwd, place.repo, note)
-        if event == "PermissionRequest":
-            return self._permission_request(conn, agent_id, data, tool, tool_input, cwd, place.repo, note)
+        if event in DECIDING_EVENTS:
+            return self._decide(conn, agent_id, event, data, tool, tool_input, cwd, place.repo, note)
         if event == "PostToolUse":
             note("tool_done", summarize(tool, tool_input, cwd), "working", "", with_tool=tool)
         elif event == "PostToolUseFailure":
@@ -244,7 +242,8 @@ class Hook:
         record_policy(conn, policy_hash=policy.hash, source=policy.source, actor="hook", now=self.clock())
         return policy
 
-    def _pre_tool_use(self, conn, agent_id, data, tool, tool_input, cwd, repo, note) -> Answer:
+    def _decide(self, conn, agent_id, event, data, tool, tool_input, cwd, repo, note) -> Answer:
+        """PreToolUse and PermissionRequest: classify, then answer, or gate and wait."""
         from loomtui.policy import classify
 
         summary = summarize(tool, tool_input, cwd)
@@ -252,36 +251,19 @@ class Hook:
                             agent=_agent_name(conn, agent_id))
         if decision.action == "deny":
             note("denied", f"{summary} (policy: {decision.reason})", "working", "", with_tool=tool)
-            return deny("PreToolUse", f"Denied by LoomTUI policy ({decision.rule}): {decision.reason}")
-        if decision.action in ("allow", "pass"):
-            note("tool", summary, "working", "", with_tool=tool)
-            if decision.action == "allow":
-                return allow("PreToolUse", self.agent, f"Allowed by LoomTUI policy ({decision.rule})")
-            return Answer()
-        return self._gate(conn, agent_id, "PreToolUse", tool, tool_input, summary, decision.rule,
-                          decision.risk, decision.reason, decision.expires_after, data)
-
-    def _permission_request(self, conn, agent_id, data, tool, tool_input, cwd, repo, note) -> Answer:
-        from loomtui.policy import classify
-
-        summary = summarize(tool, tool_input, cwd)
-        decision = classify(self._policy(conn), tool, tool_input, cwd=cwd, repo=repo,
-                            agent=_agent_name(conn, agent_id))
-        if decision.action == "deny":
-            note("denied", f"{summary} (policy: {decision.reason})", "working", "", with_tool=tool)
-            return deny("PermissionRequest", f"Denied by LoomTUI policy ({decision.rule}): {decision.reason}")
-        # The agent would prompt in its own terminal; the inbox asks instead.
-        risk = decision.risk if decision.action == "gate" else "medium"
-        rule = decision.rule if decision.action == "gate" else "permission-request"
-        reason = decision.reason if decision.action == "gate" else f"{tool} asks for permission"
-        return self._gate(conn, agent_id, "PermissionRequest", tool, tool_input, summary, rule, risk,
-                          reason, decision.expires_after, data)
-
-    def _gate(self, conn, agent_id, event, tool, tool_input, summary, rule, risk, why, expires_after,
-              data) -> Answer:
+            return deny(event, f"Denied by LoomTUI policy ({decision.rule}): {decision.reason}")
+        rule, risk, why = decision.rule, decision.risk, decision.reason
+        if decision.action != "gate":
+            if event == "PreToolUse":
+                note("tool", summary, "working", "", with_tool=tool)
+                if decision.action == "allow":
+                    return allow(event, self.agent, f"Allowed by LoomTUI policy ({rule})")
+                return Answer()
+            # PermissionRequest: the agent would ask in its own terminal; the inbox asks instead.
+            rule, risk, why = "permission-request", "medium", f"{tool} asks for permission"
         payload = {k: v for k, v in data.items() if k != "transcript_path"}
         ok, reason = hold(conn, agent_id, tool=tool, tool_input=tool_input, summary=summary, rule=rule,
-                          risk=risk, why=why, expires_after=expires_after, clock=self.clock,
+                          risk=risk, why=why, expires_after=decision.expires_after, clock=self.clock,
                           sleep=watching_caller(self.sleep), payload=payload)
         return allow(event, self.agent, reason) if ok else deny(event, reason)
 
