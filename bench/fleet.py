@@ -3,6 +3,7 @@ pods of simulated agents, idle and busy.
 
     python bench/fleet.py                      # 60 s per run, pods of 24, 100 and 200
     python bench/fleet.py --seconds 10 --sizes 24,200 --json out.json
+    python bench/fleet.py --sizes 200 --waiting-hooks 50   # with 50 gates open
 
 For every pod size the console is measured twice in the same run: on an idle pod
 (nothing writes) and on a busy one (another process writes `--rate` events a
@@ -37,6 +38,18 @@ the screen really changed. Keys that move nothing (edge of the table) are
 counted, not timed. Keys come every 200-300 ms (random, so that they do not
 lock in step with the 4 Hz store poll), walking down and up the table, with
 an `s` (cycle the sort) every 20th key.
+
+Waiting hooks (`--waiting-hooks N`, default 0). Before each run's measured window
+the parent starts N real hook processes (`python -m loomtui hook claude`,
+LOOM_HOME = the run's pod), each fed Claude Code's PreToolUse JSON for a Bash
+`git push origin agent-<i>` from one of the pod's agents, which the default
+policy gates: each opens a pending gate and waits on it (polling the store every
+50 ms) through the run, as agents blocked on the inbox do. The parent waits
+until N gates are pending, keeps the hooks' stdout/stderr pipes open (a hook
+whose caller hangs up cancels its gate), samples the hooks' CPU over the same
+window as the console's (summed over the N processes), counts the gates still
+pending at the end, then approves them all and reaps the hooks (SIGTERM, then
+SIGKILL, for any that do not answer).
 
 Raw numbers only: nothing is asserted and the exit status is 0 unless the
 benchmark itself could not run.
@@ -73,6 +86,7 @@ WALK = 10  # j presses before turning back with k (and back again)
 KEY_TIMEOUT = 3.0  # a key whose frame never comes is counted as timed out
 SAMPLE_EVERY = 0.5  # parent's psutil sampling interval, seconds
 READY_TIMEOUT = 120.0
+HOOKS_TIMEOUT = 60.0  # for the waiting hooks to open their gates, and to answer at the end
 
 HERE = Path(__file__).resolve()
 
@@ -485,15 +499,131 @@ class Child:
         self._stderr.close()
 
 
-def run_one(agents: int, busy: bool, seconds: float, rate: float) -> dict[str, Any]:
+class WaitingHooks:
+    """N real hook processes, each waiting on a pending gate of its own."""
+
+    def __init__(self, pod: Path, root: Path, count: int) -> None:
+        from loomtui.store.db import connect, db_path
+
+        self.pod, self.count = pod, count
+        self.procs: list[subprocess.Popen] = []
+        self.cwd = root / "hook-cwd"
+        self.cwd.mkdir(exist_ok=True)
+        self.conn = connect(db_path(pod))
+        self.sessions = [(r[0], r[1]) for r in self.conn.execute(
+            "SELECT session_id, transcript_path FROM agents WHERE session_id IS NOT NULL "
+            "ORDER BY kind != 'claude', id")]
+        if len(self.sessions) < count:
+            raise RuntimeError(f"{count} waiting hooks need {count} agents with a session, "
+                               f"the pod has {len(self.sessions)}")
+        self.answers: list[str] = []
+        self.exit_codes: list[int | None] = []
+        self.terminated = 0
+
+    def start(self) -> float:
+        """Start the hooks and wait until their gates are all pending; returns the
+        seconds that took."""
+        from loomtui.store.gates import list_gates
+
+        started = time.monotonic()
+        env = dict(os.environ, LOOM_HOME=str(self.pod), LOOM_USER="bench")
+        for i, (session, transcript) in enumerate(self.sessions[:self.count]):
+            event = {
+                "session_id": session,
+                "transcript_path": transcript or str(self.cwd / f"{session}.jsonl"),
+                "cwd": str(self.cwd),
+                "permission_mode": "default",
+                "hook_event_name": "PreToolUse",
+                "tool_name": "Bash",
+                "tool_input": {"command": f"git push origin agent-{i}",
+                               "description": "Push the branch"},
+                "tool_use_id": f"toolu_bench_{i:04d}",
+            }
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "loomtui", "hook", "claude"], stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=self.cwd)
+            self.procs.append(proc)
+            assert proc.stdin is not None
+            proc.stdin.write(json.dumps(event).encode())
+            proc.stdin.close()  # the hook reads to EOF; stdout and stderr stay open
+            proc.stdin = None  # (communicate() would flush the closed file)
+        deadline = time.monotonic() + HOOKS_TIMEOUT
+        while True:
+            pending = len(list_gates(self.conn))
+            if pending >= self.count:
+                break
+            gone = [p for p in self.procs if p.poll() is not None]
+            if gone:
+                err = gone[0].stderr.read().decode(errors="replace") if gone[0].stderr else ""
+                out = gone[0].stdout.read().decode(errors="replace") if gone[0].stdout else ""
+                raise RuntimeError(f"{len(gone)} hook(s) exited instead of waiting: "
+                                   f"{out[-500:]} {err[-500:]}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"only {pending} of {self.count} gates opened")
+            time.sleep(0.05)
+        return time.monotonic() - started
+
+    def pending(self) -> int:
+        from loomtui.store.gates import list_gates
+
+        return len(list_gates(self.conn))
+
+    def alive(self) -> int:
+        return sum(p.poll() is None for p in self.procs)
+
+    def finish(self) -> None:
+        """Approve every pending gate, collect the answers, reap the processes."""
+        from loomtui.store.gates import GateError, decide, list_gates
+
+        try:
+            for gate in list_gates(self.conn):
+                try:
+                    decide(self.conn, gate.id, approve=True, actor="bench", reason="",
+                           now=time.time())
+                except GateError:
+                    pass
+        except Exception:
+            pass  # the hooks are still reaped below
+        deadline = time.monotonic() + HOOKS_TIMEOUT
+        for proc in self.procs:
+            try:
+                out, _err = proc.communicate(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                self.terminated += 1
+                proc.terminate()
+                try:
+                    out, _err = proc.communicate(timeout=10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    out, _err = proc.communicate()
+            self.answers.append(out.decode(errors="replace"))
+            self.exit_codes.append(proc.returncode)
+        self.conn.close()
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "allowed": sum('"allow"' in a for a in self.answers),
+            "answered": sum(bool(a.strip()) for a in self.answers),
+            "terminated": self.terminated,
+            "exit_codes": sorted(set(c for c in self.exit_codes if c is not None)),
+        }
+
+
+def run_one(agents: int, busy: bool, seconds: float, rate: float,
+            waiting_hooks: int = 0) -> dict[str, Any]:
     """One measured run of the console on a fresh pod."""
     import psutil
 
     root = Path(tempfile.mkdtemp(prefix=f"loombench-{agents}-{'busy' if busy else 'idle'}-"))
     writer: Child | None = None
     console: Child | None = None
+    hooks: WaitingHooks | None = None
+    hooks_info: dict[str, Any] = {"count": waiting_hooks}
     try:
         pod = make_pod(root, agents, seed=agents)  # same pod for idle and busy
+        if waiting_hooks > 0:
+            hooks = WaitingHooks(pod, root, waiting_hooks)
+            hooks_info["open_s"] = hooks.start()
         if busy:
             writer = Child(["--writer", str(pod), "--rate", str(rate), "--seed", str(agents)],
                            root / "writer.err")
@@ -506,11 +636,27 @@ def run_one(agents: int, busy: bool, seconds: float, rate: float) -> dict[str, A
             raise RuntimeError(f"the console did not get ready:\n{console.error_text()}")
         process = psutil.Process(console.proc.pid)
         samples: list[tuple[float, float, int]] = []  # (wall, cpu seconds, rss)
+        hook_procs = [psutil.Process(p.pid) for p in hooks.procs] if hooks else []
+        hook_samples: list[tuple[float, float, int]] = []  # (wall, cpu s, rss), summed over hooks
+
+        def sample_hooks() -> None:
+            cpu = rss = 0.0
+            for hp in hook_procs:
+                try:
+                    times = hp.cpu_times()
+                    cpu += times.user + times.system
+                    rss += hp.memory_info().rss
+                except psutil.NoSuchProcess:
+                    pass
+            hook_samples.append((time.monotonic(), cpu, int(rss)))
 
         def sample() -> None:
             cpu = process.cpu_times()
             samples.append((time.monotonic(), cpu.user + cpu.system, process.memory_info().rss))
 
+        if hooks:
+            hooks_info["pending_at_start"] = hooks.pending()
+            sample_hooks()
         sample()
         if writer:
             writer.send("go")
@@ -520,9 +666,21 @@ def run_one(agents: int, busy: bool, seconds: float, rate: float) -> dict[str, A
             message = console.get(SAMPLE_EVERY)
             if message is not None and "result" in message:
                 sample()  # the key loop has ended: close the window now
+                if hooks:
+                    sample_hooks()
                 result = message["result"]
             else:
                 sample()
+        if hooks:
+            (hw0, hc0, _), (hw1, hc1, _) = hook_samples[0], hook_samples[-1]
+            hooks_info.update(
+                window_s=hw1 - hw0,
+                cpu_s=hc1 - hc0,
+                cpu_pct=(hc1 - hc0) / (hw1 - hw0) * 100,  # = psutil cpu_percent, summed
+                rss_sum_mb=hook_samples[-1][2] / MB,
+                alive_at_end=hooks.alive(),
+                pending_at_end=hooks.pending(),
+            )
         written = None
         if writer:
             writer.send("stop")
@@ -544,6 +702,7 @@ def run_one(agents: int, busy: bool, seconds: float, rate: float) -> dict[str, A
             "rss_max_mb": max(rss) / MB,
             "writer": written,
             "console": result,
+            "hooks": hooks_info,
         }
     except Exception as exc:  # one broken run must not lose the others
         return {"agents": agents, "mode": "busy" if busy else "idle", "error": str(exc)}
@@ -551,6 +710,9 @@ def run_one(agents: int, busy: bool, seconds: float, rate: float) -> dict[str, A
         for child in (console, writer):
             if child is not None:
                 child.finish()
+        if hooks is not None:
+            hooks.finish()
+            hooks_info.update(hooks.summary())
         shutil.rmtree(root, ignore_errors=True)
 
 
@@ -630,7 +792,20 @@ def table(runs: list[dict[str, Any]], sizes: list[int]) -> str:
     def per_s(value, r):
         return fmt(value / r["console"]["seconds"])
 
+    def waiting(r):
+        h = r.get("hooks") or {}
+        n = h.get("count", 0)
+        if not n:
+            return "0"
+        start, end = h.get("pending_at_start"), h.get("pending_at_end")
+        return str(n) if start == n and end == n else f"{n} (pending {start}→{end})"
+
+    def hooks_cpu(r):
+        h = r.get("hooks") or {}
+        return fmt(h["cpu_pct"]) if h.get("count") else "—"
+
     rows = [
+        row("waiting hooks (gates open)", waiting),
         row("j/k keys timed/sent", counts("move")),
         row("j/k latency p50 ms", lat("move", 50)),
         row("j/k latency p95 ms", lat("move", 95)),
@@ -644,6 +819,7 @@ def table(runs: list[dict[str, Any]], sizes: list[int]) -> str:
         row("CPU % max 0.5 s", lambda r: fmt(max(r["cpu_pct_samples"]))),
         row("RSS mean MB", lambda r: fmt(r["rss_mean_mb"])),
         row("RSS max MB", lambda r: fmt(r["rss_max_mb"])),
+        row("hooks CPU % of one core, sum", hooks_cpu),
         row("events written", lambda r: str(r["writer"]["events"]) if r["writer"] else "0"),
         row("events / s", lambda r: fmt(r["writer"]["events"] / r["writer"]["seconds"])
             if r["writer"] else "0"),
@@ -700,6 +876,9 @@ def parent_main(args: argparse.Namespace) -> int:
           f"sqlite {info['sqlite']}")
     print(f"{args.seconds:g} s per run; busy = {args.rate:g} events/s in total from another "
           f"process; console headless at {SIZE[0]}x{SIZE[1]}, live, refresh_hz 4")
+    if args.waiting_hooks:
+        print(f"{args.waiting_hooks} real hooks (`loomtui hook claude`, `git push`) wait on "
+              f"open gates through every run")
     print(flush=True)
     runs = []
     for agents in sizes:
@@ -707,7 +886,7 @@ def parent_main(args: argparse.Namespace) -> int:
             label = f"{agents} agents, {'busy' if busy else 'idle'}"
             print(f"  running {label} ...", end="", flush=True)
             started = time.monotonic()
-            run = run_one(agents, busy, args.seconds, args.rate)
+            run = run_one(agents, busy, args.seconds, args.rate, args.waiting_hooks)
             runs.append(run)
             if "error" in run:
                 print(f" error ({time.monotonic() - started:.0f} s):\n{run['error']}", flush=True)
@@ -726,9 +905,15 @@ def parent_main(args: argparse.Namespace) -> int:
     print("compositor, escape codes). All but CPU and RSS are timed inside the console.")
     print("timed/sent notes: t/o = moved but never shown within 3 s; lost = the action never")
     print("ran; no-op = the cursor could not move (edge of the table); those are not timed.")
+    if args.waiting_hooks:
+        print("waiting hooks: gates pending at the window's start and end (shown only if not all).")
+        print("hooks CPU: user+sys of all waiting hook processes over the same window, summed")
+        print("(each polls the store every 50 ms while it waits).")
     if args.json:
         Path(args.json).write_text(json.dumps({"machine": info, "seconds": args.seconds,
-                                               "rate": args.rate, "runs": runs}, indent=1))
+                                               "rate": args.rate,
+                                               "waiting_hooks": args.waiting_hooks,
+                                               "runs": runs}, indent=1))
         print(f"\nresults written to {args.json}")
     return 0
 
@@ -739,6 +924,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default="24,100,200", help="pod sizes, comma separated")
     parser.add_argument("--rate", type=float, default=50.0, help="events a second, busy runs")
     parser.add_argument("--json", help="also write the results to this file")
+    parser.add_argument("--waiting-hooks", type=int, default=0, metavar="N",
+                        help="real hook processes waiting on open gates during each run")
     parser.add_argument("--console", metavar="POD", help=argparse.SUPPRESS)
     parser.add_argument("--writer", metavar="POD", help=argparse.SUPPRESS)
     parser.add_argument("--agents", type=int, default=0, help=argparse.SUPPRESS)
