@@ -1,27 +1,47 @@
-r"""Simulated agents that live realistic lifecycles, written through the same
-store API that hooks and the ingester use (`upsert_agent`, `record_event`).
+r"""Simulated agents that live realistic lifecycles and report them through the
+real hook path: every session start, tool call, turn end and session end is a
+Claude Code (or Codex) hook JSON document handed to `loomtui.hooks.claude.Hook`,
+exactly as `loomtui hook claude` gets it on stdin. The pod's policy classifies
+each tool call; a gated one creates a gate and *blocks* until a supervisor
+decides it or it expires, and the agent reacts to the answer.
 
 Each agent is a small state machine driven by a seeded random generator and a
 clock, so a given seed replays the same pod (benchmarks and tests rely on it):
 
-  working --burst of tool calls--> waiting (approval / question) --> working
+  working --burst of tool calls--> waiting (a question, or a gated call) --> working
                                  \-> idle (turn finished) --new prompt--> working
-                                 \-> stalled (silent while working) --> working
+                                 \-> stalled (silent in a long command) --> working
                                  \-> error --> working
                                  \-> done (session ended); a new agent joins later
+
+A gated call runs in a worker thread of its own (`HookCall`), in lockstep with
+the simulation: the worker runs only inside `step()`, from one poll of its gate
+to the next, so its reads of the clock and its writes happen at the same points
+of a run every time, on a fake clock as on the wall clock. A teammate, "sam",
+decides about half of the gates after 30 to 90 seconds; the rest wait for the
+person at the console, or expire and the agent is denied.
+
+What cannot go through a hook is written with the store API, as the transcript
+ingester would: API errors (an agent's `error` status), and a Codex session's
+end (Codex has no SessionEnd hook).
 """
 
 from __future__ import annotations
 
+import json
 import random
-from collections import Counter
 import sqlite3
+import threading
 import uuid
+from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from loomtui.hooks.claude import Answer, Hook, HookInterrupted
 from loomtui.store.agents import record_event, upsert_agent
+from loomtui.store.gates import GateError, decide, get_gate
 
 AREAS = {
     "auth": ["src/auth/login.py", "src/auth/session.py", "tests/test_login.py"],
@@ -39,15 +59,95 @@ TASKS = {
     "db": "add an orders table",
     "docs": "document the setup",
 }
-APPROVALS = [
-    "approval: git push origin {branch}",
-    "approval: rm -rf build/",
-    "approval: alembic upgrade head",
-    "approval: gh pr merge --squash",
+# Risky actions, with weights: the demo policy gates all of them but the last,
+# which it denies outright (agents do not write secrets).
+RISKY: list[tuple[int, str, str, str]] = [
+    (6, "Bash", "git push origin {branch}", "Push the branch"),
+    (2, "Bash", "git push --force origin {branch}", "Force-push the rebased branch"),
+    (2, "Bash", "rm -rf ../build-cache", "Clear the shared build cache"),
+    (2, "Bash", "alembic upgrade head", "Run the migrations"),
+    (2, "Bash", "gh pr merge --squash", "Merge the pull request"),
+    (1, "Bash", "npm publish", "Publish the package"),
+    (1, "Bash", "terraform apply -auto-approve", "Apply the infrastructure change"),
+    (2, "Write", "migrations/0002_orders.sql", "CREATE TABLE orders (id INTEGER PRIMARY KEY);\n"),
+    (1, "Write", ".env", "STRIPE_KEY=sk_test_demo\n"),
+]
+QUESTIONS = [
     "question: which migration should run first?",
     "question: keep the old login endpoint?",
+    "question: may I add a dependency (orjson)?",
+    "question: the invoice tests disagree with the spec; which one is right?",
 ]
-ERRORS = ["API error 529: overloaded", "tool crashed: pytest exited 137 (out of memory)"]
+ANSWERS = ["run 0001 first", "keep it for one release", "yes", "the spec is right"]
+PROMPTS = ["now add tests for that", "looks good; carry on with the next step",
+           "fix the failing test first", "also update the README"]
+ERRORS = ["API error 529: overloaded", "API error 500: internal server error"]
+LONG_COMMANDS = ["npm run build -- --watch", "pytest -x tests/ --timeout=0", "docker compose up db"]
+REJECT_REASONS = [
+    "push after the migration lands",
+    "not on a Friday; open a PR instead",
+    "rebase on main first",
+    "wait until the release freeze ends",
+    "not from a demo branch; ask in #platform first",
+]
+APPROVE_REASONS = ["", "", "ok, CI is green", "go ahead"]
+MODELS = [("claude", "claude-sonnet-4-5", 6), ("claude", "claude-opus-4-5", 3), ("codex", "gpt-5-codex", 1)]
+RISKY_SHARE = 0.015  # of tool calls; with 24 agents a few gates wait most of the time
+SAM = "sam"  # the simulated second supervisor
+SAM_SHARE = 0.5  # of gates that sam decides
+CALL_TIMEOUT = 30.0  # seconds step() waits for a hook worker before moving on
+
+
+@dataclass
+class HookCall:
+    """One hook call in a daemon thread that runs only when `resume()` lets it:
+    from its start to its first nap, then from one nap (a poll of its gate) to
+    the next, until it returns. `stop()` makes its next nap raise
+    HookInterrupted, so the hook cancels its gate and answers deny."""
+
+    hook: Hook
+    raw: bytes
+    answer: Answer | None = None
+    gate_id: int | None = None
+    looked: bool = False  # the sim has looked for the gate it created
+    done: bool = False
+    _turn: threading.Event = field(default_factory=threading.Event)
+    _parked: threading.Event = field(default_factory=threading.Event)
+    _stopping: bool = False
+    thread: threading.Thread | None = None
+
+    def start(self, name: str) -> None:
+        self.hook.sleep = self._nap
+        self.thread = threading.Thread(target=self._main, name=name, daemon=True)
+        self.thread.start()
+
+    def _main(self) -> None:
+        self._turn.wait()
+        self._turn.clear()
+        try:
+            self.answer = self.hook.run(self.raw)  # never raises
+        finally:
+            self.done = True
+            self._parked.set()
+
+    def _nap(self, _seconds: float) -> None:
+        self._parked.set()
+        self._turn.wait()
+        self._turn.clear()
+        if self._stopping:
+            raise HookInterrupted("the simulation is stopping")
+
+    def resume(self, timeout: float = CALL_TIMEOUT) -> bool:
+        """Let the worker run until it naps again or returns; whether it has returned."""
+        if not self.done:
+            self._parked.clear()
+            self._turn.set()
+            self._parked.wait(timeout)
+        return self.done
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._turn.set()
 
 
 @dataclass
@@ -57,13 +157,35 @@ class SimAgent:
     area: str
     worktree: Path
     branch: str
+    kind: str = "claude"
+    session: str = ""
+    model: str = ""
+    transcript: str = ""
     state: str = "working"
     next_at: float = 0.0
     burst_left: int = 0
+    calls: int = 0
+    long_command: str = ""  # running while stalled; its PostToolUse comes on resume
+    call: HookCall | None = None  # a gated call in flight
+    call_input: tuple[str, dict] | None = None
+    risky_next: bool = False
+
+
+def allowed(answer: Answer) -> bool:
+    """Whether a PreToolUse answer lets the call run (nothing said = the agent's own flow)."""
+    if answer.exit_code != 0:
+        return False
+    if not answer.stdout.strip():
+        return True
+    try:
+        out = json.loads(answer.stdout).get("hookSpecificOutput", {})
+    except (ValueError, AttributeError):
+        return False
+    return out.get("permissionDecision") != "deny"
 
 
 class Simulation:
-    """A pod of simulated agents. Call `step()` often; it writes what is due."""
+    """A pod of simulated agents. Call `step()` often; it sends what is due."""
 
     def __init__(
         self,
@@ -75,23 +197,32 @@ class Simulation:
         clock: Callable[[], float],
         stall_seconds: float = 60.0,
         speed: float = 1.0,
+        pod: Path | None = None,
+        risky_share: float = RISKY_SHARE,
+        sam_share: float = SAM_SHARE,
     ) -> None:
         self.conn = conn
         self.repo = repo
+        self.pod = Path(pod) if pod is not None else _pod_of(conn)
         self.spare = list(worktrees)
         self.sessions: Counter[Path] = Counter()  # sessions started per worktree
         self.rng = random.Random(seed)
         self.clock = clock
         self.stall_seconds = stall_seconds
         self.speed = speed  # > 1 makes everything happen faster (benchmarks)
+        self.risky_share = risky_share
+        self.sam_share = sam_share
         self.agents: list[SimAgent] = []
-        self.events_written = 0
+        self.sent = 0  # hook calls made and events recorded directly
+        self.sam_plan: dict[int, tuple[float, bool, str]] = {}  # gate id -> (when, approve, reason)
+        self.sam_decided: list[int] = []
 
     # -- setup ---------------------------------------------------------------
 
     def start(self, count: int) -> None:
         """Register `count` agents with a little history, in the mix of states
-        a pod that has been running for a while is in."""
+        a pod that has been running for a while is in. Nothing here blocks: a
+        few agents are due to try a risky action at their first step."""
         now = self.clock()
         for _ in range(min(count, len(self.spare))):
             agent = self._join(now - self.rng.uniform(300, 3600))
@@ -101,89 +232,130 @@ class Simulation:
             self._tool_call(agent, last)
             agent.burst_left = self.rng.randint(2, 8)
             roll = self.rng.random()
-            if roll < 0.15:
+            if roll < 0.12:
                 self._ask(agent, last + 1)
-            elif roll < 0.30:
-                self._write(agent, last + 1, "stop", summary="turn finished", status="idle", reason="")
+            elif roll < 0.27:
+                self._stop_turn(agent, last + 1)
                 self._later(agent, now, 5, 40)
-            elif roll < 0.36:
-                self._write(agent, now - self.stall_seconds - self.rng.uniform(5, 90), "tool",
-                            tool="Bash", summary="npm run build -- --watch")
-                agent.state = "stalled"
-            elif roll < 0.40:
-                self._fail(agent, last + 1)
-            elif roll < 0.48:
-                self._write(agent, last + 1, "session_end", summary="session ended",
-                            status="done", reason="")
-            if agent.state == "stalled":
+            elif roll < 0.33:
+                self._long_command(agent, now - self.stall_seconds - self.rng.uniform(5, 90))
                 self._later(agent, now, 20, 60)
-            elif agent.state == "working":
+            elif roll < 0.37:
+                self._fail(agent, last + 1)
+            elif roll < 0.45:
+                self._end(agent, last + 1)
+            elif roll < 0.55:
+                agent.risky_next = True  # the demo opens with gates in the inbox
+                agent.next_at = now
+            else:
                 self._later(agent, now, 0, 4)
 
     def _join(self, now: float) -> SimAgent:
         worktree, branch = self.spare.pop(0)
         self.sessions[worktree] += 1
-        count = self.sessions[worktree]
-        name = worktree.name if count == 1 else f"{worktree.name}#{count}"
         area = self.rng.choice(sorted(AREAS))
         session = str(uuid.UUID(int=self.rng.getrandbits(128)))
-        agent_id = upsert_agent(
-            self.conn, kind="sim", now=now, session_id=session, name=name,
-            cwd=str(worktree), repo=str(self.repo), worktree=str(worktree), branch=branch,
-            model=self.rng.choice(["claude-sonnet-4-5", "claude-opus-4-5", "gpt-5-codex"]),
-        )
-        agent = SimAgent(agent_id, name, area, worktree, branch)
-        self._write(agent, now, "session_start", summary=f"task: {TASKS[area]}", status="working",
-                    reason="")
+        kind, model, _ = self.rng.choices(MODELS, [w for *_, w in MODELS])[0]
+        if kind == "claude":
+            slug = str(worktree).replace("/", "-")
+            transcript = self.repo.parent / ".claude" / "projects" / slug / f"{session}.jsonl"
+        else:
+            transcript = self.repo.parent / ".codex" / "sessions" / f"rollout-{session}.jsonl"
+        agent = SimAgent(0, "", area, worktree, branch, kind=kind, session=session, model=model,
+                         transcript=str(transcript))
+        data = self._event(agent, "SessionStart", source="startup", model=model)
+        self._hook(agent, now, data)
+        agent.agent_id, agent.name = self.conn.execute(
+            "SELECT id, name FROM agents WHERE session_id = ?", (session,)).fetchone()
+        if not (worktree / ".git").exists():
+            # The hook found no git checkout there (the benchmark's pods have no
+            # worktrees on disk): fill in where the agent works, as `loomtui
+            # init` would know it.
+            upsert_agent(self.conn, kind=kind, now=now, session_id=session, repo=str(self.repo),
+                         worktree=str(worktree), branch=branch)
+        self._prompt(agent, now, f"task: {TASKS[area]}")
         agent.burst_left = self.rng.randint(3, 12)
+        self.agents.append(agent)
         return agent
 
     # -- running -------------------------------------------------------------
 
     def step(self) -> int:
-        """Advance every agent that is due; returns how many events were written."""
-        before = self.events_written
+        """Advance every agent that is due; returns how many hook calls and
+        direct records it made. Agents whose call waits for a gate are left
+        alone until their answer comes."""
+        before = self.sent
         now = self.clock()
+        self._supervise(now)
+        for agent in self.agents:
+            if agent.call is not None:
+                self._poll(agent, now)
         for agent in list(self.agents):
-            if agent.next_at <= now and agent.state != "done":
+            if agent.call is None and agent.next_at <= now and agent.state != "done":
                 self._advance(agent, now)
-        return self.events_written - before
+        return self.sent - before
+
+    def close(self, timeout: float = 2.0) -> None:
+        """Stop the calls in flight: each hook cancels its gate and answers deny."""
+        calls = [a.call for a in self.agents if a.call is not None]
+        for call in calls:
+            call.stop()
+        for call in calls:
+            if call.thread is not None:
+                call.thread.join(timeout)
+
+    def in_flight(self) -> int:
+        return sum(a.call is not None for a in self.agents)
 
     def _later(self, agent: SimAgent, now: float, low: float, high: float) -> None:
         agent.next_at = now + self.rng.uniform(low, high) / self.speed
 
     def _advance(self, agent: SimAgent, now: float) -> None:
         rng = self.rng
+        if agent.risky_next:
+            agent.risky_next = False
+            self._risky(agent, now)
+            return
         if agent.state == "working" and agent.burst_left > 0:
             agent.burst_left -= 1
-            self._tool_call(agent, now)
-            self._later(agent, now, 0.4, 4.0)
+            if rng.random() < self.risky_share:
+                self._risky(agent, now)
+            else:
+                self._tool_call(agent, now)
+                self._later(agent, now, 0.4, 4.0)
             return
-        if agent.state != "working":  # back to work after waiting, idling, stalling, erring
-            how = {"waiting": "approved by supervisor", "idle": "new prompt",
-                   "stalled": "resumed", "error": "retrying"}[agent.state]
-            self._write(agent, now, "resume", summary=how, status="working", reason="")
+        if agent.state != "working":  # back to work after a question, idling, stalling, erring
+            if agent.state == "stalled":
+                self._post(agent, now, "Bash", {"command": agent.long_command,
+                                                "description": "Long-running command"})
+                agent.long_command = ""
+            elif agent.state == "waiting":
+                self._prompt(agent, now, rng.choice(ANSWERS))
+            elif agent.state == "idle":
+                self._prompt(agent, now, rng.choice(PROMPTS))
+            else:  # error: the person types "continue"
+                self._prompt(agent, now, "continue")
+            agent.state = "working"
             agent.burst_left = rng.randint(3, 12)
             self._later(agent, now, 0.5, 2.0)
             return
         roll = rng.random()
-        if roll < 0.30:
+        if roll < 0.25:
             self._ask(agent, now)
-        elif roll < 0.70:
-            self._write(agent, now, "stop", summary="turn finished", status="idle", reason="")
+        elif roll < 0.65:
+            self._stop_turn(agent, now)
             self._later(agent, now, 5, 40)
-        elif roll < 0.80:
-            # Silence while working: the console shows it as stalled once
-            # stall_seconds pass without activity.
-            agent.state = "stalled"
+        elif roll < 0.75:
+            # A command that runs on silently: the console shows the agent as
+            # stalled once stall_seconds pass without activity.
+            self._long_command(agent, now)
             self._later(agent, now, self.stall_seconds + 10, self.stall_seconds + 60)
-            return
-        elif roll < 0.86:
+        elif roll < 0.81:
             self._fail(agent, now)
-        elif roll < 0.88:
+        elif roll < 0.83:
             # The session ends; its worktree goes back to the pool and a new
             # session starts in the next free one, so the pod stays busy.
-            self._write(agent, now, "session_end", summary="session ended", status="done", reason="")
+            self._end(agent, now)
             self.spare.append((agent.worktree, agent.branch))
             joiner = self._join(now + 0.001)
             joiner.next_at = now + rng.uniform(5, 20) / self.speed
@@ -191,35 +363,201 @@ class Simulation:
             agent.burst_left = rng.randint(2, 6)
             self._later(agent, now, 0.4, 3.0)
 
+    # -- what agents do ------------------------------------------------------
+
+    def _tool_call(self, agent: SimAgent, now: float) -> None:
+        """An ordinary tool call: PreToolUse (the policy lets it through), then PostToolUse."""
+        rng = self.rng
+        path = rng.choice(AREAS[agent.area])
+        tool = rng.choices(["Read", "Edit", "Bash", "Grep", "Write"], [5, 4, 4, 2, 1])[0]
+        if agent.kind == "codex" and tool != "Bash":  # Codex reports its shell commands only
+            tool, command = "Bash", rng.choice([f"sed -n 1,120p {path}", f"rg -n 'def ' {path}"])
+        else:
+            command = rng.choice(
+                [f"pytest -q {path if path.startswith('tests') else 'tests'}", "git status",
+                 "git diff --stat", "ruff check src", f"git commit -am 'wip: {agent.area}'"])
+        if tool in ("Edit", "Write") and "migrations/" in path:
+            tool = "Read"  # changing a migration is one of the risky actions
+        absolute = str(agent.worktree / path)
+        if tool == "Bash":
+            tool_input: dict[str, Any] = {"command": command, "description": "Run " + command.split()[0]}
+        elif tool == "Read":
+            tool_input = {"file_path": absolute}
+        elif tool == "Edit":
+            tool_input = {"file_path": absolute, "old_string": "pass", "new_string": "return None",
+                          "replace_all": False}
+        elif tool == "Write":
+            tool_input = {"file_path": absolute, "content": f"# {TASKS[agent.area]}\n"}
+        else:
+            tool_input = {"pattern": "def ", "path": path.rsplit("/", 1)[0] if "/" in path else ".",
+                          "output_mode": "content"}
+        answer = self._pre(agent, now, tool, tool_input)
+        if answer is not None and allowed(answer):
+            self._post(agent, now, tool, tool_input)
+
+    def _risky(self, agent: SimAgent, now: float) -> None:
+        """A risky action: the policy gates it, so the call waits in a worker
+        thread for a supervisor (or is denied at once)."""
+        rng = self.rng
+        choices = [r for r in RISKY if agent.kind == "claude" or r[1] == "Bash"]
+        _, tool, what, extra = rng.choices(choices, [r[0] for r in choices])[0]
+        if tool == "Bash":
+            tool_input: dict[str, Any] = {"command": what.format(branch=agent.branch), "description": extra}
+        else:
+            tool_input = {"file_path": str(agent.worktree / what), "content": extra}
+        data = self._event(agent, "PreToolUse", tool_name=tool, tool_input=tool_input,
+                           tool_use_id=self._tool_use_id(agent))
+        hook = Hook(agent=agent.kind, pod=self.pod, clock=self.clock)
+        call = HookCall(hook, json.dumps(data).encode())
+        agent.call, agent.call_input = call, (tool, tool_input)
+        agent.state = "waiting"
+        self.sent += 1
+        call.start(f"loomtui-sim-{agent.name}")
+        self._poll(agent, now)
+
+    def _poll(self, agent: SimAgent, now: float) -> None:
+        """Let the agent's waiting call look at its gate once; react to its answer."""
+        call = agent.call
+        assert call is not None and agent.call_input is not None
+        first = not call.looked
+        done = call.resume()
+        if first:
+            call.looked = True
+            row = None if done else self.conn.execute(
+                "SELECT id FROM gates WHERE agent_id = ? AND status = 'pending' ORDER BY id DESC LIMIT 1",
+                (agent.agent_id,)).fetchone()
+            if row is not None:
+                call.gate_id = row[0]
+                self._plan(row[0], now)
+        if not done:
+            return
+        agent.call = None
+        tool, tool_input = agent.call_input
+        agent.call_input = None
+        agent.state = "working"
+        if call.answer is not None and allowed(call.answer):
+            self._post(agent, now, tool, tool_input)
+        # Denied: the hook recorded why; the agent goes on with other work.
+        agent.burst_left = max(agent.burst_left, self.rng.randint(1, 4))
+        self._later(agent, now, 1.0, 5.0)
+
+    def _plan(self, gate_id: int, now: float) -> None:
+        """Whether sam will decide this gate, when, and how."""
+        if self.rng.random() >= self.sam_share:
+            return
+        approve = self.rng.random() < 0.75
+        reason = self.rng.choice(APPROVE_REASONS if approve else REJECT_REASONS)
+        self.sam_plan[gate_id] = (now + self.rng.uniform(30, 90) / self.speed, approve, reason)
+
+    def _supervise(self, now: float) -> None:
+        """Sam decides the gates that are due, unless someone claimed or decided them first."""
+        for gate_id in sorted(g for g, plan in self.sam_plan.items() if plan[0] <= now):
+            _, approve, reason = self.sam_plan.pop(gate_id)
+            try:
+                gate = get_gate(self.conn, gate_id)
+                if gate.status != "pending" or (gate.claimed_by and gate.claimed_by != SAM):
+                    continue
+                decide(self.conn, gate_id, approve=approve, actor=SAM, reason=reason, now=now)
+                self.sam_decided.append(gate_id)
+            except GateError:
+                continue  # decided at the console meanwhile, or expired
+
     def _ask(self, agent: SimAgent, now: float) -> None:
-        ask = self.rng.choice(APPROVALS).format(branch=agent.branch)
-        self._write(agent, now, "waiting", summary=ask, status="waiting", reason=ask)
-        self._later(agent, now, 8, 45)
+        question = self.rng.choice(QUESTIONS)
+        if agent.kind == "claude":
+            self._hook(agent, now, self._event(agent, "Notification", message=question,
+                                               title="Claude Code", notification_type="permission_prompt"))
+            agent.state = "waiting"
+            self._later(agent, now, 8, 45)
+        else:  # Codex has no Notification hook: it ends its turn with the question
+            self._stop_turn(agent, now, question)
+            self._later(agent, now, 8, 45)
+
+    def _stop_turn(self, agent: SimAgent, now: float, message: str = "turn finished") -> None:
+        self._hook(agent, now, self._event(agent, "Stop", stop_hook_active=False,
+                                           last_assistant_message=message))
+        agent.state = "idle"
+
+    def _long_command(self, agent: SimAgent, now: float) -> None:
+        agent.long_command = self.rng.choice(LONG_COMMANDS)
+        self._pre(agent, now, "Bash", {"command": agent.long_command, "description": "Long-running command"})
+        agent.state = "stalled"  # the store says working; the console derives stalled
 
     def _fail(self, agent: SimAgent, now: float) -> None:
         error = self.rng.choice(ERRORS)
-        self._write(agent, now, "error", summary=error, status="error", reason=error)
-        self._later(agent, now, 10, 30)
+        self._record(agent, now, "error", summary=error, status="error", reason=error)
 
-    def _tool_call(self, agent: SimAgent, now: float) -> None:
-        path = self.rng.choice(AREAS[agent.area])
-        tool = self.rng.choices(["Read", "Edit", "Bash", "Grep", "Write"], [5, 4, 4, 2, 1])[0]
-        if tool == "Bash":
-            summary = self.rng.choice(
-                [f"pytest -q {path if path.startswith('tests') else 'tests'}", "git status",
-                 "git diff --stat", "ruff check src", f"git commit -am 'wip: {agent.area}'"])
-        elif tool == "Grep":
-            summary = f"grep -n 'def ' {path}"
+    def _end(self, agent: SimAgent, now: float) -> None:
+        if agent.kind == "claude":
+            self._hook(agent, now, self._event(agent, "SessionEnd", reason="prompt_input_exit"))
+        else:  # Codex has no SessionEnd hook: its rollout ends, and the ingester says so
+            self._record(agent, now, "session_end", summary="session ended (exit)", status="done", reason="")
+        agent.state = "done"
+
+    def _prompt(self, agent: SimAgent, now: float, prompt: str) -> None:
+        self._hook(agent, now, self._event(agent, "UserPromptSubmit", prompt=prompt))
+        agent.state = "working"
+
+    # -- the hook JSON -------------------------------------------------------
+
+    def _event(self, agent: SimAgent, name: str, **fields: Any) -> dict[str, Any]:
+        """The common fields of a hook event (formats reference, section 1)."""
+        data: dict[str, Any] = {"session_id": agent.session, "transcript_path": agent.transcript,
+                                "cwd": str(agent.worktree), "hook_event_name": name}
+        if agent.kind == "claude":
+            data["permission_mode"] = "default"
         else:
-            summary = path
-        self._write(agent, now, "tool", tool=tool, summary=summary)
+            data["model"] = agent.model
+            data["turn_id"] = f"turn-{agent.calls // 8 + 1}"
+        data.update(fields)
+        return data
 
-    def _write(self, agent: SimAgent, now: float, kind: str, *, tool: str = "", summary: str = "",
-               status: str | None = None, reason: str | None = None) -> None:
-        record_event(self.conn, agent.agent_id, kind=kind, now=now, tool=tool, summary=summary,
-                     payload={"simulated": True}, status=status, status_reason=reason)
+    def _tool_use_id(self, agent: SimAgent) -> str:
+        agent.calls += 1
+        prefix = "toolu_01" if agent.kind == "claude" else "call_"
+        return f"{prefix}{agent.session.replace('-', '')[:12]}{agent.calls:05d}"
+
+    def _pre(self, agent: SimAgent, now: float, tool: str, tool_input: dict) -> Answer | None:
+        data = self._event(agent, "PreToolUse", tool_name=tool, tool_input=tool_input,
+                           tool_use_id=self._tool_use_id(agent))
+        return self._hook(agent, now, data)
+
+    def _post(self, agent: SimAgent, now: float, tool: str, tool_input: dict) -> None:
+        if tool == "Bash":
+            response: dict[str, Any] = {"stdout": "", "stderr": "", "interrupted": False, "isImage": False}
+        else:
+            response = {"filePath": tool_input.get("file_path", ""), "success": True}
+        data = self._event(agent, "PostToolUse", tool_name=tool, tool_input=tool_input,
+                           tool_response=response, tool_use_id=f"{agent.session[:8]}-{agent.calls}",
+                           duration_ms=self.rng.randint(20, 4000))
+        self._hook(agent, now, data)
+
+    def _hook(self, agent: SimAgent, now: float, data: dict[str, Any]) -> Answer:
+        """One hook call, inline, stamped `now`. A call that the policy gates
+        does not wait here: its nap cancels the gate and it is denied (the sim
+        sends gated calls through `_risky`, in a worker)."""
+
+        def no_wait(_seconds: float) -> None:
+            raise HookInterrupted("an unexpected gate in an inline simulated call")
+
+        hook = Hook(agent=agent.kind, pod=self.pod, clock=lambda: now, sleep=no_wait)
+        self.sent += 1
+        return hook.run(json.dumps(data).encode())
+
+    def _record(self, agent: SimAgent, now: float, kind: str, *, summary: str,
+                status: str | None = None, reason: str | None = None) -> None:
+        """What no hook reports, written as the transcript ingester would."""
+        record_event(self.conn, agent.agent_id, kind=kind, now=now, summary=summary,
+                     payload={"simulated": True, "source": "transcript"}, status=status,
+                     status_reason=reason)
         if status is not None:
             agent.state = status
-        if agent not in self.agents:
-            self.agents.append(agent)
-        self.events_written += 1
+        self.sent += 1
+
+
+def _pod_of(conn: sqlite3.Connection) -> Path:
+    """The pod directory of the store `conn` is open on."""
+    for _seq, name, file in conn.execute("PRAGMA database_list"):
+        if name == "main" and file:
+            return Path(file).parent
+    raise ValueError("the simulation needs a store on disk (its hooks open their own connections)")

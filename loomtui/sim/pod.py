@@ -1,5 +1,6 @@
-"""A whole simulated pod: a temporary pod directory, a real repository with a
-worktree per agent, and a thread that runs the simulation until stopped."""
+"""A whole simulated pod: a temporary pod directory with a demo config and
+policy, a real repository with a worktree per agent, and a thread that runs the
+simulation until stopped."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from loomtui.policy import POLICY_NAME
 from loomtui.sim.agents import Simulation
 from loomtui.sim.repo import add_worktree, create_repo
 from loomtui.store.db import connect, db_path
@@ -23,6 +25,19 @@ stall_after = 30
 """
 DEMO_STALL_SECONDS = 30.0
 SPARE_WORKTREES = 6  # for agents that join while the demo runs
+DEMO_GATE_SECONDS = 180  # a gate nobody decides is denied after 3 minutes in the demo
+
+
+def demo_policy_text() -> str:
+    """The default policy, with every gate expiring after DEMO_GATE_SECONDS so
+    that, while you watch, gates nobody decides end in a deny."""
+    from loomtui.policy import default_policy_text
+
+    gate = '\naction = "gate"\n'
+    body = default_policy_text().replace(gate, f'{gate}expires_after = {DEMO_GATE_SECONDS}\n')
+    return ("# Written by `loomtui demo` for its temporary pod: the default policy, with\n"
+            f"# gates that expire after {DEMO_GATE_SECONDS} s (so unattended gates end in a deny).\n\n"
+            + body)
 
 
 @dataclass
@@ -34,6 +49,7 @@ class DemoPod:
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
     error: BaseException | None = None
+    sim: Simulation | None = None
 
     def start(self, agents: int, seed: int | None, *, clock: Callable[[], float] = time.time,
               speed: float = 1.0, tick: float = 0.05) -> None:
@@ -42,9 +58,11 @@ class DemoPod:
 
         def run() -> None:
             conn = connect(db_path(self.pod))
+            sim = None
             try:
                 sim = Simulation(conn, self.repo, self.worktrees, seed=seed, clock=clock,
-                                 stall_seconds=DEMO_STALL_SECONDS, speed=speed)
+                                 stall_seconds=DEMO_STALL_SECONDS, speed=speed, pod=self.pod)
+                self.sim = sim
                 sim.start(agents)
                 ready.set()
                 while not self._stop.wait(tick):
@@ -53,6 +71,8 @@ class DemoPod:
                 self.error = exc
                 ready.set()
             finally:
+                if sim is not None:
+                    sim.close()  # waiting hooks cancel their gates and answer deny
                 conn.close()
 
         self._thread = threading.Thread(target=run, name="loomtui-sim", daemon=True)
@@ -76,6 +96,7 @@ def create_demo_pod(agents: int, root: Path | None = None) -> DemoPod:
     pod = root / "demo"
     pod.mkdir(parents=True)
     (pod / "config.toml").write_text(DEMO_CONFIG)
+    (pod / POLICY_NAME).write_text(demo_policy_text())
     connect(db_path(pod)).close()
     repo = create_repo(root / "shop")
     names = _names(agents + SPARE_WORKTREES)
