@@ -21,7 +21,7 @@ GATES = [  # agent name, tool, input, summary, risk, minutes ago
      "critical", 1),
     ("billing-vat", "Edit", {"file_path": "/srv/shop/wt/billing-vat/migrations/0002.sql",
                              "old_string": "", "new_string": "ALTER TABLE invoices ADD vat REAL;"},
-     "Edit migrations/0002.sql", "high", 6),
+     "migrations/0002.sql", "high", 6),
 ]
 
 

@@ -129,16 +129,21 @@ def parse(raw: bytes) -> dict[str, Any]:
 
 
 def summarize(tool: str, tool_input: Mapping[str, Any], cwd: str | None) -> str:
-    """One line for people: the command, the file, or the tool and its input."""
+    """One line for people, without the tool's name (it is recorded beside it):
+    the command, the file (relative to the agent's directory), the search, or
+    the tool's input as compact JSON."""
     if tool == "Bash" and isinstance(tool_input.get("command"), str):
         return one_line(tool_input["command"])
     path = tool_input.get("file_path") or tool_input.get("notebook_path")
     if isinstance(path, str):
         if cwd and path.startswith(cwd.rstrip("/") + "/"):
             path = path[len(cwd.rstrip("/")) + 1:]
-        return one_line(f"{tool} {path}")
-    body = json.dumps(tool_input, ensure_ascii=False, sort_keys=True) if tool_input else ""
-    return one_line(f"{tool} {body}".strip())
+        return one_line(path)
+    for key in ("pattern", "url", "query", "description", "prompt"):
+        if isinstance(tool_input.get(key), str):
+            where = tool_input.get("path")
+            return one_line(tool_input[key] + (f" in {where}" if isinstance(where, str) else ""))
+    return one_line(json.dumps(tool_input, ensure_ascii=False, sort_keys=True) if tool_input else "")
 
 
 # -- the hook ----------------------------------------------------------------

@@ -230,7 +230,7 @@ class ApprovalsScreen(Screen[None]):
                 "risk": Cell(gate.risk, "bold " + colours.get(f"risk-{gate.risk}", colours.get("risk-high", ""))),
                 "agent": Cell(gate.agent_name or "?"),
                 "place": Cell(model.place(agent) if agent else ""),
-                "summary": Cell(gate.summary),
+                "summary": Cell(gate.summary if gate.tool == "Bash" else f"{gate.tool} {gate.summary}"),
                 "age": Cell(model.age(state.now - gate.created_at), justify="right"),
                 "expires": Cell(model.countdown(gate.expires_at - state.now), justify="right"),
                 "claimed": Cell(gate.claimed_by or "", "italic"),
