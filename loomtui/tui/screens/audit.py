@@ -30,6 +30,18 @@ COLUMNS = (
 SHOWN = 2000  # newest entries on screen; the export has them all
 
 
+FIRST = ("summary", "reason", "risk", "rule", "tool")  # what a person looks for first
+
+
+def detail_text(detail: object) -> str:
+    """An entry's detail on one line: the telling keys first, hashes last."""
+    if not isinstance(detail, dict):
+        return json.dumps(detail)
+    keys = sorted(detail, key=lambda k: (FIRST.index(k) if k in FIRST else len(FIRST),
+                                         k.endswith("hash"), k))
+    return ", ".join(f"{k}={detail[k]}" for k in keys if detail[k] not in (None, ""))
+
+
 class AuditScreen(Screen[None]):
     """The audit log. j/k move, esc back."""
 
@@ -85,9 +97,7 @@ class AuditScreen(Screen[None]):
         rows = []
         for entry in reversed(entries[-SHOWN:]):
             when = datetime.fromtimestamp(entry["ts"], tz=self.app.tz).strftime("%Y-%m-%d %H:%M:%S")
-            detail = entry.get("detail") or {}
-            text = ", ".join(f"{k}={v}" for k, v in detail.items()) if isinstance(detail, dict) \
-                else json.dumps(detail)
+            text = detail_text(entry.get("detail") or {})
             rows.append((entry["id"], (
                 Cell(when, "dim", row_id=entry["id"]), Cell(entry["actor"], "bold"),
                 Cell(entry["action"]), Cell(entry["subject"]), Cell(text),
