@@ -353,3 +353,65 @@ def test_a_decision_after_session_end_keeps_the_agent_done(pod: Path, repo: Path
     decide_when_ready(pod, approve=False, reason="too late").join()
     finish(proc)
     assert agent_row(pod)["status"] == "done"
+
+
+# -- fail-open paths found in review ---------------------------------------------
+
+
+@pytest.mark.parametrize("extra", [
+    "[" * 3000 + "]" * 3000,  # deeper than the JSON parser's recursion limit
+    "9" * 5000,  # an integer too long for int()
+], ids=["deep-nesting", "huge-integer"])
+def test_unparseable_tool_input_is_denied_not_waved_through(pod: Path, repo: Path, extra: str) -> None:
+    raw = ('{"session_id":"s","cwd":"%s","hook_event_name":"PreToolUse","tool_name":"Bash",'
+           '"tool_input":{"command":"git push -f origin main","x":%s}}' % (repo, extra)).encode()
+    code, out, err = hook(pod, raw)
+    assert code == 2 and out == "" and "cannot be read as JSON" in err
+
+
+def test_a_pod_path_that_cannot_be_expanded_blocks(pod: Path, repo: Path) -> None:
+    env = {**env_for(pod), "LOOM_HOME": "~no-such-user-here/pod"}
+    done = subprocess.run([sys.executable, "-m", "loomtui", "hook", "claude"],
+                          input=json.dumps(bash("git push", repo)).encode(), env=env, capture_output=True)
+    assert done.returncode == 2 and b"denied to be safe" in done.stderr and b"Traceback" not in done.stderr
+
+
+def test_a_signal_before_the_input_arrives_blocks(pod: Path) -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "loomtui", "hook", "claude"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env_for(pod))
+    time.sleep(1.0)  # the hook is blocked reading stdin
+    proc.send_signal(signal.SIGTERM)
+    code, out, err = finish(proc)
+    assert code == 2 and "denied to be safe" in err
+
+
+def test_gate_expiry_is_capped_below_the_hook_timeout(pod: Path, repo: Path) -> None:
+    """A hook that outlives Claude Code's timeout lets the action through, so no
+    policy may make a gate wait that long."""
+    from loomtui.hooks.claude import GATE_HOOK_TIMEOUT
+
+    (pod / "policy.toml").write_text(
+        '[[rule]]\nname = "push"\naction = "gate"\nrisk = "high"\ntool = "Bash"\n'
+        'command = "git push*"\nexpires_after = 99999\n')
+    proc = start(pod, bash("git push origin auth", repo))
+    gate_id = wait_for_gate(pod)
+    proc.send_signal(signal.SIGTERM)
+    finish(proc)
+    conn = connect(db_path(pod))
+    (gate,) = [g for g in list_gates(conn, include_all=True) if g.id == gate_id]
+    conn.close()
+    assert gate.expires_at - gate.created_at < GATE_HOOK_TIMEOUT
+
+
+def test_a_signal_during_a_record_event_does_not_block_the_agent(pod: Path, repo: Path) -> None:
+    """Exit 2 on Stop would keep the agent going; records never block."""
+    from loomtui.hooks.claude import Hook, HookInterrupted
+
+    class Interrupting(Hook):
+        def _handle(self, event, data):
+            raise HookInterrupted("SIGTERM")
+
+    answer = Interrupting("claude", pod).run(json.dumps(event("Stop", repo)).encode())
+    assert answer.exit_code == 0 and answer.stdout == "" and "interrupted" in answer.stderr
+    answer = Interrupting("claude", pod).run(json.dumps(bash("ls", repo)).encode())
+    assert json.loads(answer.stdout)["hookSpecificOutput"]["permissionDecision"] == "deny"

@@ -7,6 +7,7 @@ never raises: see that module for the fail-closed rules.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from typing import TYPE_CHECKING
 
@@ -21,13 +22,27 @@ def run(args: argparse.Namespace) -> int:
     return main(args.agent)
 
 
+def _blocked(signum, _frame) -> None:
+    """A signal outside the hook's own handling: block the action (exit 2), never
+    die with a signal status, which Claude Code would let through."""
+    os.write(2, b"LoomTUI: the hook was interrupted; denied to be safe\n")
+    os._exit(2)
+
+
 def main(agent: str) -> int:
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, _blocked)
     try:
-        raw = sys.stdin.buffer.read()
-    except OSError as exc:
-        raw = b""
-        print(f"LoomTUI: cannot read hook input: {exc}", file=sys.stderr)
-    answer = Hook(agent, pod_dir()).run(raw)
+        try:
+            raw = sys.stdin.buffer.read()
+        except OSError as exc:
+            raw = b""
+            print(f"LoomTUI: cannot read hook input: {exc}", file=sys.stderr)
+        answer = Hook(agent, pod_dir()).run(raw)
+    except BaseException as exc:  # e.g. no home directory to find the pod in
+        print(f"LoomTUI: the hook cannot run ({type(exc).__name__}: {exc}); denied to be safe",
+              file=sys.stderr)
+        return 2
     try:
         if answer.stdout:
             sys.stdout.write(answer.stdout)

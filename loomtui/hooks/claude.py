@@ -48,6 +48,11 @@ DEFAULT_GATE_SECONDS = 600.0  # always shorter than the hook timeout `loomtui in
 # trip well under its 250 ms target, and with 50 hooks waiting on two cores it
 # halves their wake-ups compared with 50 ms (bench/fleet.py --waiting-hooks).
 WAIT_INTERVAL = 0.1
+# The hook timeout `loomtui init` writes for the deciding events. A hook that
+# times out lets the action through, so no gate may wait that long: expiry is
+# capped a minute short of it, whatever a policy rule asks for.
+GATE_HOOK_TIMEOUT = 1800
+MAX_GATE_SECONDS = GATE_HOOK_TIMEOUT - 60
 DECIDING_EVENTS = ("PreToolUse", "PermissionRequest")
 
 
@@ -115,6 +120,8 @@ def parse(raw: bytes) -> dict[str, Any]:
     except json.JSONDecodeError as exc:
         raise BadInput(f"hook input is not valid JSON ({exc.msg} at line {exc.lineno} "
                        f"column {exc.colno})") from None
+    except (ValueError, RecursionError) as exc:  # absurd nesting or an integer too long to read
+        raise BadInput(f"hook input cannot be read as JSON ({type(exc).__name__})") from None
     if not isinstance(data, dict):
         raise BadInput("hook input is not a JSON object")
     event = data.get("hook_event_name")
@@ -171,7 +178,7 @@ class Hook:
         except BadInput as exc:
             return deny(exc.event if exc.event in DECIDING_EVENTS else "?", str(exc))
         except HookInterrupted as exc:
-            return deny(event, f"the LoomTUI hook was interrupted ({exc}); denied to be safe")
+            return self._failed(event, f"the LoomTUI hook was interrupted ({exc})")
         except StoreError as exc:
             return self._failed(event, f"the pod store cannot be used: {exc}")
         except sqlite3.Error as exc:
@@ -180,7 +187,9 @@ class Hook:
             return self._failed(event, f"internal error in the LoomTUI hook: {type(exc).__name__}: {exc}")
 
     def _failed(self, event: str, reason: str) -> Answer:
-        if event in DECIDING_EVENTS:
+        """Deciding events (and events we could not identify) are denied; records
+        are reported without blocking the agent."""
+        if event in DECIDING_EVENTS or event == "?":
             return deny(event, f"{reason}; denied to be safe")
         return Answer(0, "", f"LoomTUI hook ({event}): {reason}")
 
@@ -287,7 +296,7 @@ def hold(conn: sqlite3.Connection, agent_id: int, *, tool: str, tool_input: Mapp
     rejection, expiry, cancellation or a mismatched approval is a deny whose
     reason names who decided and why. HookInterrupted cancels the gate and is
     re-raised; store errors propagate (the caller denies)."""
-    from loomtui.store.gates import approval_matches, cancel, create_gate, wait_for_decision
+    from loomtui.store.gates import approval_matches, create_gate, wait_for_decision
 
     body = dict(payload) if payload else {"tool_input": dict(tool_input)}
 
@@ -299,21 +308,21 @@ def hold(conn: sqlite3.Connection, agent_id: int, *, tool: str, tool_input: Mapp
                      status=None if keep else status, status_reason=None if keep else reason)
 
     now = clock()
-    expires_at = now + (expires_after or DEFAULT_GATE_SECONDS)
+    expires_at = now + min(expires_after or DEFAULT_GATE_SECONDS, MAX_GATE_SECONDS)
     gate = create_gate(conn, agent_id=agent_id, tool=tool, action=dict(tool_input), summary=summary,
                        rule=rule, risk=risk, now=now, expires_at=expires_at, waiter_pid=os.getpid())
     note("gate", f"{summary} (gate {gate.id}, {risk}: {why})", "waiting", f"approval: {summary}")
     try:
         final = wait_for_decision(conn, gate.id, deadline=expires_at, interval=WAIT_INTERVAL,
                                   clock=clock, sleep=sleep)
-    except HookInterrupted as exc:
-        if conn.in_transaction:  # the signal may have landed inside a write
-            conn.execute("ROLLBACK")
-        cancel(conn, gate.id, actor="hook", reason=f"waiting hook interrupted ({exc})", now=clock())
-        note("gate_cancelled", f"gate {gate.id} cancelled: {exc}", "working")
+    except BaseException as exc:
+        # Interrupted, or the store failed us: the caller denies, and the gate must
+        # not stay in the inbox for an action that will never run.
+        _cancel_quietly(conn, gate.id, exc, clock, note)
         raise
     who = final.decided_by or "a supervisor"
-    if final.status == "approved" and approval_matches(final):
+    if final.status == "approved" and approval_matches(final) and \
+            final.approved_hash == gate.content_hash:
         note("approved", f"gate {gate.id} approved by {who}", "working")
         return True, f"Approved by {who}" + (f": {final.reason}" if final.reason else "")
     if final.status == "approved":
@@ -327,6 +336,18 @@ def hold(conn: sqlite3.Connection, agent_id: int, *, tool: str, tool_input: Mapp
     note("rejected" if final.status == "rejected" else final.status, f"gate {gate.id}: {reason}",
          "working")
     return False, reason
+
+
+def _cancel_quietly(conn: sqlite3.Connection, gate_id: int, why: BaseException, clock, note) -> None:
+    from loomtui.store.gates import cancel
+
+    try:
+        if conn.in_transaction:  # the signal may have landed inside a write
+            conn.execute("ROLLBACK")
+        cancel(conn, gate_id, actor="hook", reason=f"waiting hook stopped ({why})", now=clock())
+        note("gate_cancelled", f"gate {gate_id} cancelled: {why}", "working")
+    except Exception:  # best effort: the store may be what failed
+        pass
 
 
 def caller_gone() -> bool:

@@ -16,12 +16,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from loomtui.hooks.claude import DEFAULT_GATE_SECONDS
-
-# Longer than any gate's expiry, so the hook always answers before Claude Code
-# gives up on it (a timed-out hook falls through to the normal permission flow).
-GATE_HOOK_TIMEOUT = 1800
-assert GATE_HOOK_TIMEOUT > DEFAULT_GATE_SECONDS
+# Longer than any gate's expiry (the hook caps expiry below it), so the hook always
+# answers before Claude Code gives up on it (a timed-out hook lets the action through).
+from loomtui.hooks.claude import GATE_HOOK_TIMEOUT
 
 CLAUDE_EVENTS = {
     # event: (matcher or None, deciding?)
