@@ -242,3 +242,40 @@ async def test_audit_screen_shows_the_decisions_and_an_intact_chain(gated) -> No
         actions = [table.cell(i, "action").text for i in table.ordered_ids]
         assert actions[0] == "gate.approved" and actions.count("gate.created") == len(GATES)
         assert table.cell(table.ordered_ids[0], "actor").text == "ana"
+
+
+async def test_a_locked_store_is_reported_and_the_console_stays_up(gated) -> None:
+    """Another process holds the write lock past the busy timeout: the decision
+    fails with a message, the gate stays pending, nothing crashes."""
+    import sqlite3
+
+    pod, ids = gated
+    app = build_app(pod)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await open_inbox(pilot)
+        locker = sqlite3.connect(db_path(pod), isolation_level=None)
+        locker.execute("BEGIN IMMEDIATE")
+        try:
+            await pilot.press("a")
+            await settle(pilot, app)
+        finally:
+            locker.execute("ROLLBACK")
+            locker.close()
+        assert app.is_running and isinstance(app.screen, ApprovalsScreen)
+        assert any("locked" in n.message for n in app._notifications)
+        assert gate_status(pod, ids["ui-cart"]).status == "pending"
+
+
+async def test_a_gate_nobody_waits_for_any_more_leaves_the_fleet_row(pod: Path) -> None:
+    """A gate past its expiry (its hook was killed) is not counted anywhere."""
+    conn = connect(db_path(pod))
+    agent_id = conn.execute("SELECT id FROM agents WHERE name = 'auth-api'").fetchone()[0]
+    create_gate(conn, agent_id=agent_id, tool="Bash", action={"command": "git push"}, summary="git push",
+                rule="t", risk="high", now=NOW - 900, expires_at=NOW - 300)
+    conn.close()
+    app = build_app(pod)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await pilot.pause()
+        table = app.screen.query_one(KeyedTable)
+        assert table.cell(agent_id, "gates").text == ""
+        assert app.pod_state.pending_gates == 0

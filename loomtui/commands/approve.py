@@ -16,6 +16,8 @@ from loomtui.store.gates import GateError, decide
 def decide_command(args: argparse.Namespace, *, approve: bool) -> int:
     """Approve or reject gate `args.id` as the supervisor (LOOM_USER). Losing a race,
     or an expired, cancelled or missing gate, is a one-line error with exit 1."""
+    if not 0 < args.id < 2**63:
+        raise CommandError(f"there is no gate {args.id}")
     pod, conn = open_pod(create=False)
     try:
         gate = decide(conn, args.id, approve=approve, actor=supervisor_name(),

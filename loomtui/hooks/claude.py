@@ -204,8 +204,11 @@ class Hook:
         now = self.clock()
         cwd = data.get("cwd") if isinstance(data.get("cwd"), str) else None
         place = locate(cwd)
+        # Without a session id every call would make a new agent: key it on the
+        # directory instead, so one sessionless caller stays one row.
+        session = str(data.get("session_id") or "") or f"no-session:{cwd or '?'}"
         agent_id = upsert_agent(
-            conn, kind=self.agent, now=now, session_id=str(data.get("session_id") or "") or None,
+            conn, kind=self.agent, now=now, session_id=session,
             cwd=cwd, repo=place.repo, worktree=place.worktree, branch=place.branch,
             model=data.get("model") if isinstance(data.get("model"), str) else None,
             transcript_path=data.get("transcript_path") if isinstance(data.get("transcript_path"), str) else None,

@@ -79,7 +79,6 @@ EVENTS_SQL = """
     SELECT id, agent_id, ts, kind, tool, summary, payload FROM events
     WHERE agent_id = ? ORDER BY id DESC LIMIT ?
 """
-STATUS_COUNTS_SQL = "SELECT status, count(*) FROM agents GROUP BY status"
 
 
 def one_line(text: str, limit: int = SUMMARY_MAX) -> str:

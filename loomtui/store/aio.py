@@ -30,9 +30,13 @@ class AsyncStore:
         await asyncio.to_thread(lambda: connect(path, create=create).close())
         try:
             conn = await aiosqlite.connect(path, isolation_level=None)
+        except aiosqlite.Error as exc:
+            raise StoreError(describe_error(path, exc)) from None
+        try:
             for pragma in PRAGMAS:
                 await conn.execute(pragma)
         except aiosqlite.Error as exc:
+            await conn.close()
             raise StoreError(describe_error(path, exc)) from None
         return cls(path, conn)
 

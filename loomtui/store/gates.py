@@ -29,13 +29,7 @@ from loomtui.store.db import transaction
 RISKS = ("critical", "high", "budget", "medium", "low")  # inbox order: most urgent first
 RISK_RANK = {risk: rank for rank, risk in enumerate(RISKS)}
 STATUSES = ("pending", "approved", "rejected", "expired", "cancelled")
-FINAL_STATUSES = STATUSES[1:]
 
-GATE_COLUMNS = (
-    "id", "agent_id", "agent_name", "created_at", "expires_at", "status", "tool", "action",
-    "summary", "rule", "risk", "content_hash", "approved_hash", "claimed_by", "claimed_at",
-    "decided_by", "decided_at", "reason", "waiter_pid",
-)
 # Shared by the sync path and the console's async one, like agents.FLEET_SQL.
 GATE_SELECT = """
     SELECT g.id, g.agent_id, a.name, g.created_at, g.expires_at, g.status, g.tool, g.action,
@@ -357,12 +351,6 @@ def list_gates(
     if limit is not None:
         sql += f" LIMIT {int(limit)}"
     return [gate_from_row(r) for r in conn.execute(sql, args)]
-
-
-def pending_count(conn: sqlite3.Connection, *, now: float) -> int:
-    return conn.execute(
-        "SELECT count(*) FROM gates WHERE status = 'pending' AND expires_at > ?", (now,)
-    ).fetchone()[0]
 
 
 def approval_matches(gate: Gate) -> bool:

@@ -16,6 +16,7 @@ import asyncio
 import sqlite3
 import time
 from collections.abc import Callable
+from typing import TypeVar
 from datetime import tzinfo
 from pathlib import Path
 
@@ -37,6 +38,7 @@ from loomtui.tui.screens.fleet import FleetScreen
 from loomtui.tui.screens.help import HelpScreen
 from loomtui.tui.themes import APP_VARIABLES, DEFAULT_THEME, load_themes
 
+T = TypeVar("T")
 TICK_SECONDS = 1.0  # how often ages ("3m ago") move on without new data
 
 
@@ -163,12 +165,15 @@ class LoomApp(App[None]):
                 if failing:
                     failing = ""
                     self.notify("The pod store answers again; live updates resumed.", timeout=5)
-            except sqlite3.Error as exc:
-                # A locked or vanished store: say so once, keep the last picture, retry.
-                if str(exc) != failing:
-                    failing = str(exc)
-                    self.notify(f"Live updates paused: {describe_error(self.store.path, exc)}",
-                                title="Pod store", severity="error", timeout=15)
+            except Exception as exc:
+                # A locked or vanished store (or anything else): say so once,
+                # keep the last picture, retry. The live view never just freezes.
+                text = describe_error(self.store.path, exc) if isinstance(exc, sqlite3.Error) else \
+                    f"{type(exc).__name__}: {exc}"
+                if text != failing:
+                    failing = text
+                    self.notify(f"Live updates paused: {text}", title="Pod store",
+                                severity="error", timeout=15)
                 await asyncio.sleep(1.0)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
@@ -192,52 +197,60 @@ class LoomApp(App[None]):
         if not isinstance(self.screen, AuditScreen):
             self.push_screen(AuditScreen())
 
-    async def decide_gates(self, gates: list[Gate], *, approve: bool, reason: str) -> None:
-        """Approve or reject gates as this supervisor: the same store functions
-        the CLI uses, on a short-lived connection in a thread. Conflicts (another
-        supervisor was faster, the gate expired) are reported, never raised."""
-        from loomtui.store.db import connect
-        from loomtui.store.gates import GateError, decide
+    async def in_store(self, work: Callable[[sqlite3.Connection], T]) -> T | None:
+        """Run `work(conn)` on a short-lived store connection in a thread: the
+        same functions the CLI uses. A store that fails (locked past the busy
+        timeout, gone, corrupt) is reported and gives None; the console stays up."""
+        from loomtui.store.db import StoreError, connect
 
-        def run() -> list[str]:
-            messages = []
+        def run() -> T:
             conn = connect(db_path(self.pod), create=False)
             try:
-                for gate in gates:
-                    try:
-                        # The approval records the content the supervisor saw on
-                        # screen; if the action changed since, the hook voids it.
-                        decide(conn, gate.id, approve=approve, actor=self.supervisor, reason=reason,
-                               now=self.clock(), seen_hash=gate.content_hash)
-                        verb = "Approved" if approve else "Rejected"
-                        messages.append(f"{verb} gate {gate.id}: {gate.summary}")
-                    except GateError as exc:
-                        messages.append(f"! {exc}")
+                return work(conn)
             finally:
                 conn.close()
+
+        try:
+            return await asyncio.to_thread(run)
+        except (StoreError, sqlite3.Error) as exc:
+            text = str(exc) if isinstance(exc, StoreError) else describe_error(db_path(self.pod), exc)
+            self.notify(text, title="Pod store", severity="error", timeout=10)
+            return None
+
+    async def decide_gates(self, gates: list[Gate], *, approve: bool, reason: str) -> None:
+        """Approve or reject gates as this supervisor. Conflicts (another
+        supervisor was faster, the gate expired) are reported, never raised."""
+        from loomtui.store.gates import GateError, decide
+
+        def work(conn: sqlite3.Connection) -> list[tuple[bool, str]]:
+            messages = []
+            for gate in gates:
+                try:
+                    # The approval records the content the supervisor saw on
+                    # screen; if the action changed since, the hook voids it.
+                    decide(conn, gate.id, approve=approve, actor=self.supervisor, reason=reason,
+                           now=self.clock(), seen_hash=gate.content_hash)
+                    verb = "Approved" if approve else "Rejected"
+                    messages.append((True, f"{verb} gate {gate.id}: {gate.summary}"))
+                except GateError as exc:
+                    messages.append((False, str(exc)))
             return messages
 
-        for message in await asyncio.to_thread(run):
-            failed = message.startswith("! ")
-            self.notify(message.removeprefix("! "), severity="error" if failed else "information",
-                        timeout=8 if failed else 3)
+        for ok, message in await self.in_store(work) or []:
+            self.notify(message, severity="information" if ok else "error", timeout=3 if ok else 8)
         await self.refresh_state()
 
     async def claim_gate(self, gate_id: int) -> None:
-        from loomtui.store.db import connect
         from loomtui.store.gates import GateError, claim
 
-        def run() -> str:
-            conn = connect(db_path(self.pod), create=False)
+        def work(conn: sqlite3.Connection) -> str:
             try:
                 claim(conn, gate_id, actor=self.supervisor, now=self.clock())
                 return ""
             except GateError as exc:
                 return str(exc)
-            finally:
-                conn.close()
 
-        if problem := await asyncio.to_thread(run):
+        if problem := await self.in_store(work):
             self.notify(problem, severity="error")
         await self.refresh_state()
 

@@ -6,7 +6,7 @@ Kept free of widgets so the rules can be read and tested on their own.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from loomtui.store.agents import STATUS_RANK, STATUSES, Agent
@@ -40,6 +40,10 @@ class PodState:
     @property
     def pending_gates(self) -> int:
         return len(self.gates)
+
+    def gates_of(self, agent_id: int) -> int:
+        """Pending, unexpired gates of one agent (the same gates the inbox shows)."""
+        return sum(1 for gate in self.gates if gate.agent_id == agent_id)
 
     def agent(self, agent_id: int) -> Agent | None:
         return next((a for a in self.agents if a.id == agent_id), None)
@@ -116,5 +120,3 @@ def countdown(seconds: float) -> str:
     return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
 
 
-def ids(agents: Iterable[Agent]) -> list[int]:
-    return [a.id for a in agents]

@@ -90,7 +90,7 @@ class AgentScreen(Screen[None]):
             self.load_events()
 
     def load_events(self) -> None:
-        self.run_worker(self._load_events(), exclusive=True, group="timeline")
+        self.run_worker(self._load_events(), exclusive=True, group="timeline", exit_on_error=False)
 
     async def _load_events(self) -> None:
         events = await self.app.store.fetch_events(self.agent_id, TIMELINE_LIMIT)

@@ -273,7 +273,7 @@ class ApprovalsScreen(Screen[None]):
                 return  # cancelled
             table.marked -= {g.id for g in gates}
             self.run_worker(self.app.decide_gates(gates, approve=approve, reason=reason or ""),
-                            group="decide")
+                            group="decide", exit_on_error=False)
 
         if approve:
             done()
@@ -283,7 +283,7 @@ class ApprovalsScreen(Screen[None]):
 
     def action_claim(self) -> None:
         for gate in self._chosen():
-            self.run_worker(self.app.claim_gate(gate.id), group="claim")
+            self.run_worker(self.app.claim_gate(gate.id), group="claim", exit_on_error=False)
 
     @on(KeyedTable.RowChosen, "#inbox")
     def _chosen_row(self, event: KeyedTable.RowChosen) -> None:

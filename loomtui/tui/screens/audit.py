@@ -6,7 +6,6 @@ Bindings: j/k move, esc back. The log reloads when the store changes.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from datetime import datetime
 
@@ -52,6 +51,10 @@ class AuditScreen(Screen[None]):
     #audit { height: 1fr; }
     """
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._head: tuple | None = None  # (entries, head hash) last shown
+
     def compose(self) -> ComposeResult:
         yield Static("Audit log: reading…", id="audit-header")
         yield KeyedTable(id="audit")
@@ -69,20 +72,21 @@ class AuditScreen(Screen[None]):
             self.reload()
 
     def reload(self) -> None:
-        self.run_worker(self._load(), exclusive=True, group="audit")
+        self.run_worker(self._load(), exclusive=True, group="audit", exit_on_error=False)
 
     async def _load(self) -> None:
         from loomtui.store import audit
-        from loomtui.store.db import connect, db_path
 
-        def read() -> tuple[list[dict], list[str]]:
-            conn = connect(db_path(self.app.pod), create=False)
-            try:
-                return audit.export(conn), audit.verify(conn)
-            finally:
-                conn.close()
+        def read(conn) -> tuple[tuple, list[dict], list[str]] | None:
+            head = audit.head(conn)
+            if head == self._head:  # nothing appended since the last read
+                return None
+            return head, audit.export(conn), audit.verify(conn)
 
-        entries, problems = await asyncio.to_thread(read)
+        result = await self.app.in_store(read)
+        if result is None:
+            return
+        self._head, entries, problems = result
         colours = self.app.theme_variables
         header = Text()
         header.append("Audit log ", "bold")

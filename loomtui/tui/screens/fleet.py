@@ -157,7 +157,7 @@ class FleetScreen(Screen[None]):
             "last": Cell(model.age(state.now - agent.last_activity_at), justify="right"),
             "tokens": Cell(RESERVED, "dim", justify="right"),
             "diff": Cell(RESERVED, "dim", justify="right"),
-            "gates": Cell(f"⚑ {agent.pending_gates}" if agent.pending_gates else "",
+            "gates": Cell(f"⚑ {pending}" if (pending := state.gates_of(agent.id)) else "",
                           colours.get("agent-waiting", ""), justify="right"),
         }
         return tuple(values[c.key] for c in columns)

@@ -260,10 +260,6 @@ class KeyedTable(ScrollView, can_focus=True):
         elif self.cursor_row >= top + visible:
             self.scroll_to(y=self.cursor_row - visible + 1, animate=False, immediate=True)
 
-    def move_cursor_to(self, row_id: int) -> None:
-        if row_id in self._cells:
-            self.cursor_row = self._ids.index(row_id)
-
     def on_focus(self) -> None:
         self._refresh_row(self.cursor_row)
 
