@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 from loomtui.store.agents import STATUS_RANK, STATUSES, Agent
 from loomtui.store.gates import Gate
@@ -41,9 +42,13 @@ class PodState:
     def pending_gates(self) -> int:
         return len(self.gates)
 
+    @cached_property
+    def _gates_per_agent(self) -> Counter[int | None]:
+        return Counter(gate.agent_id for gate in self.gates)
+
     def gates_of(self, agent_id: int) -> int:
         """Pending, unexpired gates of one agent (the same gates the inbox shows)."""
-        return sum(1 for gate in self.gates if gate.agent_id == agent_id)
+        return self._gates_per_agent[agent_id]
 
     def agent(self, agent_id: int) -> Agent | None:
         return next((a for a in self.agents if a.id == agent_id), None)
