@@ -12,7 +12,6 @@ simple commands by `loomtui.policy.shell`, which also documents what it cannot s
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 
@@ -62,13 +61,30 @@ def default_policy_text() -> str:
 
 def parse_policy(text: str, source: str = "<defaults>") -> Policy:
     """A policy from TOML text; PolicyError naming `source` (and the rule) if it is wrong."""
-    import tomllib  # only when a policy is read (not on import)
+    normalized = _normalize(text)
+    return _build(_parse_toml(normalized, source), source, _digest(normalized))
 
-    normalized = text.lstrip("\ufeff").replace("\r\n", "\n")
+
+def _normalize(text: str) -> str:
+    return text.lstrip("\ufeff").replace("\r\n", "\n")
+
+
+def _digest(normalized: str) -> str:
+    import hashlib  # only on a cache miss: importing it costs the hook ~2 ms
+
+    return hashlib.sha256(normalized.encode("utf-8")).hexdigest()
+
+
+def _parse_toml(normalized: str, source: str) -> dict:
+    import tomllib  # only on a cache miss (~3 ms with what it imports)
+
     try:
-        data = tomllib.loads(normalized)
+        return tomllib.loads(normalized)
     except tomllib.TOMLDecodeError as exc:
         raise PolicyError(f"{source} is not valid TOML: {exc}") from None
+
+
+def _build(data: dict, source: str, digest: str) -> Policy:
     for key in data:
         if key not in _TOP_KEYS:
             raise PolicyError(f"{source}: unknown key {key!r} (known: {', '.join(_TOP_KEYS)}; rules go in [[rule]])")
@@ -82,25 +98,67 @@ def parse_policy(text: str, source: str = "<defaults>") -> Policy:
         rules=parse_rules(data.get("rule"), source),
         default_action=default_action,
         source=source,
-        hash=hashlib.sha256(normalized.encode("utf-8")).hexdigest(),
+        hash=digest,
         strict_interpreters=strict,
     )
 
 
 def load_policy(pod: Path) -> Policy:
-    """`<pod>/policy.toml`; the defaults if there is none; PolicyError if it is unusable."""
+    """`<pod>/policy.toml`; the defaults if there is none; PolicyError if it is unusable.
+
+    The hook loads the policy on every tool call, so the parsed TOML and its hash
+    are kept in `<pod>/.policy-cache.json` together with the exact text they came
+    from: a cache entry is used only for identical text (it cannot go stale), and
+    the rules are validated on every load all the same."""
     path = Path(pod) / POLICY_NAME
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        return _defaults()
+        text, source = DEFAULT_POLICY_TEXT, "<defaults>"
     except OSError as exc:
         raise PolicyError(f"cannot read {path}: {exc.strerror or exc}") from None
+    else:
+        try:
+            text, source = raw.decode("utf-8"), str(path)
+        except UnicodeDecodeError as exc:
+            raise PolicyError(f"{path} is not UTF-8 text (byte {exc.start})") from None
+    normalized = _normalize(text)
+    cache = Path(pod) / CACHE_NAME
+    cached = _read_cache(cache, normalized)
+    if cached is not None:
+        data, digest = cached
+    else:
+        data, digest = _parse_toml(normalized, source), _digest(normalized)
+        _write_cache(cache, normalized, data, digest)
+    return _build(data, source, digest)
+
+
+CACHE_NAME = ".policy-cache.json"
+
+
+def _read_cache(cache: Path, normalized: str) -> tuple[dict, str] | None:
+    import json
+
     try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise PolicyError(f"{path} is not UTF-8 text (byte {exc.start})") from None
-    return parse_policy(text, str(path))
+        entry = json.loads(cache.read_text(encoding="utf-8"))
+        if entry.get("format") == 1 and entry.get("text") == normalized:
+            return entry["data"], entry["hash"]
+    except (OSError, ValueError, KeyError, AttributeError, TypeError):
+        pass  # missing, unreadable or not ours: parse instead
+    return None
+
+
+def _write_cache(cache: Path, normalized: str, data: dict, digest: str) -> None:
+    import json
+    import os
+
+    try:
+        body = json.dumps({"format": 1, "text": normalized, "hash": digest, "data": data})
+        tmp = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
+        tmp.write_text(body, encoding="utf-8")
+        os.replace(tmp, cache)  # atomic: concurrent hooks never read half a file
+    except (OSError, TypeError, ValueError):
+        pass  # a read-only pod, or TOML values JSON cannot hold: no cache, same result
 
 
 _DEFAULTS: list[Policy] = []
