@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from pathlib import Path
 
-from loomtui.config import Config, ConsoleConfig, parse_config
+from loomtui.config import parse_config
 from loomtui.store.agents import record_event, upsert_agent
 from loomtui.store.db import connect, db_path
 from loomtui.tui.model import PodState, ordered

@@ -6,7 +6,7 @@ Bindings: esc back, j/k move in the timeline.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 
 from rich.text import Text
 from textual.app import ComposeResult
