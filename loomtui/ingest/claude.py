@@ -1,0 +1,190 @@
+"""Claude Code transcript lines -> usage records, counted exactly as ccusage counts them.
+
+Pure parsing (stdlib only): no store, no tailing, no prices. Rules
+(../shared/reference/agent-formats.md, section 2):
+
+- usage lives only on `assistant` lines, in `message.usage`; `input_tokens` and
+  `output_tokens` must be there (ccusage's schema requires both) and so must a timestamp;
+- cache writes are the sum of the `cache_creation` object's fields where that object is
+  present, else `cache_creation_input_tokens`;
+- the model `<synthetic>` (Claude Code's own placeholder messages) is skipped;
+- `usage.speed == "fast"` marks fast mode (priced as `<model>-fast` later);
+- one API response may be written on several lines: the dedupe key is
+  `message.id:requestId`, and `dedupe` keeps the entry with the larger token total. Lines
+  lacking either id are never merged with others (their key is unique to the line);
+- `cost-state` lines: Claude Code's own cost per model, kept on the `ClaudeSession` as a
+  fallback for models the price table lacks;
+- any other `type` is skipped and counted; malformed JSON, truncated lines and invalid
+  UTF-8 are counted as bad. Nothing here raises on input.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Iterable
+
+from loomtui.ingest.records import (Activity, ParseStats, UsageRecord, as_int, decode_line,
+                                    parse_ts)
+
+SYNTHETIC_MODEL = "<synthetic>"
+
+_loads = json.loads
+
+
+class ClaudeSession:
+    """State for one transcript file: the records' fallback session id, the latest activity
+    and the agent-reported cost per model (from `cost-state` lines)."""
+
+    __slots__ = ("default_session_id", "stats", "reported_costs", "reported_total_usd",
+                 "activity")
+
+    def __init__(self, default_session_id: str = "", stats: ParseStats | None = None) -> None:
+        self.default_session_id = default_session_id
+        self.stats = stats if stats is not None else ParseStats()
+        self.reported_costs: dict[str, float] = {}  # model -> USD, as Claude Code last said
+        self.reported_total_usd: float | None = None
+        self.activity: Activity | None = None
+
+    def feed(self, line: bytes | str) -> UsageRecord | None:
+        return parse_line(line, self.stats, self)
+
+
+def _cost_state(obj: dict, session: ClaudeSession) -> None:
+    """Take `totalCostUSD` and `modelUsage.<model>.costUSD` wherever the line keeps them (at
+    the top level or one object down)."""
+    candidates = [obj]
+    candidates.extend(v for v in obj.values() if isinstance(v, dict))
+    for c in candidates:
+        total = c.get("totalCostUSD")
+        if isinstance(total, (int, float)) and not isinstance(total, bool):
+            session.reported_total_usd = float(total)
+        models = c.get("modelUsage")
+        if isinstance(models, dict):
+            for model, figures in models.items():
+                if isinstance(figures, dict):
+                    cost = figures.get("costUSD")
+                    if isinstance(cost, (int, float)) and not isinstance(cost, bool):
+                        session.reported_costs[str(model)] = float(cost)
+
+
+def _activity(obj: dict, session: ClaudeSession, ts: float | None) -> None:
+    prev = session.activity
+    cwd = obj.get("cwd")
+    branch = obj.get("gitBranch")
+    tool = ""
+    message = obj.get("message")
+    if isinstance(message, dict):
+        content = message.get("content")
+        if isinstance(content, list):
+            for block in content:
+                if isinstance(block, dict) and block.get("type") == "tool_use":
+                    name = block.get("name")
+                    if isinstance(name, str):
+                        tool = name
+    sid = obj.get("sessionId")
+    session.activity = Activity(
+        session_id=sid if isinstance(sid, str) and sid else
+        (prev.session_id if prev else session.default_session_id),
+        ts=ts if ts is not None else (prev.ts if prev else 0.0),
+        cwd=cwd if isinstance(cwd, str) and cwd else (prev.cwd if prev else ""),
+        branch=branch if isinstance(branch, str) and branch else (prev.branch if prev else ""),
+        tool=tool or (prev.tool if prev else ""),
+    )
+
+
+def parse_line(line: bytes | str, stats: ParseStats,
+               session: ClaudeSession | None = None) -> UsageRecord | None:
+    """One transcript line -> its usage record, or None (stats say why). Never raises."""
+    stats.lines += 1
+    text = decode_line(line)
+    if text is None:
+        stats.bad_lines += 1
+        return None
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        obj = _loads(text)
+    except (ValueError, RecursionError):
+        stats.bad_lines += 1
+        return None
+    if not isinstance(obj, dict):
+        stats.bad_lines += 1
+        return None
+    kind = obj.get("type")
+    if kind != "assistant":
+        if kind == "cost-state":
+            if session is not None:
+                _cost_state(obj, session)
+        elif kind == "user":
+            if session is not None:
+                _activity(obj, session, parse_ts(obj.get("timestamp")))
+        else:
+            stats.skip(kind if isinstance(kind, str) else repr(kind))
+        return None
+    ts = parse_ts(obj.get("timestamp"))
+    if session is not None:
+        _activity(obj, session, ts)
+    message = obj.get("message")
+    if not isinstance(message, dict):
+        stats.bad_lines += 1
+        return None
+    usage = message.get("usage")
+    if not isinstance(usage, dict):
+        return None  # an assistant line without usage carries no tokens
+    if "input_tokens" not in usage or "output_tokens" not in usage:
+        return None
+    if ts is None:
+        stats.bad_lines += 1
+        return None
+    model = message.get("model")
+    model = model if isinstance(model, str) else ""
+    if model == SYNTHETIC_MODEL:
+        return None
+    creation = usage.get("cache_creation")
+    if isinstance(creation, dict):
+        cache_write = sum(as_int(v) for v in creation.values())
+    else:
+        cache_write = as_int(usage.get("cache_creation_input_tokens"))
+    message_id = message.get("id")
+    request_id = obj.get("requestId")
+    if isinstance(message_id, str) and message_id and isinstance(request_id, str) and request_id:
+        key = f"{message_id}:{request_id}"
+    else:
+        uuid = obj.get("uuid")
+        if isinstance(uuid, str) and uuid:
+            key = f"line:{uuid}"
+        else:  # stable across runs (str hash() is not), so restarts cannot double count
+            key = "line:" + hashlib.blake2b(text.encode("utf-8", "surrogatepass"),
+                                            digest_size=12).hexdigest()
+    sid = obj.get("sessionId")
+    if not (isinstance(sid, str) and sid):
+        sid = session.default_session_id if session is not None else ""
+    cost = obj.get("costUSD")
+    return UsageRecord(
+        session_id=sid,
+        ts=ts,
+        model=model,
+        input_tokens=as_int(usage.get("input_tokens")),
+        output_tokens=as_int(usage.get("output_tokens")),
+        cache_write_tokens=cache_write,
+        cache_read_tokens=as_int(usage.get("cache_read_input_tokens")),
+        dedupe_key=key,
+        speed="fast" if usage.get("speed") == "fast" else "",
+        reported_cost_usd=float(cost) if isinstance(cost, (int, float))
+        and not isinstance(cost, bool) else None,
+    )
+
+
+def dedupe(records: Iterable[UsageRecord]) -> list[UsageRecord]:
+    """One record per dedupe key: the one with the larger token total (the first on a tie),
+    in the order the keys first appeared."""
+    best: dict[str, UsageRecord] = {}
+    for rec in records:
+        held = best.get(rec.dedupe_key)
+        if held is None:
+            best[rec.dedupe_key] = rec
+        elif rec.total_tokens > held.total_tokens:
+            best[rec.dedupe_key] = rec  # dicts keep the key's first position
+    return list(best.values())

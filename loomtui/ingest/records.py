@@ -1,0 +1,103 @@
+"""The records the transcript parsers produce (stdlib only, no store access).
+
+`NamedTuple`s rather than dataclasses: `dataclasses` imports `inspect` and `exec`s code
+per class, and the ingest loop is meant to stay lean (see docs/architecture.md).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import NamedTuple
+
+
+class UsageRecord(NamedTuple):
+    """One model response's token usage, counted as ccusage counts it.
+
+    `input_tokens` is the non-cached input (for Codex: input - cached), `cache_read_tokens`
+    the cached input, `cache_write_tokens` the cache creation (Claude only).
+    """
+
+    session_id: str
+    ts: float  # UTC epoch seconds
+    model: str
+    input_tokens: int
+    output_tokens: int
+    cache_write_tokens: int
+    cache_read_tokens: int
+    dedupe_key: str
+    speed: str = ""  # "" or "fast"
+    reported_cost_usd: float | None = None
+
+    @property
+    def total_tokens(self) -> int:
+        return (self.input_tokens + self.output_tokens + self.cache_write_tokens
+                + self.cache_read_tokens)
+
+
+class Activity(NamedTuple):
+    """What a transcript line says about what the agent is doing (any field may be "")."""
+
+    session_id: str
+    ts: float
+    cwd: str = ""
+    branch: str = ""
+    tool: str = ""
+
+
+class ParseStats:
+    """Counters for one parser: lines seen, bad lines, and skipped record types by name."""
+
+    __slots__ = ("lines", "bad_lines", "skipped_types")
+
+    def __init__(self) -> None:
+        self.lines = 0
+        self.bad_lines = 0
+        self.skipped_types: dict[str, int] = {}
+
+    def skip(self, kind: str) -> None:
+        self.skipped_types[kind] = self.skipped_types.get(kind, 0) + 1
+
+    @property
+    def skipped(self) -> int:
+        return sum(self.skipped_types.values())
+
+    def __repr__(self) -> str:
+        return (f"ParseStats(lines={self.lines}, bad_lines={self.bad_lines}, "
+                f"skipped_types={self.skipped_types!r})")
+
+
+def parse_ts(value: object) -> float | None:
+    """ISO 8601 (with `Z` or an offset; naive means UTC) to UTC epoch seconds, else None."""
+    if not isinstance(value, str) or not value:
+        return None
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        dt = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return dt.timestamp()
+
+
+def as_int(value: object) -> int:
+    """A token count from JSON: ints and integral floats; anything else (None, bool, str) is 0."""
+    if isinstance(value, bool):
+        return 0
+    if isinstance(value, int):
+        return value if value > 0 else 0
+    if isinstance(value, float) and value == value and value > 0:
+        return int(value)
+    return 0
+
+
+def decode_line(line: bytes | str) -> str | None:
+    """A transcript line as text, or None if it is not valid UTF-8."""
+    if isinstance(line, str):
+        return line
+    try:
+        return line.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
