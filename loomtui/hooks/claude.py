@@ -215,7 +215,7 @@ class Hook:
         )
         tool = data.get("tool_name") if isinstance(data.get("tool_name"), str) else ""
         tool_input = data.get("tool_input") if isinstance(data.get("tool_input"), dict) else {}
-        payload = {k: v for k, v in data.items() if k not in ("transcript_path",)}
+        payload = _payload(data)
 
         def note(kind: str, summary: str = "", status: str | None = None, reason: str | None = None,
                  with_tool: str = "") -> None:
@@ -282,7 +282,7 @@ class Hook:
                 return Answer()
             # PermissionRequest: the agent would ask in its own terminal; the inbox asks instead.
             rule, risk, why = "permission-request", "medium", f"{tool} asks for permission"
-        payload = {k: v for k, v in data.items() if k != "transcript_path"}
+        payload = _payload(data)
         ok, reason = hold(conn, agent_id, tool=tool, tool_input=tool_input, summary=summary, rule=rule,
                           risk=risk, why=why, expires_after=decision.expires_after, clock=self.clock,
                           sleep=watching_caller(self.sleep), payload=payload)
@@ -379,6 +379,11 @@ def watching_caller(sleep: Callable[[float], None]) -> Callable[[float], None]:
         sleep(seconds)
 
     return nap
+
+
+def _payload(data: Mapping[str, Any]) -> dict[str, Any]:
+    """What an event keeps of the hook input (the transcript path is on the agent)."""
+    return {k: v for k, v in data.items() if k != "transcript_path"}
 
 
 def _agent_name(conn: sqlite3.Connection, agent_id: int) -> str | None:

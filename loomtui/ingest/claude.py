@@ -21,15 +21,13 @@ Pure parsing (stdlib only): no store, no tailing, no prices. Rules
 from __future__ import annotations
 
 import hashlib
-import json
 from typing import Iterable
 
-from loomtui.ingest.records import (Activity, ParseStats, UsageRecord, as_int, decode_line,
-                                    parse_ts)
+from loomtui.ingest.records import (Activity, ParseStats, UsageRecord, as_int, decode_line, parse_ts,
+                                    read_object)
 
 SYNTHETIC_MODEL = "<synthetic>"
 
-_loads = json.loads
 
 
 class ClaudeSession:
@@ -96,21 +94,8 @@ def _activity(obj: dict, session: ClaudeSession, ts: float | None) -> None:
 def parse_line(line: bytes | str, stats: ParseStats,
                session: ClaudeSession | None = None) -> UsageRecord | None:
     """One transcript line -> its usage record, or None (stats say why). Never raises."""
-    stats.lines += 1
-    text = decode_line(line)
-    if text is None:
-        stats.bad_lines += 1
-        return None
-    text = text.strip()
-    if not text:
-        return None
-    try:
-        obj = _loads(text)
-    except (ValueError, RecursionError):
-        stats.bad_lines += 1
-        return None
-    if not isinstance(obj, dict):
-        stats.bad_lines += 1
+    obj = read_object(line, stats)
+    if obj is None:
         return None
     kind = obj.get("type")
     if kind != "assistant":
@@ -156,6 +141,7 @@ def parse_line(line: bytes | str, stats: ParseStats,
         if isinstance(uuid, str) and uuid:
             key = f"line:{uuid}"
         else:  # stable across runs (str hash() is not), so restarts cannot double count
+            text = (decode_line(line) or "").strip()  # read_object accepted it, so it decodes
             key = "line:" + hashlib.blake2b(text.encode("utf-8", "surrogatepass"),
                                             digest_size=12).hexdigest()
     sid = obj.get("sessionId")

@@ -25,12 +25,10 @@ state the format needs (../shared/reference/agent-formats.md, sections 3 and 8):
 
 from __future__ import annotations
 
-import json
 
-from loomtui.ingest.records import (Activity, ParseStats, UsageRecord, as_int, decode_line,
-                                    parse_ts)
+from loomtui.ingest.records import (Activity, ParseStats, UsageRecord, as_int, parse_ts,
+                                    read_object)
 
-_loads = json.loads
 _FIELDS = ("input_tokens", "cached_input_tokens", "output_tokens", "reasoning_output_tokens",
            "total_tokens")
 
@@ -73,21 +71,8 @@ class CodexRollout:
     def feed(self, line: bytes | str) -> UsageRecord | None:
         """Never raises; bad lines and skipped types are counted in `stats`."""
         stats = self.stats
-        stats.lines += 1
-        text = decode_line(line)
-        if text is None:
-            stats.bad_lines += 1
-            return None
-        text = text.strip()
-        if not text:
-            return None
-        try:
-            obj = _loads(text)
-        except (ValueError, RecursionError):
-            stats.bad_lines += 1
-            return None
-        if not isinstance(obj, dict):
-            stats.bad_lines += 1
+        obj = read_object(line, stats)
+        if obj is None:
             return None
         kind = obj.get("type")
         payload = obj.get("payload")

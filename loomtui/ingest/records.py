@@ -6,6 +6,7 @@ per class, and the ingest loop is meant to stay lean (see docs/architecture.md).
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
 from typing import NamedTuple
 
@@ -101,3 +102,26 @@ def decode_line(line: bytes | str) -> str | None:
         return line.decode("utf-8")
     except UnicodeDecodeError:
         return None
+
+
+def read_object(line: bytes | str, stats: ParseStats) -> dict | None:
+    """One JSONL line as a JSON object, counting it (and counting it bad when it is
+    not valid UTF-8, not JSON, or not an object). Blank lines give None, uncounted as
+    bad. Never raises."""
+    stats.lines += 1
+    text = decode_line(line)
+    if text is None:
+        stats.bad_lines += 1
+        return None
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        obj = json.loads(text)
+    except (ValueError, RecursionError):
+        stats.bad_lines += 1
+        return None
+    if not isinstance(obj, dict):
+        stats.bad_lines += 1
+        return None
+    return obj

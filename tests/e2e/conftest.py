@@ -232,6 +232,17 @@ class Supervisor:
                 conn.close()
 
 
+def assert_push_gated(supervisor: "Supervisor", context: str):
+    """The supervisor saw exactly the agent's push as a Bash gate; returns that gate."""
+    assert supervisor.error is None, f"supervisor: {supervisor.error}\n{context}"
+    gate = supervisor.gate
+    assert gate is not None, f"no gate appeared\n{context}"
+    assert gate.tool == "Bash", context
+    assert gate.action.get("command") == PUSH, context
+    assert gate.summary == PUSH, context
+    return gate
+
+
 def store_snapshot(loom_home: Path) -> tuple[list, list, list]:
     """(agents, events of every agent oldest first, all gates) from the pod's store."""
     from loomtui.store.agents import fetch_agents, fetch_events

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import (PUSH, REJECT_REASON, Supervisor, base_env, describe_store,
+from tests.e2e.conftest import (PUSH, REJECT_REASON, Supervisor, assert_push_gated, base_env, describe_store,
                                 loomtui_init, run_agent, store_snapshot)
 from tests.e2e.model_api import ModelAPI
 
@@ -60,12 +60,7 @@ def transcript_text(config_dir: Path, session_id: str) -> str:
 
 def check_gate_and_agent(result: dict, supervisor: Supervisor, loom_home: Path, repo: Path,
                          context: str) -> None:
-    assert supervisor.error is None, f"supervisor: {supervisor.error}\n{context}"
-    gate = supervisor.gate
-    assert gate is not None, f"no gate appeared\n{context}"
-    assert gate.tool == "Bash", context
-    assert gate.action.get("command") == PUSH, context
-    assert gate.summary == PUSH, context
+    gate = assert_push_gated(supervisor, context)
 
     fleet, events, gates = store_snapshot(loom_home)
     session_id = result.get("session_id")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import (PUSH, REJECT_REASON, Supervisor, base_env, describe_store,
+from tests.e2e.conftest import (PUSH, REJECT_REASON, Supervisor, assert_push_gated, base_env, describe_store,
                                 loomtui_init, run_agent, store_snapshot)
 from tests.e2e.model_api import ModelAPI
 
@@ -72,12 +72,7 @@ def run_codex(codex_bin, repo: Path, loom_home: Path, tmp_path: Path, *, approve
 
 def check_gate_and_agent(events: list[dict], supervisor: Supervisor, loom_home: Path, repo: Path,
                          context: str) -> None:
-    assert supervisor.error is None, f"supervisor: {supervisor.error}\n{context}"
-    gate = supervisor.gate
-    assert gate is not None, f"no gate appeared\n{context}"
-    assert gate.tool == "Bash", context
-    assert gate.action.get("command") == PUSH, context
-    assert gate.summary == PUSH, context
+    gate = assert_push_gated(supervisor, context)
 
     fleet, _, gates = store_snapshot(loom_home)
     thread_ids = [e.get("thread_id") for e in events if e.get("type") == "thread.started"]

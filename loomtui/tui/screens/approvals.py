@@ -207,8 +207,7 @@ class ApprovalsScreen(Screen[None]):
     def _layout(self) -> None:
         width = self.size.width or self.app.size.width
         columns = [c for c in COLUMNS if width >= 110 or c.key not in NARROW_DROP]
-        fixed = sum(c.width for c in columns)
-        self.query_one(InboxTable).set_columns(columns, max(12, width - fixed - 2 * len(columns) - 2))
+        self.query_one(InboxTable).set_columns(columns, KeyedTable.flex_width(width, columns))
 
     def show_state(self, state: PodState) -> None:
         if self.is_current:

@@ -62,8 +62,7 @@ class AuditScreen(Screen[None]):
 
     def on_mount(self) -> None:
         width = self.size.width or self.app.size.width
-        fixed = sum(c.width for c in COLUMNS)
-        self.query_one(KeyedTable).set_columns(COLUMNS, max(12, width - fixed - 2 * len(COLUMNS) - 2))
+        self.query_one(KeyedTable).set_columns(COLUMNS, KeyedTable.flex_width(width, COLUMNS))
         self.app.pod_changed_signal.subscribe(self, self.show_state)
         self.reload()
 

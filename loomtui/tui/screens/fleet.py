@@ -122,9 +122,7 @@ class FleetScreen(Screen[None]):
     def _layout_columns(self) -> None:
         width = self.size.width or self.app.size.width
         columns = next(cols for least, cols in LAYOUTS if width >= least)
-        fixed = sum(c.width for c in columns if c.width)
-        # Each column has one cell of padding on both sides; keep room for the scrollbar.
-        flex = max(12, width - fixed - 2 * len(columns) - 2)
+        flex = FleetTable.flex_width(width, columns)
         self.query_one(FleetTable).set_columns(columns, flex)
 
     def redraw(self) -> None:

@@ -133,6 +133,13 @@ class KeyedTable(ScrollView, can_focus=True):
 
     # -- filling the table ---------------------------------------------------
 
+    @staticmethod
+    def flex_width(total: int, columns: Sequence[Column]) -> int:
+        """What is left for the flexible column (width 0) in a pane `total` wide:
+        each column has padding on both sides, and the scrollbar keeps its room."""
+        fixed = sum(c.width for c in columns if c.width)
+        return max(12, total - fixed - 2 * PADDING * len(columns) - 2)
+
     def set_columns(self, columns: Sequence[Column], flex_width: int) -> None:
         """Lay the columns out (on mount and resize); rows are kept."""
         columns = tuple(columns)
