@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import timezone
+from datetime import UTC
 from pathlib import Path
 
 import pytest
 
 from loomtui.config import Config, ConsoleConfig
 from loomtui.tui.app import LoomApp, make_app
+from tests.ccusage import ccusage_binary
 from tests.pods import NOW, make_pod
 
 
@@ -21,5 +22,11 @@ def build_app(pod: Path, *, live: bool = False, clock=lambda: NOW, config: Confi
               theme: str = "loom-dark") -> LoomApp:
     """The console with everything that varies pinned: clock, time zone, theme, user."""
     config = config or Config(console=ConsoleConfig(stall_after=600))
-    return make_app(pod, config, clock=clock, tz=timezone.utc, live=live, theme=theme,
+    return make_app(pod, config, clock=clock, tz=UTC, live=live, theme=theme,
                     supervisor="ana")
+
+
+@pytest.fixture(scope="session")
+def ccusage() -> Path:
+    """The real ccusage binary (installed on first use), or a skip that says why not."""
+    return ccusage_binary()

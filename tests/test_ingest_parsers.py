@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,7 @@ import pytest
 from loomtui.ingest.claude import ClaudeSession, dedupe, parse_line
 from loomtui.ingest.codex import CodexRollout
 from loomtui.ingest.records import ParseStats, UsageRecord, parse_ts
+from tests.ccusage import run_ccusage
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -448,71 +448,16 @@ def test_ingest_modules_load_neither_textual_nor_rich():
 
 # ---------------------------------------------------------------------------- against ccusage
 
-CCUSAGE_CACHE = Path(os.environ.get("LOOMTUI_E2E_CACHE",
-                                    Path.home() / ".cache" / "loomtui-e2e")) / "ccusage"
-# ccusage's JS entry only launches a native build from an optional package of the same
-# version; 20.0.26's linux-x64 build was missing from the registry, so pin a known pair.
-CCUSAGE_VERSION = os.environ.get("LOOMTUI_CCUSAGE_VERSION", "20.0.24")
-
-
-def _ccusage_runs(binary: Path) -> bool:
-    try:
-        done = subprocess.run([str(binary), "--version"], capture_output=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return done.returncode == 0
-
-
-@pytest.fixture(scope="module")
-def ccusage() -> Path:
-    override = os.environ.get("LOOMTUI_CCUSAGE")
-    if override:
-        return Path(override)
-    binary = CCUSAGE_CACHE / "node_modules" / ".bin" / "ccusage"
-    if binary.exists() and _ccusage_runs(binary):
-        return binary
-    npm = shutil.which("npm")
-    if npm is None:
-        pytest.skip("npm is not installed, so ccusage cannot be installed for the comparison "
-                    "test; install Node.js + npm or set $LOOMTUI_CCUSAGE to a ccusage binary")
-    CCUSAGE_CACHE.mkdir(parents=True, exist_ok=True)
-    try:
-        done = subprocess.run([npm, "install", "--prefix", str(CCUSAGE_CACHE), "--no-audit",
-                               "--no-fund", f"ccusage@{CCUSAGE_VERSION}"],
-                              capture_output=True, text=True, timeout=120)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        pytest.skip(f"`npm install ccusage@{CCUSAGE_VERSION}` did not finish: {exc}")
-    if done.returncode != 0:
-        tail = "\n".join((done.stderr or done.stdout).splitlines()[:4])
-        pytest.skip(f"`npm install ccusage@{CCUSAGE_VERSION}` failed (is the registry "
-                    f"reachable?): {tail}")
-    if not _ccusage_runs(binary):
-        pytest.skip(f"ccusage@{CCUSAGE_VERSION} installed but does not run (its native "
-                    f"optional package @ccusage/ccusage-linux-x64 may be missing)")
-    return binary
-
-
-def _run_ccusage(binary: Path, tmp: Path, agent: str, env: dict[str, str]) -> dict:
-    home = tmp / "home"
-    home.mkdir(exist_ok=True)
-    full = {"PATH": os.environ.get("PATH", ""), "HOME": str(home),
-            "XDG_CONFIG_HOME": str(home / ".config"), **env}
-    done = subprocess.run([str(binary), agent, "session", "--json", "--offline"],
-                          capture_output=True, text=True, timeout=60, env=full)
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
-
-
 def _claude_corpus(projects: Path) -> dict[str, list[str]]:
     """A few sessions: repeated responses (smaller and larger), synthetic messages, cache
     objects and plain cache counts, fast mode, a subagent file, junk lines."""
     files: dict[str, list[str]] = {}
-    base = datetime(2026, 11, 20, 9, 0, tzinfo=timezone.utc).timestamp()
+    base = datetime(2026, 11, 20, 9, 0, tzinfo=UTC).timestamp()
     for s in range(3):
         sid = f"0000000{s}-aaaa-bbbb-cccc-dddddddddddd"
         lines = [REFERENCE_USER.replace("5b1f0c2e-aa", sid)]
         for i in range(12):
-            ts = datetime.fromtimestamp(base + s * 3600 + i * 60, timezone.utc)
+            ts = datetime.fromtimestamp(base + s * 3600 + i * 60, UTC)
             tstr = ts.strftime("%Y-%m-%dT%H:%M:%S.") + f"{i:03d}Z"
             u = {"input_tokens": 10 + i + s, "output_tokens": 100 * i + 7,
                  "cache_read_input_tokens": 1000 * i}
@@ -573,7 +518,7 @@ def test_claude_per_session_totals_equal_ccusage(ccusage, tmp_path):
         records += [r for r in map(session.feed, lines) if r is not None]
         assert session.stats.bad_lines == 0
     ours = _totals(dedupe(records), lambda r: r.session_id)
-    report = _run_ccusage(ccusage, tmp_path, "claude", {"CLAUDE_CONFIG_DIR": str(config)})
+    report = run_ccusage(ccusage, tmp_path, "claude", {"CLAUDE_CONFIG_DIR": str(config)})
     # ccusage 20 reads only compact JSON lines (`"type":"assistant"`, no spaces), as Claude
     # Code writes them; the subagent transcript joins its parent's session there and here
     rows = report.get("sessions", report.get("session", []))
@@ -622,7 +567,7 @@ def test_codex_per_session_totals_equal_ccusage(ccusage, tmp_path):
         records += [x for x in map(r.feed, lines) if x is not None]
         assert r.stats.bad_lines == 0
     ours = _totals(records, lambda r: r.session_id)
-    report = _run_ccusage(ccusage, tmp_path, "codex", {"CODEX_HOME": str(home)})
+    report = run_ccusage(ccusage, tmp_path, "codex", {"CODEX_HOME": str(home)})
     theirs = {}
     for row in report.get("sessions", report.get("session", [])):
         key = next(sid for sid in ours if sid in json.dumps(row))

@@ -130,8 +130,10 @@ def parse_line(line: bytes | str, stats: ParseStats,
     creation = usage.get("cache_creation")
     if isinstance(creation, dict):
         cache_write = sum(as_int(v) for v in creation.values())
+        cache_write_1h = as_int(creation.get("ephemeral_1h_input_tokens"))
     else:
         cache_write = as_int(usage.get("cache_creation_input_tokens"))
+        cache_write_1h = 0
     message_id = message.get("id")
     request_id = obj.get("requestId")
     if isinstance(message_id, str) and message_id and isinstance(request_id, str) and request_id:
@@ -160,6 +162,7 @@ def parse_line(line: bytes | str, stats: ParseStats,
         speed="fast" if usage.get("speed") == "fast" else "",
         reported_cost_usd=float(cost) if isinstance(cost, (int, float))
         and not isinstance(cost, bool) else None,
+        cache_write_1h_tokens=cache_write_1h,
     )
 
 

@@ -28,6 +28,7 @@ class UsageRecord(NamedTuple):
     dedupe_key: str
     speed: str = ""  # "" or "fast"
     reported_cost_usd: float | None = None
+    cache_write_1h_tokens: int = 0  # the part of cache_write_tokens written with a 1-hour TTL
 
     @property
     def total_tokens(self) -> int:
