@@ -76,6 +76,21 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--json", action="store_true", help="one JSON document on stdout")
     check.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- COMMAND")
 
+    usage = commands.add_parser("usage", help="token usage and cost, as ingested from transcripts")
+    usage.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    usage.add_argument("--by", default="agent",
+                       choices=["agent", "session", "model", "day", "block", "repo"],
+                       help="group rows by this (default agent)")
+    usage.add_argument("--since", metavar="DATE", help="only usage from this day on (YYYY-MM-DD)")
+
+    ingest = commands.add_parser("ingest", help="run the transcript ingester without a console")
+    ingest.add_argument("--once", action="store_true", help="catch up on every transcript, then exit")
+
+    diff = commands.add_parser("diff", help="an agent's changes against its base")
+    diff.add_argument("agent", metavar="AGENT", help="agent name or session id")
+    diff.add_argument("--stat", action="store_true", help="per-file counts only, no patch text")
+    diff.add_argument("--json", action="store_true", help="one JSON document on stdout")
+
     audit = commands.add_parser("audit", help="the pod's hash-chained audit log")
     audit_commands = audit.add_subparsers(dest="audit_command", metavar="SUBCOMMAND", required=True)
     audit_commands.add_parser("verify", help="find edited, deleted or reordered entries")
