@@ -30,6 +30,37 @@ DEFAULT_CONFIG_TEXT = """\
 # Seconds without activity after which a working agent reads as stalled.
 # stall_after = 300
 
+[ingest]
+# Extra places transcripts are read from (examples indented), besides $CLAUDE_CONFIG_DIR (else ~/.claude and
+# ~/.config/claude) and $CODEX_HOME (else ~/.codex).
+#   claude_roots = ["/srv/agents/claude"]
+#   codex_roots = ["/srv/agents/codex"]
+
+# Sessions silent for longer than this (hours) still count their tokens but are not
+# added to the fleet as agents.
+# agent_horizon_hours = 24
+
+[budgets]
+# Limits in tokens and/or US dollars; no limits are set by default (the indented
+# lines are examples). Leave a key out for no limit. At warn_at of a
+# limit the console warns; at 100 % the agent's tool calls wait for a supervisor.
+# Limits raised in the console (Budgets view, `b`) override these and are audited.
+# warn_at = 0.8
+# week_starts = "monday"
+
+# [budgets.pod]            # the whole pod: the 5-hour billing block and the week
+#   block_usd = 40.0
+#   block_tokens = 20000000
+#   week_usd = 400.0
+
+# [budgets.agent]          # every agent: its session, and per day
+#   session_usd = 10.0
+#   day_usd = 25.0
+#   session_tokens = 5000000
+
+# [budgets.repo]           # every repository, per day
+#   day_usd = 100.0
+
 [keymap]
 # Rebind any key by its binding id (`?` in the console lists them), for example:
 # quit = "ctrl+q"
@@ -49,9 +80,31 @@ class ConsoleConfig:
 
 
 @dataclass(frozen=True)
+class IngestConfig:
+    claude_roots: tuple[str, ...] = ()
+    codex_roots: tuple[str, ...] = ()
+    agent_horizon: float = 24 * 3600.0  # seconds
+
+
+# Which periods each budget scope has, as the config and the store name them.
+BUDGET_PERIODS = {"pod": ("block", "week"), "agent": ("session", "day"), "repo": ("day",)}
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+@dataclass(frozen=True)
+class BudgetConfig:
+    # (scope, period) -> (max_tokens, max_usd); either may be None (no limit of that unit)
+    limits: Mapping[tuple[str, str], tuple[int | None, float | None]] = field(default_factory=dict)
+    warn_at: float = 0.8
+    week_starts: int = 0  # Monday
+
+
+@dataclass(frozen=True)
 class Config:
     console: ConsoleConfig = field(default_factory=ConsoleConfig)
     keymap: Mapping[str, str] = field(default_factory=dict)
+    ingest: IngestConfig = field(default_factory=IngestConfig)
+    budgets: BudgetConfig = field(default_factory=BudgetConfig)
     path: Path | None = None
     warnings: tuple[str, ...] = ()
 
@@ -83,7 +136,7 @@ def parse_config(data: Mapping[str, Any], path: Path | None = None) -> Config:
     where = str(path) if path else "config"
     warnings: list[str] = []
     for key in data:
-        if key not in ("console", "keymap"):
+        if key not in ("console", "keymap", "ingest", "budgets"):
             warnings.append(f"{where}: unknown section or key [{key}] ignored")
     console = _section(data.get("console", {}), ConsoleConfig, "console", where, warnings)
     console = ConsoleConfig(
@@ -101,7 +154,77 @@ def parse_config(data: Mapping[str, Any], path: Path | None = None) -> Config:
                 warnings.append(f"{where}: [keymap] {binding_id} must be a non-empty string; ignored")
     else:
         warnings.append(f"{where}: [keymap] must be a table; ignored")
-    return Config(console=console, keymap=keymap, path=path, warnings=tuple(warnings))
+    ingest = _ingest(data.get("ingest", {}), where, warnings)
+    budgets = _budgets(data.get("budgets", {}), where, warnings)
+    return Config(console=console, keymap=keymap, ingest=ingest, budgets=budgets, path=path,
+                  warnings=tuple(warnings))
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _ingest(raw: Any, where: str, warnings: list[str]) -> IngestConfig:
+    if not isinstance(raw, Mapping):
+        warnings.append(f"{where}: [ingest] must be a table; defaults used")
+        return IngestConfig()
+    roots: dict[str, tuple[str, ...]] = {}
+    horizon = IngestConfig.agent_horizon
+    for key, value in raw.items():
+        if key in ("claude_roots", "codex_roots"):
+            if isinstance(value, list) and all(isinstance(v, str) and v for v in value):
+                roots[key] = tuple(value)
+            else:
+                warnings.append(f"{where}: ingest.{key} should be a list of paths; ignored")
+        elif key == "agent_horizon_hours":
+            if _number(value) and value > 0:
+                horizon = float(value) * 3600
+            else:
+                warnings.append(f"{where}: ingest.agent_horizon_hours should be a positive number; "
+                                "default used")
+        else:
+            warnings.append(f"{where}: unknown key ingest.{key} ignored")
+    return IngestConfig(agent_horizon=horizon, **roots)
+
+
+def _budgets(raw: Any, where: str, warnings: list[str]) -> BudgetConfig:
+    if not isinstance(raw, Mapping):
+        warnings.append(f"{where}: [budgets] must be a table; no budgets set")
+        return BudgetConfig()
+    limits: dict[tuple[str, str], tuple[int | None, float | None]] = {}
+    warn_at, week_starts = BudgetConfig.warn_at, BudgetConfig.week_starts
+    for key, value in raw.items():
+        if key == "warn_at":
+            if _number(value) and 0 < value < 1:
+                warn_at = float(value)
+            else:
+                warnings.append(f"{where}: budgets.warn_at should be between 0 and 1; 0.8 used")
+        elif key == "week_starts":
+            if isinstance(value, str) and value.lower() in WEEKDAYS:
+                week_starts = WEEKDAYS.index(value.lower())
+            else:
+                warnings.append(f"{where}: budgets.week_starts should be a weekday name; monday used")
+        elif key in BUDGET_PERIODS and isinstance(value, Mapping):
+            for name, figure in value.items():
+                period, _, unit = str(name).rpartition("_")
+                if period not in BUDGET_PERIODS[key] or unit not in ("tokens", "usd"):
+                    known = ", ".join(f"{p}_tokens, {p}_usd" for p in BUDGET_PERIODS[key])
+                    warnings.append(f"{where}: unknown key budgets.{key}.{name} ignored "
+                                    f"(known: {known})")
+                    continue
+                if not _number(figure) or figure <= 0 or (unit == "tokens" and figure != int(figure)):
+                    warnings.append(f"{where}: budgets.{key}.{name} should be a positive "
+                                    f"{'whole number' if unit == 'tokens' else 'number'}; ignored")
+                    continue
+                tokens, usd = limits.get((key, period), (None, None))
+                if unit == "tokens":
+                    tokens = int(figure)
+                else:
+                    usd = float(figure)
+                limits[(key, period)] = (tokens, usd)
+        else:
+            warnings.append(f"{where}: unknown section or key budgets.{key} ignored")
+    return BudgetConfig(limits=limits, warn_at=warn_at, week_starts=week_starts)
 
 
 def _section(raw: Any, cls: type, name: str, where: str, warnings: list[str]) -> Any:

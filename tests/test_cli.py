@@ -210,7 +210,10 @@ def test_status_json_on_empty_pod(initialised: Path, env: dict[str, str], tmp_pa
     done = loom("status", "--json", env=env, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)  # json.loads rejects any second document
-    assert set(summary) == {"pod", "store", "store_bytes", "agents", "by_status", "pending_approvals"}
+    assert set(summary) == {"pod", "store", "store_bytes", "agents", "by_status", "pending_approvals",
+                            "ingest"}
+    assert summary["ingest"] == {"transcripts": 0, "bad_lines": 0, "files_with_bad_lines": 0,
+                                 "holder": None}
     assert summary["pod"] == str(initialised)
     assert summary["store"] == str(initialised / DB_NAME)
     assert summary["store_bytes"] == (initialised / DB_NAME).stat().st_size > 0

@@ -12,6 +12,7 @@ from loomtui.cli import CommandError
 from loomtui.commands.common import open_pod, read_config
 from loomtui.store.agents import STATUS_SYMBOLS, STATUSES, fetch_agents
 from loomtui.store.db import db_path, describe_error
+from loomtui.store.leases import current
 
 
 def collect(now: float | None = None) -> dict:
@@ -24,6 +25,10 @@ def collect(now: float | None = None) -> dict:
         for agent in agents:
             counts[agent.effective_status(now, config.console.stall_after)] += 1
         pending = conn.execute("SELECT count(*) FROM gates WHERE status = 'pending'").fetchone()[0]
+        files, bad_lines, bad_files = conn.execute(
+            "SELECT count(*), coalesce(sum(bad_lines), 0), count(*) FILTER (WHERE bad_lines > 0) "
+            "FROM ingest_offsets").fetchone()
+        lease = current(conn, "ingest")
     except sqlite3.DatabaseError as exc:  # damage past the header shows only on reading
         raise CommandError(describe_error(db_path(pod), exc)) from None
     finally:
@@ -37,6 +42,12 @@ def collect(now: float | None = None) -> dict:
         "agents": len(agents),
         "by_status": counts,
         "pending_approvals": pending,
+        "ingest": {
+            "transcripts": files,
+            "bad_lines": bad_lines,
+            "files_with_bad_lines": bad_files,
+            "holder": lease.holder if lease and lease.expires_at > now else None,
+        },
     }
 
 
@@ -52,6 +63,12 @@ def run(args: argparse.Namespace) -> int:
     line = "  ".join(f"{STATUS_SYMBOLS[s]} {n} {s}" for s, n in summary["by_status"].items() if n)
     print(f"agents   {summary['agents']}" + (f"   {line}" if line else ""))
     print(f"approvals pending: {summary['pending_approvals']}")
+    ingest = summary["ingest"]
+    who = f"ingested by {ingest['holder']}" if ingest["holder"] else "no ingester running"
+    print(f"ingest   {ingest['transcripts']} transcript(s), {who}")
+    if ingest["bad_lines"]:
+        print(f"         {ingest['bad_lines']} bad line(s) skipped in "
+              f"{ingest['files_with_bad_lines']} file(s) (malformed JSON, truncated or not UTF-8)")
     return 0
 
 

@@ -274,7 +274,14 @@ class Hook:
             note("denied", f"{summary} (policy: {decision.reason})", "working", "", with_tool=tool)
             return deny(event, f"Denied by LoomTUI policy ({decision.rule}): {decision.reason}")
         rule, risk, why = decision.rule, decision.risk, decision.reason
-        if decision.action != "gate":
+        over = _over_budget(conn, agent_id, repo, self.clock()) if decision.action != "gate" else None
+        if over is not None:
+            # Budgets are enforced: past 100 % every call waits for a supervisor, who
+            # approves it alone or raises the budget (then calls flow again).
+            rule, risk = f"budget:{over.scope}/{over.period}", "budget"
+            why = f"{over.describe()}; approve this call or raise the budget"
+            summary = f"{over.describe()} · {summary}"  # the inbox shows why it waits
+        elif decision.action != "gate":
             if event == "PreToolUse":
                 note("tool", summary, "working", "", with_tool=tool)
                 if decision.action == "allow":
@@ -287,6 +294,17 @@ class Hook:
                           risk=risk, why=why, expires_after=decision.expires_after, clock=self.clock,
                           sleep=watching_caller(self.sleep), payload=payload)
         return allow(event, self.agent, reason) if ok else deny(event, reason)
+
+
+def _over_budget(conn: sqlite3.Connection, agent_id: int, repo: str | None, now: float):
+    """The most-used budget at or over 100 % that applies to this agent, or None. The
+    ingester keeps `budget_state` current; checking it costs one indexed read."""
+    if conn.execute("SELECT 1 FROM budget_state WHERE fraction >= 1.0 LIMIT 1").fetchone() is None:
+        return None
+    from loomtui.ingest.budgets import over_budget
+
+    found = over_budget(conn, agent_id, repo, now)
+    return found[0] if found else None
 
 
 def hold(conn: sqlite3.Connection, agent_id: int, *, tool: str, tool_input: Mapping[str, Any],

@@ -215,6 +215,40 @@ MIGRATIONS: tuple[str, ...] = (
     """
     CREATE INDEX audit_action ON audit(action, id);
     """,
+    # 2 -> 3: what the ingester needs to resume and to price again, and the budget state
+    # it keeps for the hook (one indexed read per tool call) and the console.
+    #  - ingest_offsets.state: the parser's carried state (Codex's running totals and
+    #    model, Claude's reported costs) as JSON, committed with the offset and the rows;
+    #  - usage.kind, usage.cache_write_1h_tokens, usage.speed: enough to re-price a row;
+    #  - budget_state: per agent, repo and the pod, what is used of each limit, burn
+    #    rate and projection. Rows without a limit carry the figures only.
+    """
+    ALTER TABLE ingest_offsets ADD COLUMN agent TEXT NOT NULL DEFAULT '';
+    ALTER TABLE ingest_offsets ADD COLUMN state TEXT NOT NULL DEFAULT '{}';
+    ALTER TABLE usage ADD COLUMN kind TEXT NOT NULL DEFAULT '';
+    ALTER TABLE usage ADD COLUMN cache_write_1h_tokens INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE usage ADD COLUMN speed TEXT NOT NULL DEFAULT '';
+    CREATE INDEX usage_session ON usage(session_id);
+
+    CREATE TABLE budget_state (
+        scope          TEXT NOT NULL CHECK (scope IN ('agent','repo','pod')),
+        scope_ref      TEXT NOT NULL DEFAULT '',
+        period         TEXT NOT NULL CHECK (period IN ('session','day','block','week')),
+        used_tokens    INTEGER NOT NULL DEFAULT 0,
+        used_usd       REAL NOT NULL DEFAULT 0,
+        max_tokens     INTEGER,
+        max_usd        REAL,
+        fraction       REAL NOT NULL DEFAULT 0,
+        burn_tokens_min REAL NOT NULL DEFAULT 0,
+        burn_usd_hour  REAL NOT NULL DEFAULT 0,
+        starts_at      REAL,
+        resets_at      REAL,
+        exhausts_at    REAL,
+        updated_at     REAL NOT NULL,
+        PRIMARY KEY (scope, scope_ref, period)
+    );
+    CREATE INDEX budget_state_over ON budget_state(fraction);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

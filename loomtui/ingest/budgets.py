@@ -1,0 +1,278 @@
+"""Budgets: what is used of each limit, how fast, and when it runs out (stdlib only).
+
+Scopes and periods (config `[budgets]`, overridden in the store by supervisors):
+- agent: `session` (everything the agent used) and `day` (since local midnight);
+- repo: `day`, over every agent working in that repository;
+- pod: `block` (the active 5-hour billing block, computed as ccusage computes blocks)
+  and `week` (since `week_starts`, local midnight).
+
+`refresh` recomputes the `budget_state` table; the ingester calls it after it writes
+usage and every few seconds (periods roll over with time), the console after a limit
+changes. The hook only reads `budget_state` (one indexed query per tool call) and gates
+an agent's calls while any budget that applies to it is at 100 % or more.
+
+Burn rate is over the last 10 minutes (tokens per minute, USD per hour); a budget's
+projection is when that rate reaches its limit, if before the period resets.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta, tzinfo
+from typing import NamedTuple
+
+from loomtui.store.db import transaction
+
+BLOCK_SECONDS = 5 * 3600.0
+BURN_WINDOW = 600.0
+TOKENS = "(input_tokens + output_tokens + cache_write_tokens + cache_read_tokens)"
+U_TOKENS = "(u.input_tokens + u.output_tokens + u.cache_write_tokens + u.cache_read_tokens)"
+
+# (scope, period) -> (max_tokens, max_usd)
+Limits = Mapping[tuple[str, str], tuple[int | None, float | None]]
+
+
+class Block(NamedTuple):
+    start: float
+    end: float  # start + 5 h
+    first: float
+    last: float
+
+
+class BudgetState(NamedTuple):
+    scope: str
+    scope_ref: str
+    period: str
+    used_tokens: int
+    used_usd: float
+    max_tokens: int | None
+    max_usd: float | None
+    fraction: float
+    burn_tokens_min: float
+    burn_usd_hour: float
+    starts_at: float | None
+    resets_at: float | None
+    exhausts_at: float | None
+    updated_at: float
+
+    @property
+    def limited(self) -> bool:
+        return self.max_tokens is not None or self.max_usd is not None
+
+    @property
+    def over(self) -> bool:
+        return self.limited and self.fraction >= 1.0
+
+    def describe(self) -> str:
+        """"day budget: $21.40 of $20.00 (107 %)", naming the limit that is most used."""
+        parts = []
+        if self.max_usd is not None:
+            parts.append((self.used_usd / self.max_usd if self.max_usd else 1.0,
+                          f"${self.used_usd:,.2f} of ${self.max_usd:,.2f}"))
+        if self.max_tokens is not None:
+            parts.append((self.used_tokens / self.max_tokens if self.max_tokens else 1.0,
+                          f"{self.used_tokens:,} of {self.max_tokens:,} tokens"))
+        if not parts:
+            return f"{self.period}: no limit"
+        share, text = max(parts)
+        return f"{self.period} budget: {text} ({share * 100:.0f} %)"
+
+
+def billing_blocks(timestamps: Sequence[float]) -> list[Block]:
+    """ccusage's 5-hour blocks over sorted entry times: a block starts at its first entry
+    floored to the hour (UTC); an entry more than 5 h after the block's start, or more than
+    5 h after the previous entry, starts a new block."""
+    blocks: list[Block] = []
+    start = first = last = None
+    for ts in timestamps:
+        if start is None or ts - start > BLOCK_SECONDS or ts - last > BLOCK_SECONDS:
+            if start is not None:
+                blocks.append(Block(start, start + BLOCK_SECONDS, first, last))
+            start, first = ts - ts % 3600, ts
+        last = ts
+    if start is not None:
+        blocks.append(Block(start, start + BLOCK_SECONDS, first, last))
+    return blocks
+
+
+def active_block(blocks: Sequence[Block], now: float) -> Block | None:
+    """The block still running: now - last < 5 h and now < start + 5 h."""
+    if blocks:
+        b = blocks[-1]
+        if now - b.last < BLOCK_SECONDS and now < b.end:
+            return b
+    return None
+
+
+def day_start(now: float, tz: tzinfo | None) -> float:
+    local = datetime.fromtimestamp(now, tz).astimezone(tz)
+    return local.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
+
+
+def week_start(now: float, tz: tzinfo | None, first_weekday: int = 0) -> float:
+    local = datetime.fromtimestamp(now, tz).astimezone(tz)
+    midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    return (midnight - timedelta(days=(midnight.weekday() - first_weekday) % 7)).timestamp()
+
+
+def _next_local_midnight(start: float, days: int, tz: tzinfo | None) -> float:
+    local = datetime.fromtimestamp(start, tz).astimezone(tz)
+    return (local + timedelta(days=days)).replace(hour=0, minute=0, second=0,
+                                                  microsecond=0).timestamp()
+
+
+def effective_limits(conn: sqlite3.Connection, config: Limits) -> dict[tuple[str, str, str],
+                                                                       tuple[int | None, float | None]]:
+    """(scope, scope_ref, period) -> limits. scope_ref '' is the default for its scope:
+    a store row (set from the console) wins over the config's."""
+    out = {(scope, "", period): v for (scope, period), v in config.items()}
+    for scope, ref, period, tokens, usd in conn.execute(
+            "SELECT scope, scope_ref, period, max_tokens, max_usd FROM budgets"):
+        out[(scope, ref, period)] = (tokens, usd)
+    return out
+
+
+def _limit(limits, scope: str, ref: str, period: str) -> tuple[int | None, float | None]:
+    if (scope, ref, period) in limits:
+        return limits[(scope, ref, period)]
+    return limits.get((scope, "", period), (None, None))
+
+
+def _state(scope, ref, period, tokens, usd, limit, burn_t, burn_u, starts, resets, now) -> BudgetState:
+    max_tokens, max_usd = limit
+    fractions = []
+    remaining = []  # seconds until each limit at the current burn
+    if max_tokens is not None:
+        fractions.append(tokens / max_tokens if max_tokens > 0 else 1.0)
+        if burn_t > 0 and tokens < max_tokens:
+            remaining.append((max_tokens - tokens) / burn_t * 60)
+    if max_usd is not None:
+        fractions.append(usd / max_usd if max_usd > 0 else 1.0)
+        if burn_u > 0 and usd < max_usd:
+            remaining.append((max_usd - usd) / burn_u * 3600)
+    fraction = max(fractions) if fractions else 0.0
+    exhausts = now + min(remaining) if remaining and fraction < 1.0 else None
+    if exhausts is not None and resets is not None and exhausts >= resets:
+        exhausts = None
+    return BudgetState(scope, ref, period, int(tokens or 0), float(usd or 0.0), max_tokens, max_usd,
+                       fraction, burn_t, burn_u, starts, resets, exhausts, now)
+
+
+def compute(conn: sqlite3.Connection, config: Limits, now: float, tz: tzinfo | None = None,
+            week_starts: int = 0, agent_ids: Sequence[int] | None = None) -> list[BudgetState]:
+    """Every budget's state. `agent_ids` limits the per-agent part (default: agents that
+    are not done, or used tokens in the last day)."""
+    limits = effective_limits(conn, config)
+    day0 = day_start(now, tz)
+    day_end = _next_local_midnight(day0, 1, tz)
+    burn_from = now - BURN_WINDOW
+    states: list[BudgetState] = []
+    if agent_ids is None:
+        agent_ids = [r[0] for r in conn.execute(
+            "SELECT id FROM agents WHERE status != 'done' OR last_activity_at > ? OR ended_at > ?",
+            (now - 86400, now - 86400))]
+    per_agent = f"""
+        SELECT coalesce(sum({TOKENS}), 0), coalesce(sum(cost_usd), 0),
+               coalesce(sum(CASE WHEN ts >= ? THEN {TOKENS} END), 0),
+               coalesce(sum(CASE WHEN ts >= ? THEN cost_usd END), 0),
+               coalesce(sum(CASE WHEN ts >= ? THEN {TOKENS} END), 0),
+               coalesce(sum(CASE WHEN ts >= ? THEN cost_usd END), 0), count(*)
+        FROM usage WHERE agent_id = ?"""
+    for agent_id in agent_ids:
+        tok, usd, day_tok, day_usd, burn_tok, burn_usd, n = conn.execute(
+            per_agent, (day0, day0, burn_from, burn_from, agent_id)).fetchone()
+        if not n:
+            continue
+        ref = str(agent_id)
+        bt, bu = burn_tok / (BURN_WINDOW / 60), burn_usd * (3600 / BURN_WINDOW)
+        states.append(_state("agent", ref, "session", tok, usd, _limit(limits, "agent", ref, "session"),
+                             bt, bu, None, None, now))
+        states.append(_state("agent", ref, "day", day_tok, day_usd, _limit(limits, "agent", ref, "day"),
+                             bt, bu, day0, day_end, now))
+    for repo, tok, usd, burn_tok, burn_usd in conn.execute(f"""
+            SELECT a.repo, coalesce(sum({U_TOKENS}), 0),
+                   coalesce(sum(u.cost_usd), 0),
+                   coalesce(sum(CASE WHEN u.ts >= ? THEN {U_TOKENS} END), 0),
+                   coalesce(sum(CASE WHEN u.ts >= ? THEN u.cost_usd END), 0)
+            FROM usage u JOIN agents a ON a.id = u.agent_id
+            WHERE u.ts >= ? AND a.repo IS NOT NULL GROUP BY a.repo""", (burn_from, burn_from, day0)):
+        states.append(_state("repo", repo, "day", tok, usd, _limit(limits, "repo", repo, "day"),
+                             burn_tok / (BURN_WINDOW / 60), burn_usd * (3600 / BURN_WINDOW),
+                             day0, day_end, now))
+    # the pod: its active billing block and its week
+    week0 = week_start(now, tz, week_starts)
+    horizon = min(week0, now - 2 * 86400)
+    times = [r[0] for r in conn.execute("SELECT ts FROM usage WHERE ts >= ? ORDER BY ts", (horizon,))]
+    burn_tok, burn_usd = conn.execute(
+        f"SELECT coalesce(sum({TOKENS}), 0), coalesce(sum(cost_usd), 0) FROM usage WHERE ts >= ?",
+        (burn_from,)).fetchone()
+    bt, bu = burn_tok / (BURN_WINDOW / 60), burn_usd * (3600 / BURN_WINDOW)
+    block = active_block(billing_blocks(times), now)
+    if block is not None:
+        tok, usd = conn.execute(
+            f"SELECT coalesce(sum({TOKENS}), 0), coalesce(sum(cost_usd), 0) FROM usage "
+            "WHERE ts >= ? AND ts < ?", (block.start, block.end)).fetchone()
+        states.append(_state("pod", "", "block", tok, usd, _limit(limits, "pod", "", "block"),
+                             bt, bu, block.start, block.end, now))
+    else:  # no block running: nothing used in it yet; the next entry starts one
+        states.append(_state("pod", "", "block", 0, 0.0, _limit(limits, "pod", "", "block"),
+                             0.0, 0.0, None, None, now))
+    tok, usd = conn.execute(
+        f"SELECT coalesce(sum({TOKENS}), 0), coalesce(sum(cost_usd), 0) FROM usage WHERE ts >= ?",
+        (week0,)).fetchone()
+    states.append(_state("pod", "", "week", tok, usd, _limit(limits, "pod", "", "week"), bt, bu,
+                         week0, _next_local_midnight(week0, 7, tz), now))
+    return states
+
+
+UPSERT_STATE = f"""INSERT OR REPLACE INTO budget_state ({', '.join(BudgetState._fields)})
+                   VALUES ({', '.join('?' * len(BudgetState._fields))})"""
+
+
+def refresh(conn: sqlite3.Connection, config: Limits, now: float, tz: tzinfo | None = None,
+            week_starts: int = 0, agent_ids: Sequence[int] | None = None) -> list[BudgetState]:
+    """Recompute and store the budget state; returns it."""
+    states = compute(conn, config, now, tz, week_starts, agent_ids)
+    with transaction(conn):
+        conn.execute("DELETE FROM budget_state WHERE scope = 'repo'")
+        conn.executemany(UPSERT_STATE, states)
+    return states
+
+
+def read_states(conn: sqlite3.Connection) -> list[BudgetState]:
+    return [BudgetState(*r) for r in conn.execute(
+        f"SELECT {', '.join(BudgetState._fields)} FROM budget_state ORDER BY scope, scope_ref, period")]
+
+
+# The hook's one read: budgets at or over 100 % that apply to this agent, still current.
+OVER_SQL = f"""
+    SELECT {', '.join(BudgetState._fields)} FROM budget_state
+    WHERE fraction >= 1.0 AND (max_tokens IS NOT NULL OR max_usd IS NOT NULL)
+      AND (resets_at IS NULL OR resets_at > ?)
+      AND ((scope = 'agent' AND scope_ref = ?) OR (scope = 'repo' AND scope_ref = ?) OR scope = 'pod')
+    ORDER BY fraction DESC
+"""
+
+
+def over_budget(conn: sqlite3.Connection, agent_id: int, repo: str | None, now: float) -> list[BudgetState]:
+    return [BudgetState(*r) for r in conn.execute(OVER_SQL, (now, str(agent_id), repo or "\0"))]
+
+
+def set_limit(conn: sqlite3.Connection, *, scope: str, scope_ref: str, period: str,
+              max_tokens: int | None, max_usd: float | None, actor: str, now: float) -> None:
+    """A supervisor sets (or clears, with both None) a limit; audited in the same transaction."""
+    from loomtui.store import audit
+
+    with transaction(conn):
+        before = conn.execute("SELECT max_tokens, max_usd FROM budgets WHERE scope = ? AND "
+                              "scope_ref = ? AND period = ?", (scope, scope_ref, period)).fetchone()
+        conn.execute(
+            """INSERT INTO budgets (scope, scope_ref, period, max_tokens, max_usd, set_by, set_at)
+               VALUES (?, ?, ?, ?, ?, ?, ?)
+               ON CONFLICT (scope, scope_ref, period) DO UPDATE SET max_tokens = excluded.max_tokens,
+                   max_usd = excluded.max_usd, set_by = excluded.set_by, set_at = excluded.set_at""",
+            (scope, scope_ref, period, max_tokens, max_usd, actor, now))
+        audit.append(conn, actor=actor, action="budget.set", subject=f"{scope}:{scope_ref}:{period}",
+                     detail={"max_tokens": max_tokens, "max_usd": max_usd,
+                             "before": list(before) if before else None}, now=now)

@@ -1,0 +1,307 @@
+"""Transcripts -> usage rows in the pod store, restart-safe (stdlib only).
+
+For each file the store keeps an offset, the file's identity (inode and a hash of its
+head) and the parser's carried state. One chunk of whole lines is parsed, and its usage
+rows, the agents they belong to, the new offset and the new parser state are committed in
+one transaction: a kill -9 anywhere either keeps the whole chunk or none of it, so a
+restart neither loses nor double-counts. Dedupe keys are UNIQUE in the store; a key seen
+again keeps the larger token total (ccusage's rule), so re-reading a file is harmless.
+
+A session's usage belongs to the agent the hooks registered with the same session id;
+a session seen only in transcripts becomes an agent too (its cwd gives repo and
+worktree), unless it has been silent for longer than the agent horizon.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Callable, Iterable
+from typing import Any, NamedTuple
+
+from loomtui.hooks.gitinfo import locate
+from loomtui.ingest.claude import ClaudeSession
+from loomtui.ingest.codex import CodexRollout
+from loomtui.ingest.records import Activity, UsageRecord
+from loomtui.ingest.sources import Roots, Source, discover, session_of
+from loomtui.ingest.tail import CHUNK_BYTES, Position, read_chunk
+from loomtui.store.agents import upsert_agent
+from loomtui.store.db import transaction
+
+INSERT_USAGE = """
+    INSERT INTO usage (agent_id, session_id, ts, model, input_tokens, output_tokens,
+                       cache_write_tokens, cache_read_tokens, cost_usd, cost_source, dedupe_key,
+                       source_file, kind, cache_write_1h_tokens, speed)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (dedupe_key) DO UPDATE SET
+        input_tokens = excluded.input_tokens, output_tokens = excluded.output_tokens,
+        cache_write_tokens = excluded.cache_write_tokens,
+        cache_read_tokens = excluded.cache_read_tokens, cost_usd = excluded.cost_usd,
+        cost_source = excluded.cost_source, model = excluded.model,
+        cache_write_1h_tokens = excluded.cache_write_1h_tokens, speed = excluded.speed
+    WHERE excluded.input_tokens + excluded.output_tokens + excluded.cache_write_tokens
+          + excluded.cache_read_tokens
+        > usage.input_tokens + usage.output_tokens + usage.cache_write_tokens
+          + usage.cache_read_tokens
+"""
+SAVE_OFFSET = """
+    INSERT INTO ingest_offsets (path, agent, inode, size, offset, head_hash, bad_lines, state,
+                                updated_at)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (path) DO UPDATE SET agent = excluded.agent, inode = excluded.inode,
+        size = excluded.size, offset = excluded.offset, head_hash = excluded.head_hash,
+        bad_lines = excluded.bad_lines, state = excluded.state, updated_at = excluded.updated_at
+"""
+
+
+class Stored(NamedTuple):
+    position: Position
+    bad_lines: int
+    state: dict[str, Any]
+
+
+class Progress(NamedTuple):
+    files: int = 0
+    records: int = 0
+    bad_lines: int = 0
+    errors: tuple[str, ...] = ()
+
+
+# -- parser state that must survive a restart ---------------------------------------------
+
+def _act_out(a: Activity | None) -> list | None:
+    return list(a) if a is not None else None
+
+
+def _act_in(value: Any) -> Activity | None:
+    if isinstance(value, list) and len(value) == len(Activity._fields):
+        try:
+            return Activity(str(value[0]), float(value[1]), str(value[2]), str(value[3]), str(value[4]))
+        except (TypeError, ValueError):
+            return None
+    return None
+
+
+def make_parser(source: Source, state: dict[str, Any] | None) -> ClaudeSession | CodexRollout:
+    default = session_of(source)
+    state = state or {}
+    if source.agent == "claude":
+        parser = ClaudeSession(default)
+        costs = state.get("costs")
+        if isinstance(costs, dict):
+            parser.reported_costs = {str(k): float(v) for k, v in costs.items()
+                                     if isinstance(v, (int, float))}
+    else:
+        parser = CodexRollout(str(state.get("sid") or default))
+        parser.model = str(state.get("model") or "")
+        prev = state.get("prev")
+        if isinstance(prev, list) and len(prev) == 5 and all(isinstance(x, int) for x in prev):
+            parser._prev_total = tuple(prev)  # noqa: SLF001 - the parser's own carried state
+    parser.activity = _act_in(state.get("act"))
+    return parser
+
+
+def parser_state(parser: ClaudeSession | CodexRollout) -> dict[str, Any]:
+    if isinstance(parser, ClaudeSession):
+        state: dict[str, Any] = {"costs": parser.reported_costs} if parser.reported_costs else {}
+    else:
+        state = {"sid": parser.session_id, "model": parser.model,
+                 "prev": list(parser._prev_total) if parser._prev_total else None}  # noqa: SLF001
+    if parser.activity is not None:
+        state["act"] = _act_out(parser.activity)
+    return state
+
+
+# -- the ingester ----------------------------------------------------------------------------
+
+class Ingester:
+    """Reads transcripts into the store. Not thread-safe: one per thread, own connection."""
+
+    def __init__(self, conn: sqlite3.Connection, roots: Roots, prices, *,
+                 clock: Callable[[], float] = time.time, agent_horizon: float = 24 * 3600.0,
+                 chunk_bytes: int = CHUNK_BYTES) -> None:
+        self.conn = conn
+        self.roots = roots
+        self.prices = prices
+        self.clock = clock
+        self.agent_horizon = agent_horizon
+        self.chunk_bytes = chunk_bytes
+        self._stored: dict[str, Stored] | None = None
+        self._agents: dict[str, int | None] = {}  # session id -> agent id (None: too old)
+        self.touched_agents: set[int] = set()  # agents with new usage since last taken
+
+    def _load(self) -> dict[str, Stored]:
+        if self._stored is None:
+            self._stored = {}
+            for path, inode, size, offset, head, bad, state in self.conn.execute(
+                    "SELECT path, inode, size, offset, head_hash, bad_lines, state FROM ingest_offsets"):
+                try:
+                    carried = json.loads(state)
+                except ValueError:
+                    carried = {}
+                self._stored[path] = Stored(Position(inode, size, offset, head), bad,
+                                            carried if isinstance(carried, dict) else {})
+        return self._stored
+
+    def catch_up(self, sources: Iterable[Source] | None = None) -> Progress:
+        """Read every transcript (or the given ones) to its end."""
+        files = records = bad = 0
+        errors: list[str] = []
+        for source in (discover(self.roots) if sources is None else sources):
+            try:
+                n, b = self.ingest(source)
+            except OSError as exc:
+                if not isinstance(exc, FileNotFoundError):  # gone between listing and reading
+                    errors.append(f"{source.path}: {exc.strerror or exc}")
+                continue
+            files += 1
+            records += n
+            bad += b
+        return Progress(files, records, bad, tuple(errors))
+
+    def ingest(self, source: Source) -> tuple[int, int]:
+        """Read one file to its end: (usage records written, new bad lines)."""
+        stored = self._load()
+        records = bad = 0
+        while True:
+            prev = stored.get(source.path)
+            chunk = read_chunk(source.path, prev.position if prev else None, self.chunk_bytes)
+            if chunk is None:
+                return records, bad
+            carried = None if chunk.restarted or prev is None else prev.state
+            parser = make_parser(source, carried)
+            feed = parser.feed
+            found = [r for r in map(feed, chunk.lines) if r is not None]
+            bad_total = (0 if chunk.restarted or prev is None else prev.bad_lines) + parser.stats.bad_lines
+            state = parser_state(parser)
+            with transaction(self.conn):
+                self._write(source, found, parser)
+                self.conn.execute(SAVE_OFFSET, (
+                    source.path, source.agent, chunk.position.inode, chunk.position.size,
+                    chunk.position.offset, chunk.position.head_hash, bad_total,
+                    json.dumps(state, separators=(",", ":")), self.clock()))
+            stored[source.path] = Stored(chunk.position, bad_total, state)
+            records += len(found)
+            bad += parser.stats.bad_lines
+            if not chunk.more:
+                return records, bad
+
+    # -- writing one chunk (inside the caller's transaction) --------------------------------
+
+    def _write(self, source: Source, found: list[UsageRecord],
+               parser: ClaudeSession | CodexRollout) -> None:
+        activity = parser.activity
+        if found or activity is not None:
+            latest = activity.ts if activity is not None else 0.0
+            if found:
+                latest = max(latest, max(r.ts for r in found))
+            sessions = {r.session_id for r in found}
+            if activity is not None:
+                sessions.add(activity.session_id)
+            for sid in sessions:
+                self._agent_for(sid, source, activity if activity and activity.session_id == sid
+                                else None, latest)
+        price = self.prices.price
+        rows = []
+        kind, path = source.agent, source.path
+        agents = self._agents
+        for r in found:
+            cost, cost_source = price(r)
+            rows.append((agents.get(r.session_id), r.session_id, r.ts, r.model, r.input_tokens,
+                         r.output_tokens, r.cache_write_tokens, r.cache_read_tokens, cost,
+                         cost_source, r.dedupe_key, path, kind, r.cache_write_1h_tokens, r.speed))
+        if rows:
+            self.conn.executemany(INSERT_USAGE, rows)
+            self.touched_agents.update(a for a in {row[0] for row in rows} if a is not None)
+            self._note_activity(found)
+        if isinstance(parser, ClaudeSession) and parser.reported_costs:
+            self._apply_reported(parser)
+
+    def _agent_for(self, sid: str, source: Source, activity: Activity | None, latest: float) -> None:
+        """Find (or make) the agent of a session; cached per session."""
+        known = self._agents.get(sid, -1)
+        if known != -1 and known is not None:
+            if activity is not None:
+                self._refresh_agent(known, activity)
+            return
+        row = self.conn.execute("SELECT id FROM agents WHERE session_id = ?", (sid,)).fetchone()
+        if row is not None:
+            self._agents[sid] = int(row[0])
+            if activity is not None:
+                self._refresh_agent(int(row[0]), activity)
+            return
+        now = self.clock()
+        if latest and now - latest > self.agent_horizon:
+            self._agents[sid] = None  # history: counted, not shown in the fleet
+            return
+        cwd = activity.cwd if activity is not None else ""
+        place = locate(cwd or None)
+        agent_id = upsert_agent(self.conn, kind=source.agent, now=latest or now, session_id=sid,
+                                cwd=cwd or None, repo=place.repo, worktree=place.worktree,
+                                branch=(activity.branch if activity and activity.branch else place.branch),
+                                transcript_path=source.path)
+        status = "working" if latest and now - latest < 600 else "done"
+        self.conn.execute(
+            "UPDATE agents SET status = ?, status_reason = ?, last_activity_at = ?, started_at = ? "
+            "WHERE id = ? AND NOT EXISTS (SELECT 1 FROM events WHERE agent_id = ?)",
+            (status, "from its transcript" if status == "working" else "no recent transcript lines",
+             latest or now, latest or now, agent_id, agent_id))
+        self._agents[sid] = agent_id
+
+    def _refresh_agent(self, agent_id: int, activity: Activity) -> None:
+        """Agents without hooks (no events) follow their transcript: what tool, how recent."""
+        self.conn.execute(
+            """UPDATE agents SET last_activity_at = max(last_activity_at, ?),
+                   last_tool = CASE WHEN ? != '' THEN ? ELSE last_tool END,
+                   status = CASE WHEN status IN ('done', 'idle') AND ? > last_activity_at
+                                 THEN 'working' ELSE status END
+               WHERE id = ? AND NOT EXISTS (SELECT 1 FROM events WHERE agent_id = ?)""",
+            (activity.ts, activity.tool, activity.tool, activity.ts, agent_id, agent_id))
+
+    def _note_activity(self, found: list[UsageRecord]) -> None:
+        """Keep each agent's model current (the last priced record's model)."""
+        latest: dict[str, UsageRecord] = {}
+        for r in found:
+            if r.model and (r.session_id not in latest or r.ts >= latest[r.session_id].ts):
+                latest[r.session_id] = r
+        for sid, r in latest.items():
+            agent_id = self._agents.get(sid)
+            if agent_id is not None:
+                self.conn.execute("UPDATE agents SET model = ? WHERE id = ?", (r.model, agent_id))
+
+    def _apply_reported(self, parser: ClaudeSession) -> None:
+        """Claude Code's own cost per model (cost-state lines) prices the rows of models
+        the table lacks: what it reported beyond what is already assigned is spread over
+        the still-unpriced rows by their tokens, and marked as reported."""
+        for model, reported in parser.reported_costs.items():
+            sid = parser.activity.session_id if parser.activity else parser.default_session_id
+            assigned, pending = self.conn.execute(
+                """SELECT coalesce(sum(CASE WHEN cost_source = 'reported' THEN cost_usd END), 0),
+                          coalesce(sum(CASE WHEN cost_source = 'unpriced' THEN input_tokens
+                              + output_tokens + cache_write_tokens + cache_read_tokens END), 0)
+                   FROM usage WHERE session_id = ? AND model = ?""", (sid, model)).fetchone()
+            extra = reported - assigned
+            if pending <= 0 or extra <= 0:
+                continue
+            self.conn.execute(
+                """UPDATE usage SET cost_source = 'reported',
+                       cost_usd = ? * (input_tokens + output_tokens + cache_write_tokens
+                                       + cache_read_tokens) / ?
+                   WHERE session_id = ? AND model = ? AND cost_source = 'unpriced'""",
+                (extra, pending, sid, model))
+
+
+def bad_line_total(conn: sqlite3.Connection) -> tuple[int, int]:
+    """(bad lines, files with any) over every transcript read so far."""
+    row = conn.execute("SELECT coalesce(sum(bad_lines), 0), count(*) FILTER (WHERE bad_lines > 0) "
+                       "FROM ingest_offsets").fetchone()
+    return int(row[0]), int(row[1])
+
+
+def file_size(path: str) -> int:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return 0

@@ -1,0 +1,177 @@
+"""The pod's one ingester: holds the `ingest` lease, catches up, then follows the
+transcript roots with watchfiles (no sleep loop) and keeps the budget state current.
+
+Run by every console (in a thread; only the lease holder ingests, the others stand by
+and take over within about 8 s when the holder dies) and by `loomtui ingest`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Mapping
+from datetime import tzinfo
+from pathlib import Path
+
+from loomtui.config import Config
+from loomtui.ingest import budgets
+from loomtui.ingest.ingester import Ingester, Progress
+from loomtui.ingest.sources import Roots, classify, default_roots
+from loomtui.store import leases
+from loomtui.store.db import connect, db_path
+
+log = logging.getLogger(__name__)
+
+LEASE = "ingest"
+BUDGET_EVERY = 5.0  # seconds between budget refreshes when no usage arrives (periods roll)
+BUDGET_MIN_GAP = 0.5  # at most this often while usage streams in
+ROOTS_EVERY = 10.0  # how often to look for transcript roots that appeared
+QUIET_AFTER = 1800.0  # agents without hooks (and Codex, which has no SessionEnd) read done after
+
+
+def holder_name(role: str) -> str:
+    return f"{role} {os.environ.get('LOOM_USER') or os.environ.get('USER') or '?'}@{socket.gethostname()} pid {os.getpid()}"
+
+
+def mark_quiet_agents_done(conn, now: float) -> None:
+    """Agents only a transcript tells about, and Codex agents (Codex sends no SessionEnd),
+    read as done after half an hour without a line."""
+    from loomtui.store.db import transaction
+
+    with transaction(conn):
+        conn.execute(
+            """UPDATE agents SET status = 'done', status_reason = 'no activity for 30 min',
+                   ended_at = ?
+               WHERE status IN ('working', 'idle') AND last_activity_at < ?
+                 AND (kind = 'codex' OR NOT EXISTS (SELECT 1 FROM events e WHERE e.agent_id = agents.id))""",
+            (now, now - QUIET_AFTER))
+
+
+class IngestService:
+    def __init__(self, pod: Path, config: Config, *, role: str = "console",
+                 clock: Callable[[], float] = time.time, tz: tzinfo | None = None,
+                 environ: Mapping[str, str] | None = None, prices=None) -> None:
+        self.pod = pod
+        self.config = config
+        self.holder = holder_name(role)
+        self.clock = clock
+        self.tz = tz
+        self.roots: Roots = default_roots(environ, config.ingest.claude_roots, config.ingest.codex_roots)
+        self._prices = prices
+        self.state = "starting"  # holding | standby (<holder>) | error: ...
+        self.progress = Progress()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run_safely, name="loomtui-ingest", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _run_safely(self) -> None:
+        try:
+            self.run(self._stop)
+        except Exception as exc:  # noqa: BLE001 - a console must keep running without ingest
+            log.exception("ingest stopped")
+            self.state = f"error: {exc}"
+
+    # -- the work -------------------------------------------------------------------------
+
+    def _ingester(self, conn) -> Ingester:
+        if self._prices is None:
+            from loomtui.ingest.pricing import PriceTable
+
+            self._prices = PriceTable.load(self.pod)
+        return Ingester(conn, self.roots, self._prices, clock=self.clock,
+                        agent_horizon=self.config.ingest.agent_horizon)
+
+    def refresh_budgets(self, conn, agent_ids=None) -> None:
+        b = self.config.budgets
+        budgets.refresh(conn, b.limits, self.clock(), self.tz, b.week_starts, agent_ids)
+
+    def once(self) -> Progress:
+        """Catch up on every transcript and refresh the budgets (no lease needed: the
+        store's offsets and unique keys make a concurrent ingester harmless)."""
+        conn = connect(db_path(self.pod))
+        try:
+            ingester = self._ingester(conn)
+            self.progress = ingester.catch_up()
+            self.refresh_budgets(conn)
+            mark_quiet_agents_done(conn, self.clock())
+            return self.progress
+        finally:
+            conn.close()
+
+    def run(self, stop: threading.Event) -> None:
+        conn = connect(db_path(self.pod))
+        try:
+            while not stop.is_set():
+                if not leases.acquire(conn, LEASE, self.holder, self.clock()):
+                    lease = leases.current(conn, LEASE)
+                    self.state = f"standby ({lease.holder if lease else '?'} ingests)"
+                    stop.wait(leases.RENEW)
+                    continue
+                self.state = "holding"
+                self._hold(conn, stop)
+        finally:
+            try:
+                leases.release(conn, LEASE, self.holder)
+            finally:
+                conn.close()
+
+    def _hold(self, conn, stop: threading.Event) -> None:
+        """Ingest while the lease is ours; returns when it is lost or on stop."""
+        import watchfiles
+
+        ingester = self._ingester(conn)
+        self.progress = ingester.catch_up()
+        self.refresh_budgets(conn)
+        last_renew = last_budget = last_quiet = self.clock()
+        while not stop.is_set():
+            watched = [str(p) for p in self.roots.watched() if p.is_dir()]
+            if not watched:
+                stop.wait(leases.RENEW)
+                if not leases.acquire(conn, LEASE, self.holder, self.clock()):
+                    return
+                continue
+            since_roots = time.monotonic()
+            try:
+                for changes in watchfiles.watch(*watched, stop_event=stop, yield_on_timeout=True,
+                                                rust_timeout=int(leases.RENEW * 1000), debounce=50,
+                                                step=20, raise_interrupt=False):
+                    now = self.clock()
+                    if now - last_renew >= leases.RENEW:
+                        if not leases.acquire(conn, LEASE, self.holder, now):
+                            return
+                        last_renew = now
+                    sources = {s for s in (classify(p, self.roots) for _c, p in changes) if s}
+                    if sources:
+                        done = ingester.catch_up(sorted(sources))
+                        self.progress = Progress(self.progress.files, self.progress.records + done.records,
+                                                 self.progress.bad_lines + done.bad_lines, done.errors)
+                    gap = now - last_budget
+                    if (ingester.touched_agents and gap >= BUDGET_MIN_GAP) or gap >= BUDGET_EVERY:
+                        ingester.touched_agents.clear()
+                        self.refresh_budgets(conn)
+                        last_budget = now
+                    if now - last_quiet >= 30:
+                        mark_quiet_agents_done(conn, now)
+                        last_quiet = now
+                    if time.monotonic() - since_roots > ROOTS_EVERY:
+                        if [str(p) for p in self.roots.watched() if p.is_dir()] != watched:
+                            break  # a root appeared or went: watch the new set
+                        since_roots = time.monotonic()
+            except (FileNotFoundError, RuntimeError) as exc:  # a watched root was removed
+                log.info("watch restarted: %s", exc)
+                stop.wait(0.2)
+            # a changed root set (or a lost directory): catch up on what appeared meanwhile
+            ingester.catch_up()

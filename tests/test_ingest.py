@@ -1,0 +1,400 @@
+"""The ingester (issue 4, items 1 and 2): transcripts into the store, restart-safe, with
+the lease that keeps it to one per pod. Real files, a real SQLite store, real processes
+for the kill -9 and takeover cases."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from loomtui.config import Config
+from loomtui.ingest.claude import ClaudeSession, dedupe
+from loomtui.ingest.codex import CodexRollout
+from loomtui.ingest.ingester import Ingester
+from loomtui.ingest.pricing import PriceTable
+from loomtui.ingest.service import IngestService
+from loomtui.ingest.sources import Roots, Source, classify, default_roots, discover, session_of
+from loomtui.store import leases
+from loomtui.store.agents import upsert_agent
+from loomtui.store.db import connect, db_path
+from tests.test_ingest_parsers import (META, TURN, _claude_corpus, _codex_corpus, assistant, token_count,
+                                       usage)
+
+ROOT = Path(__file__).resolve().parents[1]
+CORPUS_NOW = 1795168800.0  # 2026-11-20 10:00 UTC: the generated corpora are "recent"
+
+
+def totals(conn, where: str = "", args=()) -> dict[str, list[int]]:
+    return {sid: [i, o, w, r] for sid, i, o, w, r in conn.execute(
+        "SELECT session_id, sum(input_tokens), sum(output_tokens), sum(cache_write_tokens), "
+        f"sum(cache_read_tokens) FROM usage {where} GROUP BY session_id", args)}
+
+
+def parsed_totals(claude: dict[str, list[str]] | None = None, codex: dict[str, list[str]] | None = None):
+    records = []
+    for rel, lines in (claude or {}).items():
+        s = ClaudeSession(Path(rel).stem)
+        records += [r for r in map(s.feed, lines) if r is not None]
+    records = dedupe(records)
+    for name, lines in (codex or {}).items():
+        c = CodexRollout(name)
+        records += [r for r in map(c.feed, lines) if r is not None]
+    out: dict[str, list[int]] = {}
+    for r in records:
+        t = out.setdefault(r.session_id, [0, 0, 0, 0])
+        t[0] += r.input_tokens
+        t[1] += r.output_tokens
+        t[2] += r.cache_write_tokens
+        t[3] += r.cache_read_tokens
+    return out
+
+
+@pytest.fixture
+def roots(tmp_path: Path) -> Roots:
+    return Roots((tmp_path / "claude",), (tmp_path / "codex",))
+
+
+@pytest.fixture
+def conn(tmp_path: Path):
+    c = connect(tmp_path / "pod" / "loom.db")
+    yield c
+    c.close()
+
+
+def ingester(conn, roots, **kw) -> Ingester:
+    return Ingester(conn, roots, PriceTable.load(None), clock=lambda: CORPUS_NOW, **kw)
+
+
+def test_sources_follow_the_documented_layouts(tmp_path: Path) -> None:
+    env = {"HOME": str(tmp_path), "CLAUDE_CONFIG_DIR": f"{tmp_path}/a, {tmp_path}/b"}
+    roots = default_roots(env)
+    assert roots.claude == (tmp_path / "a", tmp_path / "b")
+    assert roots.codex == (tmp_path / ".codex",)
+    plain = default_roots({"HOME": str(tmp_path)}, codex_extra=[str(tmp_path / "x")])
+    assert plain.claude == (tmp_path / ".claude", tmp_path / ".config" / "claude")
+    assert plain.codex == (tmp_path / ".codex", tmp_path / "x")
+    sub = f"{tmp_path}/a/projects/-srv/5b1f/subagents/agent-1.jsonl"
+    assert classify(sub, roots) == Source("claude", sub)
+    assert session_of(Source("claude", sub)) == "5b1f"
+    sid = "0199aaaa-0000-7000-8000-000000000001"
+    flat = f"{tmp_path}/.codex/sessions/2026/11/20/rollout-2026-11-20T09-20-00-{sid}.jsonl"
+    nested = f"{tmp_path}/.codex/sessions/2026/11/20/rollout-2026-11-20T09-20-00-{sid}/rollout.jsonl"
+    assert classify(flat, roots).agent == classify(nested, roots).agent == "codex"
+    assert session_of(Source("codex", flat)) == session_of(Source("codex", nested)) == sid
+    assert classify(f"{tmp_path}/.codex/sessions/notes.jsonl", roots) is None
+    assert classify(f"{tmp_path}/a/projects/x/y.json", roots) is None
+
+
+def test_catch_up_stores_exactly_what_the_parsers_count_and_a_second_pass_adds_nothing(
+        conn, roots) -> None:
+    claude = _claude_corpus(roots.claude[0] / "projects")
+    codex = _codex_corpus(roots.codex[0] / "sessions")
+    ing = ingester(conn, roots)
+    done = ing.catch_up()
+    assert done.files == len(claude) + len(codex) and done.bad_lines == 0 and not done.errors
+    expected = parsed_totals(claude, {n: lines for n, lines in codex.items()})
+    assert totals(conn) == expected
+    again = ingester(conn, roots).catch_up()  # a restarted ingester: offsets from the store
+    assert again.records == 0
+    assert totals(conn) == expected
+
+
+def test_a_partial_last_line_waits_for_its_newline(conn, roots) -> None:
+    path = roots.claude[0] / "projects" / "-srv-app" / "s1.jsonl"
+    path.parent.mkdir(parents=True)
+    line = assistant(mid="m1", rid="r1", sid="s1")
+    path.write_text(line[:40])
+    ing = ingester(conn, roots)
+    ing.catch_up()
+    assert totals(conn) == {}
+    with path.open("a") as f:
+        f.write(line[40:] + "\n")
+    ing.catch_up()
+    assert totals(conn) == {"s1": [12, 96, 1830, 40211]}
+    offset = conn.execute("SELECT offset FROM ingest_offsets").fetchone()[0]
+    assert offset == path.stat().st_size
+
+
+def test_small_chunks_and_restarts_count_as_one_pass(conn, roots, tmp_path: Path) -> None:
+    """Codex deltas derived from running totals and Claude's repeated responses survive a
+    restart at every chunk boundary: the parser's state is stored with the offset."""
+    claude = _claude_corpus(roots.claude[0] / "projects")
+    codex = _codex_corpus(roots.codex[0] / "sessions")
+    expected = parsed_totals(claude, codex)
+    for _ in range(400):  # a new ingester (a restart) for every 300-byte chunk
+        if ingester(conn, roots, chunk_bytes=300).catch_up().records == 0 and \
+                totals(conn) == expected:
+            break
+    assert totals(conn) == expected
+
+
+def test_truncated_and_replaced_files_are_read_again_without_double_counting(conn, roots) -> None:
+    path = roots.claude[0] / "projects" / "-srv" / "s1.jsonl"
+    path.parent.mkdir(parents=True)
+    lines = [assistant(mid=f"m{i}", rid=f"r{i}", sid="s1", usage={"input_tokens": 1, "output_tokens": i})
+             for i in range(1, 6)]
+    path.write_text("\n".join(lines) + "\n")
+    ing = ingester(conn, roots)
+    ing.catch_up()
+    assert totals(conn)["s1"][1] == 15
+    path.write_text("\n".join(lines[:2]) + "\n")  # truncated in place
+    ing.catch_up()
+    assert totals(conn)["s1"][1] == 15  # nothing counted twice, nothing lost
+    with path.open("a") as f:
+        f.write(assistant(mid="m9", rid="r9", sid="s1", usage={"input_tokens": 1, "output_tokens": 100}) + "\n")
+    ing.catch_up()
+    assert totals(conn)["s1"][1] == 115
+    replacement = path.with_suffix(".new")  # replaced by a new file (new inode), longer
+    replacement.write_text("\n".join(lines + [assistant(mid="m7", rid="r7", sid="s1",
+                                                        usage={"input_tokens": 1, "output_tokens": 7})]) + "\n")
+    os.replace(replacement, path)
+    ing.catch_up()
+    assert totals(conn)["s1"][1] == 122
+    assert conn.execute("SELECT count(*) FROM usage").fetchone()[0] == 7
+
+
+def test_bad_lines_are_counted_per_file_and_shown_by_status(conn, roots, tmp_path: Path) -> None:
+    path = roots.claude[0] / "projects" / "-srv" / "s1.jsonl"
+    path.parent.mkdir(parents=True)
+    good = assistant(mid="m1", rid="r1", sid="s1").encode()
+    path.write_bytes(b"\n".join([good, b'{"type":"assistant","mess', b"\xff\xfe not utf-8",
+                                 b"[1, 2]", b"", good]) + b"\n")
+    ingester(conn, roots).catch_up()
+    assert conn.execute("SELECT bad_lines FROM ingest_offsets").fetchone()[0] == 3
+    assert totals(conn) == {"s1": [12, 96, 1830, 40211]}
+    env = {**os.environ, "LOOM_HOME": str(tmp_path / "pod"), "PYTHONIOENCODING": "utf-8"}
+    env.pop("LOOM_CONFIG", None)
+    out = subprocess.run([sys.executable, "-m", "loomtui", "status"], env=env, capture_output=True,
+                         text=True, timeout=60, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "3 bad line(s) skipped in 1 file(s)" in out.stdout
+
+
+def test_sessions_join_hook_agents_and_new_sessions_become_agents(conn, roots, tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
+    hook_agent = upsert_agent(conn, kind="claude", now=CORPUS_NOW, session_id="s-hooked", name="auth")
+    projects = roots.claude[0] / "projects" / "-x"
+    projects.mkdir(parents=True)
+    user = json.loads(assistant(sid="s-new"))
+    user.update(type="user", cwd=str(repo), gitBranch="main", message={"role": "user", "content": "hi"})
+    (projects / "s-hooked.jsonl").write_text(assistant(mid="a", rid="a", sid="s-hooked") + "\n")
+    (projects / "s-new.jsonl").write_text(json.dumps(user) + "\n"
+                                          + assistant(mid="b", rid="b", sid="s-new") + "\n")
+    (projects / "s-old.jsonl").write_text(assistant(mid="c", rid="c", sid="s-old",
+                                                    ts="2026-10-01T09:00:00.000Z") + "\n")
+    ingester(conn, roots).catch_up()
+    owner = dict(conn.execute("SELECT session_id, agent_id FROM usage"))
+    assert owner["s-hooked"] == hook_agent
+    assert owner["s-old"] is None  # history beyond the horizon: counted, not in the fleet
+    new = conn.execute("SELECT kind, repo, worktree, branch, model, transcript_path FROM agents "
+                       "WHERE id = ?", (owner["s-new"],)).fetchone()
+    assert new == ("claude", str(repo), str(repo), "main", "claude-sonnet-4-5-20250929",
+                   str(projects / "s-new.jsonl"))
+    assert conn.execute("SELECT count(*) FROM agents").fetchone()[0] == 2
+
+
+# ------------------------------------------------------------------- processes: kill -9, lease
+
+def _env(tmp_path: Path, roots: Roots) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LOOM", "CLAUDE", "CODEX"))}
+    env.update(LOOM_HOME=str(tmp_path / "pod"), CLAUDE_CONFIG_DIR=str(roots.claude[0]),
+               CODEX_HOME=str(roots.codex[0]), HOME=str(tmp_path), PYTHONIOENCODING="utf-8")
+    return env
+
+
+def _big_claude_corpus(roots: Roots, files: int = 120, lines: int = 400) -> None:
+    for f in range(files):
+        folder = roots.claude[0] / "projects" / f"-srv-{f % 7}"
+        folder.mkdir(parents=True, exist_ok=True)
+        body = [assistant(mid=f"m{f}-{i}", rid=f"r{f}-{i}", sid=f"s{f}",
+                          ts=f"2026-11-20T09:{i % 60:02d}:00.000Z",
+                          usage={"input_tokens": i, "output_tokens": f + 1}) for i in range(lines)]
+        (folder / f"s{f}.jsonl").write_text("\n".join(body) + "\n")
+
+
+def test_kill_9_during_ingest_then_resume_changes_no_total(tmp_path: Path, roots) -> None:
+    _big_claude_corpus(roots)
+    reference_conn = connect(tmp_path / "ref" / "loom.db")
+    ingester(reference_conn, roots).catch_up()
+    expected = totals(reference_conn)
+    reference_conn.close()
+    env = _env(tmp_path, roots)
+    interrupted = False
+    for delay in (0.3, 0.5, 0.8, 1.2, 1.8, 2.5):
+        proc = subprocess.Popen([sys.executable, "-m", "loomtui", "ingest", "--once"], env=env,
+                                cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        conn = connect(db_path(tmp_path / "pod"))
+        rows = conn.execute("SELECT count(*) FROM usage").fetchone()[0]
+        conn.close()
+        if 0 < rows < 120 * 400:
+            interrupted = True
+            break
+    assert interrupted, "could not kill the ingester mid-way"
+    done = subprocess.run([sys.executable, "-m", "loomtui", "ingest", "--once"], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    conn = connect(db_path(tmp_path / "pod"))
+    try:
+        assert totals(conn) == expected
+        assert conn.execute("SELECT count(*) FROM usage").fetchone()[0] == 120 * 400
+    finally:
+        conn.close()
+
+
+def test_lease_has_one_holder_and_lapses() -> None:
+    import sqlite3
+
+    conn = sqlite3.connect(":memory:", isolation_level=None)
+    conn.execute("CREATE TABLE leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, "
+                 "acquired_at REAL NOT NULL, expires_at REAL NOT NULL)")
+    assert leases.acquire(conn, "ingest", "a", now=100)
+    assert not leases.acquire(conn, "ingest", "b", now=101)
+    assert leases.acquire(conn, "ingest", "a", now=104)  # renewal moves the expiry
+    assert not leases.acquire(conn, "ingest", "b", now=104 + leases.TTL - 0.1)
+    assert leases.acquire(conn, "ingest", "b", now=104 + leases.TTL + 0.1)
+    assert leases.current(conn, "ingest").holder == "b"
+    leases.release(conn, "ingest", "a")  # not the holder: no effect
+    assert leases.current(conn, "ingest").holder == "b"
+    leases.release(conn, "ingest", "b")
+    assert leases.current(conn, "ingest") is None
+    # a dead holder is replaced within TTL + one renewal interval of its last renewal
+    assert leases.TTL + leases.RENEW <= 10
+
+
+def _holder(pod: Path) -> str | None:
+    conn = connect(db_path(pod))
+    try:
+        lease = leases.current(conn, "ingest")
+        return lease.holder if lease and lease.expires_at > time.time() else None
+    finally:
+        conn.close()
+
+
+def _wait(predicate, timeout: float):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    return predicate()
+
+
+def test_a_second_ingester_takes_over_when_the_holder_is_killed(tmp_path: Path, roots) -> None:
+    (roots.claude[0] / "projects").mkdir(parents=True)
+    env = _env(tmp_path, roots)
+    procs = []
+    try:
+        first = subprocess.Popen([sys.executable, "-m", "loomtui", "ingest"], env=env, cwd=tmp_path,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        procs.append(first)
+        assert _wait(lambda: (h := _holder(tmp_path / "pod")) and f"pid {first.pid}" in h, 20)
+        second = subprocess.Popen([sys.executable, "-m", "loomtui", "ingest"], env=env, cwd=tmp_path,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        procs.append(second)
+        time.sleep(1.0)
+        assert f"pid {first.pid}" in _holder(tmp_path / "pod")  # the second stands by
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+        killed = time.monotonic()
+        assert _wait(lambda: (h := _holder(tmp_path / "pod")) and f"pid {second.pid}" in h, 20)
+        took = time.monotonic() - killed
+        # the takeover then ingests: a new transcript line reaches the store
+        path = roots.claude[0] / "projects" / "-srv" / "s1.jsonl"
+        path.parent.mkdir(parents=True)
+        path.write_text(assistant(mid="m", rid="r", sid="s1") + "\n")
+        conn = connect(db_path(tmp_path / "pod"))
+        try:
+            assert _wait(lambda: conn.execute("SELECT count(*) FROM usage").fetchone()[0] == 1, 20)
+        finally:
+            conn.close()
+        assert took < 20
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+                try:
+                    p.wait(10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+
+
+def test_the_service_follows_appended_lines_live(tmp_path: Path, roots) -> None:
+    folder = roots.codex[0] / "sessions" / "2026" / "11" / "20"
+    folder.mkdir(parents=True)
+    sid = "0199aaaa-0000-7000-8000-00000000000f"
+    path = folder / f"rollout-2026-11-20T09-20-00-{sid}.jsonl"
+    path.write_text(META.replace("0199-s", sid) + "\n" + TURN + "\n")
+    pod = tmp_path / "pod"
+    connect(db_path(pod)).close()
+    service = IngestService(pod, Config(), role="test", environ=_env(tmp_path, roots),
+                            clock=lambda: CORPUS_NOW)
+    service.start()
+    conn = connect(db_path(pod))
+    try:
+        assert _wait(lambda: service.state == "holding", 20), service.state
+        with path.open("a") as f:
+            f.write(token_count("2026-11-20T09:21:00.000Z", total=usage(100, 40, 7),
+                                last=usage(100, 40, 7)) + "\n")
+        assert _wait(lambda: totals(conn).get(sid) == [60, 7, 0, 40], 20), totals(conn)
+        row = conn.execute("SELECT kind, model, cost_source FROM usage").fetchone()
+        assert row == ("codex", "gpt-5-codex", "table")
+    finally:
+        service.stop()
+        conn.close()
+    assert service.state == "holding"
+    assert _holder(pod) is None  # released on stop, so another can take over at once
+
+
+def test_ingest_once_reports_what_it_read(tmp_path: Path, roots) -> None:
+    _claude_corpus(roots.claude[0] / "projects")
+    done = subprocess.run([sys.executable, "-m", "loomtui", "ingest", "--once"], env=_env(tmp_path, roots),
+                          cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("read 4 transcript(s): ")
+    assert "0 bad line(s)" in done.stdout
+
+
+def test_concurrent_writer_threads_do_not_lose_rows(tmp_path: Path, roots) -> None:
+    """Two ingesters over the same files at once (a console and `ingest --once`): the
+    unique keys keep every response exactly once."""
+    _big_claude_corpus(roots, files=20, lines=100)
+    pod = tmp_path / "pod"
+    connect(db_path(pod)).close()
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        c = connect(db_path(pod))
+        try:
+            ingester(c, roots).catch_up()
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            c.close()
+
+    threads = [threading.Thread(target=work) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    conn = connect(db_path(pod))
+    try:
+        assert conn.execute("SELECT count(*) FROM usage").fetchone()[0] == 20 * 100
+        found = [Source("claude", p) for p in (str(x) for x in sorted(
+            (roots.claude[0] / "projects").rglob("*.jsonl")))]
+        assert len(found) == len(discover(roots)) == 20
+    finally:
+        conn.close()
