@@ -6,8 +6,9 @@ import sqlite3
 from datetime import datetime, timezone
 from pathlib import Path
 
+from loomtui.ingest.budgets import refresh
 from loomtui.store.agents import record_event, upsert_agent
-from loomtui.store.db import connect, db_path
+from loomtui.store.db import connect, db_path, transaction
 
 NOW = datetime(2026, 11, 20, 9, 30, tzinfo=timezone.utc).timestamp()
 
@@ -28,16 +29,42 @@ FLEET = [
 ]
 
 
-def make_pod(root: Path, fleet=FLEET, now: float = NOW) -> Path:
-    """A pod at root/pod holding `fleet`, each agent with a short timeline."""
+# USD each agent of FLEET has spent this session (None: no usage ingested), against the
+# budgets below: the gauges show every colour band, and db-orders is over its budget.
+SPEND = [4.6, 2.1, 0.3, 5.4, 1.0, None, 3.2, 0.8, 4.1, 2.7]
+LIMITS = {("agent", "session"): (None, 5.0), ("pod", "block"): (None, 40.0)}
+
+
+def make_pod(root: Path, fleet=FLEET, now: float = NOW, spend=SPEND) -> Path:
+    """A pod at root/pod holding `fleet`, each agent with a short timeline and, where
+    `spend` says so, usage ingested over the last half hour and its budget state."""
     pod = root / "pod"
     conn = connect(db_path(pod))
     try:
         for index, row in enumerate(fleet):
-            add_agent(conn, index, *row, now=now)
+            agent_id = add_agent(conn, index, *row, now=now)
+            if spend and index < len(spend) and spend[index] is not None:
+                add_usage(conn, agent_id, index, spend[index], row[1], now=now)
+        if spend:
+            refresh(conn, LIMITS, now, timezone.utc)
     finally:
         conn.close()
     return pod
+
+
+def add_usage(conn: sqlite3.Connection, agent_id: int, index: int, usd: float, kind: str, *,
+              now: float) -> None:
+    """Six responses, one every five minutes, that together cost `usd`."""
+    with transaction(conn):
+        for n in range(6):
+            conn.execute(
+                "INSERT INTO usage (agent_id, session_id, ts, model, input_tokens, output_tokens, "
+                "cache_write_tokens, cache_read_tokens, cost_usd, cost_source, dedupe_key, kind) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'table', ?, ?)",
+                (agent_id, f"00000000-0000-4000-8000-{index:012d}", now - 1800 + n * 300,
+                 "claude-sonnet-4-5" if kind == "claude" else "gpt-5-codex",
+                 400 * (index + 1), 2500 + 100 * index, 1200, 30_000 + 1000 * index, usd / 6,
+                 f"fixture-{index}-{n}", kind))
 
 
 def add_agent(conn: sqlite3.Connection, index: int, name, kind, repo, branch, status, reason, ago,

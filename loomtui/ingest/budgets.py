@@ -240,9 +240,12 @@ def refresh(conn: sqlite3.Connection, config: Limits, now: float, tz: tzinfo | N
     return states
 
 
+STATE_SQL = (f"SELECT {', '.join(BudgetState._fields)} FROM budget_state "
+             "ORDER BY scope, scope_ref, period")
+
+
 def read_states(conn: sqlite3.Connection) -> list[BudgetState]:
-    return [BudgetState(*r) for r in conn.execute(
-        f"SELECT {', '.join(BudgetState._fields)} FROM budget_state ORDER BY scope, scope_ref, period")]
+    return [BudgetState(*r) for r in conn.execute(STATE_SQL)]
 
 
 # The hook's one read: budgets at or over 100 % that apply to this agent, still current.

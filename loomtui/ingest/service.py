@@ -60,6 +60,10 @@ class IngestService:
         self.clock = clock
         self.tz = tz
         self.roots: Roots = default_roots(environ, config.ingest.claude_roots, config.ingest.codex_roots)
+        if prices is None:  # here, not in the thread: a bad override file is the caller's error
+            from loomtui.ingest.pricing import PriceTable
+
+            prices = PriceTable.load(pod)
         self._prices = prices
         self.state = "starting"  # holding | standby (<holder>) | error: ...
         self.progress = Progress()
@@ -87,10 +91,6 @@ class IngestService:
     # -- the work -------------------------------------------------------------------------
 
     def _ingester(self, conn) -> Ingester:
-        if self._prices is None:
-            from loomtui.ingest.pricing import PriceTable
-
-            self._prices = PriceTable.load(self.pod)
         return Ingester(conn, self.roots, self._prices, clock=self.clock,
                         agent_horizon=self.config.ingest.agent_horizon)
 

@@ -62,3 +62,35 @@ class AsyncStore:
         """Pending, unexpired gates, ranked like the inbox: risk, then age."""
         async with self._conn.execute(g.PENDING_SQL, (now,)) as cursor:
             return [g.gate_from_row(r) async for r in cursor]
+
+    async def fetch_budget_states(self) -> list:
+        """Every budget's state as the ingester last computed it (a small table)."""
+        from loomtui.ingest.budgets import STATE_SQL, BudgetState
+
+        async with self._conn.execute(STATE_SQL) as cursor:
+            return [BudgetState(*r) async for r in cursor]
+
+    async def fetch_usage_minutes(self, agent_id: int) -> list[tuple[float, int]]:
+        """(minute start, tokens) for the agent's session, oldest first."""
+        sql = ("SELECT CAST(ts / 60 AS INTEGER) * 60.0 AS m, sum(input_tokens + output_tokens + "
+               "cache_write_tokens + cache_read_tokens) FROM usage WHERE agent_id = ? GROUP BY m ORDER BY m")
+        async with self._conn.execute(sql, (agent_id,)) as cursor:
+            return [(float(m), int(t)) async for m, t in cursor]
+
+    async def fetch_usage_by_model(self, agent_id: int) -> list[tuple]:
+        """(model, input, output, cache write, cache read, cost or None, unpriced rows)."""
+        sql = ("SELECT model, sum(input_tokens), sum(output_tokens), sum(cache_write_tokens), "
+               "sum(cache_read_tokens), sum(cost_usd), sum(cost_source = 'unpriced') FROM usage "
+               "WHERE agent_id = ? GROUP BY model ORDER BY sum(input_tokens + output_tokens + "
+               "cache_write_tokens + cache_read_tokens) DESC")
+        async with self._conn.execute(sql, (agent_id,)) as cursor:
+            return [tuple(r) async for r in cursor]
+
+    async def fetch_last_context(self, agent_id: int) -> tuple[str, int] | None:
+        """(model, tokens in the context) of the agent's latest response: its input,
+        cache reads and cache writes together."""
+        sql = ("SELECT model, input_tokens + cache_write_tokens + cache_read_tokens FROM usage "
+               "WHERE agent_id = ? ORDER BY ts DESC LIMIT 1")
+        async with self._conn.execute(sql, (agent_id,)) as cursor:
+            row = await cursor.fetchone()
+        return (str(row[0]), int(row[1])) if row else None

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TypeVar
 from datetime import tzinfo
 from pathlib import Path
@@ -69,6 +69,8 @@ class LoomApp(App[None]):
         live: bool = True,
         theme: str | None = None,
         supervisor: str | None = None,
+        ingest: bool | None = None,
+        environ: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__()
         self.pod = pod
@@ -77,6 +79,10 @@ class LoomApp(App[None]):
         self.clock = clock
         self.tz = tz
         self.live = live
+        # Every live console runs an ingester; the store's lease lets one of them work.
+        self.ingest = live if ingest is None else ingest
+        self.ingest_environ = environ
+        self.ingester = None
         self.supervisor = supervisor or supervisor_name()
         self.requested_theme = theme or config.console.theme
         self.store: AsyncStore
@@ -108,10 +114,25 @@ class LoomApp(App[None]):
         if self.pod_state is not None and self.pod_state.gates:
             self._last_gate_seen = max(g.id for g in self.pod_state.gates)  # no bell for old ones
         await self.push_screen(FleetScreen())
+        if self.ingest:
+            self._start_ingest()
         if self.live:
             self.watch_store()
 
+    def _start_ingest(self) -> None:
+        from loomtui.ingest.pricing import PriceError
+        from loomtui.ingest.service import IngestService
+
+        try:
+            self.ingester = IngestService(self.pod, self.config, role="console", tz=self.tz,
+                                          environ=self.ingest_environ)
+            self.ingester.start()
+        except PriceError as exc:  # a bad prices.json override: say so, run without ingest
+            self.notify(f"Token ingest is off: {exc}", title="Prices", severity="error", timeout=15)
+
     async def on_unmount(self) -> None:
+        if self.ingester is not None:
+            await asyncio.to_thread(self.ingester.stop)
         if hasattr(self, "store"):
             await self.store.close()
 
@@ -121,11 +142,15 @@ class LoomApp(App[None]):
         """Read the fleet and the inbox from the store and publish them."""
         agents = tuple(await self.store.fetch_agents())
         gates = tuple(await self.store.fetch_pending_gates(self.clock()))
-        self._publish(agents, gates)
+        budgets = tuple(await self.store.fetch_budget_states())
+        self._publish(agents, gates, budgets)
 
-    def _publish(self, agents: tuple[Agent, ...], gates: tuple[Gate, ...]) -> None:
+    def _publish(self, agents: tuple[Agent, ...], gates: tuple[Gate, ...], budgets=None) -> None:
         previous = self.pod_state
-        self.pod_state = PodState(agents, self.clock(), self.config.console.stall_after, gates)
+        if budgets is None:
+            budgets = previous.budgets if previous is not None else ()
+        self.pod_state = PodState(agents, self.clock(), self.config.console.stall_after, gates,
+                                  budgets)
         if previous is not None:
             self._announce_new_gates(previous, self.pod_state)
         self.pod_changed_signal.publish(self.pod_state)
@@ -160,7 +185,7 @@ class LoomApp(App[None]):
                     last_publish = self.clock()
                 elif self.pod_state is not None and self.clock() - last_publish >= TICK_SECONDS:
                     live = tuple(g for g in self.pod_state.gates if g.expires_at > self.clock())
-                    self._publish(self.pod_state.agents, live)
+                    self._publish(self.pod_state.agents, live, self.pod_state.budgets)
                     last_publish = self.clock()
                 if failing:
                     failing = ""

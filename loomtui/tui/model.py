@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
+from loomtui.ingest.budgets import BudgetState
 from loomtui.store.agents import STATUS_RANK, STATUSES, Agent
 from loomtui.store.gates import Gate
 
@@ -30,6 +31,24 @@ class PodState:
     now: float
     stall_after: float
     gates: tuple[Gate, ...] = ()  # pending and unexpired, in inbox order
+    budgets: tuple[BudgetState, ...] = ()  # as the ingester last computed them
+
+    @cached_property
+    def _budgets(self) -> dict[tuple[str, str, str], BudgetState]:
+        return {(b.scope, b.scope_ref, b.period): b for b in self.budgets}
+
+    def budget(self, scope: str, ref: str, period: str) -> BudgetState | None:
+        return self._budgets.get((scope, ref, period))
+
+    def usage_of(self, agent_id: int) -> BudgetState | None:
+        """The agent's whole-session figures (tokens, cost, burn)."""
+        return self._budgets.get(("agent", str(agent_id), "session"))
+
+    def tightest(self, agent_id: int) -> BudgetState | None:
+        """The agent's most-used budget that has a limit (its own, or its day's)."""
+        found = [b for b in (self._budgets.get(("agent", str(agent_id), p)) for p in ("session", "day"))
+                 if b is not None and b.limited]
+        return max(found, key=lambda b: b.fraction) if found else None
 
     def status_of(self, agent: Agent) -> str:
         return agent.effective_status(self.now, self.stall_after)
@@ -125,3 +144,41 @@ def countdown(seconds: float) -> str:
     return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
 
 
+
+
+def tokens(n: int) -> str:
+    """Token counts the way people read them: 950, 12k, 3.4M."""
+    if n < 1000:
+        return str(n)
+    if n < 100_000:
+        return f"{n / 1000:.1f}k".replace(".0k", "k")
+    if n < 1_000_000:
+        return f"{n // 1000}k"
+    return f"{n / 1_000_000:.1f}M"
+
+
+def money(usd: float | None) -> str:
+    if usd is None:
+        return "?"
+    return f"${usd:,.2f}" if usd < 1000 else f"${usd:,.0f}"
+
+
+def budget_level(fraction: float) -> str:
+    """The theme variable for a budget's fill: the colour changes at 50, 80 and 100 %."""
+    if fraction >= 1.0:
+        return "budget-critical"
+    if fraction >= 0.8:
+        return "risk-high"
+    if fraction >= 0.5:
+        return "budget-warn"
+    return "budget-ok"
+
+
+def gauge(fraction: float, width: int) -> str:
+    """`▰▰▰▱▱ 62%` in `width` cells (just the percentage when narrow)."""
+    pct = f"{min(fraction, 9.99) * 100:.0f}%"
+    bars = width - len(pct) - 1
+    if bars < 4:
+        return pct
+    filled = min(bars, round(fraction * bars))
+    return "▰" * filled + "▱" * (bars - filled) + " " + pct

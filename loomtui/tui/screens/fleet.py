@@ -6,6 +6,8 @@ branch, status), esc clears the filter, s cycles the sort.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -27,31 +29,37 @@ NARROW = (
     Column("status", "Status", 9),
     Column("doing", "Doing", 0),
     Column("last", "Last", 4),
+    Column("budget", "Budget", 6),
     Column("gates", "Gates", 5),
 )
 MEDIUM = (
     Column("name", "Agent", 16),
-    Column("place", "Repo · branch", 20),
+    Column("place", "Repo · branch", 18),
     Column("status", "Status", 9),
     Column("doing", "Doing", 0),
     Column("last", "Last", 4),
-    Column("tokens", "Tokens", 7),
+    Column("tokens", "Tokens", 6),
+    Column("cost", "Cost", 7),
+    Column("budget", "Budget", 6),
     Column("diff", "Diff", 8),
     Column("gates", "Gates", 5),
 )
 WIDE = (
     Column("name", "Agent", 18),
     Column("kind", "Kind", 6),
-    Column("place", "Repo · branch", 28),
+    Column("place", "Repo · branch", 26),
     Column("status", "Status", 9),
     Column("doing", "Doing", 0),
     Column("last", "Last", 4),
-    Column("tokens", "Tokens", 8),
+    Column("tokens", "Tokens", 7),
+    Column("cost", "Cost", 8),
+    Column("burn", "Burn", 7),
+    Column("budget", "Budget", 11),
     Column("diff", "Diff", 9),
     Column("gates", "Gates", 5),
 )
 LAYOUTS = ((160, WIDE), (110, MEDIUM), (0, NARROW))  # (from terminal width, columns)
-RESERVED = "—"  # tokens and diff arrive with their issues (4 and 5)
+RESERVED = "—"  # the diff arrives with its issue (5)
 
 
 class PodHeader(Static):
@@ -153,25 +161,66 @@ class FleetScreen(Screen[None]):
             "status": Cell(f"{STATUS_SYMBOLS[status]} {status}", colour),
             "doing": Cell(model.doing(agent), colour if status in ("waiting", "error") else ""),
             "last": Cell(model.age(state.now - agent.last_activity_at), justify="right"),
-            "tokens": Cell(RESERVED, "dim", justify="right"),
+            **self._usage_cells(agent.id, state, columns, colours),
             "diff": Cell(RESERVED, "dim", justify="right"),
             "gates": Cell(f"⚑ {pending}" if (pending := state.gates_of(agent.id)) else "",
                           colours.get("agent-waiting", ""), justify="right"),
         }
         return tuple(values[c.key] for c in columns)
 
+    def _usage_cells(self, agent_id: int, state: PodState, columns, colours) -> dict[str, Cell]:
+        used = state.usage_of(agent_id)
+        if used is None:
+            return {"tokens": Cell("", justify="right"), "cost": Cell("", justify="right"),
+                    "burn": Cell("", justify="right"), "budget": Cell("", justify="right")}
+        tight = state.tightest(agent_id)
+        gauge = Cell("", justify="right")
+        if tight is not None:
+            width = next((c.width for c in columns if c.key == "budget"), 6)
+            style = colours.get(model.budget_level(tight.fraction), "")
+            gauge = Cell(model.gauge(tight.fraction, width), ("bold " + style) if tight.over else style,
+                         justify="right")
+        burn = used.burn_tokens_min
+        return {
+            "tokens": Cell(model.tokens(used.used_tokens), justify="right"),
+            "cost": Cell(model.money(used.used_usd), justify="right"),
+            "burn": Cell(f"{model.tokens(int(burn))}/m" if burn >= 1 else "", "dim", justify="right"),
+            "budget": gauge,
+        }
+
+    def _window(self, state: PodState, words: bool) -> tuple[str, str]:
+        """The pod's billing block: used (of its limit) and when it resets, with a colour."""
+        block = state.budget("pod", "", "block")
+        if block is None or block.starts_at is None or block.resets_at is None:
+            return "", ""
+        resets = datetime.fromtimestamp(block.resets_at, tz=self.app.tz).strftime("%H:%M")
+        if block.max_usd is not None:
+            used = f"{model.money(block.used_usd)}/{model.money(block.max_usd)}"
+        elif block.max_tokens is not None:
+            used = f"{model.tokens(block.used_tokens)}/{model.tokens(block.max_tokens)}"
+        else:
+            used = f"{model.money(block.used_usd)} · {model.tokens(block.used_tokens)}"
+        pct = f" {block.fraction * 100:.0f}%" if block.limited else ""
+        style = self.app.theme_variables.get(model.budget_level(block.fraction), "") if block.limited else ""
+        if words:
+            return f"block {used}{pct} · resets {resets}  ", style
+        if block.max_usd is not None:
+            used = f"${block.used_usd:.0f}/${block.max_usd:.0f}"
+        return f"5h {used}{pct} ·{resets}  ", style
+
     def _header(self, state: PodState, shown: int) -> Text:
         """The header line; status words are dropped first when the pane is narrow."""
-        for words in (True, False):
-            text = self._header_text(state, shown, words)
+        for words, window in ((True, "long"), (True, "short"), (False, "short"), (False, "")):
+            text = self._header_text(state, shown, words, window)
             if text.cell_len <= self.size.width - 2:
                 break
         return text
 
-    def _header_text(self, state: PodState, shown: int, words: bool) -> Text:
+    def _header_text(self, state: PodState, shown: int, words: bool, window: str) -> Text:
         colours = self.app.theme_variables
         text = Text(no_wrap=True, overflow="ellipsis")
-        text.append("LoomTUI ", "bold")
+        if window != "short":  # a tight header keeps the figures, not the brand
+            text.append("LoomTUI ", "bold")
         text.append(f"{self.app.pod_name}  ", "dim")
         for status, symbol, count in model.status_line(state.counts(), STATUS_SYMBOLS):
             label = f"{symbol} {count} {status}" if words else f"{symbol}{count}"
@@ -179,9 +228,12 @@ class FleetScreen(Screen[None]):
         if state.pending_gates:
             label = "to approve" if words else ""
             text.append(f"⚑ {state.pending_gates} {label}  ", "bold " + colours.get("agent-waiting", ""))
+        if window:
+            label, style = self._window(state, window == "long")
+            text.append(label, style)
         if self.query_text:
             text.append(f"{shown}/{len(state.agents)} match “{self.query_text}”  ", "italic")
-        text.append(f"sort: {self.sort_mode}  " if words else f"↕{self.sort_mode}  ", "dim")
+        text.append(f"sort: {self.sort_mode}  " if window != "short" else f"↕{self.sort_mode}  ", "dim")
         text.append(f"· {self.app.supervisor}", "bold")
         return text
 

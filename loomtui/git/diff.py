@@ -1,0 +1,471 @@
+"""A worktree's changes against its base: what `git add -N . && git diff -M
+--numstat <merge-base>` would say, without touching the user's index.
+
+How, cheaply (the watcher runs this on every save):
+
+1. HEAD and the base are read from the git directories (`refs.py`); the
+   merge-base is cached by those two commit ids, so only a commit, a rebase or a
+   moved base costs a `git merge-base`.
+2. Two git processes run side by side: `git diff --raw --numstat -z -M <merge-base>`
+   (committed, staged and unstaged changes to tracked files, in one go) and
+   `git ls-files -z --others --exclude-standard` (untracked files, .gitignore
+   respected).
+3. Untracked files are counted here, as git counts a new file (lines; binary if
+   a NUL is in the first 8000 bytes), with a cache by stat, unless that could
+   differ from git's answer: a tracked file was deleted or renamed (git would
+   pair it with an untracked one as a rename), or a gitattribute (`diff`,
+   `filter`, `working-tree-encoding`) applies to an untracked file. Then the
+   diff is run again against a *copy* of the index in a temporary file, to which
+   `git add -N` adds the untracked files: exactly git's answer, and the user's
+   index is never written.
+
+Embedded repositories and submodules are one entry each, never descended into.
+Patch text (on demand) is capped per file and in total, with a marker and a flag.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import stat
+import tempfile
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, replace
+from typing import Any
+
+from loomtui.git import refs
+from loomtui.git.discovery import (
+    BARE,
+    DETACHED,
+    ERROR,
+    MISSING,
+    NO_BASE,
+    NO_COMMITS,
+    OK,
+    Worktree,
+)
+from loomtui.git.run import DIFF_CONFIG, GitError, display, finish, git_env, run, start
+
+PATCH_LIMIT = 256 * 1024  # bytes of patch text kept per file
+TOTAL_PATCH_LIMIT = 16 * 1024 * 1024  # bytes of patch text read for one worktree
+BIG_FILE = 512 * 1024 * 1024  # git's core.bigFileThreshold default: bigger files are binary
+FIRST_FEW_BYTES = 8000  # git looks for a NUL this far to call a file binary
+
+STATUS = {"A": "added", "M": "modified", "D": "deleted", "R": "renamed", "C": "added",
+          "T": "modified", "U": "modified"}
+_ATTRS = (b"diff", b"filter", b"working-tree-encoding")
+_PATCH_START = re.compile(rb"^diff --git ", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class FileChange:
+    """One changed file. Paths are text safe for JSON and the store (bytes that
+    are not UTF-8 appear as \\xNN)."""
+
+    path: str
+    old_path: str | None
+    status: str  # added, modified, deleted, renamed
+    added: int
+    deleted: int
+    binary: bool
+    patch: str | None = None
+    truncated: bool = False
+
+    def as_dict(self, patches: bool = False) -> dict[str, Any]:
+        doc: dict[str, Any] = {"path": self.path, "old_path": self.old_path, "status": self.status,
+                               "added": self.added, "deleted": self.deleted, "binary": self.binary}
+        if patches:
+            doc["patch"] = self.patch
+            doc["truncated"] = self.truncated
+        return doc
+
+
+@dataclass(frozen=True)
+class DiffResult:
+    """A worktree's diff against merge-base(base, HEAD), and the state it is in."""
+
+    worktree: str
+    repo: str
+    branch: str | None
+    head: str | None
+    base: str | None
+    merge_base: str | None
+    state: str
+    files: tuple[FileChange, ...] = ()
+    error: str | None = None  # git's message when state is "error"
+    untracked_via: str = "none"  # none | counted | index: how untracked files were counted
+
+    @property
+    def added(self) -> int:
+        return sum(f.added for f in self.files)
+
+    @property
+    def deleted(self) -> int:
+        return sum(f.deleted for f in self.files)
+
+    @property
+    def diffable(self) -> bool:
+        return self.state in (OK, DETACHED, NO_COMMITS, NO_BASE)
+
+    def signature(self) -> tuple:
+        """What the store holds of this result: equal signatures need no write."""
+        return (self.repo, self.branch, self.base, self.merge_base, self.state,
+                tuple((f.path, f.old_path, f.status, f.added, f.deleted, f.binary) for f in self.files))
+
+    def as_dict(self, patches: bool = False) -> dict[str, Any]:
+        return {"worktree": display(self.worktree), "base": self.base, "merge_base": self.merge_base,
+                "state": self.state, "files": [f.as_dict(patches) for f in self.files]}
+
+
+def compute_diff(worktree: Worktree, *, patches: bool = False, patch_limit: int = PATCH_LIMIT,
+                 total_patch_limit: int = TOTAL_PATCH_LIMIT) -> DiffResult:
+    """The worktree's changes against merge-base(base, HEAD). Never raises for a
+    repository problem: the result's state says what is wrong (missing, bare,
+    error with git's message)."""
+    empty = DiffResult(worktree=worktree.path, repo=worktree.repo, branch=worktree.branch,
+                       head=worktree.head, base=worktree.base, merge_base=None, state=worktree.state)
+    if worktree.state == BARE:
+        return empty
+    dirs = refs.git_dirs(worktree.path) if os.path.isdir(worktree.path) else None
+    if dirs is None:
+        return replace(empty, state=MISSING)
+    try:
+        return _compute(worktree, dirs, patches, patch_limit, total_patch_limit)
+    except GitError as exc:
+        if refs.git_dirs(worktree.path) is None:  # removed while we looked
+            return replace(empty, state=MISSING)
+        return replace(empty, state=ERROR, error=str(exc))
+
+
+def _compute(wt: Worktree, dirs: refs.GitDirs, patches: bool, patch_limit: int,
+             total_limit: int) -> DiffResult:
+    path = wt.path
+    symref, head, known = refs.read_head(dirs)
+    if not known:
+        head = run(path, "rev-parse", "-q", "--verify", "HEAD", ok=(0, 1)).strip().decode() or None
+        symref = run(path, "symbolic-ref", "-q", "HEAD", ok=(0, 1)).strip().decode() or None
+    branch = symref.removeprefix("refs/heads/") if symref else None
+    merge_base = None
+    if head is None:
+        state, against = NO_COMMITS, empty_tree(path, dirs.commondir)
+    else:
+        state = OK if branch else DETACHED
+        base_sha = base_commit(path, dirs, wt.base)
+        merge_base = _merge_base(path, dirs.commondir, base_sha, head) if base_sha else None
+        if merge_base is None:
+            state, against = NO_BASE, head
+        else:
+            against = merge_base
+
+    diff_args = [*DIFF_CONFIG, "diff", "--no-color", "--no-ext-diff", "--raw", "--numstat", "-z",
+                 "-M", against, "--"]
+    ls_args = ["ls-files", "-z", "--others", "--exclude-standard"]
+    p_diff, p_ls = start(path, diff_args), start(path, ls_args)
+    try:
+        tracked_out = finish(p_diff, diff_args)
+    except GitError:
+        p_ls.kill()
+        p_ls.communicate()
+        raise
+    untracked_out = finish(p_ls, ls_args)
+    files = parse_raw_numstat(tracked_out)
+    untracked = [p for p in untracked_out.split(b"\0") if p]
+    nested = [p.rstrip(b"/") for p in untracked if p.endswith(b"/")]  # embedded repositories
+    plain = [p for p in untracked if not p.endswith(b"/")]
+
+    via, env = "none", None
+    try:
+        if plain and (patches or any(f.status in ("deleted", "renamed") for f in files)
+                      or _attributes_apply(path, dirs, plain)):
+            via, env = "index", _index_with_intent_to_add(path, dirs, plain)
+            files = parse_raw_numstat(run(path, *diff_args, env=env))
+            plain = []
+        elif plain:
+            via = "counted"
+        if patches:
+            files = _attach_patches(path, against, files, env, patch_limit, total_limit)
+    finally:
+        if env is not None:
+            shutil.rmtree(os.path.dirname(env["GIT_INDEX_FILE"]), ignore_errors=True)
+    counted = [_count_new(path, p) for p in plain]
+    files += [f for f in counted if f is not None]
+    files += [_nested_repo(path, p, patches) for p in nested]
+    files.sort(key=lambda f: os.fsencode(f.path))
+    return DiffResult(worktree=path, repo=wt.repo, branch=branch, head=head, base=wt.base,
+                      merge_base=merge_base, state=state, files=tuple(files), untracked_via=via)
+
+
+# -- refs: base, merge-base, empty tree ---------------------------------------------
+
+_merge_bases: OrderedDict[tuple[str, str, str], str | None] = OrderedDict()
+_empty_trees: dict[str, str] = {}
+_cache_lock = threading.Lock()
+
+
+def base_commit(path: str, dirs: refs.GitDirs, base: str | None) -> str | None:
+    """The commit id of `base` in this repository, or None if there is no such commit."""
+    if not base:
+        return None
+    hit = refs.dwim(dirs, base)
+    if hit is not None:
+        return hit[1]
+    out = run(path, "rev-parse", "-q", "--verify", "--end-of-options", f"{base}^{{commit}}", ok=(0, 1))
+    return out.strip().decode() or None
+
+
+def _merge_base(path: str, commondir: str, base_sha: str, head: str) -> str | None:
+    key = (commondir, base_sha, head)
+    with _cache_lock:
+        if key in _merge_bases:
+            _merge_bases.move_to_end(key)
+            return _merge_bases[key]
+    out = run(path, "merge-base", base_sha, head, ok=(0, 1))
+    found = out.strip().decode() or None
+    with _cache_lock:
+        _merge_bases[key] = found
+        while len(_merge_bases) > 4096:
+            _merge_bases.popitem(last=False)
+    return found
+
+
+def clear_caches() -> None:
+    """Forget cached merge-bases and untracked-file counts (tests, benchmarks)."""
+    with _cache_lock:
+        _merge_bases.clear()
+        _counts.clear()
+
+
+def empty_tree(path: str, commondir: str) -> str:
+    """The empty tree's id in this repository's hash (SHA-1 or SHA-256)."""
+    if commondir not in _empty_trees:
+        out = run(path, "hash-object", "-t", "tree", "--stdin", input=b"")
+        _empty_trees[commondir] = out.strip().decode()
+    return _empty_trees[commondir]
+
+
+# -- parsing git's output ------------------------------------------------------------
+
+def parse_raw_numstat(out: bytes) -> list[FileChange]:
+    """Parse `git diff --raw --numstat -z` output: all raw records, then all numstat
+    records, in the same order."""
+    tokens = out.split(b"\0")
+    raws: list[tuple[str, bytes, bytes | None]] = []
+    nums: list[tuple[bytes, bytes, bytes]] = []
+    i, n = 0, len(tokens)
+    while i < n:
+        token = tokens[i]
+        if not token:
+            i += 1
+            continue
+        if token.startswith(b":"):
+            letter = token.split(b" ")[4][:1].decode("ascii", "replace")
+            if letter in ("R", "C"):
+                raws.append((letter, tokens[i + 2], tokens[i + 1]))
+                i += 3
+            else:
+                raws.append((letter, tokens[i + 1], None))
+                i += 2
+        else:
+            added, deleted, rest = token.split(b"\t", 2)
+            if rest:
+                i += 1
+            else:  # a rename: the old and new paths follow
+                rest = tokens[i + 2]
+                i += 3
+            nums.append((added, deleted, rest))
+    counts = {path: (a, d) for a, d, path in nums}
+    files = []
+    for letter, path, old in raws:
+        added, deleted = counts.get(path, (b"0", b"0"))
+        binary = added == b"-"
+        files.append(FileChange(
+            path=display(path), old_path=display(old) if old is not None else None,
+            status=STATUS.get(letter, "modified"),
+            added=0 if binary else int(added), deleted=0 if binary else int(deleted),
+            binary=binary,
+        ))
+    return files
+
+
+# -- untracked files -----------------------------------------------------------------
+
+_counts: dict[bytes, tuple[tuple[int, int, int, int], int, bool]] = {}
+
+
+def _count_new(root: str, rel: bytes) -> FileChange | None:
+    """An untracked file as git would count it once added: lines, or binary."""
+    full = os.path.join(os.fsencode(root), rel)
+    try:
+        st = os.lstat(full)
+        if stat.S_ISLNK(st.st_mode):
+            lines, binary = (1 if os.readlink(full) else 0), False  # the link's target, one line
+        elif not stat.S_ISREG(st.st_mode):
+            return None
+        elif st.st_size > BIG_FILE:
+            lines, binary = 0, True
+        else:
+            key = (st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino)
+            cached = _counts.get(full)
+            if cached is not None and cached[0] == key:
+                lines, binary = cached[1], cached[2]
+            else:
+                lines, binary = _count_lines(full)
+                if len(_counts) > 100_000:
+                    _counts.clear()
+                _counts[full] = (key, lines, binary)
+    except FileNotFoundError:
+        return None  # gone since git listed it
+    except OSError:
+        lines, binary = 0, True  # unreadable: git could not diff it as text either
+    return FileChange(path=display(rel), old_path=None, status="added",
+                      added=0 if binary else lines, deleted=0, binary=binary)
+
+
+def _count_lines(full: bytes) -> tuple[int, bool]:
+    lines, last, first = 0, b"\n", True
+    with open(full, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            if first and b"\0" in chunk[:FIRST_FEW_BYTES]:
+                return 0, True
+            first = False
+            lines += chunk.count(b"\n")
+            last = chunk[-1:]
+    return lines + (last != b"\n"), False
+
+
+def _nested_repo(root: str, rel: bytes, patches: bool) -> FileChange:
+    """An untracked embedded repository: one gitlink entry, as `git add -N` makes it
+    (its commit as one added line), never descended into."""
+    dirs = refs.git_dirs(os.path.join(root, os.fsdecode(rel)))
+    head = refs.read_head(dirs)[1] if dirs else None
+    patch = None
+    if patches:
+        patch = (f"new repository {display(rel)} (not descended into)\n"
+                 + (f"+Subproject commit {head}\n" if head else "(no commits)\n"))
+    return FileChange(path=display(rel), old_path=None, status="added", added=1 if head else 0,
+                      deleted=0, binary=False, patch=patch)
+
+
+def _attributes_apply(root: str, dirs: refs.GitDirs, plain: list[bytes]) -> bool:
+    """True if a gitattribute that changes how git diffs a file (diff, binary,
+    filter, working-tree-encoding) applies to any untracked file."""
+    if not _attribute_files_exist(root, dirs, plain):
+        return False
+    args = ["check-attr", "-z", "--stdin", *[a.decode() for a in _ATTRS]]
+    out = run(root, *args, input=b"\0".join(plain) + b"\0")
+    values = out.split(b"\0")[2::3]
+    return any(v != b"unspecified" for v in values)
+
+
+def _attribute_files_exist(root: str, dirs: refs.GitDirs, plain: list[bytes]) -> bool:
+    home = os.path.expanduser("~")
+    xdg = os.environ.get("XDG_CONFIG_HOME") or os.path.join(home, ".config")
+    if any(os.path.exists(p) for p in (
+        os.path.join(xdg, "git", "attributes"), os.path.join(dirs.commondir, "info", "attributes"),
+        "/etc/gitattributes",
+    )):
+        return True
+    # core.attributesFile may name another file: a mention in any config is enough.
+    for config in (os.path.join(home, ".gitconfig"), os.path.join(xdg, "git", "config"),
+                   os.path.join(dirs.commondir, "config"), os.path.join(dirs.gitdir, "config.worktree"),
+                   "/etc/gitconfig"):
+        try:
+            with open(config, "rb") as handle:
+                if b"attributesfile" in handle.read().lower():
+                    return True
+        except OSError:
+            pass
+    base = os.fsencode(root)
+    folders = {os.path.dirname(p) for p in plain}
+    checked: set[bytes] = set()
+    for folder in folders:
+        while True:
+            if folder in checked:
+                break
+            checked.add(folder)
+            if os.path.exists(os.path.join(base, folder, b".gitattributes")):
+                return True
+            if not folder:
+                break
+            folder = os.path.dirname(folder)
+    return False
+
+
+def _index_with_intent_to_add(path: str, dirs: refs.GitDirs, plain: list[bytes]) -> dict[str, str]:
+    """A copy of the worktree's index in a temporary directory, with the untracked
+    files added to it as intent-to-add (`git add -N`); returns the environment
+    that points git at it. The user's index is only read. The caller removes the
+    directory."""
+    tmp = tempfile.mkdtemp(prefix="loomtui-index-")
+    index = os.path.join(tmp, "index")
+    try:
+        try:
+            shutil.copyfile(os.path.join(dirs.gitdir, "index"), index)
+        except FileNotFoundError:
+            pass  # no index yet: git starts an empty one
+        env = git_env({"GIT_INDEX_FILE": index, "GIT_LITERAL_PATHSPECS": "1"})
+        run(path, *DIFF_CONFIG, "add", "-N", "--pathspec-from-file=-", "--pathspec-file-nul",
+            env=env, input=b"\0".join(plain))
+        return env
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+# -- patches -------------------------------------------------------------------------
+
+def _attach_patches(path: str, against: str, files: list[FileChange], env: dict[str, str] | None,
+                    patch_limit: int, total_limit: int) -> list[FileChange]:
+    """Each file's patch text, in git's order (the order of `files`, as parsed)."""
+    args = [*DIFF_CONFIG, "diff", "--no-color", "--no-ext-diff", "--submodule=short", "-p", "-M",
+            against, "--"]
+    with tempfile.TemporaryFile() as errors:
+        proc = start(path, args, env=env, stderr=errors)
+        assert proc.stdout is not None
+        data = proc.stdout.read(total_limit + 1)
+        cut = len(data) > total_limit
+        if cut:
+            proc.kill()
+            data = data[:total_limit]
+        proc.stdout.close()
+        proc.wait()
+        if not cut and proc.returncode != 0:
+            errors.seek(0)
+            reason = errors.read().decode("utf-8", "replace").strip().splitlines()
+            raise GitError(f"git diff failed: {reason[-1] if reason else proc.returncode}")
+    starts = [m.start() for m in _PATCH_START.finditer(data)]
+    chunks = [data[a:b] for a, b in zip(starts, starts[1:] + [len(data)])]
+    if len(chunks) > len(files) or (not cut and len(chunks) != len(files)):
+        return files  # an unexpected shape: counts without patches rather than wrong ones
+    out = []
+    for index, change in enumerate(files):
+        if index < len(chunks):
+            partial = cut and index == len(chunks) - 1
+            text, truncated = _cap(chunks[index], patch_limit, partial, total_limit)
+        else:
+            text, truncated = _TOTAL_MARKER.format(mib=total_limit >> 20), True
+        out.append(replace(change, patch=text, truncated=truncated))
+    return out
+
+
+_TOTAL_MARKER = "[loomtui: patch not shown: this worktree's diff is over {mib} MiB]\n"
+
+
+def _cap(chunk: bytes, limit: int, partial: bool, total_limit: int) -> tuple[str, bool]:
+    """The patch as text, cut to `limit` bytes at a line end with a marker."""
+    if len(chunk) <= limit and not partial:
+        return chunk.decode("utf-8", "replace"), False
+    kept = chunk[:limit]
+    newline = kept.rfind(b"\n")
+    if newline > 0:
+        kept = kept[: newline + 1]
+    text = kept.decode("utf-8", "replace")
+    if not text.endswith("\n"):
+        text += "\n"
+    if len(chunk) > len(kept):
+        text += f"[loomtui: patch truncated: {len(chunk) - len(kept)} more bytes not shown]\n"
+    if partial:
+        text += _TOTAL_MARKER.format(mib=total_limit >> 20)
+    return text, True
