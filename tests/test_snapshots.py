@@ -40,3 +40,18 @@ def test_fleet_filtered_light(snap_compare, pod: Path) -> None:
 def test_help(snap_compare, pod: Path) -> None:
     assert snap_compare(build_app(pod, theme="loom-contrast"), terminal_size=(100, 34),
                         press=["question_mark"])
+
+
+def test_agent_usage(snap_compare, pod: Path) -> None:
+    """db-orders: over its session budget, six responses in the last half hour."""
+    async def open_usage(pilot) -> None:
+        await pilot.press("slash", *"db-orders", "enter", "enter")
+        await pilot.press("2")
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+
+    assert snap_compare(build_app(pod), terminal_size=(120, 34), run_before=open_usage)
+
+
+def test_budgets(snap_compare, pod: Path) -> None:
+    assert snap_compare(build_app(pod), terminal_size=(140, 30), press=["b"])

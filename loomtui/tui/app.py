@@ -51,6 +51,7 @@ class LoomApp(App[None]):
         Binding("q", "quit", "Quit", id="quit"),
         Binding("question_mark", "help", "Help", id="help"),
         Binding("i", "approvals", "Inbox", id="approvals"),
+        Binding("b", "budgets", "Budgets", id="budgets"),
         Binding("L", "audit", "Audit log", show=False, id="audit"),
         Binding("T", "cycle_theme", "Theme", show=False, id="cycle_theme"),
     ]
@@ -215,6 +216,30 @@ class LoomApp(App[None]):
 
         if not isinstance(self.screen, ApprovalsScreen):
             self.push_screen(ApprovalsScreen())
+
+    def action_budgets(self) -> None:
+        from loomtui.tui.screens.budgets import BudgetsScreen
+
+        if not isinstance(self.screen, BudgetsScreen):
+            self.push_screen(BudgetsScreen())
+
+    async def set_budget(self, state, max_tokens: int | None, max_usd: float | None) -> None:
+        """Change one budget's limit as this supervisor (audited), then recompute the
+        budget state at once so the hook gates, or stops gating, from now on."""
+        from loomtui.ingest import budgets
+
+        def work(conn: sqlite3.Connection) -> None:
+            now = self.clock()
+            budgets.set_limit(conn, scope=state.scope, scope_ref=state.scope_ref, period=state.period,
+                              max_tokens=max_tokens, max_usd=max_usd, actor=self.supervisor, now=now)
+            limits = self.config.budgets
+            budgets.refresh(conn, limits.limits, now, self.tz, limits.week_starts)
+
+        await self.in_store(work)
+        await self.refresh_state()
+        unit = " · ".join(x for x in (f"${max_usd:g}" if max_usd is not None else "",
+                                      f"{max_tokens:,} tokens" if max_tokens is not None else "") if x)
+        self.notify(f"{state.scope} {state.period} budget set to {unit or 'no limit'}", timeout=4)
 
     def action_audit(self) -> None:
         from loomtui.tui.screens.audit import AuditScreen

@@ -177,8 +177,8 @@ def budget_level(fraction: float) -> str:
 def gauge(fraction: float, width: int) -> str:
     """`▰▰▰▱▱ 62%` in `width` cells (just the percentage when narrow)."""
     pct = f"{min(fraction, 9.99) * 100:.0f}%"
-    bars = width - len(pct) - 1
+    bars = width - 5  # the percentage takes up to four cells: bars line up down a column
     if bars < 4:
         return pct
     filled = min(bars, round(fraction * bars))
-    return "▰" * filled + "▱" * (bars - filled) + " " + pct
+    return "▰" * filled + "▱" * (bars - filled) + " " + pct.rjust(4)

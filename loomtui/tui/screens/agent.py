@@ -1,7 +1,7 @@
 """AgentScreen: one agent in detail. The Activity tab is its timeline, newest
-first; the Diff and Usage tabs arrive with their issues.
+first; the Usage tab its tokens per minute, per model, its context fill and budgets.
 
-Bindings: esc back, j/k move in the timeline.
+Bindings: esc back, 1 Activity, 2 Usage, j/k move in the timeline.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
+from textual.containers import VerticalScroll
+from textual.widgets import DataTable, Footer, Sparkline, Static, TabbedContent, TabPane
 
 from loomtui.store.agents import STATUS_SYMBOLS, Agent, Event
 from loomtui.tui import model
@@ -38,7 +39,11 @@ class Timeline(DataTable[Cell]):
 class AgentScreen(Screen[None]):
     """One agent: summary on top, tabs below. esc goes back to the fleet."""
 
-    BINDINGS = [Binding("escape", "app.pop_screen", "Back", id="back")]
+    BINDINGS = [
+        Binding("escape", "app.pop_screen", "Back", id="back"),
+        Binding("1", "tab('activity')", "Activity", id="tab_activity"),
+        Binding("2", "tab('usage')", "Usage", id="tab_usage"),
+    ]
 
     DEFAULT_CSS = """
     AgentScreen { layout: vertical; overflow: hidden; }
@@ -47,18 +52,29 @@ class AgentScreen(Screen[None]):
     #agent-tabs ContentSwitcher { height: 1fr; }
     #agent-tabs TabPane { height: 1fr; padding: 0; }
     Timeline { height: 1fr; }
+    #usage-pane { padding: 0 1; }
+    #usage-summary { height: auto; }
+    #usage-spark { height: 4; margin: 1 0 0 0; }
+    #usage-spark-label { height: 1; color: $text-muted; }
+    #usage-models { height: auto; max-height: 12; margin: 1 0 0 0; }
     """
 
     def __init__(self, agent_id: int) -> None:
         super().__init__()
         self.agent_id = agent_id
         self._events_for: float | None = None  # last_activity_at the timeline shows
+        self._usage_for: object = ()  # the usage figures the Usage tab shows
 
     def compose(self) -> ComposeResult:
         yield AgentSummary(id="agent-summary")
         with TabbedContent(id="agent-tabs"):
             with TabPane("Activity", id="activity"):
                 yield Timeline(id="timeline", cursor_type="row", zebra_stripes=True)
+            with TabPane("Usage", id="usage"), VerticalScroll(id="usage-pane"):
+                yield Static(id="usage-summary")
+                yield Sparkline([], id="usage-spark")
+                yield Static(id="usage-spark-label")
+                yield DataTable(id="usage-models", cursor_type="none", show_cursor=False)
         yield Footer()
 
     def on_mount(self) -> None:
@@ -67,10 +83,19 @@ class AgentScreen(Screen[None]):
         table.add_column("Event", key="kind", width=16)
         table.add_column("Tool", key="tool", width=10)
         table.add_column("Summary", key="summary")
+        models = self.query_one("#usage-models", DataTable)
+        for label, key in (("Model", "model"), ("Input", "in"), ("Output", "out"),
+                           ("Cache write", "cw"), ("Cache read", "cr"), ("Cost", "cost")):
+            models.add_column(label, key=key)
         self.app.pod_changed_signal.subscribe(self, self.show_state)
         if self.app.pod_state is not None:
             self.render_state(self.app.pod_state)
         table.focus()
+
+    def action_tab(self, tab: str) -> None:
+        self.query_one("#agent-tabs", TabbedContent).active = tab
+        if tab == "activity":
+            self.query_one(Timeline).focus()
 
     def on_screen_resume(self) -> None:
         if self.app.pod_state is not None:
@@ -88,6 +113,67 @@ class AgentScreen(Screen[None]):
         if agent.last_activity_at != self._events_for:
             self._events_for = agent.last_activity_at
             self.load_events()
+        usage = state.usage_of(agent.id)
+        key = (usage.used_tokens, usage.used_usd) if usage else None
+        if key != self._usage_for:
+            self._usage_for = key
+            self.run_worker(self._load_usage(state), exclusive=True, group="usage", exit_on_error=False)
+
+    async def _load_usage(self, state: PodState) -> None:
+        store = self.app.store
+        minutes = await store.fetch_usage_minutes(self.agent_id)
+        by_model = await store.fetch_usage_by_model(self.agent_id)
+        context = await store.fetch_last_context(self.agent_id)
+        self._show_usage(state, minutes, by_model, context)
+
+    def _show_usage(self, state: PodState, minutes, by_model, context) -> None:
+        colours = self.app.theme_variables
+        usage = state.usage_of(self.agent_id)
+        text = Text()
+        if usage is None:
+            text.append("No token usage ingested for this agent yet.\n", "dim")
+            text.append("Usage comes from its transcript (Claude Code, Codex) while a console or "
+                        "`loomtui ingest` runs.", "dim")
+        else:
+            text.append(f"{usage.used_tokens:,} tokens", "bold")
+            text.append(f"  {model.money(usage.used_usd)}")
+            if usage.burn_tokens_min >= 1:
+                text.append(f"   burn {model.tokens(int(usage.burn_tokens_min))}/min "
+                            f"{model.money(usage.burn_usd_hour)}/h (last 10 min)", "dim")
+            if context is not None:
+                window = _context_window(self.app.pod, context[0])
+                if window:
+                    fill = context[1] / window
+                    text.append(f"\ncontext {model.tokens(context[1])} of {model.tokens(window)} "
+                                f"({fill * 100:.0f}%)", colours.get(model.budget_level(fill), ""))
+                else:
+                    text.append(f"\ncontext {model.tokens(context[1])} tokens (window unknown)", "dim")
+            for period in ("session", "day"):
+                b = state.budget("agent", str(self.agent_id), period)
+                if b is None or not b.limited:
+                    continue
+                style = colours.get(model.budget_level(b.fraction), "")
+                text.append(f"\n{b.describe()}", ("bold " + style) if b.over else style)
+                if b.over:
+                    text.append("  tool calls wait for approval; b opens Budgets", "dim")
+                elif b.exhausts_at is not None:
+                    when = datetime.fromtimestamp(b.exhausts_at, tz=self.app.tz).strftime("%H:%M")
+                    text.append(f"  runs out about {when} at this rate", "dim")
+        self.query_one("#usage-summary", Static).update(text)
+        spark = self.query_one("#usage-spark", Sparkline)
+        series = _per_minute(minutes)
+        spark.data = series
+        label = self.query_one("#usage-spark-label", Static)
+        if series:
+            label.update(f"tokens per minute over the session ({len(series)} min, "
+                         f"peak {model.tokens(max(series))}/min)")
+        else:
+            label.update("")
+        table = self.query_one("#usage-models", DataTable)
+        table.clear()
+        for name, inp, out, cw, cr, cost, unpriced in by_model:
+            table.add_row(name or "(unknown)", f"{inp:,}", f"{out:,}", f"{cw:,}", f"{cr:,}",
+                          "unpriced" if cost is None else model.money(cost) + (" *" if unpriced else ""))
 
     def load_events(self) -> None:
         self.run_worker(self._load_events(), exclusive=True, group="timeline", exit_on_error=False)
@@ -141,3 +227,25 @@ class AgentScreen(Screen[None]):
             "dim",
         )
         return text
+
+
+def _per_minute(minutes: list[tuple[float, int]], limit: int = 240) -> list[int]:
+    """Tokens per minute with the silent minutes as zeros (the last `limit` minutes)."""
+    if not minutes:
+        return []
+    start, end = minutes[0][0], minutes[-1][0]
+    start = max(start, end - 60 * (limit - 1))
+    series = [0] * (int((end - start) // 60) + 1)
+    for minute, tokens in minutes:
+        if minute >= start:
+            series[int((minute - start) // 60)] += tokens
+    return series
+
+
+def _context_window(pod, model_name: str) -> int | None:
+    from loomtui.ingest.pricing import PriceError, PriceTable
+
+    try:
+        return PriceTable.load(pod).context_window(model_name)
+    except PriceError:
+        return None

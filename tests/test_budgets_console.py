@@ -1,0 +1,82 @@
+"""The Budgets view (issue 4, item 6): see every budget, change a limit from the keyboard;
+the change is audited and the budget state recomputed at once (so the hook stops gating)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.widgets import DataTable, Input
+
+from loomtui.config import BudgetConfig, Config, ConsoleConfig
+from loomtui.store import audit
+from loomtui.store.db import connect, db_path
+from loomtui.tui.screens.budgets import BudgetsScreen, LimitModal
+from tests.conftest import build_app
+from tests.pods import LIMITS
+
+
+def config() -> Config:
+    return Config(console=ConsoleConfig(stall_after=600), budgets=BudgetConfig(limits=LIMITS))
+
+
+async def test_raising_an_over_budget_agent_is_audited_and_lifts_the_gate(pod: Path) -> None:
+    app = build_app(pod, config=config())
+    async with app.run_test(size=(140, 30)) as pilot:
+        await pilot.press("b")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, BudgetsScreen)
+        table = screen.query_one(DataTable)
+        keys = [row.value for row in table.rows]
+        db_orders = next(a for a in app.pod_state.agents if a.name == "db-orders")
+        target = f"agent|{db_orders.id}|session"
+        assert app.pod_state.budget("agent", str(db_orders.id), "session").over
+        table.move_cursor(row=keys.index(target))
+        await pilot.press("e")
+        await pilot.pause()
+        assert isinstance(app.screen, LimitModal)
+        usd = app.screen.query_one("#limit-usd", Input)
+        assert usd.value == "5"
+        usd.value = ""
+        await pilot.press(*"8.50", "enter")
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert isinstance(app.screen, BudgetsScreen)
+        after = app.pod_state.budget("agent", str(db_orders.id), "session")
+        assert after.max_usd == 8.5 and not after.over
+        # the others keep the config's limit
+        others = [b for b in app.pod_state.budgets if b.scope == "agent" and b.period == "session"
+                  and b.scope_ref != str(db_orders.id)]
+        assert others and all(b.max_usd == 5.0 for b in others)
+    conn = connect(db_path(pod))
+    try:
+        entry = audit.export(conn)[-1]
+        assert (entry["actor"], entry["action"], entry["subject"]) == (
+            "ana", "budget.set", f"agent:{db_orders.id}:session")
+        assert entry["detail"]["max_usd"] == 8.5
+        assert conn.execute("SELECT fraction < 1 FROM budget_state WHERE scope = 'agent' AND "
+                            "scope_ref = ? AND period = 'session'", (str(db_orders.id),)).fetchone()[0]
+    finally:
+        conn.close()
+
+
+async def test_a_bad_limit_is_refused_with_a_message(pod: Path) -> None:
+    app = build_app(pod, config=config())
+    async with app.run_test(size=(140, 30)) as pilot:
+        await pilot.press("b", "e")
+        await pilot.pause()
+        assert isinstance(app.screen, LimitModal)
+        app.screen.query_one("#limit-usd", Input).value = "lots"
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, LimitModal)  # still asking
+        assert any("Limits are numbers" in n.message for n in app._notifications)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, BudgetsScreen)
+    conn = connect(db_path(pod))
+    try:
+        assert conn.execute("SELECT count(*) FROM budgets").fetchone()[0] == 0
+    finally:
+        conn.close()
