@@ -24,7 +24,7 @@ def run(args: argparse.Namespace) -> int:
         demo.start(args.agents, args.seed)
         from loomtui.tui.app import make_app
 
-        app = make_app(demo.pod, load_config(demo.pod), theme=args.theme)
+        app = make_app(demo.pod, load_config(demo.pod), theme=args.theme, environ=demo.environ())
         # Closing the tmux pane (SIGHUP) or a kill (SIGTERM) leaves through the
         # same path as `q`, so the temporary pod is still removed.
         for sig in (signal.SIGHUP, signal.SIGTERM):

@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from loomtui.hooks.claude import Answer, Hook, HookInterrupted
+from loomtui.sim.transcripts import Transcript, claude_path, codex_path
 from loomtui.store.agents import record_event, upsert_agent
 from loomtui.store.gates import GateError, decide, get_gate
 
@@ -95,6 +96,7 @@ MODELS = [("claude", "claude-sonnet-4-5", 6), ("claude", "claude-opus-4-5", 3), 
 RISKY_SHARE = 0.015  # of tool calls; with 24 agents a few gates wait most of the time
 SAM = "sam"  # the simulated second supervisor
 SAM_SHARE = 0.5  # of gates that sam decides
+SPENDER_BACKLOG = 60  # past responses of the demo's big spender (about $5.5 on Opus)
 CALL_TIMEOUT = 30.0  # seconds step() waits for a hook worker before moving on
 
 
@@ -169,6 +171,8 @@ class SimAgent:
     call: HookCall | None = None  # a gated call in flight
     call_input: tuple[str, dict] | None = None
     risky_next: bool = False
+    log: Transcript | None = None  # its transcript, when the simulation writes them
+    last_call_id: str = ""
 
 
 def allowed(answer: Answer) -> bool:
@@ -200,6 +204,8 @@ class Simulation:
         pod: Path | None = None,
         risky_share: float = RISKY_SHARE,
         sam_share: float = SAM_SHARE,
+        transcripts: tuple[Path, Path] | None = None,
+        spender: bool = False,
     ) -> None:
         self.conn = conn
         self.repo = repo
@@ -215,6 +221,10 @@ class Simulation:
         self.agents: list[SimAgent] = []
         self.sent = 0  # hook calls made and events recorded directly
         self.sam_plan: dict[int, tuple[float, bool, str]] = {}  # gate id -> (when, approve, reason)
+        # (Claude config dir, Codex home): write real transcripts there, for the ingester;
+        # agents over their budget then wait for approval like a gated call.
+        self.transcripts = transcripts
+        self.spender = spender  # one agent starts close to its budget (the demo shows it cross)
         self.sam_decided: list[int] = []
 
     # -- setup ---------------------------------------------------------------
@@ -256,13 +266,25 @@ class Simulation:
         area = self.rng.choice(sorted(AREAS))
         session = str(uuid.UUID(int=self.rng.getrandbits(128)))
         kind, model, _ = self.rng.choices(MODELS, [w for *_, w in MODELS])[0]
+        spending = self.spender and self.transcripts is not None and kind == "claude"
+        if spending:
+            self.spender, model = False, "claude-opus-4-5"
+        config_dir, codex_home = self.transcripts or (self.repo.parent / ".claude", self.repo.parent / ".codex")
         if kind == "claude":
-            slug = str(worktree).replace("/", "-")
-            transcript = self.repo.parent / ".claude" / "projects" / slug / f"{session}.jsonl"
+            transcript = claude_path(config_dir, worktree, session)
         else:
-            transcript = self.repo.parent / ".codex" / "sessions" / f"rollout-{session}.jsonl"
+            transcript = codex_path(codex_home, session, now)
         agent = SimAgent(0, "", area, worktree, branch, kind=kind, session=session, model=model,
                          transcript=str(transcript))
+        if self.transcripts is not None:
+            agent.log = Transcript(kind, transcript, session=session, cwd=worktree, branch=branch,
+                                   model=model, rng=random.Random(session))
+            agent.log.start(now)
+            if spending:  # forty busy minutes already behind it: close to its budget
+                for i in range(SPENDER_BACKLOG):
+                    agent.log.tool_use(now - 2400 + i * 2400 / SPENDER_BACKLOG, "Read",
+                                       {"file_path": str(worktree / "src" / "app.py")}, f"toolu_old{i:04d}",
+                                       scale=2.0)
         data = self._event(agent, "SessionStart", source="startup", model=model)
         self._hook(agent, now, data)
         agent.agent_id, agent.name = self.conn.execute(
@@ -391,9 +413,21 @@ class Simulation:
         else:
             tool_input = {"pattern": "def ", "path": path.rsplit("/", 1)[0] if "/" in path else ".",
                           "output_mode": "content"}
+        if self._over_budget(agent, now):
+            self._wait_call(agent, now, tool, tool_input)  # the budget gate waits for someone
+            return
         answer = self._pre(agent, now, tool, tool_input)
         if answer is not None and allowed(answer):
             self._post(agent, now, tool, tool_input)
+
+    def _over_budget(self, agent: SimAgent, now: float) -> bool:
+        if self.transcripts is None:
+            return False
+        if self.conn.execute("SELECT 1 FROM budget_state WHERE fraction >= 1.0 LIMIT 1").fetchone() is None:
+            return False
+        from loomtui.ingest.budgets import over_budget
+
+        return bool(over_budget(self.conn, agent.agent_id, str(self.repo), now))
 
     def _risky(self, agent: SimAgent, now: float) -> None:
         """A risky action: the policy gates it, so the call waits in a worker
@@ -405,8 +439,16 @@ class Simulation:
             tool_input: dict[str, Any] = {"command": what.format(branch=agent.branch), "description": extra}
         else:
             tool_input = {"file_path": str(agent.worktree / what), "content": extra}
+        self._wait_call(agent, now, tool, tool_input)
+
+    def _wait_call(self, agent: SimAgent, now: float, tool: str, tool_input: dict[str, Any]) -> None:
+        """A call that waits for a supervisor, in a worker thread (see HookCall)."""
+        call_id = self._tool_use_id(agent)
+        if agent.log is not None:
+            agent.log.tool_use(now, tool, tool_input, call_id)
+            agent.last_call_id = call_id
         data = self._event(agent, "PreToolUse", tool_name=tool, tool_input=tool_input,
-                           tool_use_id=self._tool_use_id(agent))
+                           tool_use_id=call_id)
         hook = Hook(agent=agent.kind, pod=self.pod, clock=self.clock)
         call = HookCall(hook, json.dumps(data).encode())
         agent.call, agent.call_input = call, (tool, tool_input)
@@ -496,6 +538,8 @@ class Simulation:
 
     def _prompt(self, agent: SimAgent, now: float, prompt: str) -> None:
         self._hook(agent, now, self._event(agent, "UserPromptSubmit", prompt=prompt))
+        if agent.log is not None:
+            agent.log.prompt(now, prompt)
         agent.state = "working"
 
     # -- the hook JSON -------------------------------------------------------
@@ -518,8 +562,12 @@ class Simulation:
         return f"{prefix}{agent.session.replace('-', '')[:12]}{agent.calls:05d}"
 
     def _pre(self, agent: SimAgent, now: float, tool: str, tool_input: dict) -> Answer | None:
+        call_id = self._tool_use_id(agent)
+        if agent.log is not None:  # the model's response asking for the tool comes first
+            agent.log.tool_use(now, tool, tool_input, call_id)
+            agent.last_call_id = call_id
         data = self._event(agent, "PreToolUse", tool_name=tool, tool_input=tool_input,
-                           tool_use_id=self._tool_use_id(agent))
+                           tool_use_id=call_id)
         return self._hook(agent, now, data)
 
     def _post(self, agent: SimAgent, now: float, tool: str, tool_input: dict) -> None:
@@ -531,6 +579,8 @@ class Simulation:
                            tool_response=response, tool_use_id=f"{agent.session[:8]}-{agent.calls}",
                            duration_ms=self.rng.randint(20, 4000))
         self._hook(agent, now, data)
+        if agent.log is not None:
+            agent.log.tool_result(now, agent.last_call_id)
 
     def _hook(self, agent: SimAgent, now: float, data: dict[str, Any]) -> Answer:
         """One hook call, inline, stamped `now`. A call that the policy gates

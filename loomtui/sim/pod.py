@@ -17,11 +17,18 @@ from loomtui.sim.agents import Simulation
 from loomtui.sim.repo import add_worktree, create_repo
 from loomtui.store.db import connect, db_path
 
-# The demo's own config: a short stall time so that stalls show within a minute.
+# The demo's own config: a short stall time so that stalls show within a minute, and
+# budgets small enough that one agent (which starts near its limit) crosses its own.
 DEMO_CONFIG = """\
 # Written by `loomtui demo` for its temporary pod.
 [console]
 stall_after = 30
+
+[budgets.agent]
+session_usd = 6.0
+
+[budgets.pod]
+block_usd = 150.0
 """
 DEMO_STALL_SECONDS = 30.0
 SPARE_WORKTREES = 6  # for agents that join while the demo runs
@@ -61,7 +68,8 @@ class DemoPod:
             sim = None
             try:
                 sim = Simulation(conn, self.repo, self.worktrees, seed=seed, clock=clock,
-                                 stall_seconds=DEMO_STALL_SECONDS, speed=speed, pod=self.pod)
+                                 stall_seconds=DEMO_STALL_SECONDS, speed=speed, pod=self.pod,
+                                 transcripts=(self.claude_dir, self.codex_home), spender=True)
                 self.sim = sim
                 sim.start(agents)
                 ready.set()
@@ -80,6 +88,20 @@ class DemoPod:
         ready.wait()
         if self.error:
             raise self.error
+
+    @property
+    def claude_dir(self) -> Path:
+        return self.root / ".claude"
+
+    @property
+    def codex_home(self) -> Path:
+        return self.root / ".codex"
+
+    def environ(self) -> dict[str, str]:
+        """Where the demo's ingester reads transcripts: the demo's own directories only,
+        never the user's real ~/.claude or ~/.codex."""
+        return {"HOME": str(self.root), "CLAUDE_CONFIG_DIR": str(self.claude_dir),
+                "CODEX_HOME": str(self.codex_home)}
 
     def stop(self) -> None:
         self._stop.set()
@@ -101,7 +123,10 @@ def create_demo_pod(agents: int, root: Path | None = None) -> DemoPod:
     repo = create_repo(root / "shop")
     names = _names(agents + SPARE_WORKTREES)
     worktrees = [add_worktree(repo, root / "wt", name) for name in names]
-    return DemoPod(root, pod, repo, worktrees)
+    demo = DemoPod(root, pod, repo, worktrees)
+    (demo.claude_dir / "projects").mkdir(parents=True)
+    (demo.codex_home / "sessions").mkdir(parents=True)
+    return demo
 
 
 def _names(count: int) -> list[str]:
