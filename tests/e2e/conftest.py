@@ -3,6 +3,7 @@ repository, a temporary pod, and a supervisor thread that decides the gate."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -271,3 +272,35 @@ def describe_store(loom_home: Path) -> str:
     lines += [f"gate {g.id} {g.status} tool={g.tool} summary={g.summary!r} by={g.decided_by} "
               f"reason={g.reason!r}" for g in gates]
     return "\n".join(lines) or "(empty store)"
+
+
+def assert_usage_counted_as_ccusage(ccusage, agent: str, loom_home: Path, transcripts: dict[str, str],
+                                    tmp_path: Path, context: str) -> list[dict]:
+    """`loomtui ingest --once` over the real binary's transcripts, then `loomtui usage --by
+    session --json`: the same per-session tokens as ccusage reports for the same files,
+    and the usage joined to the agent the hooks registered. Returns our rows."""
+    from tests.ccusage import run_ccusage
+
+    env = base_env(loom_home)
+    env.update(HOME=str(tmp_path), **transcripts)
+    for argv in (["ingest", "--once"], ["usage", "--by", "session", "--json"]):
+        done = subprocess.run([sys.executable, "-m", "loomtui", *argv], env=env, capture_output=True,
+                              text=True, timeout=120)
+        assert done.returncode == 0, f"loomtui {' '.join(argv)}: {done.stderr}\n{context}"
+    rows = json.loads(done.stdout)["rows"]
+    assert rows, f"no usage ingested from the {agent} transcript\n{context}"
+    ours = {r["key"]: [r["input_tokens"], r["output_tokens"], r["cache_write_tokens"],
+                       r["cache_read_tokens"]] for r in rows}
+    report = run_ccusage(ccusage, tmp_path, agent, transcripts)
+    theirs = {}
+    for row in report.get("sessions", []):
+        key = row.get("sessionId") if agent == "claude" else \
+            next((sid for sid in ours if sid in json.dumps(row)), json.dumps(row)[:80])
+        theirs[key] = [row["inputTokens"], row["outputTokens"], row.get("cacheCreationTokens", 0),
+                       row["cacheReadTokens"]]
+    assert ours == theirs, f"ours {ours} != ccusage {theirs}\n{context}"
+    fleet, _, _ = store_snapshot(loom_home)
+    registered = {a.session_id: a.name for a in fleet}
+    for r in rows:
+        assert r["agent"] == registered.get(r["key"]), f"usage of {r['key']} not joined to its agent\n{context}"
+    return rows

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import (PUSH, REJECT_REASON, Supervisor, assert_push_gated, base_env, describe_store,
-                                loomtui_init, run_agent, store_snapshot)
+from tests.e2e.conftest import (PUSH, REJECT_REASON, Supervisor, assert_push_gated,
+                                assert_usage_counted_as_ccusage, base_env, describe_store, loomtui_init,
+                                run_agent, store_snapshot)
 from tests.e2e.model_api import ModelAPI
 
 pytestmark = pytest.mark.e2e
@@ -83,7 +84,7 @@ def denials_for_push(result: dict) -> list[dict]:
             if d.get("tool_name") == "Bash" and (d.get("tool_input") or {}).get("command") == PUSH]
 
 
-def test_approved_push_runs(claude_bin, repo: Path, loom_home: Path, tmp_path: Path) -> None:
+def test_approved_push_runs(claude_bin, repo: Path, loom_home: Path, tmp_path: Path, ccusage) -> None:
     out = loomtui_init("claude", repo, loom_home)
     settings = json.loads((repo / ".claude" / "settings.json").read_text())
     assert "PreToolUse" in settings["hooks"], out
@@ -105,6 +106,10 @@ def test_approved_push_runs(claude_bin, repo: Path, loom_home: Path, tmp_path: P
     fleet, events, _ = store_snapshot(loom_home)
     kinds = [e.kind for e in events]
     assert "approved" in kinds, context
+    # The transcript the real binary wrote counts as ccusage counts it (issue 4).
+    rows = assert_usage_counted_as_ccusage(ccusage, "claude", loom_home,
+                                           {"CLAUDE_CONFIG_DIR": str(config_dir)}, tmp_path, context)
+    assert [r["key"] for r in rows] == [result["session_id"]], context
 
 
 def test_rejected_push_is_denied_with_reason(claude_bin, repo: Path, loom_home: Path,

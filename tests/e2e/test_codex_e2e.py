@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import (PUSH, REJECT_REASON, Supervisor, assert_push_gated, base_env, describe_store,
-                                loomtui_init, run_agent, store_snapshot)
+from tests.e2e.conftest import (PUSH, REJECT_REASON, Supervisor, assert_push_gated,
+                                assert_usage_counted_as_ccusage, base_env, describe_store, loomtui_init,
+                                run_agent, store_snapshot)
 from tests.e2e.model_api import ModelAPI
 
 pytestmark = pytest.mark.e2e
@@ -87,7 +88,7 @@ def check_gate_and_agent(events: list[dict], supervisor: Supervisor, loom_home: 
     assert [g.id for g in gates] == [gate.id], f"expected exactly one gate\n{context}"
 
 
-def test_approved_push_runs(codex_bin, repo: Path, loom_home: Path, tmp_path: Path) -> None:
+def test_approved_push_runs(codex_bin, repo: Path, loom_home: Path, tmp_path: Path, ccusage) -> None:
     out = loomtui_init("codex", repo, loom_home)
     hooks = json.loads((repo / ".codex" / "hooks.json").read_text())
     assert "PreToolUse" in hooks["hooks"], out
@@ -104,6 +105,10 @@ def test_approved_push_runs(codex_bin, repo: Path, loom_home: Path, tmp_path: Pa
     # It really ran: git itself answered (there is no remote called origin).
     assert "origin" in text and "does not appear to be a git repository" in text, \
         f"the push did not run\n{context}"
+    # The rollout the real binary wrote counts as ccusage counts it (issue 4).
+    rows = assert_usage_counted_as_ccusage(ccusage, "codex", loom_home,
+                                           {"CODEX_HOME": str(tmp_path / "codex-home")}, tmp_path, context)
+    assert len(rows) == 1 and rows[0]["kind"] == "codex", context
 
 
 def test_rejected_push_is_denied_with_reason(codex_bin, repo: Path, loom_home: Path,
