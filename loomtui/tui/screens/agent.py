@@ -14,6 +14,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Footer, Sparkline, Static, TabbedContent, TabPane
+from textual.widgets.data_table import ColumnKey
 
 from loomtui.store.agents import STATUS_SYMBOLS, Agent, Event
 from loomtui.tui import model
@@ -82,7 +83,7 @@ class AgentScreen(Screen[None]):
         table.add_column("Time", key="time", width=8)
         table.add_column("Event", key="kind", width=16)
         table.add_column("Tool", key="tool", width=10)
-        table.add_column("Summary", key="summary")
+        table.add_column("Summary", key="summary", width=self._summary_width())
         models = self.query_one("#usage-models", DataTable)
         for label, key in (("Model", "model"), ("Input", "in"), ("Output", "out"),
                            ("Cache write", "cw"), ("Cache read", "cr"), ("Cost", "cost")):
@@ -91,6 +92,19 @@ class AgentScreen(Screen[None]):
         if self.app.pod_state is not None:
             self.render_state(self.app.pod_state)
         table.focus()
+
+    def _summary_width(self) -> int:
+        """The Summary column takes the rest of the row (fixed widths, so a summary is
+        cut at the screen's edge, whatever order rows and layout arrive in)."""
+        width = self.size.width or self.app.size.width
+        return max(20, width - 8 - 16 - 10 - 3 * 2 - 2 - 2)
+
+    def on_resize(self) -> None:
+        table = self.query_one(Timeline)
+        column = table.columns.get(ColumnKey("summary"))
+        if column is not None and column.width != self._summary_width():
+            column.width = self._summary_width()
+            table.refresh()
 
     def action_tab(self, tab: str) -> None:
         self.query_one("#agent-tabs", TabbedContent).active = tab
