@@ -80,3 +80,32 @@ async def test_a_bad_limit_is_refused_with_a_message(pod: Path) -> None:
         assert conn.execute("SELECT count(*) FROM budgets").fetchone()[0] == 0
     finally:
         conn.close()
+
+
+async def test_crossing_the_warning_level_and_the_limit_notifies(pod: Path) -> None:
+    from loomtui.ingest.budgets import refresh
+    from tests.pods import NOW, add_usage
+
+    app = build_app(pod, config=config())
+    async with app.run_test(size=(140, 30)) as pilot:
+        billing = next(a for a in app.pod_state.agents if a.name == "billing-vat")  # $2.10 of $5
+        conn = connect(db_path(pod))
+        try:
+            add_usage(conn, billing.id, 50, 2.1, "claude", now=NOW + 1)  # $4.20: past 80 %
+            refresh(conn, LIMITS, NOW, None)
+            await app.refresh_state()
+            await pilot.pause()
+            last = list(app._notifications)[-1]
+            assert last.title == "Budget warning"
+            assert last.message == "billing-vat: session budget: $4.20 of $5.00 (84 %)"
+            add_usage(conn, billing.id, 51, 1.2, "claude", now=NOW + 2)  # $5.40: over
+            refresh(conn, LIMITS, NOW, None)
+            await app.refresh_state()
+            await pilot.pause()
+            assert list(app._notifications)[-1].title == "Over budget"
+            count = len(app._notifications)
+            await app.refresh_state()  # still over: said once
+            await pilot.pause()
+            assert len(app._notifications) == count
+        finally:
+            conn.close()

@@ -399,3 +399,39 @@ def test_concurrent_writer_threads_do_not_lose_rows(tmp_path: Path, roots) -> No
         assert len(found) == len(discover(roots)) == 20
     finally:
         conn.close()
+
+
+def test_the_agents_own_cost_prices_a_model_the_table_lacks(conn, roots) -> None:
+    """Claude Code's cost-state lines report cost per model: for a model without a price
+    it is spread over that model's rows and marked reported; known models keep the table."""
+    path = roots.claude[0] / "projects" / "-srv" / "s1.jsonl"
+    path.parent.mkdir(parents=True)
+    unknown = "claude-opus-9-9"
+    assert PriceTable.load(None).lookup(unknown) is None
+
+    def cost_state(usd: float) -> str:
+        return json.dumps({"type": "cost-state", "timestamp": "2026-11-20T09:50:00Z",
+                           "modelUsage": {unknown: {"costUSD": usd},
+                                          "claude-sonnet-4-5-20250929": {"costUSD": 99.0}}})
+
+    lines = [assistant(mid="a", rid="a", sid="s1", model=unknown, usage={"input_tokens": 100, "output_tokens": 0}),
+             assistant(mid="b", rid="b", sid="s1", model=unknown, usage={"input_tokens": 300, "output_tokens": 0}),
+             assistant(mid="c", rid="c", sid="s1")]
+    path.write_text("\n".join(lines) + "\n")
+    ing = ingester(conn, roots)
+    ing.catch_up()
+    assert conn.execute("SELECT count(*) FROM usage WHERE cost_source = 'unpriced' AND cost_usd IS NULL"
+                        ).fetchone()[0] == 2  # unknown: never guessed
+    with path.open("a") as f:
+        f.write(cost_state(0.8) + "\n")
+    ing.catch_up()
+    rows = dict(conn.execute("SELECT dedupe_key, cost_usd FROM usage WHERE model = ?", (unknown,)))
+    assert rows == {"a:a": pytest.approx(0.2), "b:b": pytest.approx(0.6)}
+    with path.open("a") as f:
+        f.write(assistant(mid="d", rid="d", sid="s1", model=unknown,
+                          usage={"input_tokens": 50, "output_tokens": 50}) + "\n" + cost_state(1.1) + "\n")
+    ingester(conn, roots).catch_up()  # after a restart: the reported figures carried over
+    total, sources = conn.execute("SELECT sum(cost_usd), group_concat(DISTINCT cost_source) FROM usage "
+                                  "WHERE model = ?", (unknown,)).fetchone()
+    assert total == pytest.approx(1.1) and sources == "reported"
+    assert conn.execute("SELECT cost_source FROM usage WHERE dedupe_key = 'c:c'").fetchone()[0] == "table"

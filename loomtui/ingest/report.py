@@ -3,8 +3,9 @@
 Rows are grouped by agent, session, model, day (local), 5-hour billing block or repository.
 Token fields are as ccusage reports them: for Codex, `input_tokens` is the non-cached
 input and `cache_read_tokens` the cached input. `cost_usd` is the sum of the priced rows;
-`priced` says whether every row had a price ("table", "reported" where the agent's own
-figure was used, "partial" when some rows are unpriced, "unpriced" when none had one).
+`priced` says whether every row had a price ("table"; "reported" where the agent's own
+figure was used for some rows; "partial" when some rows are unpriced; "unpriced" when none
+had one).
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ def _row(r) -> dict:
     elif n_unpriced:
         row["priced"] = "unpriced"
     elif n_reported:
-        row["priced"] = "reported" if not n_table else "partial-reported"
+        row["priced"] = "reported"  # some or all of the cost is the agent's own figure
     else:
         row["priced"] = "table"
     return row

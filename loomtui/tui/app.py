@@ -154,6 +154,8 @@ class LoomApp(App[None]):
                                   budgets)
         if previous is not None:
             self._announce_new_gates(previous, self.pod_state)
+            if budgets is not previous.budgets:
+                self._announce_budgets(previous, self.pod_state)
         self.pod_changed_signal.publish(self.pod_state)
 
     def _announce_new_gates(self, before: PodState, now: PodState) -> None:
@@ -169,6 +171,25 @@ class LoomApp(App[None]):
                         title=f"Approval needed · {gate.risk}", severity="warning", timeout=8)
         if len(fresh) > 3:
             self.notify(f"and {len(fresh) - 3} more waiting in the inbox", severity="warning")
+
+    def _announce_budgets(self, before: PodState, now: PodState) -> None:
+        """A budget crossing the warning level (80 % by default), or its limit, notifies."""
+        warn_at = self.config.budgets.warn_at
+        names = {str(a.id): a.name for a in now.agents}
+        for b in now.budgets:
+            if not b.limited:
+                continue
+            old = before.budget(b.scope, b.scope_ref, b.period)
+            was = old.fraction if old is not None and old.limited else 0.0
+            who = {"pod": "the pod", "repo": b.scope_ref.rsplit("/", 1)[-1]}.get(
+                b.scope, names.get(b.scope_ref, f"agent {b.scope_ref}"))
+            if b.fraction >= 1.0 > was:
+                self.notify(f"{who}: {b.describe()}. Its tool calls now wait for approval; "
+                            "b opens Budgets to raise it.", title="Over budget", severity="error",
+                            timeout=10)
+            elif b.fraction >= warn_at > was:
+                self.notify(f"{who}: {b.describe()}", title="Budget warning", severity="warning",
+                            timeout=6)
 
     @work(exclusive=True, group="store-watch", exit_on_error=False)
     async def watch_store(self) -> None:
