@@ -32,7 +32,7 @@ def isolate(monkeypatch, home: Path) -> None:
 
 def gitb(cwd: Path | str, *args: str | bytes, input: bytes | None = None,
          env: dict[str, str] | None = None) -> bytes:
-    done = subprocess.run(["git", *args], cwd=cwd, input=input, capture_output=True,
+    done = subprocess.run(["git", *args], cwd=cwd, input=input, capture_output=True, check=False,
                           env={**os.environ, **GIT_ENV, **(env or {})})
     if done.returncode != 0:
         raise RuntimeError(f"git {args!r} failed in {cwd}: {done.stderr.decode(errors='replace')}")

@@ -12,7 +12,15 @@ from loomtui.git import diff as diffmod
 from loomtui.hooks.gitinfo import locate
 from loomtui.store.agents import upsert_agent
 from loomtui.store.db import connect, db_path
-from tests.gitrepos import add_worktree, commit_all, git, isolate, make_repo, reference, write
+from tests.gitrepos import (
+    add_worktree,
+    commit_all,
+    git,
+    isolate,
+    make_repo,
+    reference,
+    write,
+)
 
 SESSION = "5e55104e-0000-4000-8000-000000000001"
 

@@ -13,9 +13,25 @@ import pytest
 
 from loomtui.git import diff as diffmod
 from loomtui.git.diff import compute_diff, parse_raw_numstat
-from loomtui.git.discovery import DETACHED, MISSING, NO_BASE, NO_COMMITS, OK, worktree_at
+from loomtui.git.discovery import (
+    DETACHED,
+    MISSING,
+    NO_BASE,
+    NO_COMMITS,
+    OK,
+    worktree_at,
+)
 from tests.gitrepos import (
-    add_worktree, commit_all, git, gitb, index_file, isolate, make_repo, ours, reference, write,
+    add_worktree,
+    commit_all,
+    git,
+    gitb,
+    index_file,
+    isolate,
+    make_repo,
+    ours,
+    reference,
+    write,
 )
 
 BASE_FILES = {
@@ -273,3 +289,67 @@ def test_index_is_never_written_even_on_the_exact_path(shop, tmp_path):
     assert result.untracked_via == "index"
     assert index.stat().st_mtime_ns == stat.st_mtime_ns
     assert gitb(wt, "status", "--porcelain") == b" D README.md\n?? NEW.md\n"
+
+
+def test_deletions_do_not_force_the_slow_path_unless_git_could_pair(shop, tmp_path):
+    wt = add_worktree(shop, tmp_path / "wt", "screen")
+    git(wt, "rm", "-q", "src/old_name.py")
+    git(wt, "mv", "src/util.py", "src/helpers.py")
+    commit_all(wt, "delete and rename")
+    write(wt / "src/feature.py", "".join(f"feature_{i} = {i * 7}\n" for i in range(28)))  # same size range
+    write(wt / "notes.txt", "unrelated\n")
+    result = check(wt)
+    assert result.untracked_via == "counted"  # scored below git's 50%: counting is exact
+
+    # An untracked copy of a renamed-away file: git pairs it (100% beats the tracked
+    # rename), so the diff takes the exact path, and agrees with git.
+    write(wt / "src/util_copy.py", BASE_FILES["src/util.py"])
+    result = check(wt)
+    assert result.untracked_via == "index"
+    # And an untracked file half-copied from a deleted one (git's score decides).
+    (wt / "src/util_copy.py").unlink()
+    old = BASE_FILES["src/old_name.py"].splitlines(keepends=True)
+    write(wt / "src/revived.py", "".join(old[:20]) + "".join(f"new_{i} = 0\n" for i in range(8)))
+    assert check(wt).untracked_via == "index"
+
+
+def test_similarity_score_is_gits(tmp_path):
+    """Our port of git's rename score against git's own similarity index, on pairs
+    of files built to land on both sides of 50% (CRLF, long lines, binary)."""
+    import random
+
+    from loomtui.git.similarity import MIN_SCORE, percent, score, spans
+
+    rng = random.Random(5)
+    repo = tmp_path / "sim"
+    git(tmp_path, "init", "-q", "-b", "main", str(repo))
+    pairs = {}
+    for n in range(40):
+        alphabet = "".join(rng.sample("abcdefghijklmnopqrstuvwxyz", 6)) + " "
+        lines = ["".join(rng.choice(alphabet) for _ in range(rng.choice([4, 30, 90, 200])))
+                 + rng.choice(["\n", "\n", "\r\n"]) for _ in range(rng.randint(5, 80))]
+        src = "".join(lines).encode()
+        keep = rng.random()
+        dst = ("".join(x for x in lines if rng.random() < keep)
+               + "".join(f"{alphabet[:3]}{i}\n" for i in range(rng.randint(0, 30)))).encode()
+        if n % 10 == 0:
+            dst = b"\0" + dst
+        write(repo / f"s{n}", src)
+        pairs[n] = (src, dst)
+    commit_all(repo, "sources")
+    for n, (_, dst) in pairs.items():
+        (repo / f"s{n}").unlink()
+        write(repo / f"d{n}", dst)
+    git(repo, "add", "-A")
+    raw = gitb(repo, "diff", "--cached", "-M", "--raw", "-z", "HEAD").split(b"\0")
+    git_says = {}
+    for i, token in enumerate(raw):
+        if token.startswith(b":") and token.split(b" ")[4].startswith(b"R"):
+            git_says[int(raw[i + 2][1:])] = int(token.split(b" ")[4][1:])
+    ours_says = {}
+    for n, (src, dst) in pairs.items():
+        value = score(len(src), spans(src), len(dst), spans(dst))
+        if value >= MIN_SCORE:
+            ours_says[n] = percent(value)
+    assert 5 < len(git_says) < 35  # both sides of the threshold were exercised
+    assert ours_says == git_says

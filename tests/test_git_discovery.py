@@ -5,16 +5,23 @@ from __future__ import annotations
 
 import os
 import shutil
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
 from loomtui.git.discovery import (
-    BARE, DETACHED, MISSING, NO_BASE, NO_COMMITS, OK, discover, list_worktrees, worktree_at,
+    BARE,
+    DETACHED,
+    MISSING,
+    NO_BASE,
+    NO_COMMITS,
+    OK,
+    discover,
+    list_worktrees,
+    worktree_at,
 )
 from loomtui.git.run import GitError
-from tests.gitrepos import add_worktree, git, isolate, make_repo, write
+from tests.gitrepos import add_worktree, git, isolate, make_repo
 
 
 @pytest.fixture(autouse=True)

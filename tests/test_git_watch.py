@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import shutil
 import time
-from pathlib import Path
 
 import pytest
 
@@ -15,9 +14,23 @@ from loomtui.git.discovery import discover
 from loomtui.git.watch import WorktreeWatcher, refresh_all, refresh_worktree
 from loomtui.store.db import connect, db_path
 from loomtui.store.worktrees import (
-    colliding_files, collisions, fetch_files, fetch_worktree, fetch_worktrees, save_worktree,
+    colliding_files,
+    collisions,
+    fetch_files,
+    fetch_worktree,
+    fetch_worktrees,
+    save_worktree,
 )
-from tests.gitrepos import add_worktree, commit_all, git, isolate, make_repo, ours, reference, write
+from tests.gitrepos import (
+    add_worktree,
+    commit_all,
+    git,
+    isolate,
+    make_repo,
+    ours,
+    reference,
+    write,
+)
 
 DEADLINE = 5.0
 
@@ -155,9 +168,40 @@ def test_new_worktrees_join_with_set_worktrees(pod, repo3, tmp_path):
         watcher.stop()
 
 
-def test_refresh_worktree_writes_what_git_says(pod, repo3):
+def test_untracked_files_follow_edits_adds_staging_and_ignore_rules(pod, repo3):
+    """In-place edits reuse the last untracked list; anything else lists again."""
     db, conn = pod
-    repo, (x, y, z) = repo3
+    repo, (x, _, _) = repo3
+    write(x / "notes.txt", "1\n")
+    watcher = WorktreeWatcher(db, [w for w in discover(repos=[str(repo)]) if w.path == str(x)])
+    watcher.start()
+
+    def stored():
+        return {f.path: f.added for f in fetch_files(conn, str(x))}
+
+    try:
+        settle(watcher)
+        assert stored() == {"notes.txt": 1}
+        write(x / "notes.txt", "1\n2\n3\n")  # in place
+        wait_for(lambda: stored() == {"notes.txt": 3})
+        write(x / "todo.md", "a\nb\n")  # a new file
+        wait_for(lambda: stored() == {"notes.txt": 3, "todo.md": 2})
+        git(x, "add", "todo.md")  # staged: tracked now, counted once
+        write(x / "todo.md", "a\nb\nc\n")
+        wait_for(lambda: stored() == {"notes.txt": 3, "todo.md": 3})
+        write(x / ".gitignore", "notes.txt\n")  # ignored from now on
+        wait_for(lambda: stored() == {".gitignore": 1, "todo.md": 3})
+        wait_for(lambda: not watcher.busy())
+        merge_base = fetch_worktree(conn, str(x)).merge_base
+        assert {f.path: (f.added, f.deleted, f.old_path) for f in fetch_files(conn, str(x))} \
+            == reference(x, merge_base)
+    finally:
+        watcher.stop()
+
+
+def test_refresh_worktree_writes_what_git_says(pod, repo3):
+    _, conn = pod
+    repo, (x, _, _) = repo3
     git(x, "mv", "a.txt", "b.txt")
     write(x / "c.txt", "c\n")
     found = {w.path: w for w in discover(repos=[str(repo)])}
@@ -171,8 +215,8 @@ def test_refresh_worktree_writes_what_git_says(pod, repo3):
 
 def test_collisions_are_per_repository_and_include_renames(pod):
     _, conn = pod
-    files = lambda *rows: [(p, old, st, 1, 0, False) for p, old, st in rows]  # noqa: E731
-    common = dict(branch="b", base="main", merge_base="0" * 40, state="ok", now=1.0)
+    files = lambda *rows: [(p, old, st, 1, 0, False) for p, old, st in rows]
+    common = {"branch": "b", "base": "main", "merge_base": "0" * 40, "state": "ok", "now": 1.0}
     save_worktree(conn, path="/r/a", repo="/r", files=files(("x.py", None, "modified"),
                                                                ("y.py", None, "modified")), **common)
     save_worktree(conn, path="/r/b", repo="/r", files=files(("x.py", None, "modified"),

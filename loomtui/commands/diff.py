@@ -52,7 +52,8 @@ def run(args: argparse.Namespace) -> int:
     if (sys.stdout.encoding or "").lower().replace("-", "") != "utf8":
         sys.stdout.reconfigure(errors="replace")
     print(render_stat(doc))
-    if not args.stat:
+    if not args.stat and doc["files"]:
+        print()
         for change in doc["files"]:
             if change.get("patch"):
                 sys.stdout.write(change["patch"])

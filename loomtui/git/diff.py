@@ -12,12 +12,16 @@ How, cheaply (the watcher runs this on every save):
    respected).
 3. Untracked files are counted here, as git counts a new file (lines; binary if
    a NUL is in the first 8000 bytes), with a cache by stat, unless that could
-   differ from git's answer: a tracked file was deleted or renamed (git would
-   pair it with an untracked one as a rename), or a gitattribute (`diff`,
-   `filter`, `working-tree-encoding`) applies to an untracked file. Then the
-   diff is run again against a *copy* of the index in a temporary file, to which
-   `git add -N` adds the untracked files: exactly git's answer, and the user's
-   index is never written.
+   differ from git's answer:
+   - git could pair an untracked file with a deleted or renamed-away one as a
+     rename: decided with git's own similarity score (`similarity.py`), the
+     deleted blobs read once with `git cat-file` and cached by id;
+   - a gitattribute that changes diffs (`diff`, `binary`, `filter`, `ident`,
+     `working-tree-encoding`) applies to an untracked file (`git check-attr`,
+     run only when an attributes file exists).
+   Then the diff runs again against a *copy* of the index in a temporary file,
+   to which `git add -N` adds the untracked files: git's own answer, and the
+   user's index is only read. Patches always take that path.
 
 Embedded repositories and submodules are one entry each, never descended into.
 Patch text (on demand) is capped per file and in total, with a marker and a flag.
@@ -32,10 +36,10 @@ import stat
 import tempfile
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, NamedTuple
 
-from loomtui.git import refs
+from loomtui.git import refs, similarity
 from loomtui.git.discovery import (
     BARE,
     DETACHED,
@@ -55,7 +59,8 @@ FIRST_FEW_BYTES = 8000  # git looks for a NUL this far to call a file binary
 
 STATUS = {"A": "added", "M": "modified", "D": "deleted", "R": "renamed", "C": "added",
           "T": "modified", "U": "modified"}
-_ATTRS = (b"diff", b"filter", b"working-tree-encoding")
+# Attributes that change what git diffs (`binary` is a macro that unsets `diff`).
+_ATTRS = ("diff", "filter", "working-tree-encoding", "ident")
 _PATCH_START = re.compile(rb"^diff --git ", re.MULTILINE)
 
 
@@ -96,6 +101,8 @@ class DiffResult:
     files: tuple[FileChange, ...] = ()
     error: str | None = None  # git's message when state is "error"
     untracked_via: str = "none"  # none | counted | index: how untracked files were counted
+    # git's list of untracked paths (raw bytes), for `compute_diff(untracked=...)`.
+    untracked: tuple[bytes, ...] = field(default=(), compare=False, repr=False)
 
     @property
     def added(self) -> int:
@@ -120,10 +127,16 @@ class DiffResult:
 
 
 def compute_diff(worktree: Worktree, *, patches: bool = False, patch_limit: int = PATCH_LIMIT,
-                 total_patch_limit: int = TOTAL_PATCH_LIMIT) -> DiffResult:
+                 total_patch_limit: int = TOTAL_PATCH_LIMIT,
+                 untracked: tuple[bytes, ...] | None = None) -> DiffResult:
     """The worktree's changes against merge-base(base, HEAD). Never raises for a
     repository problem: the result's state says what is wrong (missing, bare,
-    error with git's message)."""
+    error with git's message).
+
+    `untracked`: the previous result's `untracked`, when the caller knows the set
+    of untracked files cannot have changed since (the watcher: only in-place
+    edits of files, no file added, removed or renamed, no ignore rules or index
+    touched); spares the `git ls-files` process."""
     empty = DiffResult(worktree=worktree.path, repo=worktree.repo, branch=worktree.branch,
                        head=worktree.head, base=worktree.base, merge_base=None, state=worktree.state)
     if worktree.state == BARE:
@@ -132,7 +145,7 @@ def compute_diff(worktree: Worktree, *, patches: bool = False, patch_limit: int 
     if dirs is None:
         return replace(empty, state=MISSING)
     try:
-        return _compute(worktree, dirs, patches, patch_limit, total_patch_limit)
+        return _compute(worktree, dirs, patches, patch_limit, total_patch_limit, untracked)
     except GitError as exc:
         if refs.git_dirs(worktree.path) is None:  # removed while we looked
             return replace(empty, state=MISSING)
@@ -140,7 +153,7 @@ def compute_diff(worktree: Worktree, *, patches: bool = False, patch_limit: int 
 
 
 def _compute(wt: Worktree, dirs: refs.GitDirs, patches: bool, patch_limit: int,
-             total_limit: int) -> DiffResult:
+             total_limit: int, known_untracked: tuple[bytes, ...] | None) -> DiffResult:
     path = wt.path
     symref, head, known = refs.read_head(dirs)
     if not known:
@@ -159,42 +172,49 @@ def _compute(wt: Worktree, dirs: refs.GitDirs, patches: bool, patch_limit: int,
         else:
             against = merge_base
 
-    diff_args = [*DIFF_CONFIG, "diff", "--no-color", "--no-ext-diff", "--raw", "--numstat", "-z",
-                 "-M", against, "--"]
-    ls_args = ["ls-files", "-z", "--others", "--exclude-standard"]
-    p_diff, p_ls = start(path, diff_args), start(path, ls_args)
-    try:
-        tracked_out = finish(p_diff, diff_args)
-    except GitError:
-        p_ls.kill()
-        p_ls.communicate()
-        raise
-    untracked_out = finish(p_ls, ls_args)
-    files = parse_raw_numstat(tracked_out)
-    untracked = [p for p in untracked_out.split(b"\0") if p]
+    diff_args = [*DIFF_CONFIG, "diff", "--no-color", "--no-ext-diff", "--raw", "--no-abbrev",
+                 "--numstat", "-z", "-M", against, "--"]
+    if known_untracked is not None:
+        tracked_out = run(path, *diff_args)
+        untracked = list(known_untracked)
+    else:
+        ls_args = ["ls-files", "-z", "--others", "--exclude-standard"]
+        p_diff, p_ls = start(path, diff_args), start(path, ls_args)
+        try:
+            tracked_out = finish(p_diff, diff_args)
+        except GitError:
+            p_ls.kill()
+            p_ls.communicate()
+            raise
+        untracked = [p for p in finish(p_ls, ls_args).split(b"\0") if p]
+    all_untracked = tuple(untracked)
+    entries = _parse(tracked_out)
+    files = [e.change for e in entries]
     nested = [p.rstrip(b"/") for p in untracked if p.endswith(b"/")]  # embedded repositories
     plain = [p for p in untracked if not p.endswith(b"/")]
 
-    via, env = "none", None
+    via, env, counted = "none", None, []
     try:
-        if plain and (patches or any(f.status in ("deleted", "renamed") for f in files)
-                      or _attributes_apply(path, dirs, plain)):
+        if plain and not patches and not _attributes_apply(path, dirs, plain):
+            found = [_untracked(path, p) for p in plain]
+            counted = [u for u in found if u is not None]
+            if not _rename_possible(path, dirs, entries, counted):
+                via, plain = "counted", []
+        if plain:
             via, env = "index", _index_with_intent_to_add(path, dirs, plain)
             files = parse_raw_numstat(run(path, *diff_args, env=env))
-            plain = []
-        elif plain:
-            via = "counted"
+            counted = []
         if patches:
             files = _attach_patches(path, against, files, env, patch_limit, total_limit)
     finally:
         if env is not None:
             shutil.rmtree(os.path.dirname(env["GIT_INDEX_FILE"]), ignore_errors=True)
-    counted = [_count_new(path, p) for p in plain]
-    files += [f for f in counted if f is not None]
+    files += [u.change for u in counted]
     files += [_nested_repo(path, p, patches) for p in nested]
     files.sort(key=lambda f: os.fsencode(f.path))
     return DiffResult(worktree=path, repo=wt.repo, branch=branch, head=head, base=wt.base,
-                      merge_base=merge_base, state=state, files=tuple(files), untracked_via=via)
+                      merge_base=merge_base, state=state, files=tuple(files), untracked_via=via,
+                      untracked=all_untracked)
 
 
 # -- refs: base, merge-base, empty tree ---------------------------------------------
@@ -235,6 +255,9 @@ def clear_caches() -> None:
     with _cache_lock:
         _merge_bases.clear()
         _counts.clear()
+        _blobs.clear()
+        _untracked_spans.clear()
+        _settings_cache.clear()
 
 
 def empty_tree(path: str, commondir: str) -> str:
@@ -247,11 +270,20 @@ def empty_tree(path: str, commondir: str) -> str:
 
 # -- parsing git's output ------------------------------------------------------------
 
+class _Entry(NamedTuple):
+    change: FileChange
+    source: str | None  # blob id of a deleted or renamed-away regular file: a rename source
+
+
 def parse_raw_numstat(out: bytes) -> list[FileChange]:
     """Parse `git diff --raw --numstat -z` output: all raw records, then all numstat
     records, in the same order."""
+    return [e.change for e in _parse(out)]
+
+
+def _parse(out: bytes) -> list[_Entry]:
     tokens = out.split(b"\0")
-    raws: list[tuple[str, bytes, bytes | None]] = []
+    raws: list[tuple[list[bytes], bytes, bytes | None]] = []
     nums: list[tuple[bytes, bytes, bytes]] = []
     i, n = 0, len(tokens)
     while i < n:
@@ -260,12 +292,12 @@ def parse_raw_numstat(out: bytes) -> list[FileChange]:
             i += 1
             continue
         if token.startswith(b":"):
-            letter = token.split(b" ")[4][:1].decode("ascii", "replace")
-            if letter in ("R", "C"):
-                raws.append((letter, tokens[i + 2], tokens[i + 1]))
+            meta = token[1:].split(b" ")  # old mode, new mode, old id, new id, status
+            if meta[4][:1] in (b"R", b"C"):
+                raws.append((meta, tokens[i + 2], tokens[i + 1]))
                 i += 3
             else:
-                raws.append((letter, tokens[i + 1], None))
+                raws.append((meta, tokens[i + 1], None))
                 i += 2
         else:
             added, deleted, rest = token.split(b"\t", 2)
@@ -276,29 +308,42 @@ def parse_raw_numstat(out: bytes) -> list[FileChange]:
                 i += 3
             nums.append((added, deleted, rest))
     counts = {path: (a, d) for a, d, path in nums}
-    files = []
-    for letter, path, old in raws:
+    entries = []
+    for meta, path, old in raws:
         added, deleted = counts.get(path, (b"0", b"0"))
         binary = added == b"-"
-        files.append(FileChange(
+        letter = meta[4][:1].decode("ascii", "replace")
+        change = FileChange(
             path=display(path), old_path=display(old) if old is not None else None,
             status=STATUS.get(letter, "modified"),
             added=0 if binary else int(added), deleted=0 if binary else int(deleted),
             binary=binary,
-        ))
-    return files
+        )
+        regular_source = letter in ("D", "R") and meta[0] in (b"100644", b"100755")
+        entries.append(_Entry(change, meta[2].decode("ascii", "replace") if regular_source else None))
+    return entries
 
 
 # -- untracked files -----------------------------------------------------------------
 
-_counts: dict[bytes, tuple[tuple[int, int, int, int], int, bool]] = {}
+class _Untracked(NamedTuple):
+    change: FileChange
+    full: bytes  # absolute path
+    size: int
+    key: tuple[int, int, int, int] | None  # stat key of a regular file; None for a symlink
+    has_cr: bool
 
 
-def _count_new(root: str, rel: bytes) -> FileChange | None:
+_counts: dict[bytes, tuple[tuple[int, int, int, int], int, bool, bool]] = {}
+
+
+def _untracked(root: str, rel: bytes) -> _Untracked | None:
     """An untracked file as git would count it once added: lines, or binary."""
     full = os.path.join(os.fsencode(root), rel)
+    key, has_cr, size = None, False, 0
     try:
         st = os.lstat(full)
+        size = st.st_size
         if stat.S_ISLNK(st.st_mode):
             lines, binary = (1 if os.readlink(full) else 0), False  # the link's target, one line
         elif not stat.S_ISREG(st.st_mode):
@@ -309,30 +354,137 @@ def _count_new(root: str, rel: bytes) -> FileChange | None:
             key = (st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino)
             cached = _counts.get(full)
             if cached is not None and cached[0] == key:
-                lines, binary = cached[1], cached[2]
+                lines, binary, has_cr = cached[1:]
             else:
-                lines, binary = _count_lines(full)
-                if len(_counts) > 100_000:
-                    _counts.clear()
-                _counts[full] = (key, lines, binary)
+                lines, binary, has_cr = _count_lines(full)
+                with _cache_lock:
+                    if len(_counts) > 100_000:
+                        _counts.clear()
+                    _counts[full] = (key, lines, binary, has_cr)
     except FileNotFoundError:
         return None  # gone since git listed it
     except OSError:
         lines, binary = 0, True  # unreadable: git could not diff it as text either
-    return FileChange(path=display(rel), old_path=None, status="added",
-                      added=0 if binary else lines, deleted=0, binary=binary)
+    change = FileChange(path=display(rel), old_path=None, status="added",
+                        added=0 if binary else lines, deleted=0, binary=binary)
+    return _Untracked(change, full, size, key, has_cr)
 
 
-def _count_lines(full: bytes) -> tuple[int, bool]:
-    lines, last, first = 0, b"\n", True
+def _count_lines(full: bytes) -> tuple[int, bool, bool]:
+    """(lines, binary, has a CR) as git counts an added file."""
+    lines, last, first, has_cr = 0, b"\n", True, False
     with open(full, "rb") as handle:
         while chunk := handle.read(1 << 20):
             if first and b"\0" in chunk[:FIRST_FEW_BYTES]:
-                return 0, True
+                return 0, True, False
             first = False
             lines += chunk.count(b"\n")
+            has_cr = has_cr or b"\r" in chunk
             last = chunk[-1:]
-    return lines + (last != b"\n"), False
+    return lines + (last != b"\n"), False, has_cr
+
+
+# -- would git see a rename involving an untracked file? ----------------------------
+
+SPAN_BYTES_LIMIT = 8 * 1024 * 1024  # hashing more than this per diff: take the exact path
+_blobs: OrderedDict[str, tuple[int, dict[int, int] | None]] = OrderedDict()
+_untracked_spans: dict[bytes, tuple[tuple[int, int, int, int], dict[int, int]]] = {}
+
+
+def _rename_possible(root: str, dirs: refs.GitDirs, entries: list[_Entry],
+                     untracked: list[_Untracked]) -> bool:
+    """Could `git add -N` of these untracked files change git's rename pairing?
+    True when in doubt (the exact path is then taken; it is only slower)."""
+    sources = [e.source for e in entries if e.source]
+    destinations = [u for u in untracked if u.key is not None]  # regular files only
+    if not sources or not destinations:
+        return False
+    settings = _settings(root, dirs)
+    limit = settings.rename_limit
+    added = sum(1 for e in entries if e.change.status in ("added", "renamed"))
+    if limit > 0 and len(sources) * (added + len(destinations)) > limit * limit:
+        return True  # git would skip inexact rename detection altogether
+    if any(u.has_cr for u in destinations):
+        return True  # autocrlf or text attributes could change its size and hash
+    sizes = _blob_sizes(root, sources)
+    pairs = []
+    for u in destinations:
+        for sha in sources:
+            size = sizes.get(sha)
+            if size is None:
+                return True
+            if size == 0 and u.size == 0:
+                return True
+            if similarity.size_compatible(size, u.size):
+                pairs.append((sha, u))
+    if not pairs:
+        return False
+    if sum(sizes[sha] for sha, _ in pairs) + sum(u.size for _, u in pairs) > SPAN_BYTES_LIMIT:
+        return True
+    spans = _blob_spans(root, {sha for sha, _ in pairs})
+    for sha, u in pairs:
+        src = spans.get(sha)
+        dst = _file_spans(u)
+        if src is None or dst is None:
+            return True
+        if similarity.score(sizes[sha], src, u.size, dst) >= similarity.MIN_SCORE:
+            return True
+    return False
+
+
+def _blob_sizes(root: str, shas: list[str]) -> dict[str, int]:
+    missing = [s for s in dict.fromkeys(shas) if s not in _blobs]
+    if missing:
+        out = run(root, "cat-file", "--batch-check", input="".join(f"{s}\n" for s in missing).encode())
+        for line in out.splitlines():
+            parts = line.split()
+            if len(parts) == 3 and parts[1] == b"blob":
+                _remember_blob(parts[0].decode(), int(parts[2]), None)
+    return {s: _blobs[s][0] for s in shas if s in _blobs}
+
+
+def _blob_spans(root: str, shas: set[str]) -> dict[str, dict[int, int]]:
+    missing = [s for s in shas if s in _blobs and _blobs[s][1] is None]
+    if missing:
+        out = run(root, "cat-file", "--batch", input="".join(f"{s}\n" for s in missing).encode())
+        pos = 0
+        while pos < len(out):
+            newline = out.index(b"\n", pos)
+            header = out[pos:newline].split()
+            pos = newline + 1
+            if len(header) != 3:
+                continue
+            size = int(header[2])
+            _remember_blob(header[0].decode(), size, similarity.spans(out[pos:pos + size]))
+            pos += size + 1
+    return {s: _blobs[s][1] for s in shas if s in _blobs and _blobs[s][1] is not None}
+
+
+def _remember_blob(sha: str, size: int, spans: dict[int, int] | None) -> None:
+    with _cache_lock:
+        _blobs[sha] = (size, spans)
+        _blobs.move_to_end(sha)
+        while len(_blobs) > 2048:
+            _blobs.popitem(last=False)
+
+
+def _file_spans(u: _Untracked) -> dict[int, int] | None:
+    cached = _untracked_spans.get(u.full)
+    if cached is not None and cached[0] == u.key:
+        return cached[1]
+    try:
+        with open(u.full, "rb") as handle:
+            data = handle.read()
+    except OSError:
+        return None
+    if len(data) != u.size:
+        return None  # changed under us: let git decide
+    spans = similarity.spans(data)
+    with _cache_lock:
+        if len(_untracked_spans) > 10_000:
+            _untracked_spans.clear()
+        _untracked_spans[u.full] = (u.key, spans)  # type: ignore[assignment]
+    return spans
 
 
 def _nested_repo(root: str, rel: bytes, patches: bool) -> FileChange:
@@ -348,42 +500,70 @@ def _nested_repo(root: str, rel: bytes, patches: bool) -> FileChange:
                       deleted=0, binary=False, patch=patch)
 
 
+class _Settings(NamedTuple):
+    attributes_file: str  # core.attributesFile, or git's default place for it
+    rename_limit: int  # diff.renameLimit (git diff's default: 1000)
+
+
+_settings_cache: dict[str, tuple[tuple, _Settings]] = {}
+
+
+def _settings(root: str, dirs: refs.GitDirs) -> _Settings:
+    """The two settings the shortcuts depend on, from `git config` (so includes and
+    every config level count), cached until a config file changes."""
+    home = os.path.expanduser("~")
+    xdg = os.environ.get("XDG_CONFIG_HOME") or os.path.join(home, ".config")
+    files = (os.environ.get("GIT_CONFIG_GLOBAL") or os.path.join(home, ".gitconfig"),
+             os.path.join(xdg, "git", "config"), os.environ.get("GIT_CONFIG_SYSTEM") or "/etc/gitconfig",
+             os.path.join(dirs.commondir, "config"), os.path.join(dirs.gitdir, "config.worktree"))
+    stamp = tuple(_mtime(f) for f in files) + (os.environ.get("GIT_CONFIG_NOSYSTEM"),)
+    cached = _settings_cache.get(dirs.gitdir)
+    if cached is not None and cached[0] == stamp:
+        return cached[1]
+    out = run(root, "config", "-z", "--get-regexp", r"^(core\.attributesfile|diff\.renamelimit)$",
+              ok=(0, 1))
+    values = {}
+    for record in out.split(b"\0"):
+        name, _, value = record.partition(b"\n")
+        if name:
+            values[name.decode("ascii", "replace").lower()] = os.fsdecode(value)
+    attributes = values.get("core.attributesfile") or os.path.join(xdg, "git", "attributes")
+    try:
+        limit = int(values.get("diff.renamelimit", "1000"))
+    except ValueError:
+        limit = 1000
+    settings = _Settings(os.path.expanduser(attributes), limit)
+    _settings_cache[dirs.gitdir] = (stamp, settings)
+    return settings
+
+
+def _mtime(path: str) -> int | None:
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return None
+
+
 def _attributes_apply(root: str, dirs: refs.GitDirs, plain: list[bytes]) -> bool:
-    """True if a gitattribute that changes how git diffs a file (diff, binary,
-    filter, working-tree-encoding) applies to any untracked file."""
+    """True if a gitattribute that changes how git diffs a file applies to any
+    untracked file. Asks `git check-attr` only if some attributes file exists."""
     if not _attribute_files_exist(root, dirs, plain):
         return False
-    args = ["check-attr", "-z", "--stdin", *[a.decode() for a in _ATTRS]]
+    args = ["check-attr", "-z", "--stdin", *_ATTRS]
     out = run(root, *args, input=b"\0".join(plain) + b"\0")
     values = out.split(b"\0")[2::3]
     return any(v != b"unspecified" for v in values)
 
 
 def _attribute_files_exist(root: str, dirs: refs.GitDirs, plain: list[bytes]) -> bool:
-    home = os.path.expanduser("~")
-    xdg = os.environ.get("XDG_CONFIG_HOME") or os.path.join(home, ".config")
-    if any(os.path.exists(p) for p in (
-        os.path.join(xdg, "git", "attributes"), os.path.join(dirs.commondir, "info", "attributes"),
-        "/etc/gitattributes",
-    )):
+    if any(os.path.exists(p) for p in (_settings(root, dirs).attributes_file,
+                                       os.path.join(dirs.commondir, "info", "attributes"),
+                                       "/etc/gitattributes")):
         return True
-    # core.attributesFile may name another file: a mention in any config is enough.
-    for config in (os.path.join(home, ".gitconfig"), os.path.join(xdg, "git", "config"),
-                   os.path.join(dirs.commondir, "config"), os.path.join(dirs.gitdir, "config.worktree"),
-                   "/etc/gitconfig"):
-        try:
-            with open(config, "rb") as handle:
-                if b"attributesfile" in handle.read().lower():
-                    return True
-        except OSError:
-            pass
     base = os.fsencode(root)
-    folders = {os.path.dirname(p) for p in plain}
     checked: set[bytes] = set()
-    for folder in folders:
-        while True:
-            if folder in checked:
-                break
+    for folder in {os.path.dirname(p) for p in plain}:
+        while folder not in checked:
             checked.add(folder)
             if os.path.exists(os.path.join(base, folder, b".gitattributes")):
                 return True
@@ -402,7 +582,9 @@ def _index_with_intent_to_add(path: str, dirs: refs.GitDirs, plain: list[bytes])
     index = os.path.join(tmp, "index")
     try:
         try:
-            shutil.copyfile(os.path.join(dirs.gitdir, "index"), index)
+            # copy2 keeps the mtime: git judges "racily clean" entries by it, and a
+            # fresh mtime would make a just-saved file of unchanged size look clean.
+            shutil.copy2(os.path.join(dirs.gitdir, "index"), index)
         except FileNotFoundError:
             pass  # no index yet: git starts an empty one
         env = git_env({"GIT_INDEX_FILE": index, "GIT_LITERAL_PATHSPECS": "1"})

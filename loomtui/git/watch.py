@@ -99,6 +99,10 @@ class WorktreeWatcher:
         self._stopping = False
         self._running: set[str] = set()
         self._dirty: set[str] = set()
+        # Worktrees whose set of untracked files may have changed (anything but an
+        # in-place edit); the others reuse their last `git ls-files` answer.
+        self._relist: set[str] = set()
+        self._untracked: dict[str, tuple[bytes, ...]] = {}
         self._tasks: set[asyncio.Task] = set()
         self._thread: threading.Thread | None = None
         self.set_worktrees(worktrees)
@@ -207,7 +211,18 @@ class WorktreeWatcher:
                     changes = await next_batch
                 except StopAsyncIteration:
                     return
-                for path in routes.targets(p for _, p in changes):
+                targets: set[str] = set()
+                for change, changed in changes:
+                    hit, internal = routes.route(changed)
+                    if not hit:
+                        continue
+                    targets.update(hit)
+                    edit = (change == watchfiles.Change.modified and not internal
+                            and os.path.basename(changed) != ".gitignore")
+                    if not edit:
+                        with self._lock:
+                            self._relist.update(hit)
+                for path in targets:
                     self._schedule(path)
                 next_batch = asyncio.ensure_future(changes_of.__anext__())
         finally:
@@ -217,6 +232,9 @@ class WorktreeWatcher:
                 await changes_of.aclose()
 
     def _schedule_all(self, paths: Iterable[str]) -> None:
+        paths = list(paths)
+        with self._lock:
+            self._relist.update(paths)  # changes may have gone unseen
         for path in paths:
             self._schedule(path)
 
@@ -235,7 +253,9 @@ class WorktreeWatcher:
             while True:
                 with self._lock:
                     self._dirty.discard(path)
-                await self._loop.run_in_executor(self._pool, self._refresh, path)
+                    relist = path in self._relist
+                    self._relist.discard(path)
+                await self._loop.run_in_executor(self._pool, self._refresh, path, relist)
                 with self._lock:
                     if path not in self._dirty or self._stopping:
                         self._running.discard(path)
@@ -245,19 +265,24 @@ class WorktreeWatcher:
                 self._running.discard(path)
             raise
 
-    def _refresh(self, path: str) -> None:
+    def _refresh(self, path: str, relist: bool = True) -> None:
         """One recompute (in a worker thread); writes only what changed."""
         with self._lock:
             worktree = self._worktrees.get(path)
+            known = None if relist else self._untracked.get(path)
         if worktree is None:
             return
         try:
-            result = compute_diff(worktree)
+            result = compute_diff(worktree, untracked=known)
         except Exception as exc:  # noqa: BLE001 - a bug, not a repository state: report, keep watching
             self._error(f"diff of {path} failed: {exc!r}")
             return
         with self._lock:
             self.refreshes[path] += 1
+            if result.diffable:
+                self._untracked[path] = result.untracked
+            else:
+                self._untracked.pop(path, None)
         self._branch_refs[path] = f"refs/heads/{result.branch}" if result.branch else None
         signature = result.signature()
         written = False
@@ -313,20 +338,15 @@ class _Routes:
                 roots.append(place)
         self.roots = roots
 
-    def targets(self, paths: Iterable[str]) -> set[str]:
-        out: set[str] = set()
-        for path in paths:
-            out.update(self.route(path))
-        return out
-
-    def route(self, path: str) -> list[str]:
+    def route(self, path: str) -> tuple[list[str], bool]:
+        """(worktrees to recompute, whether the path is inside a git directory)."""
         for common, worktrees in self.repos:
             if path.startswith(common):
-                return self._git_internal(common, path[len(common):], worktrees)
+                return self._git_internal(common, path[len(common):], worktrees), True
         for root, worktree in self.by_root:
             if path.startswith(root) or path == root[:-1]:
-                return [worktree.path]
-        return []
+                return [worktree.path], False
+        return [], False
 
     def _git_internal(self, common: str, rel: str, worktrees: list[Worktree]) -> list[str]:
         if rel.endswith(".lock"):
