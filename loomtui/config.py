@@ -40,6 +40,12 @@ DEFAULT_CONFIG_TEXT = """\
 # added to the fleet as agents.
 # agent_horizon_hours = 24
 
+[git]
+# What each repository's worktrees are diffed against (default: origin/HEAD, else main,
+# else master), and repositories to list even before an agent works in them.
+#   bases = { "/srv/shop" = "origin/develop" }
+#   repos = ["/srv/shop"]
+
 [budgets]
 # Limits in tokens and/or US dollars; no limits are set by default (the indented
 # lines are examples). Leave a key out for no limit. At warn_at of a
@@ -65,6 +71,15 @@ DEFAULT_CONFIG_TEXT = """\
 # Rebind any key by its binding id (`?` in the console lists them), for example:
 # quit = "ctrl+q"
 # filter = "slash,f"
+
+[memory]
+# Kinds of entry that agents write as "proposed", for a supervisor to accept or reject
+# (kinds: decision, convention, fact, warning, todo, handoff). Other kinds are active at once.
+# review_kinds = ["decision", "convention"]
+
+# Tokens of shared memory and pod status the SessionStart hook adds to a new agent's
+# context (an estimate: ASCII characters / 3 + other characters).
+# session_budget_tokens = 2000
 """
 
 
@@ -100,11 +115,19 @@ class BudgetConfig:
 
 
 @dataclass(frozen=True)
+class GitConfig:
+    bases: Mapping[str, str] = field(default_factory=dict)  # repository path -> base
+    repos: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Config:
     console: ConsoleConfig = field(default_factory=ConsoleConfig)
     keymap: Mapping[str, str] = field(default_factory=dict)
     ingest: IngestConfig = field(default_factory=IngestConfig)
     budgets: BudgetConfig = field(default_factory=BudgetConfig)
+    git: GitConfig = field(default_factory=GitConfig)
+    memory: MemoryConfig = field(default_factory=lambda: MemoryConfig())
     path: Path | None = None
     warnings: tuple[str, ...] = ()
 
@@ -136,7 +159,7 @@ def parse_config(data: Mapping[str, Any], path: Path | None = None) -> Config:
     where = str(path) if path else "config"
     warnings: list[str] = []
     for key in data:
-        if key not in ("console", "keymap", "ingest", "budgets"):
+        if key not in ("console", "keymap", "ingest", "budgets", "memory", "git"):
             warnings.append(f"{where}: unknown section or key [{key}] ignored")
     console = _section(data.get("console", {}), ConsoleConfig, "console", where, warnings)
     console = ConsoleConfig(
@@ -156,8 +179,10 @@ def parse_config(data: Mapping[str, Any], path: Path | None = None) -> Config:
         warnings.append(f"{where}: [keymap] must be a table; ignored")
     ingest = _ingest(data.get("ingest", {}), where, warnings)
     budgets = _budgets(data.get("budgets", {}), where, warnings)
-    return Config(console=console, keymap=keymap, ingest=ingest, budgets=budgets, path=path,
-                  warnings=tuple(warnings))
+    memory = _memory(data.get("memory", {}), where, warnings)
+    git = _git(data.get("git", {}), where, warnings)
+    return Config(console=console, keymap=keymap, ingest=ingest, budgets=budgets, memory=memory, git=git,
+                  path=path, warnings=tuple(warnings))
 
 
 def _number(value: Any) -> bool:
@@ -261,3 +286,64 @@ def supervisor_name() -> str:
         import getpass
 
         return getpass.getuser()
+
+
+# -- [memory] (issue 6) -------------------------------------------------------------
+
+MEMORY_KINDS = ("decision", "convention", "fact", "warning", "todo", "handoff")
+
+
+@dataclass(frozen=True)
+class MemoryConfig:
+    # Kinds an agent's new entry waits in review for (status "proposed").
+    review_kinds: tuple[str, ...] = ("decision", "convention")
+    # What the SessionStart hook may add to a new agent's context, in estimated tokens.
+    session_budget_tokens: int = 2000
+
+
+def _memory(raw: Any, where: str, warnings: list[str]) -> MemoryConfig:
+    if not isinstance(raw, Mapping):
+        warnings.append(f"{where}: [memory] must be a table; defaults used")
+        return MemoryConfig()
+    review, budget = MemoryConfig.review_kinds, MemoryConfig.session_budget_tokens
+    for key, value in raw.items():
+        if key == "review_kinds":
+            if isinstance(value, list) and all(isinstance(v, str) and v in MEMORY_KINDS for v in value):
+                review = tuple(dict.fromkeys(value))
+            else:
+                warnings.append(f"{where}: memory.review_kinds should be a list of kinds "
+                                f"({', '.join(MEMORY_KINDS)}); default used")
+        elif key == "session_budget_tokens":
+            if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 100_000:
+                budget = value
+            else:
+                warnings.append(f"{where}: memory.session_budget_tokens should be a whole number "
+                                "from 0 to 100000; 2000 used")
+        else:
+            warnings.append(f"{where}: unknown key memory.{key} ignored")
+    return MemoryConfig(review_kinds=review, session_budget_tokens=budget)
+
+
+# -- [git] (issue 5) ----------------------------------------------------------------
+
+def _git(raw: Any, where: str, warnings: list[str]) -> GitConfig:
+    if not isinstance(raw, Mapping):
+        warnings.append(f"{where}: [git] must be a table; defaults used")
+        return GitConfig()
+    bases: dict[str, str] = {}
+    repos: tuple[str, ...] = ()
+    for key, value in raw.items():
+        if key == "bases":
+            if isinstance(value, Mapping) and all(isinstance(k, str) and isinstance(v, str) and v
+                                                  for k, v in value.items()):
+                bases = {os.path.expanduser(k): v for k, v in value.items()}
+            else:
+                warnings.append(f"{where}: git.bases should map repository paths to base names; ignored")
+        elif key == "repos":
+            if isinstance(value, list) and all(isinstance(v, str) and v for v in value):
+                repos = tuple(os.path.expanduser(v) for v in value)
+            else:
+                warnings.append(f"{where}: git.repos should be a list of paths; ignored")
+        else:
+            warnings.append(f"{where}: unknown key git.{key} ignored")
+    return GitConfig(bases=bases, repos=repos)

@@ -9,6 +9,7 @@ from pathlib import Path
 from loomtui.ingest.budgets import refresh
 from loomtui.store.agents import record_event, upsert_agent
 from loomtui.store.db import connect, db_path, transaction
+from loomtui.store.worktrees import save_worktree
 
 NOW = datetime(2026, 11, 20, 9, 30, tzinfo=timezone.utc).timestamp()
 
@@ -47,6 +48,8 @@ def make_pod(root: Path, fleet=FLEET, now: float = NOW, spend=SPEND) -> Path:
                 add_usage(conn, agent_id, index, spend[index], row[1], now=now)
         if spend:
             refresh(conn, LIMITS, now, timezone.utc)
+        if spend and fleet is FLEET:
+            add_diffs(conn, now)
     finally:
         conn.close()
     return pod
@@ -83,3 +86,25 @@ def add_agent(conn: sqlite3.Connection, index: int, name, kind, repo, branch, st
     record_event(conn, agent_id, kind="tool" if tool else status, now=now - ago, tool=tool,
                  summary=summary, status=status, status_reason=reason)
     return agent_id
+
+
+# Diff stats of some worktrees (as the diff watcher writes them): billing-vat and ui-cart
+# both change src/api/routes.py (a collision), db-orders has a binary file and a rename.
+DIFFS = {
+    "billing-vat": [("src/billing/tax.py", None, "modified", 42, 7, False),
+                    ("src/api/routes.py", None, "modified", 12, 3, False),
+                    ("tests/test_tax.py", None, "added", 58, 0, False)],
+    "ui-cart": [("src/ui/cart.tsx", None, "modified", 120, 31, False),
+                ("src/api/routes.py", None, "modified", 4, 1, False)],
+    "db-orders": [("migrations/0002_orders.sql", None, "added", 18, 0, False),
+                  ("docs/schema.png", None, "added", 0, 0, True),
+                  ("src/db/orders.py", "src/db/order.py", "renamed", 9, 2, False)],
+    "auth-api": [],
+}
+
+
+def add_diffs(conn: sqlite3.Connection, now: float) -> None:
+    for name, files in DIFFS.items():
+        repo, branch = next((r[2], r[3]) for r in FLEET if r[0] == name)
+        save_worktree(conn, path=f"/srv/{repo}/wt/{name}", repo=f"/srv/{repo}", branch=branch,
+                      base="main", merge_base="0" * 40, state="ok", files=files, now=now)

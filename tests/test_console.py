@@ -243,17 +243,17 @@ async def test_command_palette_opens_an_agent(pod: Path) -> None:
 
 
 async def test_narrow_and_wide_layouts(pod: Path) -> None:
-    """80 columns keep who / state / doing / age / budget / gates; 200 add the rest."""
+    """80 columns keep who / state / doing / age / budget / collisions / gates; 200 add the rest."""
     app = build_app(pod)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
         keys = [c.key for c in app.screen.query_one(FleetTable).column_layout]
-        assert keys == ["name", "status", "doing", "last", "budget", "gates"]
+        assert keys == ["name", "status", "doing", "last", "budget", "clash", "gates"]
         await pilot.resize_terminal(200, 60)
         await pilot.pause()
         keys = [c.key for c in app.screen.query_one(FleetTable).column_layout]
         assert keys == ["name", "kind", "place", "status", "doing", "last", "tokens", "cost", "burn",
-                        "budget", "diff", "gates"]
+                        "budget", "diff", "clash", "gates"]
         assert len(names(app)) == len(FLEET)
 
 

@@ -94,3 +94,22 @@ class AsyncStore:
         async with self._conn.execute(sql, (agent_id,)) as cursor:
             row = await cursor.fetchone()
         return (str(row[0]), int(row[1])) if row else None
+
+    async def fetch_worktrees(self) -> list:
+        """Every worktree's diff stats, as the diff watcher last wrote them."""
+        from loomtui.store import worktrees as w
+
+        async with self._conn.execute(w.WORKTREES_SQL) as cursor:
+            return [w.WorktreeRow(*r) async for r in cursor]
+
+    async def fetch_collisions(self) -> list:
+        from loomtui.store import worktrees as w
+
+        async with self._conn.execute(w.COLLISIONS_SQL) as cursor:
+            return [w.collision_from_row(r) async for r in cursor]
+
+    async def fetch_worktree_files(self, worktree: str) -> list:
+        from loomtui.store import worktrees as w
+
+        async with self._conn.execute(w.FILES_SQL, (worktree,)) as cursor:
+            return [w.file_from_row(r) async for r in cursor]

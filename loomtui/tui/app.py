@@ -84,6 +84,7 @@ class LoomApp(App[None]):
         self.ingest = live if ingest is None else ingest
         self.ingest_environ = environ
         self.ingester = None
+        self.differ = None
         self.supervisor = supervisor or supervisor_name()
         self.requested_theme = theme or config.console.theme
         self.store: AsyncStore
@@ -117,6 +118,7 @@ class LoomApp(App[None]):
         await self.push_screen(FleetScreen())
         if self.ingest:
             self._start_ingest()
+            self._start_diffs()
         if self.live:
             self.watch_store()
 
@@ -131,7 +133,18 @@ class LoomApp(App[None]):
         except PriceError as exc:  # a bad prices.json override: say so, run without ingest
             self.notify(f"Token ingest is off: {exc}", title="Prices", severity="error", timeout=15)
 
+    def _start_diffs(self) -> None:
+        from loomtui.git.service import DiffService
+        from loomtui.ingest.service import holder_name
+
+        git = self.config.git
+        self.differ = DiffService(self.pod, bases=dict(git.bases), repos=git.repos,
+                                  holder=holder_name("console"))
+        self.differ.start()
+
     async def on_unmount(self) -> None:
+        if self.differ is not None:
+            await asyncio.to_thread(self.differ.stop)
         if self.ingester is not None:
             await asyncio.to_thread(self.ingester.stop)
         if hasattr(self, "store"):
@@ -144,14 +157,19 @@ class LoomApp(App[None]):
         agents = tuple(await self.store.fetch_agents())
         gates = tuple(await self.store.fetch_pending_gates(self.clock()))
         budgets = tuple(await self.store.fetch_budget_states())
-        self._publish(agents, gates, budgets)
+        worktrees = tuple(await self.store.fetch_worktrees())
+        collisions = tuple(await self.store.fetch_collisions())
+        self._publish(agents, gates, budgets, (worktrees, collisions))
 
-    def _publish(self, agents: tuple[Agent, ...], gates: tuple[Gate, ...], budgets=None) -> None:
+    def _publish(self, agents: tuple[Agent, ...], gates: tuple[Gate, ...], budgets=None,
+                 diffs: tuple[tuple, tuple] | None = None) -> None:
         previous = self.pod_state
         if budgets is None:
             budgets = previous.budgets if previous is not None else ()
+        if diffs is None:
+            diffs = (previous.worktrees, previous.collisions) if previous is not None else ((), ())
         self.pod_state = PodState(agents, self.clock(), self.config.console.stall_after, gates,
-                                  budgets)
+                                  budgets, *diffs)
         if previous is not None:
             self._announce_new_gates(previous, self.pod_state)
             if budgets is not previous.budgets:

@@ -32,6 +32,30 @@ class PodState:
     stall_after: float
     gates: tuple[Gate, ...] = ()  # pending and unexpired, in inbox order
     budgets: tuple[BudgetState, ...] = ()  # as the ingester last computed them
+    worktrees: tuple = ()  # WorktreeRow: diff stats as the diff watcher last wrote them
+    collisions: tuple = ()  # Collision: files changed in two or more worktrees of a repo
+
+    @cached_property
+    def _worktrees(self) -> dict:
+        return {w.path: w for w in self.worktrees}
+
+    def worktree_of(self, agent: Agent):
+        return self._worktrees.get(agent.worktree) if agent.worktree else None
+
+    @cached_property
+    def _colliding(self) -> dict[str, dict[str, tuple[str, ...]]]:
+        out: dict[str, dict[str, tuple[str, ...]]] = {}
+        for c in self.collisions:
+            for w in c.worktrees:
+                out.setdefault(w, {})[c.path] = tuple(x for x in c.worktrees if x != w)
+        return out
+
+    def collisions_of(self, agent: Agent) -> dict[str, tuple[str, ...]]:
+        """{file: the other worktrees changing it too} for the agent's worktree."""
+        return self._colliding.get(agent.worktree or "", {})
+
+    def agents_in(self, worktree: str) -> list[Agent]:
+        return [a for a in self.agents if a.worktree == worktree]
 
     @cached_property
     def _budgets(self) -> dict[tuple[str, str, str], BudgetState]:

@@ -30,6 +30,7 @@ NARROW = (
     Column("doing", "Doing", 0),
     Column("last", "Last", 4),
     Column("budget", "Budget", 6),
+    Column("clash", "⚠", 2),
     Column("gates", "Gates", 5),
 )
 MEDIUM = (
@@ -41,10 +42,25 @@ MEDIUM = (
     Column("tokens", "Tokens", 6),
     Column("cost", "Cost", 7),
     Column("budget", "Budget", 6),
-    Column("diff", "Diff", 8),
+    Column("diff", "Diff", 10),
+    Column("clash", "⚠", 2),
     Column("gates", "Gates", 5),
 )
 WIDE = (
+    Column("name", "Agent", 16),
+    Column("place", "Repo · branch", 20),
+    Column("status", "Status", 9),
+    Column("doing", "Doing", 0),
+    Column("last", "Last", 4),
+    Column("tokens", "Tokens", 6),
+    Column("cost", "Cost", 7),
+    Column("burn", "Burn", 7),
+    Column("budget", "Budget", 10),
+    Column("diff", "Diff", 12),
+    Column("clash", "⚠", 2),
+    Column("gates", "Gates", 5),
+)
+XWIDE = (
     Column("name", "Agent", 18),
     Column("kind", "Kind", 6),
     Column("place", "Repo · branch", 26),
@@ -55,11 +71,11 @@ WIDE = (
     Column("cost", "Cost", 8),
     Column("burn", "Burn", 7),
     Column("budget", "Budget", 11),
-    Column("diff", "Diff", 9),
+    Column("diff", "Diff", 14),
+    Column("clash", "⚠", 2),
     Column("gates", "Gates", 5),
 )
-LAYOUTS = ((160, WIDE), (110, MEDIUM), (0, NARROW))  # (from terminal width, columns)
-RESERVED = "—"  # the diff arrives with its issue (5)
+LAYOUTS = ((200, XWIDE), (160, WIDE), (110, MEDIUM), (0, NARROW))  # (from terminal width, columns)
 
 
 class PodHeader(Static):
@@ -162,11 +178,32 @@ class FleetScreen(Screen[None]):
             "doing": Cell(model.doing(agent), colour if status in ("waiting", "error") else ""),
             "last": Cell(model.age(state.now - agent.last_activity_at), justify="right"),
             **self._usage_cells(agent.id, state, columns, colours),
-            "diff": Cell(RESERVED, "dim", justify="right"),
+            **self._diff_cells(agent, state, columns, colours),
             "gates": Cell(f"⚑ {pending}" if (pending := state.gates_of(agent.id)) else "",
                           colours.get("agent-waiting", ""), justify="right"),
         }
         return tuple(values[c.key] for c in columns)
+
+    def _diff_cells(self, agent: Agent, state: PodState, columns, colours) -> dict[str, Cell]:
+        """Files and +/- against the worktree's base; ⚠ with the number of files another
+        worktree of the repository changes too."""
+        wt = state.worktree_of(agent)
+        clashes = len(state.collisions_of(agent))
+        clash = Cell(f"⚠{clashes}" if clashes < 10 else "⚠+", "bold " + colours.get("risk-high", ""),
+                     justify="right") if clashes else Cell("")
+        if wt is None:
+            return {"diff": Cell("", justify="right"), "clash": clash}
+        if wt.state in ("missing", "bare", "error"):
+            return {"diff": Cell(wt.state, "dim italic", justify="right"), "clash": clash}
+        if not wt.files:
+            return {"diff": Cell("clean", "dim", justify="right"), "clash": clash}
+        width = next((c.width for c in columns if c.key == "diff"), 10)
+        text = Text(justify="right", no_wrap=True, overflow="ellipsis")
+        if len(f"{wt.files}f +{wt.added} −{wt.deleted}") <= width:
+            text.append(f"{wt.files}f ", "dim")
+        text.append(f"+{wt.added}", colours.get("diff-added", ""))
+        text.append(f" −{wt.deleted}", colours.get("diff-removed", ""))
+        return {"diff": Cell.of(text, justify="right"), "clash": clash}
 
     def _usage_cells(self, agent_id: int, state: PodState, columns, colours) -> dict[str, Cell]:
         used = state.usage_of(agent_id)

@@ -16,7 +16,17 @@ class Cell:
     style: str = ""
     row_id: int | None = None
     justify: str = "left"
+    spans: tuple[tuple[int, int, str], ...] = ()  # (start, end, style) over parts of the text
 
     def __rich__(self) -> Text:
-        return Text(self.text, style=self.style, no_wrap=True, overflow="ellipsis",
+        text = Text(self.text, style=self.style, no_wrap=True, overflow="ellipsis",
                     justify=self.justify)  # type: ignore[arg-type]
+        for start, end, style in self.spans:
+            text.stylize(style, start, end)
+        return text
+
+    @classmethod
+    def of(cls, text: Text, justify: str = "left") -> "Cell":
+        """A cell from a rich Text with styled parts (plain styles only)."""
+        return cls(text.plain, str(text.style or ""), justify=justify,
+                   spans=tuple((s.start, s.end, str(s.style)) for s in text.spans))

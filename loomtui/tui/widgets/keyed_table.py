@@ -60,7 +60,8 @@ class KeyedTable(ScrollView, can_focus=True):
         "keyed-table--cursor",
         "keyed-table--even-row",
     }
-    RIGHT_ALIGNED = frozenset({"last", "tokens", "diff", "gates", "age", "expires"})
+    RIGHT_ALIGNED = frozenset({"last", "tokens", "cost", "burn", "budget", "diff", "clash", "gates", "age",
+                               "expires"})
 
     DEFAULT_CSS = """
     KeyedTable {
@@ -227,6 +228,8 @@ class KeyedTable(ScrollView, can_focus=True):
         pad = " " * PADDING
         for cell, column_width in zip(cells, self._widths):
             text = Text(cell.text, style=cell.style, no_wrap=True, overflow="ellipsis", end="")
+            for start, end, span_style in cell.spans:
+                text.stylize(span_style, start, end)
             text.truncate(column_width, overflow="ellipsis")
             gap = " " * (column_width - text.cell_len)
             line.append(pad)

@@ -1,0 +1,250 @@
+"""DiffView: one file's patch, on Textual's line API.
+
+Only the lines on screen are rendered (and kept in a small cache), so opening and
+scrolling a 50,000-line diff costs what a screenful costs. Added and removed lines get
+the theme's `diff-added` / `diff-removed` colours, hunk headers are set apart, and the
+code itself is highlighted with the file's own syntax (Pygments, one line at a time:
+cheap, and good enough for reading a diff).
+
+Bindings: j/k move the cursor line, pgup/pgdn and home/end jump, n/p go to the next or
+previous hunk. `line_in_new_file()` gives the cursor's line in the new file (what `e`
+opens the editor at).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+from functools import lru_cache
+
+from rich.segment import Segment
+from rich.style import Style
+from rich.text import Text
+from textual.binding import Binding
+from textual.geometry import Size
+from textual.reactive import reactive
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
+CACHE_LINES = 400  # rendered strips kept (a few screens)
+
+
+@lru_cache(maxsize=64)
+def _lexer(path: str):
+    from pygments.lexers import get_lexer_for_filename
+    from pygments.util import ClassNotFound
+
+    try:
+        return get_lexer_for_filename(path, stripnl=False, ensurenl=False)
+    except ClassNotFound:
+        return None
+
+
+class DiffView(ScrollView, can_focus=True):
+    """A patch, rendered a line at a time. j/k move, n/p hunks."""
+
+    BINDINGS = [
+        Binding("j,down", "cursor(1)", "Down", show=False, id="diff_down"),
+        Binding("k,up", "cursor(-1)", "Up", show=False, id="diff_up"),
+        Binding("pagedown,space", "page(1)", "Page down", show=False, id="diff_page_down"),
+        Binding("pageup", "page(-1)", "Page up", show=False, id="diff_page_up"),
+        Binding("home", "jump(0)", "Top", show=False, id="diff_top"),
+        Binding("end", "jump(-1)", "Bottom", show=False, id="diff_bottom"),
+        Binding("n", "hunk(1)", "Next hunk", id="next_hunk"),
+        Binding("p", "hunk(-1)", "Previous hunk", id="previous_hunk"),
+    ]
+    DEFAULT_CSS = """
+    DiffView { background: $surface; }
+    """
+
+    cursor = reactive(0, always_update=True)
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.path = ""
+        self.lines: list[str] = []
+        self.hunks: list[int] = []  # indexes of the hunk headers
+        self._cache: OrderedDict[tuple[int, int, bool], Strip] = OrderedDict()
+        self._message = ""
+
+    # -- content ---------------------------------------------------------------------
+
+    def show_patch(self, path: str, patch: str | None, *, binary: bool = False,
+                   truncated: bool = False, note: str = "") -> None:
+        """Show a file's patch; a binary file, or one with no patch text, says so instead."""
+        self.path = path
+        self._cache.clear()
+        if binary:
+            self.lines, self._message = [], f"{path}: binary file, not shown"
+        elif patch is None:
+            self.lines, self._message = [], note or f"{path}: no patch text"
+        else:
+            body = patch.splitlines()
+            if truncated:
+                body.append("… (diff truncated: too large to show in full; `git diff` has it all)")
+            self.lines, self._message = body, ""
+        self.hunks = [i for i, line in enumerate(self.lines) if line.startswith("@@")]
+        self.virtual_size = Size(max((len(x) for x in self.lines[:2000]), default=0) + 8,
+                                 len(self.lines) or 1)
+        self.cursor = self.hunks[0] if self.hunks else 0
+        self.scroll_to(0, 0, animate=False)
+        self.refresh()
+
+    def clear(self, message: str = "") -> None:
+        self.path, self.lines, self.hunks, self._message = "", [], [], message
+        self._cache.clear()
+        self.virtual_size = Size(0, 1)
+        self.refresh()
+
+    # -- where the cursor is ----------------------------------------------------------
+
+    def line_in_new_file(self) -> int:
+        """The new file's line number at the cursor (1 when before any hunk)."""
+        start = next((h for h in reversed(self.hunks) if h <= self.cursor), None)
+        if start is None:
+            return 1
+        match = HUNK.match(self.lines[start])
+        line = int(match.group(3)) if match else 1
+        for text in self.lines[start + 1:self.cursor]:
+            if not text.startswith("-"):
+                line += 1
+        return max(1, line)
+
+    def watch_cursor(self, old: int, new: int) -> None:
+        for row in (old, new):
+            self._forget(row)
+        self.refresh()
+
+    def _forget(self, row: int) -> None:
+        for key in [k for k in self._cache if k[0] == row]:
+            del self._cache[key]
+
+    def _move_to(self, row: int) -> None:
+        if not self.lines:
+            return
+        self.cursor = max(0, min(len(self.lines) - 1, row))
+        top, height = int(self.scroll_y), self.scrollable_content_region.height or 1
+        if self.cursor < top:
+            self.scroll_to(y=self.cursor, animate=False)
+        elif self.cursor >= top + height:
+            self.scroll_to(y=self.cursor - height + 1, animate=False)
+
+    def action_cursor(self, step: int) -> None:
+        self._move_to(self.cursor + step)
+
+    def action_page(self, pages: int) -> None:
+        self._move_to(self.cursor + pages * max(1, self.scrollable_content_region.height - 1))
+
+    def action_jump(self, where: int) -> None:
+        self._move_to(0 if where == 0 else len(self.lines) - 1)
+
+    def action_hunk(self, step: int) -> None:
+        if not self.hunks:
+            return
+        if step > 0:
+            target = next((h for h in self.hunks if h > self.cursor), self.hunks[-1])
+        else:
+            target = next((h for h in reversed(self.hunks) if h < self.cursor), self.hunks[0])
+        self._move_to(target)
+        self.scroll_to(y=max(0, target - 2), animate=False)
+
+    # -- rendering ----------------------------------------------------------------------
+
+    def render_line(self, y: int) -> Strip:
+        width = self.scrollable_content_region.width
+        row = int(self.scroll_y) + y
+        base = self.rich_style
+        if not self.lines:
+            if y == 0 and self._message:
+                text = Text(" " + self._message, style="italic")
+                return Strip(list(text.render(self.app.console)), text.cell_len).adjust_cell_length(
+                    width, base).apply_style(base)
+            return Strip.blank(width, base)
+        if row >= len(self.lines):
+            return Strip.blank(width, base)
+        focused = self.has_focus
+        key = (row, width, focused and row == self.cursor)
+        strip = self._cache.get(key)
+        if strip is None:
+            strip = self._render_row(row, width, base)
+            self._cache[key] = strip
+            if len(self._cache) > CACHE_LINES:
+                self._cache.popitem(last=False)
+        scroll_x = int(self.scroll_x)
+        return strip.crop(scroll_x, scroll_x + width) if scroll_x else strip
+
+    def _render_row(self, row: int, width: int, base: Style) -> Strip:
+        line = self.lines[row].replace("\t", "    ")
+        colours = self.app.theme_variables
+        text = Text(no_wrap=True)
+        if line.startswith("@@"):
+            text.append(line, Style(color=colours.get("primary"), bold=True))
+        elif line.startswith(("diff --git", "index ", "--- ", "+++ ", "new file", "deleted file",
+                              "rename ", "similarity", "old mode", "new mode", "Binary files")):
+            text.append(line, Style(dim=True, bold=True))
+        elif line.startswith(("+", "-", " ")):
+            sign, code = line[0], line[1:]
+            background = {"+": colours.get("diff-added"), "-": colours.get("diff-removed")}.get(sign)
+            mark = Style(color=background, bold=True) if background else Style(dim=True)
+            text.append(sign, mark)
+            text.append_text(self._highlight(code))
+            if background:
+                dark = self.app.current_theme.dark if self.app.current_theme else True
+                text.stylize(Style(bgcolor=_tint(background, dark)), 0, len(text))
+        else:
+            text.append(line, Style(italic=True, dim=True))
+        if row == self.cursor and self.has_focus:
+            text.stylize(Style(reverse=True), 0, max(1, len(text)))
+        segments = list(text.render(self.app.console))
+        length = max(width, text.cell_len)
+        return Strip(segments, text.cell_len).adjust_cell_length(length, base).apply_style(base)
+
+    def _highlight(self, code: str) -> Text:
+        lexer = _lexer(self.path) if self.path else None
+        if lexer is None or len(code) > 2000:
+            return Text(code)
+        text = Text()
+        theme = self.app.current_theme
+        for token, value in lexer.get_tokens(code):
+            text.append(value.rstrip("\n"), _token_style(str(token), theme.dark if theme else True))
+        return text
+
+    def on_focus(self) -> None:
+        self._cache.clear()
+        self.refresh()
+
+    def on_blur(self) -> None:
+        self._cache.clear()
+        self.refresh()
+
+
+@lru_cache(maxsize=256)
+def _token_style(token: str, dark: bool) -> Style:
+    """A small, theme-neutral palette by token family."""
+    palette = {
+        "Token.Keyword": ("#C678DD", "#8E24AA"),
+        "Token.Name.Function": ("#61AFEF", "#1565C0"),
+        "Token.Name.Class": ("#E5C07B", "#8D6E00"),
+        "Token.Name.Builtin": ("#56B6C2", "#00838F"),
+        "Token.Literal.String": ("#98C379", "#2E7D32"),
+        "Token.Literal.Number": ("#D19A66", "#BF5B04"),
+        "Token.Comment": ("#7F848E", "#757575"),
+        "Token.Operator.Word": ("#C678DD", "#8E24AA"),
+    }
+    for prefix, (on_dark, on_light) in palette.items():
+        if token.startswith(prefix):
+            return Style(color=on_dark if dark else on_light, italic=token.startswith("Token.Comment"))
+    return Style()
+
+
+@lru_cache(maxsize=16)
+def _tint(colour: str | None, dark: bool) -> str | None:
+    """A faint wash of a colour (dark on dark themes, light on light ones), as the
+    background of an added or removed line."""
+    if not colour or not colour.startswith("#") or len(colour) != 7:
+        return None
+    r, g, b = (int(colour[i:i + 2], 16) for i in (1, 3, 5))
+    if dark:
+        return f"#{r // 5:02x}{g // 5:02x}{b // 5:02x}"
+    return f"#{r + (255 - r) * 4 // 5:02x}{g + (255 - g) * 4 // 5:02x}{b + (255 - b) * 4 // 5:02x}"
