@@ -1,7 +1,7 @@
 """AgentScreen: one agent in detail. The Activity tab is its timeline, newest
 first; the Usage tab its tokens per minute, per model, its context fill and budgets.
 
-Bindings: esc back, 1 Activity, 2 Usage, j/k move in the timeline.
+Bindings: esc back, 1 Activity, 2 Usage, 3 Diff (see diff_tab.py), j/k move.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from textual.widgets.data_table import ColumnKey
 from loomtui.store.agents import STATUS_SYMBOLS, Agent, Event
 from loomtui.tui import model
 from loomtui.tui.model import PodState
+from loomtui.tui.screens.diff_tab import DiffTab
 from loomtui.tui.widgets.cells import Cell
 
 TIMELINE_LIMIT = 500
@@ -44,6 +45,7 @@ class AgentScreen(Screen[None]):
         Binding("escape", "app.pop_screen", "Back", id="back"),
         Binding("1", "tab('activity')", "Activity", id="tab_activity"),
         Binding("2", "tab('usage')", "Usage", id="tab_usage"),
+        Binding("3", "tab('diff')", "Diff", id="tab_diff"),
     ]
 
     DEFAULT_CSS = """
@@ -76,6 +78,8 @@ class AgentScreen(Screen[None]):
                 yield Sparkline([], id="usage-spark")
                 yield Static(id="usage-spark-label")
                 yield DataTable(id="usage-models", cursor_type="none", show_cursor=False)
+            with TabPane("Diff", id="diff"):
+                yield DiffTab(self.agent_id)
         yield Footer()
 
     def on_mount(self) -> None:
@@ -111,6 +115,10 @@ class AgentScreen(Screen[None]):
         if tab == "activity":
             self.query_one(Timeline).focus()
 
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        if event.pane.id == "diff":
+            self.query_one(DiffTab).activated()
+
     def on_screen_resume(self) -> None:
         if self.app.pod_state is not None:
             self.render_state(self.app.pod_state)
@@ -127,6 +135,7 @@ class AgentScreen(Screen[None]):
         if agent.last_activity_at != self._events_for:
             self._events_for = agent.last_activity_at
             self.load_events()
+        self.query_one(DiffTab).show_state(state)
         usage = state.usage_of(agent.id)
         key = (usage.used_tokens, usage.used_usd) if usage else None
         if key != self._usage_for:

@@ -1,0 +1,250 @@
+"""The Agent screen's Diff tab: the agent's worktree against its base.
+
+Left, the changed files with their status and +/- (from the store, as the diff watcher
+wrote them, so they are live); right, the selected file's patch in a `DiffView`, computed
+on demand in a thread (`compute_diff(..., patches=True)`) and again whenever the watcher
+records a change. Files another worktree of the repository changes too are marked ⚠, and
+the line above the list says which agents collide on which files.
+
+Keys: j/k choose a file, enter (or l) reads its patch (then j/k scroll, n/p hunks, h or
+tab goes back), e opens the file in $EDITOR at the hunk (the console suspends and
+resumes), t opens a tmux window in the worktree when the console runs inside tmux.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shlex
+import shutil
+import subprocess
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import DataTable, Static
+
+from loomtui.store.agents import Agent
+from loomtui.tui.model import PodState
+from loomtui.tui.widgets.diff_view import DiffView
+
+PATCH_LIMIT = 8 << 20  # per file: the viewer renders only what is visible, so read it all
+STATUS_MARK = {"added": "A", "modified": "M", "deleted": "D", "renamed": "R"}
+
+
+class FileList(DataTable):
+    BINDINGS = [
+        Binding("j", "cursor_down", "Down", show=False, id="files_down"),
+        Binding("k", "cursor_up", "Up", show=False, id="files_up"),
+        Binding("l", "read", "Read patch", show=False, id="files_read"),
+    ]
+
+    def action_read(self) -> None:
+        self.screen.query_one(DiffView).focus()
+
+
+class DiffTab(Vertical):
+    """Files and patches of one agent's worktree."""
+
+    BINDINGS = [
+        Binding("e", "edit", "Edit", id="edit_file"),
+        Binding("t", "tmux", "tmux", id="tmux_window"),
+        Binding("h", "files", "Files", show=False, id="diff_files"),
+    ]
+    DEFAULT_CSS = """
+    DiffTab { height: 1fr; }
+    #diff-head { height: auto; max-height: 4; padding: 0 1; }
+    #diff-body { height: 1fr; }
+    #diff-files { width: 40%; max-width: 60; height: 1fr; }
+    DiffView { width: 1fr; height: 1fr; }
+    """
+
+    def __init__(self, agent_id: int) -> None:
+        super().__init__(id="diff-tab")
+        self.agent_id = agent_id
+        self._shown_for: object = ()
+        self._files: list = []
+        self._result = None  # DiffResult with patches
+        self._result_for: object = None
+        self._selected: str | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="diff-head")
+        with Horizontal(id="diff-body"):
+            yield FileList(id="diff-files", cursor_type="row", zebra_stripes=True)
+            yield DiffView(id="diff-view")
+
+    def on_mount(self) -> None:
+        files = self.query_one(FileList)
+        files.add_column("", key="status", width=1)
+        files.add_column("File", key="path")
+        files.add_column("+/-", key="stat")
+
+    # -- state from the store -------------------------------------------------------
+
+    def show_state(self, state: PodState) -> None:
+        agent = state.agent(self.agent_id)
+        if agent is None:
+            return
+        wt = state.worktree_of(agent)
+        key = (wt, tuple(sorted(state.collisions_of(agent).items())))
+        if key == self._shown_for:
+            return
+        self._shown_for = key
+        self.app.run_worker(self._load(agent, state), group=f"diff-{self.agent_id}", exclusive=True,
+                            exit_on_error=False)
+
+    async def _load(self, agent: Agent, state: PodState) -> None:
+        head = self.query_one("#diff-head", Static)
+        wt = state.worktree_of(agent)
+        if not agent.worktree:
+            head.update(Text("This agent has no worktree the console knows of (no git checkout at its "
+                             "cwd).", style="dim"))
+            return
+        if wt is None:
+            head.update(Text(f"{agent.worktree}: not diffed yet (the diff watcher looks at new "
+                             "agents within a few seconds).", style="dim"))
+            return
+        files = await self.app.store.fetch_worktree_files(agent.worktree)
+        self._files = files
+        clashes = state.collisions_of(agent)
+        head.update(self._head(agent, wt, clashes, state))
+        self._fill(files, clashes)
+        if wt.state not in ("missing", "bare", "error") and self.is_visible_tab():
+            await self._load_patches(agent, wt)
+
+    def is_visible_tab(self) -> bool:
+        return self.display and self.parent is not None and self.parent.display
+
+    def _head(self, agent: Agent, wt, clashes: dict[str, tuple[str, ...]], state: PodState) -> Text:
+        colours = self.app.theme_variables
+        text = Text(no_wrap=True, overflow="ellipsis")
+        if wt.state in ("missing", "bare", "error"):
+            text.append(f"{wt.path}: {wt.state}", "bold " + colours.get("agent-error", ""))
+            return text
+        text.append(f"{wt.files} file(s) ", "bold")
+        text.append(f"+{wt.added}", colours.get("diff-added", ""))
+        text.append(f" −{wt.deleted}", colours.get("diff-removed", ""))
+        base = wt.base or "?"
+        text.append(f"  against {base}", "dim")
+        if wt.merge_base:
+            text.append(f" (merge-base {wt.merge_base[:10]})", "dim")
+        if wt.state != "ok":
+            text.append(f"  [{wt.state}]", "italic")
+        for path, others in sorted(clashes.items())[:3]:
+            names = ", ".join(a.name for w in others for a in state.agents_in(w)) or \
+                ", ".join(os.path.basename(w) for w in others)
+            text.append(f"\n⚠ {path} is also changed by {names}", colours.get("risk-high", ""))
+        if len(clashes) > 3:
+            text.append(f"\n⚠ and {len(clashes) - 3} more file(s) collide", colours.get("risk-high", ""))
+        return text
+
+    def _fill(self, files, clashes) -> None:
+        table = self.query_one(FileList)
+        colours = self.app.theme_variables
+        keep = self._selected
+        table.clear()
+        for f in files:
+            label = Text(no_wrap=True, overflow="ellipsis")
+            if f.path in clashes:
+                label.append("⚠ ", colours.get("risk-high", ""))
+            label.append(f.path if not f.old_path else f"{f.old_path} → {f.path}")
+            stat = Text("bin", "dim") if f.binary else Text.assemble(
+                (f"+{f.added}", colours.get("diff-added", "")), " ",
+                (f"−{f.deleted}", colours.get("diff-removed", "")))
+            table.add_row(STATUS_MARK.get(f.status, "?"), label, stat, key=f.path)
+        if keep is not None and keep in {f.path for f in files}:
+            table.move_cursor(row=table.get_row_index(keep), animate=False)
+        elif files:
+            self._selected = files[0].path
+        else:
+            self._selected = None
+            self.query_one(DiffView).clear("No changes against the base.")
+
+    async def _load_patches(self, agent: Agent, wt) -> None:
+        from loomtui.git.diff import compute_diff
+        from loomtui.git.discovery import worktree_at
+
+        marker = (wt.updated_at, wt.files, wt.added, wt.deleted)
+        if marker != self._result_for:
+            bases = dict(self.app.config.git.bases)
+            try:
+                self._result = await asyncio.to_thread(
+                    lambda: compute_diff(worktree_at(agent.worktree, bases), patches=True,
+                                         patch_limit=PATCH_LIMIT))
+                self._result_for = marker
+            except Exception as exc:  # noqa: BLE001 - shown, never raised into the console
+                self.query_one(DiffView).clear(f"Could not compute the diff: {exc}")
+                return
+        self._show_selected()
+
+    def _show_selected(self) -> None:
+        view = self.query_one(DiffView)
+        if self._result is None or self._selected is None:
+            return
+        change = next((f for f in self._result.files if f.path == self._selected), None)
+        if change is None:
+            view.clear(f"{self._selected}: changed again since; the list refreshes in a moment.")
+            return
+        view.show_patch(change.path, change.patch, binary=change.binary, truncated=change.truncated,
+                        note="" if change.patch is not None else f"{change.path}: {change.status}")
+
+    @on(DataTable.RowHighlighted, "#diff-files")
+    def _highlighted(self, event: DataTable.RowHighlighted) -> None:
+        event.stop()
+        self._selected = event.row_key.value
+        self._show_selected()
+
+    @on(DataTable.RowSelected, "#diff-files")
+    def _selected_row(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.query_one(DiffView).focus()
+
+    def activated(self) -> None:
+        """The tab was opened: patches are computed now (not while hidden)."""
+        self._shown_for = ()
+        if self.app.pod_state is not None:
+            self.show_state(self.app.pod_state)
+        self.query_one(FileList).focus()
+
+    # -- actions ----------------------------------------------------------------------
+
+    def action_files(self) -> None:
+        self.query_one(FileList).focus()
+
+    def _agent(self) -> Agent | None:
+        return self.app.pod_state.agent(self.agent_id) if self.app.pod_state else None
+
+    def action_edit(self) -> None:
+        agent = self._agent()
+        if agent is None or not agent.worktree or self._selected is None:
+            self.notify("No file to open.", severity="warning")
+            return
+        editor = os.environ.get("VISUAL") or os.environ.get("EDITOR")
+        if not editor:
+            self.notify("Set $EDITOR (or $VISUAL) to open files from the console.", severity="warning")
+            return
+        view = self.query_one(DiffView)
+        line = view.line_in_new_file() if view.path == self._selected else 1
+        path = os.path.join(agent.worktree, self._selected)
+        argv = [*shlex.split(editor), f"+{line}", path]
+        try:
+            with self.app.suspend():
+                subprocess.run(argv, check=False)
+        except Exception as exc:  # noqa: BLE001 - e.g. cannot suspend (no terminal)
+            self.notify(f"Could not run {argv[0]}: {exc}", severity="error")
+
+    def action_tmux(self) -> None:
+        agent = self._agent()
+        if agent is None or not agent.worktree:
+            self.notify("This agent has no worktree.", severity="warning")
+            return
+        if not os.environ.get("TMUX") or shutil.which("tmux") is None:
+            self.notify("Not running inside tmux: open a shell in " + agent.worktree, timeout=6)
+            return
+        done = subprocess.run(["tmux", "new-window", "-c", agent.worktree, "-n", agent.name[:20]],
+                              capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            self.notify(f"tmux: {done.stderr.strip() or 'failed'}", severity="error")
