@@ -24,12 +24,24 @@ person at the console, or expire and the agent is denied.
 What cannot go through a hook is written with the store API, as the transcript
 ingester would: API errors (an agent's `error` status), and a Codex session's
 end (Codex has no SessionEnd hook).
+
+With `edits=True` (the demo) the agents' Edit and Write calls really change the
+files in their worktrees once the hook let them run, just before PostToolUse
+(realistic lines from a generator of each agent's own, seeded from its session
+id, so the main generator and the event stream are untouched), and their
+`git commit -am` commands really commit. Two agents edit the same file before
+the pod starts running, so the console shows a collision from the first frame.
+With edits off (the default) no file changes.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import os
 import random
+import re
+import shlex
 import sqlite3
 import threading
 import uuid
@@ -40,6 +52,7 @@ from pathlib import Path
 from typing import Any
 
 from loomtui.hooks.claude import Answer, Hook, HookInterrupted
+from loomtui.sim.repo import agent_git
 from loomtui.sim.transcripts import Transcript, claude_path, codex_path
 from loomtui.store.agents import record_event, upsert_agent
 from loomtui.store.gates import GateError, decide, get_gate
@@ -98,6 +111,41 @@ SAM = "sam"  # the simulated second supervisor
 SAM_SHARE = 0.5  # of gates that sam decides
 SPENDER_BACKLOG = 60  # past responses of the demo's big spender (about $5.5 on Opus)
 CALL_TIMEOUT = 30.0  # seconds step() waits for a hook worker before moving on
+
+log = logging.getLogger(__name__)
+
+# -- real edits (edits=True) -----------------------------------------------------
+# New files each area's agents create with Write.
+NEW_FILES = {
+    "auth": ["src/auth/tokens.py", "tests/test_session.py"],
+    "billing": ["src/billing/vat.py", "tests/test_tax.py"],
+    "search": ["src/search/ranking.py", "tests/test_search.py"],
+    "api": ["src/api/pagination.py", "tests/test_routes.py"],
+    "db": ["src/db/orders.py", "tests/test_orders.py"],
+    "docs": ["docs/setup.md", "docs/testing.md"],
+}
+WORDS = {
+    "auth": ["token", "user", "password", "session", "expiry"],
+    "billing": ["invoice", "vat", "amount", "currency", "rate"],
+    "search": ["query", "score", "ranking", "document", "field"],
+    "api": ["page", "cursor", "limit", "route", "request"],
+    "db": ["order", "table", "row", "schema", "customer"],
+    "docs": ["setup", "install", "config", "usage", "test"],
+}
+VERBS = ["check", "load", "build", "parse", "apply", "validate", "format", "normalize"]
+NOTES = ["checked by the caller", "kept for one release", "as the spec says", "was off by one",
+         "cached per request", "never None here", "as the tests expect", "TODO: measure this"]
+PY_BODIES = [
+    "    if not {a}:\n        raise ValueError('{noun} is required')\n    return {a}\n",
+    "    return [item for item in {a} if item is not None]\n",
+    "    result = dict({a})\n    result['{noun}'] = {b}\n    return result\n",
+    "    ordered = sorted({a}, key=lambda item: item.{b})\n    return ordered[:{n}]\n",
+    "    total = 0\n    for item in {a}:\n        total += item.{b}\n    return total\n",
+]
+TEST_CASES = ["empty", "twice", "unicode", "large", "missing", "default"]
+EDIT_CAP = 12_000  # characters: a bigger file gets changed lines, no more appended ones
+_NUMBER = re.compile(r"\b\d+(?:\.\d+)?\b")
+_FIXED = ("def ", "class ", "import ", "from ", "@", "#", '"""', "```", "-- ")
 
 
 @dataclass
@@ -173,6 +221,8 @@ class SimAgent:
     risky_next: bool = False
     log: Transcript | None = None  # its transcript, when the simulation writes them
     last_call_id: str = ""
+    edit_rng: random.Random | None = None  # its own generator of edits (edits=True, worktree on disk)
+    pending: tuple[str, str] | None = None  # (file, new text) its Edit/Write in flight writes
 
 
 def allowed(answer: Answer) -> bool:
@@ -206,6 +256,7 @@ class Simulation:
         sam_share: float = SAM_SHARE,
         transcripts: tuple[Path, Path] | None = None,
         spender: bool = False,
+        edits: bool = False,
     ) -> None:
         self.conn = conn
         self.repo = repo
@@ -226,6 +277,12 @@ class Simulation:
         self.transcripts = transcripts
         self.spender = spender  # one agent starts close to its budget (the demo shows it cross)
         self.sam_decided: list[int] = []
+        # Really apply Edit/Write calls to the worktrees and run `git commit` (the demo).
+        self.edits = edits
+        self.files_written = 0
+        self.commits = 0
+        self.hot: str | None = None  # the file the first two editing agents both change
+        self.collided = False
 
     # -- setup ---------------------------------------------------------------
 
@@ -234,11 +291,16 @@ class Simulation:
         a pod that has been running for a while is in. Nothing here blocks: a
         few agents are due to try a risky action at their first step."""
         now = self.clock()
-        for _ in range(min(count, len(self.spare))):
+        total = min(count, len(self.spare))
+        claudes = 0
+        for i in range(total):
             agent = self._join(now - self.rng.uniform(300, 3600))
             last = now - self.rng.uniform(2, 20)
             for when in sorted(last - self.rng.uniform(0, 300) for _ in range(self.rng.randint(2, 6))):
                 self._tool_call(agent, when)
+            if agent.edit_rng is not None and agent.kind == "claude":
+                claudes += 1
+                self._opening_edit(agent, last - 0.5, force=claudes >= 3 or i >= total - 2)
             self._tool_call(agent, last)
             agent.burst_left = self.rng.randint(2, 8)
             roll = self.rng.random()
@@ -289,6 +351,8 @@ class Simulation:
         self._hook(agent, now, data)
         agent.agent_id, agent.name = self.conn.execute(
             "SELECT id, name FROM agents WHERE session_id = ?", (session,)).fetchone()
+        if self.edits and (worktree / ".git").exists():
+            agent.edit_rng = random.Random(f"edits:{session}")
         if not (worktree / ".git").exists():
             # The hook found no git checkout there (the benchmark's pods have no
             # worktrees on disk): fill in where the agent works, as `loomtui
@@ -413,12 +477,111 @@ class Simulation:
         else:
             tool_input = {"pattern": "def ", "path": path.rsplit("/", 1)[0] if "/" in path else ".",
                           "output_mode": "content"}
+        if agent.edit_rng is not None and tool in ("Edit", "Write"):
+            tool_input = self._plan_edit(agent, tool, path)  # what it really changes
         if self._over_budget(agent, now):
             self._wait_call(agent, now, tool, tool_input)  # the budget gate waits for someone
             return
         answer = self._pre(agent, now, tool, tool_input)
         if answer is not None and allowed(answer):
             self._post(agent, now, tool, tool_input)
+
+    # -- real edits (edits=True) ---------------------------------------------
+
+    def _opening_edit(self, agent: SimAgent, now: float, force: bool) -> None:
+        """An Edit in a Claude agent's history before the pod runs. The first
+        one changes a file that two areas share (the "hot" file); the next agent
+        whose area has that file changes it too, so two worktrees collide from
+        the start (`force`: a later one changes it whatever its area, so that
+        a small pod collides too). Uses only the agent's own generator."""
+        rng = agent.edit_rng
+        assert rng is not None
+        editable = [p for p in AREAS[agent.area] if not p.startswith("migrations/")]
+        if self.hot is None:
+            shared = [p for p in editable if sum(p in paths for paths in AREAS.values()) > 1]
+            path = self.hot = rng.choice(shared or ["README.md"])
+        elif not self.collided and (self.hot in editable or force):
+            path, self.collided = self.hot, True
+        else:
+            path = rng.choice(editable)
+        tool_input = self._plan_edit(agent, "Edit", path)
+        answer = self._pre(agent, now, "Edit", tool_input)
+        if answer is not None and allowed(answer):
+            self._post(agent, now, "Edit", tool_input, rng=rng)
+        else:
+            agent.pending = None
+
+    def _plan_edit(self, agent: SimAgent, tool: str, path: str) -> dict[str, Any]:
+        """The tool input of a real Edit (of `path`) or Write (of a new file of
+        the agent's area), from the file as it is now; the new text waits in
+        `agent.pending` until the call runs (`_apply`)."""
+        rng = agent.edit_rng
+        assert rng is not None
+        if tool == "Write":
+            path = rng.choice(NEW_FILES[agent.area])
+        target = agent.worktree / path
+        try:
+            text = target.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            text = ""
+        words = WORDS[agent.area]
+        if not text:
+            new = _new_file(rng, path, words, TASKS[agent.area])
+            old_string, new_string = "", new
+        else:
+            base = text.rstrip("\n") + "\n"
+            lines = base.splitlines(keepends=True)
+            changeable = [i for i, line in enumerate(lines)
+                          if line.strip() and not line.lstrip().startswith(_FIXED)]
+            changed = None
+            if changeable and (len(base) > EDIT_CAP or rng.random() < 0.45):
+                i = rng.choice(changeable)
+                changed = _changed_line(rng, lines[i], path, words)
+            if changed is not None:
+                old_string, new_string = lines[i], changed
+                new = "".join(lines[:i]) + changed + "".join(lines[i + 1:])
+            else:  # something new at the end
+                old_string = lines[-1]
+                new_string = old_string + _block(rng, path, words)
+                new = "".join(lines[:-1]) + new_string
+        absolute = str(target)
+        agent.pending = (absolute, new)
+        if tool == "Write":
+            return {"file_path": absolute, "content": new}
+        return {"file_path": absolute, "old_string": old_string, "new_string": new_string,
+                "replace_all": False}
+
+    def _apply(self, agent: SimAgent, now: float, tool: str, tool_input: dict[str, Any]) -> None:
+        """What an allowed call does to the worktree: an Edit or Write changes
+        its file, `git commit` commits. Never fails the simulation."""
+        pending, agent.pending = agent.pending, None
+        if tool in ("Edit", "Write"):
+            file_path = str(tool_input.get("file_path", ""))
+            if pending is not None and pending[0] == file_path:
+                text = pending[1]
+            elif tool == "Write":  # e.g. an approved risky Write (a migration)
+                text = str(tool_input.get("content", ""))
+            else:
+                return
+            target = Path(os.path.normpath(file_path))
+            if not target.is_relative_to(agent.worktree) or ".git" in target.parts:
+                return  # never outside the agent's own worktree
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_text(text, encoding="utf-8")
+                self.files_written += 1
+            except OSError as exc:
+                log.debug("simulated %s of %s: %s", tool, file_path, exc)
+        elif tool == "Bash":
+            command = str(tool_input.get("command", ""))
+            if not command.startswith("git commit "):
+                return  # the other commands are only reported
+            try:
+                args = shlex.split(command)[1:]
+            except ValueError:
+                return
+            if agent_git(agent.worktree, args, name=agent.name or "agent", when=now):
+                self.commits += 1
 
     def _over_budget(self, agent: SimAgent, now: float) -> bool:
         if self.transcripts is None:
@@ -570,14 +733,17 @@ class Simulation:
                            tool_use_id=call_id)
         return self._hook(agent, now, data)
 
-    def _post(self, agent: SimAgent, now: float, tool: str, tool_input: dict) -> None:
+    def _post(self, agent: SimAgent, now: float, tool: str, tool_input: dict,
+              rng: random.Random | None = None) -> None:
+        if agent.edit_rng is not None:  # the call runs: the file changes, or git commits
+            self._apply(agent, now, tool, tool_input)
         if tool == "Bash":
             response: dict[str, Any] = {"stdout": "", "stderr": "", "interrupted": False, "isImage": False}
         else:
             response = {"filePath": tool_input.get("file_path", ""), "success": True}
         data = self._event(agent, "PostToolUse", tool_name=tool, tool_input=tool_input,
                            tool_response=response, tool_use_id=f"{agent.session[:8]}-{agent.calls}",
-                           duration_ms=self.rng.randint(20, 4000))
+                           duration_ms=(rng or self.rng).randint(20, 4000))
         self._hook(agent, now, data)
         if agent.log is not None:
             agent.log.tool_result(now, agent.last_call_id)
@@ -611,3 +777,60 @@ def _pod_of(conn: sqlite3.Connection) -> Path:
         if name == "main" and file:
             return Path(file).parent
     raise ValueError("the simulation needs a store on disk (its hooks open their own connections)")
+
+
+# -- generated code and prose for real edits -------------------------------------
+
+
+def _new_file(rng: random.Random, path: str, words: list[str], task: str) -> str:
+    """The first text of a new file (or of an empty one)."""
+    if path.endswith(".md"):
+        title = path.rsplit("/", 1)[-1][:-3].replace("_", " ").capitalize()
+        return f"# {title}\n\nNotes written while working on: {task}.\n" + _block(rng, path, words)
+    if path.endswith(".py"):
+        if "/tests/" in f"/{path}":
+            return "import pytest\n" + _block(rng, path, words)
+        return f'"""{words[0].capitalize()} helpers ({task})."""\n' + _block(rng, path, words)
+    return f"-- {task}\n"
+
+
+def _block(rng: random.Random, path: str, words: list[str]) -> str:
+    """A few new lines to append: a function, a test, a section or a list item."""
+    noun, other = rng.sample(words, 2)
+    verb = rng.choice(VERBS)
+    note = rng.choice(NOTES)
+    if path.endswith(".md"):
+        if rng.random() < 0.5:
+            return f"- `{noun}`: {note}.\n"
+        return (f"\n## {verb.capitalize()} the {noun}\n\n"
+                f"Run `make {verb}-{noun}` before you change the {other}; it is {note}.\n")
+    if path.endswith(".sql"):
+        return f"-- {noun}: {note}\n"
+    if "/tests/" in f"/{path}":
+        literal = rng.choice(["[]", "{}", "0", "''", f"'{other}'", str(rng.randint(2, 99))])
+        return (f"\n\ndef test_{verb}_{noun}_{rng.choice(TEST_CASES)}():\n"
+                f"    {noun} = {literal}\n    assert {noun} == {literal}\n")
+    body = rng.choice(PY_BODIES).format(a=f"{noun}s", b=other, noun=noun, n=rng.randint(3, 50))
+    return (f"\n\ndef {verb}_{noun}({noun}s, {other}=None):\n"
+            f'    """{verb.capitalize()} the {noun}s ({note})."""\n' + body)
+
+
+def _changed_line(rng: random.Random, line: str, path: str, words: list[str]) -> str | None:
+    """A changed version of one line (a number moved, a comment added or
+    reworded), or None when there is nothing sensible to change."""
+    body = line.rstrip("\n")
+    number = _NUMBER.search(body)
+    if number is not None and rng.random() < 0.6:
+        old = number.group()
+        if "." in old:
+            new = f"{float(old) + rng.choice([0.01, 0.05, 0.1]):.2f}".rstrip("0")
+        else:
+            new = str(int(old) + rng.randint(1, 9))
+        return body[:number.start()] + new + body[number.end():] + "\n"
+    note = f"{rng.choice(words)}: {rng.choice(NOTES)}"
+    if path.endswith(".md"):
+        return body.split("; ")[0].rstrip(".") + f"; {note}.\n"
+    if path.endswith(".py"):
+        changed = body.split("  # ")[0] + f"  # {note}\n"
+        return changed if changed != line else None
+    return None

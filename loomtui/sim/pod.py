@@ -59,8 +59,10 @@ class DemoPod:
     sim: Simulation | None = None
 
     def start(self, agents: int, seed: int | None, *, clock: Callable[[], float] = time.time,
-              speed: float = 1.0, tick: float = 0.05) -> None:
-        """Register the agents, then simulate them in a background thread."""
+              speed: float = 1.0, tick: float = 0.05, edits: bool = True) -> None:
+        """Register the agents, then simulate them in a background thread. With
+        `edits` (the default here) the agents really change files in their
+        worktrees and commit, and two of them change the same file."""
         ready = threading.Event()
 
         def run() -> None:
@@ -69,7 +71,8 @@ class DemoPod:
             try:
                 sim = Simulation(conn, self.repo, self.worktrees, seed=seed, clock=clock,
                                  stall_seconds=DEMO_STALL_SECONDS, speed=speed, pod=self.pod,
-                                 transcripts=(self.claude_dir, self.codex_home), spender=True)
+                                 transcripts=(self.claude_dir, self.codex_home), spender=True,
+                                 edits=edits)
                 self.sim = sim
                 sim.start(agents)
                 ready.set()

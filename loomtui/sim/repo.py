@@ -1,22 +1,107 @@
-"""A real git repository with one real worktree per simulated agent."""
+"""A real git repository with one real worktree per simulated agent, and the
+one git command the simulated agents run for real: `git commit`."""
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 
+log = logging.getLogger(__name__)
+
+# Every path the simulated agents' areas name (sim.agents.AREAS) is here, with a few
+# lines of code, so that their edits show as modifications with real +/- lines.
 FILES = {
-    "README.md": "# shop\n\nA small web shop the demo agents work on.\n",
-    "src/auth/login.py": "def login(user, password):\n    return user == 'admin' and password\n",
-    "src/auth/session.py": "SESSIONS = {}\n",
-    "src/billing/invoice.py": "def total(lines):\n    return sum(l.price for l in lines)\n",
-    "src/billing/tax.py": "RATE = 0.2\n",
-    "src/search/index.py": "def index(docs):\n    return {d.id: d for d in docs}\n",
-    "src/api/routes.py": "ROUTES = []\n",
-    "migrations/0001_init.sql": "CREATE TABLE users (id INTEGER PRIMARY KEY);\n",
-    "tests/test_login.py": "def test_login():\n    assert True\n",
-    "tests/test_invoice.py": "def test_total():\n    assert True\n",
+    "README.md": (
+        "# shop\n\n"
+        "A small web shop the demo agents work on.\n\n"
+        "## Development\n\n"
+        "Run the tests with `pytest -q`.\n"
+    ),
+    "src/auth/login.py": (
+        "from src.auth.session import SESSIONS, new_session\n\n"
+        "MAX_ATTEMPTS = 5\n\n\n"
+        "def login(user, password):\n"
+        "    if not user or not password:\n"
+        "        return None\n"
+        "    if user != 'admin':\n"
+        "        return None\n"
+        "    return new_session(user)\n\n\n"
+        "def logout(token):\n"
+        "    SESSIONS.pop(token, None)\n"
+    ),
+    "src/auth/session.py": (
+        "import secrets\n"
+        "import time\n\n"
+        "SESSIONS = {}\n"
+        "TTL = 3600\n\n\n"
+        "def new_session(user):\n"
+        "    token = secrets.token_hex(16)\n"
+        "    SESSIONS[token] = (user, time.time() + TTL)\n"
+        "    return token\n\n\n"
+        "def current_user(token):\n"
+        "    user, expires = SESSIONS.get(token, (None, 0))\n"
+        "    return user if expires > time.time() else None\n"
+    ),
+    "src/billing/invoice.py": (
+        "from src.billing.tax import tax_for\n\n\n"
+        "def subtotal(lines):\n"
+        "    return sum(line.price * line.quantity for line in lines)\n\n\n"
+        "def total(lines, country='GB'):\n"
+        "    amount = subtotal(lines)\n"
+        "    return amount + tax_for(amount, country)\n"
+    ),
+    "src/billing/tax.py": (
+        "RATE = 0.2\n"
+        "RATES = {'GB': 0.2, 'DE': 0.19, 'FR': 0.2}\n\n\n"
+        "def tax_for(amount, country):\n"
+        "    rate = RATES.get(country, RATE)\n"
+        "    return round(amount * rate, 2)\n"
+    ),
+    "src/search/index.py": (
+        "def tokens(text):\n"
+        "    return text.lower().split()\n\n\n"
+        "def index(docs):\n"
+        "    found = {}\n"
+        "    for doc in docs:\n"
+        "        for token in tokens(doc.text):\n"
+        "            found.setdefault(token, set()).add(doc.id)\n"
+        "    return found\n\n\n"
+        "def search(found, query):\n"
+        "    hits = [found.get(token, set()) for token in tokens(query)]\n"
+        "    return set.intersection(*hits) if hits else set()\n"
+    ),
+    "src/api/routes.py": (
+        "from src.auth.login import login\n"
+        "from src.billing.invoice import total\n\n"
+        "ROUTES = []\n"
+        "PAGE_SIZE = 20\n\n\n"
+        "def route(path):\n"
+        "    def register(handler):\n"
+        "        ROUTES.append((path, handler))\n"
+        "        return handler\n"
+        "    return register\n"
+    ),
+    "migrations/0001_init.sql": (
+        "CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT NOT NULL UNIQUE);\n"
+        "CREATE TABLE invoices (id INTEGER PRIMARY KEY, user_id INTEGER REFERENCES users (id));\n"
+    ),
+    "tests/test_login.py": (
+        "from src.auth.login import login\n\n\n"
+        "def test_login_needs_a_password():\n"
+        "    assert login('admin', '') is None\n\n\n"
+        "def test_unknown_user():\n"
+        "    assert login('mallory', 'secret') is None\n"
+    ),
+    "tests/test_invoice.py": (
+        "from collections import namedtuple\n\n"
+        "from src.billing.invoice import subtotal\n\n"
+        "Line = namedtuple('Line', 'price quantity')\n\n\n"
+        "def test_subtotal():\n"
+        "    assert subtotal([Line(2.0, 3), Line(1.5, 2)]) == 9.0\n"
+    ),
 }
 
 GIT_ENV = {
@@ -26,6 +111,10 @@ GIT_ENV = {
     "GIT_COMMITTER_EMAIL": "demo@loomtui.invalid",
     "GIT_CONFIG_NOSYSTEM": "1",
 }
+# Variables that would point git at another repository or index than the worktree named.
+_STRIP = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_COMMON_DIR", "GIT_OBJECT_DIRECTORY",
+          "GIT_NAMESPACE", "GIT_PREFIX")
+COMMIT_TIMEOUT = 10.0
 
 
 def git(cwd: Path, *args: str) -> str:
@@ -46,7 +135,8 @@ def create_repo(path: Path) -> Path:
         target.write_text(text)
     git(path, "add", "-A")
     git(path, "commit", "-q", "-m", "Initial shop")
-    (path / "src/api/routes.py").write_text("ROUTES = ['/login', '/invoice']\n")
+    routes = path / "src/api/routes.py"
+    routes.write_text(routes.read_text().replace("ROUTES = []\n", "ROUTES = ['/login', '/invoice']\n"))
     git(path, "commit", "-q", "-am", "Add routes")
     return path
 
@@ -57,3 +147,28 @@ def add_worktree(repo: Path, root: Path, name: str) -> tuple[Path, str]:
     path = root / name
     git(repo, "worktree", "add", "-q", "-b", branch, str(path), "main")
     return path, branch
+
+
+def agent_git(worktree: Path, args: Sequence[str], *, name: str, when: float | None = None) -> bool:
+    """Run one git command of a simulated agent (`commit -am ...`) in its worktree,
+    as that agent, with no user or system config; whether it succeeded. Never
+    raises: a failure (nothing to commit, a lock held by a concurrent git) is logged."""
+    email = f"{name or 'agent'}@agents.loomtui.invalid"
+    env = {k: v for k, v in os.environ.items() if k not in _STRIP}
+    env.update(GIT_CONFIG_NOSYSTEM="1", GIT_CONFIG_GLOBAL=os.devnull, GIT_OPTIONAL_LOCKS="0",
+               GIT_TERMINAL_PROMPT="0", GIT_AUTHOR_NAME=name, GIT_AUTHOR_EMAIL=email,
+               GIT_COMMITTER_NAME=name, GIT_COMMITTER_EMAIL=email)
+    if when is not None:  # the simulation's clock, so a fake clock makes fake dates
+        env["GIT_AUTHOR_DATE"] = env["GIT_COMMITTER_DATE"] = f"@{int(when)} +0000"
+    command = ["git", "-c", f"user.name={name}", "-c", f"user.email={email}", "-c", "commit.gpgsign=false",
+               "-c", "core.hooksPath=" + os.devnull, *args]
+    try:
+        done = subprocess.run(command, check=False, cwd=worktree, env=env, stdin=subprocess.DEVNULL,
+                              capture_output=True, text=True, timeout=COMMIT_TIMEOUT)
+    except (OSError, subprocess.SubprocessError) as exc:
+        log.debug("simulated git %s in %s: %s", " ".join(args), worktree, exc)
+        return False
+    if done.returncode != 0:
+        log.debug("simulated git %s in %s: %s", " ".join(args), worktree,
+                  (done.stderr or done.stdout).strip())
+    return done.returncode == 0
