@@ -47,6 +47,127 @@ class ClaudeSession:
     def feed(self, line: bytes | str) -> UsageRecord | None:
         return parse_line(line, self.stats, self)
 
+    def feed_chunk(self, data: bytes, end: int | None = None) -> list[UsageRecord]:
+        """The records of every line of `data[:end]` (lines as `split(b"\\n")` cuts them), in
+        order: what `feed` gives line by line, with the same records, activity and reported
+        costs, but without decoding most tool results.
+
+        Tool results are most of a transcript's bytes and carry no usage: their only effect
+        is the activity (session, time, cwd, branch), which the next line that has those
+        fields overwrites. So a long line that is plainly such a `user` line (see
+        `_deferrable`) is set aside, and parsed only when a later line leaves a field to it
+        or it is among the last of the chunk (the latest of them first, as few as settle
+        the activity). A line set aside and never parsed is counted in `stats.lines` but is
+        not checked: if it was malformed it is not counted as bad, and if its type was not
+        `user` it is not counted as skipped."""
+        stats = self.stats
+        found: list[UsageRecord] = []
+        pending: list[tuple[int, int]] = []  # lines set aside since the activity was settled
+        find = data.find
+        end = len(data) if end is None else end
+        pos = 0
+        while True:
+            nl = find(b"\n", pos, end)
+            stop = end if nl < 0 else nl
+            if stop - pos >= DEFER_MIN_BYTES and _deferrable(data, pos, stop):
+                stats.lines += 1
+                pending.append((pos, stop))
+            else:
+                line = data[pos:stop]
+                obj = read_object(line, stats)
+                if obj is not None:
+                    if pending:
+                        kind = obj.get("type")
+                        if kind == "user" or kind == "assistant":
+                            self._settle(data, pending, _ALL & ~_fields_set(obj))
+                    rec = _parse_object(obj, line, stats, self)
+                    if rec is not None:
+                        found.append(rec)
+            if nl < 0:
+                break
+            pos = nl + 1
+        if pending:
+            self._settle(data, pending, _ALL)
+        return found
+
+    def _settle(self, data: bytes, pending: list[tuple[int, int]], need: int) -> None:
+        """Parse the lines set aside that the activity still needs (`need`: the fields no
+        later line sets), latest first, then apply them in their order."""
+        stats = self.stats
+        parsed = []
+        none_yet = self.activity is None  # then any user line makes one: none is skipped
+        for start, stop in reversed(pending):
+            if not need:
+                break
+            if not none_yet and not _may_set(data, start, stop, need):
+                continue
+            line = data[start:stop]
+            stats.lines -= 1  # counted when set aside; read_object counts it again
+            obj = read_object(line, stats)
+            if obj is None:
+                continue
+            parsed.append((obj, line))
+            kind = obj.get("type")
+            if kind == "user" or kind == "assistant":
+                need &= ~_fields_set(obj)
+        for obj, line in reversed(parsed):
+            _parse_object(obj, line, stats, self)  # no usage: `_deferrable` made sure
+        pending.clear()
+
+
+# Which lines `feed_chunk` may leave unparsed. Without `\u00..` escapes a JSON text spells
+# every ASCII character of its keys and string values literally (no other escape can stand
+# for one), so a line without the bytes `"assistant"`, `"cost-state"` and `"tool_use"` is
+# neither an assistant line (usage) nor a cost-state line, and holds no tool_use block (the
+# activity's tool): parsed, it could only set the activity's session, time, cwd and branch
+# (or count as skipped or bad). `"type":"user"`, `{...}` and the length pick the long
+# tool-result lines this is meant for.
+DEFER_MIN_BYTES = 1024
+_NOT_DEFERRED = (b'"assistant"', b'"tool_use"', b'"cost-state"', b"\\u00")
+_SID, _TS, _CWD, _BRANCH = 1, 2, 4, 8
+_ALL = _SID | _TS | _CWD | _BRANCH
+_KEYS = ((_SID, b'"sessionId"', b'"sessionId":""'), (_TS, b'"timestamp"', b'"timestamp":""'),
+         (_CWD, b'"cwd"', b'"cwd":""'), (_BRANCH, b'"gitBranch"', b'"gitBranch":""'))
+
+
+def _deferrable(data: bytes, start: int, stop: int) -> bool:
+    if not (data.startswith(b"{", start) and data.endswith(b"}", start, stop)):
+        return False
+    find = data.find
+    if find(b'"type":"user"', start, stop) < 0:
+        return False
+    for needle in _NOT_DEFERRED:
+        if find(needle, start, stop) >= 0:
+            return False
+    return True
+
+
+def _may_set(data: bytes, start: int, stop: int, need: int) -> bool:
+    """False when a deferrable line cannot set any field in `need`: every occurrence of the
+    field's key (at any depth) has the value "" (e.g. `"gitBranch":""` outside a repository)."""
+    count = data.count
+    for bit, key, empty in _KEYS:
+        if need & bit and count(key, start, stop) > count(empty, start, stop):
+            return True
+    return False
+
+
+def _fields_set(obj: dict) -> int:
+    """The activity fields a user or assistant line sets itself (see `_activity`)."""
+    got = 0
+    sid = obj.get("sessionId")
+    if isinstance(sid, str) and sid:
+        got |= _SID
+    if parse_ts(obj.get("timestamp")) is not None:
+        got |= _TS
+    cwd = obj.get("cwd")
+    if isinstance(cwd, str) and cwd:
+        got |= _CWD
+    branch = obj.get("gitBranch")
+    if isinstance(branch, str) and branch:
+        got |= _BRANCH
+    return got
+
 
 def _cost_state(obj: dict, session: ClaudeSession) -> None:
     """Take `totalCostUSD` and `modelUsage.<model>.costUSD` wherever the line keeps them (at
@@ -81,13 +202,13 @@ def _activity(obj: dict, session: ClaudeSession, ts: float | None) -> None:
                     if isinstance(name, str):
                         tool = name
     sid = obj.get("sessionId")
-    session.activity = Activity(
-        session_id=sid if isinstance(sid, str) and sid else
+    session.activity = Activity(  # positional: cheaper, this runs for most lines
+        sid if isinstance(sid, str) and sid else
         (prev.session_id if prev else session.default_session_id),
-        ts=ts if ts is not None else (prev.ts if prev else 0.0),
-        cwd=cwd if isinstance(cwd, str) and cwd else (prev.cwd if prev else ""),
-        branch=branch if isinstance(branch, str) and branch else (prev.branch if prev else ""),
-        tool=tool or (prev.tool if prev else ""),
+        ts if ts is not None else (prev.ts if prev else 0.0),
+        cwd if isinstance(cwd, str) and cwd else (prev.cwd if prev else ""),
+        branch if isinstance(branch, str) and branch else (prev.branch if prev else ""),
+        tool or (prev.tool if prev else ""),
     )
 
 
@@ -97,6 +218,11 @@ def parse_line(line: bytes | str, stats: ParseStats,
     obj = read_object(line, stats)
     if obj is None:
         return None
+    return _parse_object(obj, line, stats, session)
+
+
+def _parse_object(obj: dict, line: bytes | str, stats: ParseStats,
+                  session: ClaudeSession | None) -> UsageRecord | None:
     kind = obj.get("type")
     if kind != "assistant":
         if kind == "cost-state":
@@ -129,7 +255,9 @@ def parse_line(line: bytes | str, stats: ParseStats,
         return None
     creation = usage.get("cache_creation")
     if isinstance(creation, dict):
-        cache_write = sum(as_int(v) for v in creation.values())
+        cache_write = 0
+        for v in creation.values():
+            cache_write += as_int(v)
         cache_write_1h = as_int(creation.get("ephemeral_1h_input_tokens"))
     else:
         cache_write = as_int(usage.get("cache_creation_input_tokens"))

@@ -43,6 +43,28 @@ def _usage(value: object) -> tuple[int, int, int, int, int] | None:
     return fields  # type: ignore[return-value]
 
 
+# Lines `feed_chunk` may leave unparsed. Without `\u00..` escapes a JSON text spells every
+# ASCII character of its keys and string values literally (no other escape can stand for
+# one), so a line without any of the bytes below holds no token count, turn context, session
+# meta or tool call: parsed, a `response_item` or `event_msg` line like that changes nothing
+# (it could only count as bad, or as skipped if its type was some other one).
+INERT_MIN_BYTES = 1024
+_NOT_INERT = (b'"token_count"', b'"turn_context"', b'"session_meta"', b'"function_call"',
+              b'"custom_tool_call"', b"\\u00")
+
+
+def _inert(data: bytes, start: int, stop: int) -> bool:
+    if not (data.startswith(b"{", start) and data.endswith(b"}", start, stop)):
+        return False
+    find = data.find
+    if find(b'"type":"response_item"', start, stop) < 0 and find(b'"type":"event_msg"', start, stop) < 0:
+        return False
+    for needle in _NOT_INERT:
+        if find(needle, start, stop) >= 0:
+            return False
+    return True
+
+
 class CodexRollout:
     """One rollout file's parser: `feed(line)` returns the line's usage record or None."""
 
@@ -67,6 +89,32 @@ class CodexRollout:
             branch=branch if isinstance(branch, str) and branch else (prev.branch if prev else ""),
             tool=tool if isinstance(tool, str) and tool else (prev.tool if prev else ""),
         )
+
+    def feed_chunk(self, data: bytes, end: int | None = None) -> list[UsageRecord]:
+        """The records of every line of `data[:end]` (lines as `split(b"\\n")` cuts them), in
+        order: what `feed` gives line by line, without decoding the long lines that can
+        change nothing (`_inert`: a model's messages, reasoning and tool output). Such a
+        line is counted in `stats.lines` but not checked: if it was malformed it is not
+        counted as bad."""
+        stats = self.stats
+        feed = self.feed
+        found: list[UsageRecord] = []
+        find = data.find
+        end = len(data) if end is None else end
+        pos = 0
+        while True:
+            nl = find(b"\n", pos, end)
+            stop = end if nl < 0 else nl
+            if stop - pos >= INERT_MIN_BYTES and _inert(data, pos, stop):
+                stats.lines += 1
+            else:
+                rec = feed(data[pos:stop])
+                if rec is not None:
+                    found.append(rec)
+            if nl < 0:
+                break
+            pos = nl + 1
+        return found
 
     def feed(self, line: bytes | str) -> UsageRecord | None:
         """Never raises; bad lines and skipped types are counted in `stats`."""

@@ -1,10 +1,12 @@
 """Transcripts -> usage rows in the pod store, restart-safe (stdlib only).
 
 For each file the store keeps an offset, the file's identity (inode and a hash of its
-head) and the parser's carried state. One chunk of whole lines is parsed, and its usage
+head) and the parser's carried state. A chunk of whole lines is parsed, and its usage
 rows, the agents they belong to, the new offset and the new parser state are committed in
-one transaction: a kill -9 anywhere either keeps the whole chunk or none of it, so a
-restart neither loses nor double-counts. Dedupe keys are UNIQUE in the store; a key seen
+one transaction (with other chunks, of this file or others, up to `chunk_bytes` of
+transcript a transaction: parsing happens before it, so it stays short): a kill -9
+anywhere either keeps the whole chunk or none of it, so a restart neither loses nor
+double-counts. Dedupe keys are UNIQUE in the store; a key seen
 again keeps the larger token total (ccusage's rule), so re-reading a file is harmless.
 
 A session's usage belongs to the agent the hooks registered with the same session id;
@@ -131,6 +133,10 @@ class Ingester:
         self._stored: dict[str, Stored] | None = None
         self._agents: dict[str, int | None] = {}  # session id -> agent id (None: too old)
         self.touched_agents: set[int] = set()  # agents with new usage since last taken
+        # chunks parsed but not yet written: (source, records, parser, position, bad, state)
+        self._batch: list[tuple] = []
+        self._batch_bytes = 0
+        self._undo: dict[str, Stored | None] = {}  # path -> what the store holds for it
 
     def _load(self) -> dict[str, Stored]:
         if self._stored is None:
@@ -149,20 +155,36 @@ class Ingester:
         """Read every transcript (or the given ones) to its end."""
         files = records = bad = 0
         errors: list[str] = []
-        for source in (discover(self.roots) if sources is None else sources):
-            try:
-                n, b = self.ingest(source)
-            except OSError as exc:
-                if not isinstance(exc, FileNotFoundError):  # gone between listing and reading
-                    errors.append(f"{source.path}: {exc.strerror or exc}")
-                continue
-            files += 1
-            records += n
-            bad += b
+        try:
+            for source in (discover(self.roots) if sources is None else sources):
+                try:
+                    n, b = self._read(source)
+                except OSError as exc:
+                    if not isinstance(exc, FileNotFoundError):  # gone between listing and reading
+                        errors.append(f"{source.path}: {exc.strerror or exc}")
+                    continue
+                files += 1
+                records += n
+                bad += b
+            self._flush()
+        except BaseException:
+            self._forget()
+            raise
         return Progress(files, records, bad, tuple(errors))
 
     def ingest(self, source: Source) -> tuple[int, int]:
         """Read one file to its end: (usage records written, new bad lines)."""
+        try:
+            done = self._read(source)
+            self._flush()
+        except BaseException:
+            self._forget()
+            raise
+        return done
+
+    def _read(self, source: Source) -> tuple[int, int]:
+        """Parse what is new in one file; its chunks join the batch, which is written once
+        it holds `chunk_bytes` of transcript (or by the caller, at the end)."""
         stored = self._load()
         records = bad = 0
         while True:
@@ -172,23 +194,52 @@ class Ingester:
                 return records, bad
             carried = None if chunk.restarted or prev is None else prev.state
             parser = make_parser(source, carried)
-            feed = parser.feed
-            found = [r for r in map(feed, chunk.lines) if r is not None]
+            found = parser.feed_chunk(chunk.data, chunk.cut)
             bad_total = (0 if chunk.restarted or prev is None else prev.bad_lines) + parser.stats.bad_lines
             state = parser_state(parser)
-            with transaction(self.conn):
-                self._write(source, found, parser)
-                self.conn.execute(SAVE_OFFSET, (
-                    source.path, source.agent, chunk.position.inode, chunk.position.size,
-                    chunk.position.offset, chunk.position.head_hash, bad_total,
-                    json.dumps(state, separators=(",", ":")), self.clock()))
+            if source.path not in self._undo:
+                self._undo[source.path] = prev
+            # the next chunk starts here; `_forget` puts it back if the batch is not committed
             stored[source.path] = Stored(chunk.position, bad_total, state)
+            self._batch.append((source, found, parser, chunk.position, bad_total, state))
+            self._batch_bytes += chunk.end - chunk.start
             records += len(found)
             bad += parser.stats.bad_lines
+            if self._batch_bytes >= self.chunk_bytes:
+                self._flush()
             if not chunk.more:
                 return records, bad
 
-    # -- writing one chunk (inside the caller's transaction) --------------------------------
+    def _flush(self) -> None:
+        """Write the batch: its usage rows, agents and offsets in one transaction, so a
+        kill -9 keeps all of it or none (then it is read again)."""
+        if not self._batch:
+            return
+        with transaction(self.conn):
+            for source, found, parser, position, bad_total, state in self._batch:
+                self._write(source, found, parser)
+                self.conn.execute(SAVE_OFFSET, (
+                    source.path, source.agent, position.inode, position.size, position.offset,
+                    position.head_hash, bad_total, json.dumps(state, separators=(",", ":")),
+                    self.clock()))
+        self._batch.clear()
+        self._undo.clear()
+        self._batch_bytes = 0
+
+    def _forget(self) -> None:
+        """After a failure: drop the batch, and what was remembered of it."""
+        stored = self._stored if self._stored is not None else {}
+        for path, prev in self._undo.items():
+            if prev is None:
+                stored.pop(path, None)
+            else:
+                stored[path] = prev
+        self._batch.clear()
+        self._undo.clear()
+        self._batch_bytes = 0
+        self._agents.clear()  # agents made in a rolled-back transaction do not exist
+
+    # -- writing one chunk (inside `_flush`'s transaction) --------------------------------
 
     def _write(self, source: Source, found: list[UsageRecord],
                parser: ClaudeSession | CodexRollout) -> None:
@@ -204,17 +255,32 @@ class Ingester:
                 self._agent_for(sid, source, activity if activity and activity.session_id == sid
                                 else None, latest)
         price = self.prices.price
-        rows = []
         kind, path = source.agent, source.path
         agents = self._agents
+        # One row per dedupe key, as the upsert would leave it after each record in turn:
+        # the first record's session and time, the largest total's tokens (the first such).
+        merged: dict[str, list[UsageRecord]] = {}
         for r in found:
-            cost, cost_source = price(r)
-            rows.append((agents.get(r.session_id), r.session_id, r.ts, r.model, r.input_tokens,
-                         r.output_tokens, r.cache_write_tokens, r.cache_read_tokens, cost,
-                         cost_source, r.dedupe_key, path, kind, r.cache_write_1h_tokens, r.speed))
+            pair = merged.get(r.dedupe_key)
+            if pair is None:
+                merged[r.dedupe_key] = [r, r]
+            else:
+                best = pair[1]
+                if (r.input_tokens + r.output_tokens + r.cache_write_tokens + r.cache_read_tokens
+                        > best.input_tokens + best.output_tokens + best.cache_write_tokens
+                        + best.cache_read_tokens):
+                    pair[1] = r
+        rows = []
+        for first, best in merged.values():
+            cost, cost_source = price(best)
+            rows.append((agents.get(first.session_id), first.session_id, first.ts, best.model,
+                         best.input_tokens, best.output_tokens, best.cache_write_tokens,
+                         best.cache_read_tokens, cost, cost_source, first.dedupe_key, path, kind,
+                         best.cache_write_1h_tokens, best.speed))
         if rows:
             self.conn.executemany(INSERT_USAGE, rows)
-            self.touched_agents.update(a for a in {row[0] for row in rows} if a is not None)
+            self.touched_agents.update(a for a in {agents.get(r.session_id) for r in found}
+                                       if a is not None)
             self._note_activity(found)
         if isinstance(parser, ClaudeSession) and parser.reported_costs:
             self._apply_reported(parser)

@@ -86,6 +86,8 @@ def parse_ts(value: object) -> float | None:
 
 def as_int(value: object) -> int:
     """A token count from JSON: ints and integral floats; anything else (None, bool, str) is 0."""
+    if type(value) is int:  # the usual case first (bool is not `int` here)
+        return value if value > 0 else 0
     if isinstance(value, bool):
         return 0
     if isinstance(value, int):
@@ -105,6 +107,9 @@ def decode_line(line: bytes | str) -> str | None:
         return None
 
 
+_scan = json.JSONDecoder().scan_once  # what json.loads uses, minus the checks around it
+
+
 def read_object(line: bytes | str, stats: ParseStats) -> dict | None:
     """One JSONL line as a JSON object, counting it (and counting it bad when it is
     not valid UTF-8, not JSON, or not an object). Blank lines give None, uncounted as
@@ -117,12 +122,12 @@ def read_object(line: bytes | str, stats: ParseStats) -> dict | None:
     text = text.strip()
     if not text:
         return None
-    try:
-        obj = json.loads(text)
-    except (ValueError, RecursionError):
+    try:  # json.loads(text) without its wrapping: no whitespace is left around the value
+        obj, end = _scan(text, 0)
+    except (ValueError, RecursionError, StopIteration):
         stats.bad_lines += 1
         return None
-    if not isinstance(obj, dict):
+    if end != len(text) or not isinstance(obj, dict):
         stats.bad_lines += 1
         return None
     return obj

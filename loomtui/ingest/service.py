@@ -29,6 +29,7 @@ LEASE = "ingest"
 BUDGET_EVERY = 5.0  # seconds between budget refreshes when no usage arrives (periods roll)
 BUDGET_MIN_GAP = 0.5  # at most this often while usage streams in
 ROOTS_EVERY = 10.0  # how often to look for transcript roots that appeared
+FULL_SCAN_EVERY = 30.0  # seconds between full catch-ups, behind the watch
 QUIET_AFTER = 1800.0  # agents without hooks (and Codex, which has no SessionEnd) read done after
 
 
@@ -154,6 +155,12 @@ class IngestService:
                             return
                         last_renew = now
                     sources = {s for s in (classify(p, self.roots) for _c, p in changes) if s}
+                    for _change, path in changes:
+                        # A new folder (a new project, a subagent's) may hold a transcript
+                        # written before its watch was in place: look inside it.
+                        if os.path.isdir(path):
+                            sources.update(s for s in (classify(f, self.roots) for f in _files_under(path))
+                                           if s)
                     if sources:
                         done = ingester.catch_up(sorted(sources))
                         self.progress = Progress(self.progress.files, self.progress.records + done.records,
@@ -163,7 +170,10 @@ class IngestService:
                         ingester.touched_agents.clear()
                         self.refresh_budgets(conn)
                         last_budget = now
-                    if now - last_quiet >= 30:
+                    if now - last_quiet >= FULL_SCAN_EVERY:
+                        # A safety net for anything the watch missed (it stats every file;
+                        # only new bytes are read).
+                        ingester.catch_up()
                         mark_quiet_agents_done(conn, now)
                         last_quiet = now
                     if time.monotonic() - since_roots > ROOTS_EVERY:
@@ -175,3 +185,10 @@ class IngestService:
                 stop.wait(0.2)
             # a changed root set (or a lost directory): catch up on what appeared meanwhile
             ingester.catch_up()
+
+
+def _files_under(folder: str) -> list[str]:
+    out = []
+    for root, _dirs, files in os.walk(folder, onerror=lambda _e: None):
+        out += [os.path.join(root, f) for f in files if f.endswith(".jsonl")]
+    return sorted(out)

@@ -27,12 +27,17 @@ class Position(NamedTuple):
 
 
 class Chunk(NamedTuple):
-    lines: list[bytes]
+    data: bytes  # what was read: the whole lines are data[:cut] (maybe a partial one after)
+    cut: int  # where the last whole line's newline is in `data`
     start: int  # offset of the first line
     end: int  # offset after the last whole line
     restarted: bool  # the file was read from the start because it was replaced or truncated
     position: Position  # what to store once these lines are committed
     more: bool  # there is more to read after `end`
+
+    @property
+    def lines(self) -> list[bytes]:
+        return self.data[:self.cut].split(b"\n")
 
 
 def head_hash(data: bytes) -> str:
@@ -62,22 +67,22 @@ def read_chunk(path: str, prev: Position | None, limit: int = CHUNK_BYTES) -> Ch
             start, restarted = prev.offset, False
         if start >= size:
             return None
-        data = os.pread(fd, limit, start)
+        # no more than is there: a buffer of `limit` bytes costs more than the read
+        data = os.pread(fd, min(limit, size - start), start)
         cut = data.rfind(b"\n")
         while cut < 0 and start + len(data) < size:  # one line longer than `limit`
-            more = os.pread(fd, limit, start + len(data))
+            more = os.pread(fd, min(limit, size - start - len(data)), start + len(data))
             if not more:
                 break
             data += more
             cut = data.rfind(b"\n")
         if cut < 0:
             return None  # only a partial line so far: wait for its newline
-        body = data[:cut]
         end = start + cut + 1
         head = prev.head_hash if (prev is not None and not restarted and prev.head_hash
                                   and int(prev.head_hash.partition(":")[0]) >= HEAD_BYTES) \
             else head_hash(os.pread(fd, HEAD_BYTES, 0) if start else data)
-        return Chunk(lines=body.split(b"\n"), start=start, end=end, restarted=restarted,
+        return Chunk(data=data, cut=cut, start=start, end=end, restarted=restarted,
                      position=Position(st.st_ino, size, end, head), more=end < size)
     finally:
         os.close(fd)
