@@ -91,12 +91,86 @@ def build_parser() -> argparse.ArgumentParser:
     diff.add_argument("--stat", action="store_true", help="per-file counts only, no patch text")
     diff.add_argument("--json", action="store_true", help="one JSON document on stdout")
 
+    _memory_parser(commands)
+    commands.add_parser("mcp", help="MCP stdio server for agents: shared memory and pod status")
+
     audit = commands.add_parser("audit", help="the pod's hash-chained audit log")
     audit_commands = audit.add_subparsers(dest="audit_command", metavar="SUBCOMMAND", required=True)
     audit_commands.add_parser("verify", help="find edited, deleted or reordered entries")
     export = audit_commands.add_parser("export", help="print the log")
     export.add_argument("--json", action="store_true", help="one JSON document on stdout")
     return parser
+
+
+def _memory_parser(commands) -> None:
+    """`loomtui memory ...` (issue 6); the choices are loomtui.memory.entries' KINDS etc."""
+    kinds = ["decision", "convention", "fact", "warning", "todo", "handoff"]
+    statuses = ["proposed", "active", "superseded", "retired", "all"]
+    memory = commands.add_parser("memory", help="the pod's shared memory (entries agents read and write)")
+    sub = memory.add_subparsers(dest="memory_command", metavar="SUBCOMMAND", required=True)
+
+    def with_json(parser):
+        parser.add_argument("--json", action="store_true", help="one JSON document on stdout")
+        return parser
+
+    def with_expect(parser):
+        parser.add_argument("--expect", type=int, metavar="VERSION", dest="expected_version",
+                            help="fail unless the entry is still at this version (compare-and-swap)")
+        return parser
+
+    add = with_json(sub.add_parser("add", help="add an entry (as the supervisor; inside an agent, as that agent)"))
+    add.add_argument("title", help="one line that says it all")
+    add.add_argument("--kind", required=True, choices=kinds)
+    add.add_argument("--body", default="", help="Markdown text; '-' reads it from standard input")
+    add.add_argument("--tags", default="", help="comma-separated words")
+    add.add_argument("--scope", default="pod", choices=["pod", "repo", "agent"],
+                     help="pod (everyone, the default), repo (agents in one repository), agent (one agent)")
+    add.add_argument("--ref", help="scope repo: the repository (default: the current one); "
+                                   "scope agent: the agent's name, session id or worktree")
+    add.add_argument("--supersedes", type=int, metavar="ID", help="the entry this one replaces")
+    with_expect(add)
+    add.add_argument("--pin", action="store_true",
+                     help="pin it: every agent's session starts with it (supervisors only)")
+
+    search = with_json(sub.add_parser("search", help="entries matching words, most relevant first"))
+    search.add_argument("query", nargs="+", help="words to look for (any may match)")
+    search.add_argument("-k", "--limit", type=int, default=10, metavar="N", help="at most N entries (default 10)")
+    search.add_argument("--budget", type=int, metavar="TOKENS",
+                        help="only as many whole entries as fit this many tokens (as agents get them)")
+    search.add_argument("--status", default="active", choices=statuses, help="default: active")
+
+    show = with_json(sub.add_parser("show", help="one entry, with its provenance"))
+    show.add_argument("id", type=int)
+
+    listing = with_json(sub.add_parser("list", help="entries, pinned first, then newest"))
+    listing.add_argument("--status", default="active", choices=statuses, help="default: active")
+    listing.add_argument("--kind", choices=kinds)
+    listing.add_argument("--pinned", action="store_true", help="pinned entries only")
+    listing.add_argument("--limit", type=int, default=50, metavar="N", help="at most N entries (default 50)")
+
+    retire = with_json(with_expect(sub.add_parser("retire", help="take an entry out of use (kept, with its history)")))
+    retire.add_argument("id", type=int)
+    retire.add_argument("--reason", default="", help="why, for the history and the audit log")
+
+    history = with_json(sub.add_parser("history", help="every version of an entry"))
+    history.add_argument("id", type=int)
+
+    accept = with_json(with_expect(sub.add_parser("accept", help="accept an agent's proposed entry")))
+    accept.add_argument("id", type=int)
+    reject = with_json(with_expect(sub.add_parser("reject", help="reject a proposed entry (a reason is required)")))
+    reject.add_argument("id", type=int)
+    reject.add_argument("--reason", required=True, help="recorded with the entry")
+    for name, text in (("pin", "pin an entry: every agent's session starts with it"),
+                       ("unpin", "unpin an entry")):
+        pin = with_json(with_expect(sub.add_parser(name, help=text)))
+        pin.add_argument("id", type=int)
+
+    edit = with_json(with_expect(sub.add_parser("edit", help="change an entry in place (a new version)")))
+    edit.add_argument("id", type=int)
+    edit.add_argument("--title")
+    edit.add_argument("--body", help="Markdown text; '-' reads it from standard input")
+    edit.add_argument("--tags", help="comma-separated words (replaces the tags)")
+    edit.add_argument("--kind", choices=kinds)
 
 
 def _console_options(parser) -> None:

@@ -38,6 +38,13 @@ NON_UI_MODULES = (
     "loomtui.cli",
     "loomtui.hooks.install",
     "loomtui.commands.gate",
+    "loomtui.memory.entries",
+    "loomtui.memory.retrieval",
+    "loomtui.memory.context",
+    "loomtui.memory.pod",
+    "loomtui.memory.identity",
+    "loomtui.commands.memory",
+    "loomtui.commands.mcp",
 )
 HOOK_PATH_MODULES = (
     "loomtui.store.db",
@@ -49,7 +56,10 @@ HOOK_PATH_MODULES = (
     "loomtui.hooks.claude",
     "loomtui.hooks.gitinfo",
     "loomtui.commands.hook",
+    "loomtui.memory.context",  # the SessionStart hook imports it
 )
+# The MCP SDK (and what it brings) is for `loomtui mcp` alone.
+MCP_SDK = ("mcp", "pydantic", "anyio", "starlette", "httpx")
 
 PROBE = """
 import importlib, json, sys
@@ -83,3 +93,53 @@ def test_non_ui_module_does_not_load_textual_or_rich(module):
 def test_hook_path_module_is_lean(module):
     """The hook runs on every tool call: no aiosqlite, gitpython or watchfiles."""
     assert list(loaded_by(module)) == [], f"{module} loads {list(loaded_by(module))}"
+
+
+@functools.cache
+def mcp_loaded_by(module: str) -> tuple[str, ...]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    env["PYTHONPATH"] = str(ROOT)
+    result = subprocess.run([sys.executable, "-c", PROBE, module, ",".join(MCP_SDK)],
+                            capture_output=True, text=True, cwd=ROOT, env=env, timeout=60)
+    assert result.returncode == 0, f"importing {module} failed:\n{result.stderr}"
+    return tuple(json.loads(result.stdout.strip().splitlines()[-1]))
+
+
+@pytest.mark.parametrize("module", HOOK_PATH_MODULES + ("loomtui.memory", "loomtui.memory.entries",
+                                                        "loomtui.memory.retrieval", "loomtui.cli"))
+def test_only_the_mcp_server_loads_the_mcp_sdk(module):
+    """memory/ is stdlib + store except server.py; the hook never pays for the SDK."""
+    assert list(mcp_loaded_by(module)) == [], f"{module} loads {list(mcp_loaded_by(module))}"
+
+
+SESSION_START_PROBE = """
+import json, sys
+from pathlib import Path
+from loomtui.hooks.claude import Hook
+from loomtui.memory import entries
+from loomtui.store.db import connect, db_path
+pod = Path(sys.argv[1])
+conn = connect(db_path(pod))
+entries.add(conn, kind="fact", title="Pinned fact", author=entries.supervisor("ana"), pinned=True, now=1.0)
+conn.close()
+before = set(sys.modules)
+raw = json.dumps({"session_id": "s", "cwd": sys.argv[1], "hook_event_name": "SessionStart",
+                  "source": "startup"}).encode()
+answer = Hook("claude", pod).run(raw)
+assert answer.exit_code == 0 and "Pinned fact" in answer.stdout, answer
+print(json.dumps(sorted(set(sys.modules) - before)))
+"""
+
+
+def test_a_session_start_loads_only_the_memory_modules(tmp_path):
+    """What a real SessionStart call adds to the hook's imports: our memory modules,
+    nothing of the MCP SDK, no TOML parser or dataclasses (both cost per call)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON") and k != "LOOM_CONFIG"}
+    env["PYTHONPATH"] = str(ROOT)
+    result = subprocess.run([sys.executable, "-c", SESSION_START_PROBE, str(tmp_path / "pod")],
+                            capture_output=True, text=True, cwd=ROOT, env=env, timeout=60)
+    assert result.returncode == 0, result.stderr
+    added = json.loads(result.stdout.strip().splitlines()[-1])
+    assert added and all(m.startswith("loomtui.") for m in added), added
+    for heavy in (*MCP_SDK, *HEAVY, "tomllib", "dataclasses"):
+        assert heavy not in {m.split(".")[0] for m in added}

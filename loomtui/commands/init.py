@@ -75,6 +75,7 @@ def _install(agent: str) -> None:
     else:
         print(f"{agent}: wrote the LoomTUI hooks into {path}"
               + (f" (previous version kept as {backup.name})" if backup else ""))
+    _install_mcp(agent, root)
     print(f"{agent}: gates expire after 10 minutes, before the hook's own "
           f"{install.GATE_HOOK_TIMEOUT // 60}-minute timeout, so a gate always answers")
     if agent == "codex":
@@ -83,3 +84,28 @@ def _install(agent: str) -> None:
               "`codex exec --trust`), and only once the hook itself is trusted (the /hooks "
               "screen of the interactive CLI; `codex exec --dangerously-bypass-hook-trust` "
               "for automation). An untrusted hook is skipped silently.")
+
+
+def _install_mcp(agent: str, root: Path) -> None:
+    """The shared-memory MCP server: .mcp.json for Claude Code (merged, backed up),
+    the config.toml table for Codex (printed: it lives in the user's $CODEX_HOME)."""
+    from loomtui.hooks import install
+
+    if agent == "codex":
+        print("codex: add the pod's memory server to $CODEX_HOME/config.toml:\n")
+        print(install.codex_mcp_toml())
+        return
+    path = root / ".mcp.json"
+    try:
+        existing = install.read_json(path)
+        merged = install.merge_mcp(existing, install.claude_mcp_servers())
+        backup = install.write_json(path, merged)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+    except OSError as exc:
+        raise CommandError(f"cannot write {path}: {exc.strerror or exc}") from None
+    if backup is None and existing == merged:
+        print(f"claude: {path} already has the LoomTUI memory server")
+    else:
+        print(f"claude: wrote the LoomTUI memory server ({install.MCP_SERVER_NAME}) into {path}"
+              + (f" (previous version kept as {backup.name})" if backup else ""))

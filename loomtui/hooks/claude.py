@@ -234,6 +234,7 @@ class Hook:
             note("prompt", str(data.get("prompt") or ""), "working", "")
         elif event == "SessionStart":
             note("session_start", f"session {data.get('source') or 'started'}", "working", "")
+            return session_memory(conn, self.pod, agent_id, self.clock())
         elif event == "Notification":
             kind = data.get("notification_type")
             message = str(data.get("message") or "")
@@ -294,6 +295,31 @@ class Hook:
                           risk=risk, why=why, expires_after=decision.expires_after, clock=self.clock,
                           sleep=watching_caller(self.sleep), payload=payload)
         return allow(event, self.agent, reason) if ok else deny(event, reason)
+
+
+def session_memory(conn: sqlite3.Connection, pod: Path, agent_id: int, now: float) -> Answer:
+    """SessionStart: the pod's memory and status for this agent, as additionalContext
+    (the same answer for Claude Code and Codex). Never fails the session: on any error
+    nothing is printed on stdout, the reason goes to stderr and the agent's timeline,
+    and the exit status is 0."""
+    try:
+        from loomtui.memory.context import session_budget, session_context
+
+        budget = session_budget(pod)
+        text = session_context(conn, agent_id=agent_id, budget_tokens=budget, now=now) if budget > 0 else ""
+    except Exception as exc:  # noqa: BLE001 - a memory problem must not stop the agent
+        reason = f"shared memory not injected: {type(exc).__name__}: {exc}"
+        try:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            record_event(conn, agent_id, kind="memory_error", now=now, summary=reason)
+        except Exception:  # noqa: BLE001 - the store may be what failed
+            pass
+        return Answer(0, "", f"LoomTUI hook (SessionStart): {reason}")
+    if not text:
+        return Answer()
+    body = {"hookEventName": "SessionStart", "additionalContext": text}
+    return Answer(0, json.dumps({"hookSpecificOutput": body}))
 
 
 def _over_budget(conn: sqlite3.Connection, agent_id: int, repo: str | None, now: float):

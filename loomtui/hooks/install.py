@@ -128,3 +128,46 @@ def read_json(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ValueError(f"{path} does not hold a JSON object; fix or move it, then run again")
     return data
+
+
+# -- the MCP server (issue 6) ----------------------------------------------------------
+
+MCP_SERVER_NAME = "loom"
+
+
+def mcp_command() -> tuple[str, list[str]]:
+    """How the agent should start `loomtui mcp` (the same choice as `hook_command`)."""
+    command = hook_command("claude")
+    if command.startswith("loomtui "):
+        return "loomtui", ["mcp"]
+    return sys.executable, ["-m", "loomtui", "mcp"]
+
+
+def claude_mcp_servers() -> dict[str, Any]:
+    command, args = mcp_command()
+    return {MCP_SERVER_NAME: {"command": command, "args": args, "env": {}}}
+
+
+def merge_mcp(existing: dict[str, Any], ours: dict[str, Any]) -> dict[str, Any]:
+    """`existing` (.mcp.json) with our server in place of an earlier one of that name;
+    other servers, and an `env` someone gave ours, are kept."""
+    servers = existing.get("mcpServers", {})
+    if not isinstance(servers, dict):
+        raise ValueError("mcpServers in .mcp.json is not a JSON object; fix or move it, then run again")
+    merged_servers = dict(servers)
+    for name, server in ours.items():
+        before = servers.get(name)
+        if isinstance(before, dict) and isinstance(before.get("env"), dict) and before["env"]:
+            server = {**server, "env": before["env"]}
+        merged_servers[name] = server
+    return {**existing, "mcpServers": merged_servers}
+
+
+def codex_mcp_toml() -> str:
+    """The `[mcp_servers.loom]` table for $CODEX_HOME/config.toml."""
+    command, args = mcp_command()
+    return (f"[mcp_servers.{MCP_SERVER_NAME}]\n"
+            f"command = {json.dumps(command)}\n"
+            f"args = [{', '.join(json.dumps(a) for a in args)}]\n"
+            "startup_timeout_sec = 20\n"
+            "tool_timeout_sec = 30\n")

@@ -249,6 +249,21 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX budget_state_over ON budget_state(fraction);
     """,
+    # 3 -> 4: shared memory retrieval (issue 6).
+    #  - memory_fts again with the Porter stemmer, so "migrating" finds "migrations",
+    #    and bm25 weights as its default rank (title 4, body 1, tags 2); the content
+    #    table and its triggers are unchanged, the index is rebuilt from `memory`;
+    #  - memory_scope: the SessionStart hook reads one repository's entries at a time.
+    """
+    DROP TABLE memory_fts;
+    CREATE VIRTUAL TABLE memory_fts USING fts5(
+        title, body, tags, content='memory', content_rowid='id',
+        tokenize='porter unicode61 remove_diacritics 2'
+    );
+    INSERT INTO memory_fts(memory_fts) VALUES ('rebuild');
+    INSERT INTO memory_fts(memory_fts, rank) VALUES ('rank', 'bm25(4.0, 1.0, 2.0)');
+    CREATE INDEX memory_scope ON memory(scope, scope_ref, status, pinned, updated_at);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -17,7 +17,6 @@ import re
 from collections import OrderedDict
 from functools import lru_cache
 
-from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual.binding import Binding
