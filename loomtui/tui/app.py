@@ -52,6 +52,7 @@ class LoomApp(App[None]):
         Binding("question_mark", "help", "Help", id="help"),
         Binding("i", "approvals", "Inbox", id="approvals"),
         Binding("b", "budgets", "Budgets", id="budgets"),
+        Binding("m", "memory", "Memory", id="memory"),
         Binding("L", "audit", "Audit log", show=False, id="audit"),
         Binding("T", "cycle_theme", "Theme", show=False, id="cycle_theme"),
     ]
@@ -255,6 +256,12 @@ class LoomApp(App[None]):
 
         if not isinstance(self.screen, ApprovalsScreen):
             self.push_screen(ApprovalsScreen())
+
+    def action_memory(self) -> None:
+        from loomtui.tui.screens.memory import MemoryScreen
+
+        if not isinstance(self.screen, MemoryScreen):
+            self.push_screen(MemoryScreen())
 
     def action_budgets(self) -> None:
         from loomtui.tui.screens.budgets import BudgetsScreen

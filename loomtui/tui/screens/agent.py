@@ -1,7 +1,8 @@
 """AgentScreen: one agent in detail. The Activity tab is its timeline, newest
 first; the Usage tab its tokens per minute, per model, its context fill and budgets.
 
-Bindings: esc back, 1 Activity, 2 Usage, 3 Diff (see diff_tab.py), j/k move.
+Bindings: esc back, 1 Activity, 2 Usage, 3 Diff (see diff_tab.py), 4 Memory (what the
+agent wrote to the shared memory), j/k move.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ class AgentScreen(Screen[None]):
         Binding("1", "tab('activity')", "Activity", id="tab_activity"),
         Binding("2", "tab('usage')", "Usage", id="tab_usage"),
         Binding("3", "tab('diff')", "Diff", id="tab_diff"),
+        Binding("4", "tab('agent-memory')", "Memory", id="tab_memory"),
     ]
 
     DEFAULT_CSS = """
@@ -80,6 +82,9 @@ class AgentScreen(Screen[None]):
                 yield DataTable(id="usage-models", cursor_type="none", show_cursor=False)
             with TabPane("Diff", id="diff"):
                 yield DiffTab(self.agent_id)
+            with TabPane("Memory", id="agent-memory"):
+                yield Static(id="agent-memory-head")
+                yield DataTable(id="agent-memory-list", cursor_type="row", zebra_stripes=True)
         yield Footer()
 
     def on_mount(self) -> None:
@@ -118,6 +123,40 @@ class AgentScreen(Screen[None]):
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         if event.pane.id == "diff":
             self.query_one(DiffTab).activated()
+        elif event.pane.id == "agent-memory":
+            self.run_worker(self._load_memory(), group="agent-memory", exclusive=True,
+                            exit_on_error=False)
+
+    async def _load_memory(self) -> None:
+        """What this agent wrote to the shared memory, newest first (enter opens it in
+        the Memory screen)."""
+        from loomtui.memory import entries as mem
+
+        agent_id = self.agent_id
+        found = await self.app.in_store(lambda conn: [
+            e for e in mem.list_entries(conn, statuses=None, limit=2000) if e.agent_id == agent_id])
+        if found is None:
+            return
+        table = self.query_one("#agent-memory-list", DataTable)
+        if not table.columns:
+            for label, key in (("Kind", "kind"), ("Title", "title"), ("Status", "status"), ("Age", "age")):
+                table.add_column(label, key=key)
+        table.clear()
+        now = self.app.clock()
+        for e in found:
+            table.add_row(e.kind, e.title, e.status, model.age(now - e.updated_at), key=str(e.id))
+        proposed = sum(e.status == "proposed" for e in found)
+        self.query_one("#agent-memory-head", Static).update(
+            Text(f"{len(found)} entr{'y' if len(found) == 1 else 'ies'} written by this agent"
+                 + (f", {proposed} waiting for review" if proposed else "")
+                 + ("; enter opens them in Memory" if found else ""), style="dim"))
+        table.focus()
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        if event.data_table.id == "agent-memory-list":
+            from loomtui.tui.screens.memory import MemoryScreen
+
+            self.app.push_screen(MemoryScreen(view="all", agent_id=self.agent_id))
 
     def on_screen_resume(self) -> None:
         if self.app.pod_state is not None:

@@ -1,0 +1,450 @@
+"""MemoryScreen: the pod's shared memory, for people.
+
+Search as you type (FTS5, the same ranking agents get), a list with kind, title, scope,
+author, age and status, the selected entry rendered as Markdown with its history, and the
+review queue (entries agents proposed). Every change names the version it was made
+against (compare-and-swap): if an agent or another supervisor changed the entry since it
+was shown, the change is refused and the screen shows the current version.
+
+Keys: / search, v cycles the view (active, to review, all), a adds, e edits, p pins or
+unpins, x retires, A accepts a proposal, r rejects one (a reason is required), esc back.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen, Screen
+from textual.widgets import DataTable, Footer, Input, Label, Markdown, Select, Static, TextArea
+
+from loomtui.memory import entries as mem
+from loomtui.tui import model
+
+VIEWS = (("active", ("active",)), ("review", ("proposed",)), ("all", None))
+VIEW_LABELS = {"active": "active entries", "review": "proposed by agents, waiting for review",
+               "all": "every entry, retired and superseded included"}
+
+
+class EntryModal(ModalScreen[dict | None]):
+    """Add or edit an entry. ctrl+s saves, esc cancels."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="cancel_entry"),
+                Binding("ctrl+s", "save", "Save", id="save_entry")]
+    DEFAULT_CSS = """
+    EntryModal { align: center middle; }
+    EntryModal > Vertical {
+        width: 90; max-width: 95%; height: auto; max-height: 95%; border: round $primary;
+        background: $surface; padding: 0 1;
+    }
+    EntryModal Label { width: 100%; }
+    EntryModal .hint { color: $text-muted; }
+    EntryModal TextArea { height: 10; }
+    EntryModal Horizontal { height: auto; }
+    EntryModal Select { width: 1fr; }
+    """
+
+    def __init__(self, entry: mem.Entry | None = None) -> None:
+        super().__init__()
+        self.entry = entry
+
+    def compose(self) -> ComposeResult:
+        e = self.entry
+        with Vertical():
+            head = f"Edit entry {e.id} (version {e.version})" if e else "New entry"
+            yield Label(Text(head, style="bold"))
+            yield Label("ctrl+s saves, esc cancels. The body is Markdown.", classes="hint")
+            with Horizontal():
+                yield Select([(k, k) for k in mem.KINDS], value=e.kind if e else "fact", allow_blank=False,
+                             id="entry-kind")
+                yield Select([(s, s) for s in mem.SCOPES], value=e.scope if e else "pod", allow_blank=False,
+                             id="entry-scope")
+            yield Input(value=e.title if e else "", placeholder="title", id="entry-title")
+            yield Input(value=", ".join(e.tags) if e else "", placeholder="tags, comma-separated",
+                        id="entry-tags")
+            yield Input(value=e.scope_ref if e else "", placeholder="scope ref: repository path or agent "
+                        "name (for repo / agent scope)", id="entry-ref")
+            yield TextArea(e.body if e else "", id="entry-body")
+
+    def action_save(self) -> None:
+        title = self.query_one("#entry-title", Input).value.strip()
+        if not title:
+            self.notify("An entry needs a title.", severity="warning")
+            return
+        self.dismiss({
+            "kind": self.query_one("#entry-kind", Select).value,
+            "scope": self.query_one("#entry-scope", Select).value,
+            "title": title,
+            "tags": self.query_one("#entry-tags", Input).value,
+            "scope_ref": self.query_one("#entry-ref", Input).value.strip() or None,
+            "body": self.query_one("#entry-body", TextArea).text,
+        })
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class ReasonModal(ModalScreen[str]):
+    """A reason, required (reject or retire). enter confirms, esc cancels."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="cancel_reason")]
+    DEFAULT_CSS = """
+    ReasonModal { align: center middle; }
+    ReasonModal > Vertical { width: 72; max-width: 95%; height: auto; border: round $error;
+                             background: $surface; padding: 0 1; }
+    """
+
+    def __init__(self, what: str) -> None:
+        super().__init__()
+        self.what = what
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(Text(self.what, style="bold"))
+            yield Input(placeholder="reason (required; the author sees it in the history)", id="reason")
+
+    @on(Input.Submitted, "#reason")
+    def _submitted(self, event: Input.Submitted) -> None:
+        if not event.value.strip():
+            self.notify("A reason is required.", severity="warning")
+            return
+        self.dismiss(event.value.strip())
+
+    def action_cancel(self) -> None:
+        self.dismiss("")
+
+
+class MemoryScreen(Screen[None]):
+    """Shared memory. / search, v view, a add, e edit, p pin, x retire, A accept, r reject."""
+
+    BINDINGS = [
+        Binding("escape", "back", "Back", id="back_memory"),
+        Binding("slash", "search", "Search", id="search_memory"),
+        Binding("v", "cycle_view", "View", id="memory_view"),
+        Binding("a", "add", "Add", id="memory_add"),
+        Binding("e", "edit", "Edit", id="memory_edit"),
+        Binding("p", "pin", "Pin", show=False, id="memory_pin"),
+        Binding("x", "retire", "Retire", show=False, id="memory_retire"),
+        Binding("A", "accept", "Accept", id="memory_accept"),
+        Binding("r", "reject", "Reject", id="memory_reject"),
+        Binding("j", "cursor(1)", "Down", show=False, id="memory_down"),
+        Binding("k", "cursor(-1)", "Up", show=False, id="memory_up"),
+    ]
+    DEFAULT_CSS = """
+    MemoryScreen { layout: vertical; }
+    #memory-head { height: 1; padding: 0 1; background: $panel; }
+    #memory-search { border: none; height: 1; padding: 0 1; background: $surface; }
+    #memory-body { height: 1fr; }
+    #memory-list { width: 65%; height: 1fr; }
+    #memory-detail { width: 1fr; height: 1fr; padding: 0 1; border-left: vkey $panel-lighten-1; }
+    #memory-meta { height: auto; color: $text-muted; }
+    #memory-history { height: auto; margin: 1 0 0 0; }
+    """
+
+    def __init__(self, view: str = "active", agent_id: int | None = None) -> None:
+        super().__init__()
+        self.view = view
+        self.agent_id = agent_id  # only what this agent wrote (from the Agent screen)
+        self.query_text = ""
+        self.entries: list[mem.Entry] = []
+        self._counts: dict[str, int] = {}
+        self._shown: int | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="memory-head")
+        yield Input(placeholder="search memory (words; ranked as agents get them)", id="memory-search")
+        with Horizontal(id="memory-body"):
+            yield DataTable(id="memory-list", cursor_type="row", zebra_stripes=True)
+            with VerticalScroll(id="memory-detail"):
+                yield Static(id="memory-meta")
+                yield Markdown(id="memory-markdown")
+                yield Static(id="memory-history")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one("#memory-list", DataTable)
+        for key, label, width in (("kind", "Kind", 10), ("title", "Title", self._title_width()),
+                                  ("scope", "Scope", 8), ("author", "Author", 12), ("age", "Age", 4),
+                                  ("status", "Status", 9)):
+            table.add_column(label, key=key, width=width)
+        table.focus()
+        self.reload()
+
+    def _title_width(self) -> int:
+        """The title takes what the list's other columns leave (6 columns, 2 cells of
+        padding each, and the scrollbar)."""
+        width = int((self.size.width or self.app.size.width) * 0.65)
+        return max(12, width - (10 + 8 + 12 + 4 + 9) - 6 * 2 - 2)
+
+    def on_resize(self) -> None:
+        from textual.widgets.data_table import ColumnKey
+
+        table = self.query_one("#memory-list", DataTable)
+        column = table.columns.get(ColumnKey("title"))
+        if column is not None and column.width != self._title_width():
+            column.width = self._title_width()
+            table.refresh()
+
+    # -- loading ----------------------------------------------------------------------
+
+    def _statuses(self):
+        return dict(VIEWS)[self.view]
+
+    @work(exclusive=True, group="memory-load", exit_on_error=False)
+    async def reload(self, select: int | None = None) -> None:
+        query, statuses, agent_id = self.query_text.strip(), self._statuses(), self.agent_id
+        now = self.app.clock()
+
+        def read(conn: sqlite3.Connection):
+            if query:
+                from loomtui.memory.retrieval import rank
+
+                found = [h.entry for h in rank(conn, query, now=now,
+                                               statuses=statuses or mem.STATUSES, limit=200)]
+            else:
+                found = mem.list_entries(conn, statuses=statuses, limit=500)
+            if agent_id is not None:
+                found = [e for e in found if e.agent_id == agent_id]
+            return found, mem.counts(conn)
+
+        result = await self.app.in_store(read)
+        if result is None:
+            return
+        self.entries, self._counts = result
+        self._fill(select)
+
+    def _fill(self, select: int | None) -> None:
+        table = self.query_one("#memory-list", DataTable)
+        keep = select if select is not None else self._shown
+        table.clear()
+        colours = self.app.theme_variables
+        now = self.app.clock()
+        for e in self.entries:
+            title = Text(no_wrap=True, overflow="ellipsis")
+            if e.pinned:
+                title.append("▲ ", colours.get("risk-medium", ""))
+            title.append(e.title)
+            status_style = {"proposed": colours.get("agent-waiting", ""), "retired": "dim",
+                            "superseded": "dim"}.get(e.status, "")
+            table.add_row(e.kind, title, e.scope if e.scope == "pod" else f"{e.scope}:{_short(e.scope_ref)}",
+                          e.author, model.age(now - e.updated_at), Text(e.status, style=status_style),
+                          key=str(e.id))
+        ids = [e.id for e in self.entries]
+        if keep in ids:
+            table.move_cursor(row=ids.index(keep), animate=False)
+        self._header()
+        self.show_entry(self._current())
+
+    def _header(self) -> None:
+        c = self._counts
+        text = Text(no_wrap=True, overflow="ellipsis")
+        text.append("Memory  ", "bold")
+        text.append(f"{self.view}: {VIEW_LABELS[self.view]}  ", "")
+        text.append(f"{c.get('active', 0)} active · {c.get('pinned', 0)} pinned · ", "dim")
+        review = c.get("proposed", 0)
+        text.append(f"{review} to review", "bold " + self.app.theme_variables.get("agent-waiting", "")
+                    if review else "dim")
+        if self.agent_id is not None and self.app.pod_state is not None:
+            agent = self.app.pod_state.agent(self.agent_id)
+            text.append(f"  · written by {agent.name if agent else self.agent_id}", "italic")
+        if self.query_text:
+            text.append(f"  · {len(self.entries)} match “{self.query_text}”", "italic")
+        self.query_one("#memory-head", Static).update(text)
+
+    def _current(self) -> mem.Entry | None:
+        table = self.query_one("#memory-list", DataTable)
+        if not table.row_count or not self.entries:
+            return None
+        row = table.cursor_row
+        return self.entries[row] if 0 <= row < len(self.entries) else None
+
+    @on(DataTable.RowHighlighted, "#memory-list")
+    def _highlighted(self, event: DataTable.RowHighlighted) -> None:
+        event.stop()
+        self.show_entry(self._current())
+
+    # -- the entry ----------------------------------------------------------------------
+
+    def show_entry(self, entry: mem.Entry | None) -> None:
+        meta = self.query_one("#memory-meta", Static)
+        body = self.query_one("#memory-markdown", Markdown)
+        hist = self.query_one("#memory-history", Static)
+        self._shown = entry.id if entry else None
+        if entry is None:
+            meta.update("Nothing here yet. `a` adds an entry." if not self.query_text else "No match.")
+            body.update("")
+            hist.update("")
+            return
+        when = datetime.fromtimestamp(entry.updated_at, tz=self.app.tz).strftime("%Y-%m-%d %H:%M")
+        who = entry.author + (f" (agent, session {entry.session_id[:8]})"
+                              if entry.author_kind == "agent" and entry.session_id else "")
+        text = Text()
+        text.append(f"#{entry.id} {entry.kind}", "bold")
+        text.append(f" · {entry.status}" + (" · pinned" if entry.pinned else ""))
+        text.append(f" · v{entry.version} · {when}\n")
+        text.append(f"by {who} · scope {entry.scope}" + (f" {entry.scope_ref}" if entry.scope_ref else ""))
+        if entry.tags:
+            text.append(" · tags " + ", ".join(entry.tags))
+        if entry.supersedes:
+            text.append(f" · supersedes #{entry.supersedes}")
+        meta.update(text)
+        body.update(f"# {entry.title}\n\n{entry.body}")
+        self._load_history(entry.id)
+
+    @work(exclusive=True, group="memory-history", exit_on_error=False)
+    async def _load_history(self, entry_id: int) -> None:
+        changes = await self.app.in_store(lambda conn: mem.history(conn, entry_id))
+        if changes is None or self._shown != entry_id:
+            return
+        text = Text()
+        text.append("History\n", "bold")
+        for c in reversed(changes):
+            when = datetime.fromtimestamp(c.changed_at, tz=self.app.tz).strftime("%m-%d %H:%M")
+            text.append(f"v{c.version} {when} {c.change} by {c.actor}")
+            detail = c.snapshot.get("change_detail") if isinstance(c.snapshot, dict) else None
+            if isinstance(detail, dict) and detail.get("reason"):
+                text.append(f": {detail['reason']}", "italic")
+            text.append("\n")
+        self.query_one("#memory-history", Static).update(text)
+
+    # -- keys -----------------------------------------------------------------------------
+
+    def action_back(self) -> None:
+        field = self.query_one("#memory-search", Input)
+        if field.has_focus:
+            self.query_one("#memory-list", DataTable).focus()
+            return
+        self.app.pop_screen()
+
+    def action_cursor(self, step: int) -> None:
+        table = self.query_one("#memory-list", DataTable)
+        (table.action_cursor_down if step > 0 else table.action_cursor_up)()
+
+    def action_search(self) -> None:
+        self.query_one("#memory-search", Input).focus()
+
+    @on(Input.Changed, "#memory-search")
+    def _search_changed(self, event: Input.Changed) -> None:
+        self.query_text = event.value
+        self.reload()
+
+    @on(Input.Submitted, "#memory-search")
+    def _search_submitted(self) -> None:
+        self.query_one("#memory-list", DataTable).focus()
+
+    def action_cycle_view(self) -> None:
+        names = [v for v, _ in VIEWS]
+        self.view = names[(names.index(self.view) + 1) % len(names)]
+        self.reload()
+
+    def _change(self, what: str, work, entry: mem.Entry | None) -> None:
+        """Run one change as this supervisor; report conflicts and refusals, then reload."""
+        author = mem.supervisor(self.app.supervisor)
+
+        async def run() -> None:
+            def apply(conn: sqlite3.Connection):
+                try:
+                    return work(conn, author, self.app.clock()), None
+                except mem.EntryError as exc:
+                    return None, exc
+
+            result = await self.app.in_store(apply)
+            if result is None:
+                return
+            done, problem = result
+            if isinstance(problem, mem.VersionConflict):
+                self.notify(f"{problem} The screen now shows the current version.", severity="error",
+                            timeout=8)
+            elif problem is not None:
+                self.notify(str(problem), severity="error", timeout=8)
+            else:
+                self.notify(f"{what}: #{done.id} {done.title}", timeout=3)
+            self.reload(select=done.id if done is not None else (entry.id if entry else None))
+
+        self.run_worker(run(), exit_on_error=False)
+
+    def action_add(self) -> None:
+        review_kinds = tuple(self.app.config.memory.review_kinds)
+
+        def done(values: dict | None) -> None:
+            if values:
+                self._change("Added", lambda conn, author, now: mem.add(
+                    conn, author=author, now=now, review_kinds=review_kinds,
+                    **_fields(values, self.app)), None)
+
+        self.app.push_screen(EntryModal(), done)
+
+    def action_edit(self) -> None:
+        entry = self._current()
+        if entry is None:
+            return
+
+        def done(values: dict | None) -> None:
+            if values:
+                self._change("Saved", lambda conn, author, now: mem.edit(
+                    conn, entry.id, author=author, now=now, expected_version=entry.version,
+                    **_fields(values, self.app)), entry)
+
+        self.app.push_screen(EntryModal(entry), done)
+
+    def action_pin(self) -> None:
+        entry = self._current()
+        if entry is not None:
+            self._change("Unpinned" if entry.pinned else "Pinned", lambda conn, author, now: mem.set_pinned(
+                conn, entry.id, not entry.pinned, author=author, now=now, expected_version=entry.version),
+                entry)
+
+    def action_accept(self) -> None:
+        entry = self._current()
+        if entry is None:
+            return
+        if entry.status != "proposed":
+            self.notify("Only a proposed entry can be accepted (v shows the review queue).",
+                        severity="warning")
+            return
+        self._change("Accepted", lambda conn, author, now: mem.accept(
+            conn, entry.id, author=author, now=now, expected_version=entry.version), entry)
+
+    def action_reject(self) -> None:
+        entry = self._current()
+        if entry is None:
+            return
+        if entry.status != "proposed":
+            self.notify("Only a proposed entry can be rejected; x retires an active one.",
+                        severity="warning")
+            return
+
+        def done(reason: str) -> None:
+            if reason:
+                self._change("Rejected", lambda conn, author, now: mem.reject(
+                    conn, entry.id, author=author, reason=reason, now=now,
+                    expected_version=entry.version), entry)
+
+        self.app.push_screen(ReasonModal(f"Reject #{entry.id}: {entry.title}"), done)
+
+    def action_retire(self) -> None:
+        entry = self._current()
+        if entry is None:
+            return
+
+        def done(reason: str) -> None:
+            if reason:
+                self._change("Retired", lambda conn, author, now: mem.retire(
+                    conn, entry.id, author=author, reason=reason, now=now,
+                    expected_version=entry.version), entry)
+
+        self.app.push_screen(ReasonModal(f"Retire #{entry.id}: {entry.title}"), done)
+
+
+def _fields(values: dict, app) -> dict:
+    return {"kind": values["kind"], "title": values["title"], "body": values["body"],
+            "tags": values["tags"], "scope": values["scope"], "scope_ref": values["scope_ref"]}
+
+
+def _short(ref: str) -> str:
+    return ref.rstrip("/").rsplit("/", 1)[-1] if ref else ""

@@ -1,0 +1,179 @@
+"""The Memory screen (issue 6, item 6) from the keyboard: search as you type, the review
+queue (accept, reject with a reason), add and edit in a modal protected by
+compare-and-swap, pin, retire; and the Agent screen's list of what an agent wrote."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from textual.widgets import DataTable, Input, TextArea
+
+from loomtui.memory import entries as mem
+from loomtui.store import audit
+from loomtui.store.db import connect, db_path
+from loomtui.tui.screens.memory import EntryModal, MemoryScreen, ReasonModal
+from tests.conftest import build_app
+from tests.pods import NOW
+
+
+@pytest.fixture
+def memory_pod(pod: Path) -> Path:
+    conn = connect(db_path(pod))
+    sup = mem.supervisor("ana")
+    billing = conn.execute("SELECT id, session_id FROM agents WHERE name = 'billing-vat'").fetchone()
+    agent = mem.Author(name="billing-vat", kind="agent", agent_id=billing[0], session_id=billing[1])
+    mem.add(conn, kind="convention", title="Run the tests before pushing", body="Always `pytest -q`.",
+            tags="ci,tests", scope="pod", author=sup, now=NOW - 600, pinned=True)
+    mem.add(conn, kind="fact", title="Staging database resets nightly", body="At 02:00 UTC.",
+            tags="db", scope="pod", author=sup, now=NOW - 500)
+    mem.add(conn, kind="decision", title="VAT is computed per invoice line",
+            body="Round per line, then sum.", tags="billing,vat", scope="pod", author=agent, now=NOW - 400)
+    mem.add(conn, kind="decision", title="Keep the v1 cart endpoint for one release",
+            body="Mobile still calls it.", tags="cart", scope="pod", author=agent, now=NOW - 300)
+    conn.close()
+    return pod
+
+
+async def open_memory(pilot) -> MemoryScreen:
+    await pilot.press("m")
+    await pilot.pause()
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+    return pilot.app.screen
+
+
+def titles(screen: MemoryScreen) -> list[str]:
+    return [e.title for e in screen.entries]
+
+
+async def settle(pilot) -> None:
+    await pilot.pause()
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+def stored(pod: Path, title: str) -> mem.Entry:
+    conn = connect(db_path(pod))
+    try:
+        return next(e for e in mem.list_entries(conn, statuses=None) if e.title == title)
+    finally:
+        conn.close()
+
+
+async def test_list_search_and_review_queue(memory_pod: Path) -> None:
+    app = build_app(memory_pod)
+    async with app.run_test(size=(140, 34)) as pilot:
+        screen = await open_memory(pilot)
+        assert isinstance(screen, MemoryScreen)
+        assert titles(screen) == ["Run the tests before pushing", "Staging database resets nightly"]
+        assert "2 to review" in str(screen.query_one("#memory-head").render())
+        await pilot.press("slash", *"database")
+        await settle(pilot)
+        assert titles(screen) == ["Staging database resets nightly"]
+        await pilot.press("escape")  # leaves the search field, keeps the results
+        await pilot.press("v")  # to review
+        await settle(pilot)
+        assert sorted(titles(screen)) == []  # "database" matches no proposal
+        screen.query_one("#memory-search", Input).value = ""
+        await settle(pilot)
+        assert sorted(titles(screen)) == ["Keep the v1 cart endpoint for one release",
+                                          "VAT is computed per invoice line"]
+        table = screen.query_one("#memory-list", DataTable)
+        table.focus()
+        table.move_cursor(row=titles(screen).index("VAT is computed per invoice line"))
+        await pilot.press("A")
+        await settle(pilot)
+        assert stored(memory_pod, "VAT is computed per invoice line").status == "active"
+        assert titles(screen) == ["Keep the v1 cart endpoint for one release"]
+        await pilot.press("r")
+        await pilot.pause()
+        assert isinstance(app.screen, ReasonModal)
+        await pilot.press(*"mobile moved to v2 last week", "enter")
+        await settle(pilot)
+        rejected = stored(memory_pod, "Keep the v1 cart endpoint for one release")
+        assert rejected.status == "retired"
+        assert titles(screen) == []
+    conn = connect(db_path(memory_pod))
+    try:
+        actions = [e["action"] for e in audit.export(conn)]
+        assert "memory.accepted" in actions and "memory.rejected" in actions
+        history = mem.history(conn, rejected.id)
+        assert history[-1].change == "rejected" and history[-1].actor == "ana"
+        assert history[-1].snapshot["change_detail"]["reason"] == "mobile moved to v2 last week"
+    finally:
+        conn.close()
+
+
+async def test_add_edit_pin_retire_and_a_stale_edit_is_refused(memory_pod: Path) -> None:
+    app = build_app(memory_pod)
+    async with app.run_test(size=(140, 34)) as pilot:
+        screen = await open_memory(pilot)
+        await pilot.press("a")
+        await pilot.pause()
+        modal = app.screen
+        assert isinstance(modal, EntryModal)
+        modal.query_one("#entry-title", Input).value = "Use UTC in every log line"
+        modal.query_one("#entry-tags", Input).value = "logging"
+        modal.query_one("#entry-body", TextArea).text = "Timestamps in **UTC**, ISO 8601."
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        added = stored(memory_pod, "Use UTC in every log line")
+        assert (added.status, added.author, added.version, added.tags) == ("active", "ana", 1, ("logging",))
+        assert screen._shown == added.id
+
+        # someone changes it behind the screen: the edit made against version 1 is refused
+        conn = connect(db_path(memory_pod))
+        mem.edit(conn, added.id, author=mem.supervisor("sam"), expected_version=1,
+                 body="Timestamps in UTC.", now=NOW)
+        conn.close()
+        await pilot.press("e")
+        await pilot.pause()
+        app.screen.query_one("#entry-title", Input).value = "Log in UTC"
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        current = stored(memory_pod, "Use UTC in every log line")
+        assert current.version == 2 and current.body == "Timestamps in UTC."
+        assert any("version" in n.message for n in app._notifications)
+        # now against the current version it works
+        await pilot.press("e")
+        await pilot.pause()
+        app.screen.query_one("#entry-title", Input).value = "Log in UTC"
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert stored(memory_pod, "Log in UTC").version == 3
+        await pilot.press("p")
+        await settle(pilot)
+        assert stored(memory_pod, "Log in UTC").pinned
+        await pilot.press("x")
+        await pilot.pause()
+        await pilot.press(*"superseded by the logging guide", "enter")
+        await settle(pilot)
+        assert stored(memory_pod, "Log in UTC").status == "retired"
+        assert "Log in UTC" not in titles(screen)
+
+
+async def test_the_agent_screen_lists_what_the_agent_wrote(memory_pod: Path) -> None:
+    app = build_app(memory_pod)
+    async with app.run_test(size=(140, 34)) as pilot:
+        agent = next(a for a in app.pod_state.agents if a.name == "billing-vat")
+        app.open_agent(agent.id)
+        await pilot.pause()
+        await pilot.press("4")
+        await settle(pilot)
+        table = app.screen.query_one("#agent-memory-list", DataTable)
+        rows = [table.get_row_at(i) for i in range(table.row_count)]
+        assert sorted(r[1] for r in rows) == ["Keep the v1 cart endpoint for one release",
+                                              "VAT is computed per invoice line"]
+        assert {r[2] for r in rows} == {"proposed"}
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, MemoryScreen) and app.screen.agent_id == agent.id
+        assert len(app.screen.entries) == 2
+
+
+def test_memory_snapshot(snap_compare, memory_pod: Path) -> None:
+    async def open_it(pilot) -> None:
+        await open_memory(pilot)
+
+    assert snap_compare(build_app(memory_pod), terminal_size=(130, 30), run_before=open_it)
