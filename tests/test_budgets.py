@@ -19,6 +19,9 @@ from loomtui.store.agents import upsert_agent
 from loomtui.store.db import connect, db_path, transaction
 from loomtui.store.gates import get_gate, list_gates
 from tests.test_hook import SESSION, bash, decide_when_ready, finish, hook, pre_tool_use, start
+from tests import hook_fixtures
+
+pod, repo = hook_fixtures.pod, hook_fixtures.repo  # the bare pod and repository fixtures
 
 H = 3600.0
 UTC = timezone.utc
@@ -124,22 +127,6 @@ def test_store_limits_override_config_and_are_audited(conn) -> None:
 
 
 # -------------------------------------------------------------------- through the real hook
-
-@pytest.fixture
-def pod(tmp_path: Path) -> Path:
-    pod = tmp_path / "pod"
-    connect(db_path(pod)).close()
-    return pod
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    import subprocess
-
-    repo = tmp_path / "shop"
-    subprocess.run(["git", "init", "-q", "-b", "auth", str(repo)], check=True)
-    return repo
-
 
 def test_crossing_the_budget_gates_the_next_tool_call_until_raised(pod: Path, repo: Path) -> None:
     # the agent registers through the hook and works normally

@@ -21,6 +21,9 @@ import pytest
 
 from loomtui.store.db import connect, db_path
 from loomtui.store.gates import decide, list_gates
+from tests import hook_fixtures
+
+pod, repo = hook_fixtures.pod, hook_fixtures.repo  # the bare pod and repository fixtures
 
 SESSION = "5b1f0c2e-7d1e-4c1a-9f55-0d5a8d7e1111"
 
@@ -34,21 +37,6 @@ def event(name: str, cwd: Path, **fields) -> dict:
 def bash(command: str, cwd: Path, name: str = "PreToolUse") -> dict:
     extra = {"tool_use_id": "toolu_01Xy"} if name == "PreToolUse" else {}
     return event(name, cwd, tool_name="Bash", tool_input={"command": command, "description": "x"}, **extra)
-
-
-@pytest.fixture
-def pod(tmp_path: Path) -> Path:
-    pod = tmp_path / "pod"
-    connect(db_path(pod)).close()
-    return pod
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    repo = tmp_path / "shop"
-    repo.mkdir()
-    subprocess.run(["git", "init", "-q", "-b", "auth", str(repo)], check=True)
-    return repo
 
 
 def env_for(pod: Path) -> dict[str, str]:

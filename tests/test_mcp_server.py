@@ -11,27 +11,15 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
 from loomtui.memory import entries
 from loomtui.store.agents import record_event, upsert_agent
 from loomtui.store.db import connect, db_path
+from tests import hook_fixtures
 
-
-@pytest.fixture
-def pod(tmp_path: Path) -> Path:
-    pod = tmp_path / "pod"
-    connect(db_path(pod)).close()
-    return pod
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    repo = tmp_path / "shop"
-    subprocess.run(["git", "init", "-q", "-b", "auth", str(repo)], check=True)
-    return repo
+pod, repo = hook_fixtures.pod, hook_fixtures.repo  # the bare pod and repository fixtures
 
 
 def register(pod: Path, repo: Path) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import subprocess
 import time
 from pathlib import Path
 
@@ -17,21 +16,9 @@ from loomtui.memory.retrieval import estimate_tokens
 from loomtui.store.agents import record_event, upsert_agent
 from loomtui.store.db import connect, db_path
 from tests.test_hook import SESSION, event, hook
+from tests import hook_fixtures
 
-
-@pytest.fixture
-def pod(tmp_path: Path) -> Path:
-    pod = tmp_path / "pod"
-    connect(db_path(pod)).close()
-    return pod
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    repo = tmp_path / "shop"
-    repo.mkdir()
-    subprocess.run(["git", "init", "-q", "-b", "auth", str(repo)], check=True)
-    return repo
+pod, repo = hook_fixtures.pod, hook_fixtures.repo  # the bare pod and repository fixtures
 
 
 def seed(pod: Path, repo: Path, n_big: int = 0) -> None:

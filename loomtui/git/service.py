@@ -17,61 +17,28 @@ from collections.abc import Callable
 from pathlib import Path
 
 from loomtui.store import leases
-from loomtui.store.db import connect, db_path
+from loomtui.store.db import db_path
 
 log = logging.getLogger(__name__)
 
-LEASE = "diffs"
 RESCAN_EVERY = 3.0  # seconds between looks at the agents' places
 
 
-class DiffService:
+class DiffService(leases.LeasedWorker):
+    LEASE = "diffs"
+    VERB = "watches"
+
     def __init__(self, pod: Path, *, bases: dict[str, str] | None = None, repos: tuple[str, ...] = (),
                  holder: str, clock: Callable[[], float] = time.time) -> None:
-        self.pod = pod
+        super().__init__(pod, holder=holder, clock=clock)
         self.bases = dict(bases or {})
         self.repos = tuple(repos)
-        self.holder = holder
-        self.clock = clock
-        self.state = "starting"
         self.watcher = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run_safely, name="loomtui-diffs", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    def _run_safely(self) -> None:
-        try:
-            self.run(self._stop)
-        except Exception as exc:  # noqa: BLE001 - the console keeps running without diffs
-            log.exception("diff watching stopped")
-            self.state = f"error: {exc}"
 
     def run(self, stop: threading.Event) -> None:
         # watchfiles reports every change at INFO on its own logger: not for a console
         logging.getLogger("watchfiles").setLevel(logging.WARNING)
-        conn = connect(db_path(self.pod))
-        try:
-            while not stop.is_set():
-                if not leases.acquire(conn, LEASE, self.holder, self.clock()):
-                    lease = leases.current(conn, LEASE)
-                    self.state = f"standby ({lease.holder if lease else '?'} watches)"
-                    stop.wait(leases.RENEW)
-                    continue
-                self.state = "holding"
-                self._hold(conn, stop)
-        finally:
-            try:
-                leases.release(conn, LEASE, self.holder)
-            finally:
-                conn.close()
+        super().run(stop)
 
     def _places(self, conn) -> tuple:
         return tuple(conn.execute(
@@ -92,7 +59,7 @@ class DiffService:
             while not stop.is_set():
                 now = self.clock()
                 if now - last_renew >= leases.RENEW:
-                    if not leases.acquire(conn, LEASE, self.holder, now):
+                    if not leases.acquire(conn, self.LEASE, self.holder, now):
                         return
                     last_renew = now
                 places = self._places(conn)

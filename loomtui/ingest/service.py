@@ -25,7 +25,6 @@ from loomtui.store.db import connect, db_path
 
 log = logging.getLogger(__name__)
 
-LEASE = "ingest"
 BUDGET_EVERY = 5.0  # seconds between budget refreshes when no usage arrives (periods roll)
 BUDGET_MIN_GAP = 0.5  # at most this often while usage streams in
 ROOTS_EVERY = 10.0  # how often to look for transcript roots that appeared
@@ -51,14 +50,15 @@ def mark_quiet_agents_done(conn, now: float) -> None:
             (now, now - QUIET_AFTER))
 
 
-class IngestService:
+class IngestService(leases.LeasedWorker):
+    LEASE = "ingest"
+    VERB = "ingests"
+
     def __init__(self, pod: Path, config: Config, *, role: str = "console",
                  clock: Callable[[], float] = time.time, tz: tzinfo | None = None,
                  environ: Mapping[str, str] | None = None, prices=None) -> None:
-        self.pod = pod
+        super().__init__(pod, holder=holder_name(role), clock=clock)
         self.config = config
-        self.holder = holder_name(role)
-        self.clock = clock
         self.tz = tz
         self.roots: Roots = default_roots(environ, config.ingest.claude_roots, config.ingest.codex_roots)
         if prices is None:  # here, not in the thread: a bad override file is the caller's error
@@ -66,28 +66,7 @@ class IngestService:
 
             prices = PriceTable.load(pod)
         self._prices = prices
-        self.state = "starting"  # holding | standby (<holder>) | error: ...
         self.progress = Progress()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    # -- lifecycle ------------------------------------------------------------------------
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run_safely, name="loomtui-ingest", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    def _run_safely(self) -> None:
-        try:
-            self.run(self._stop)
-        except Exception as exc:  # noqa: BLE001 - a console must keep running without ingest
-            log.exception("ingest stopped")
-            self.state = f"error: {exc}"
 
     # -- the work -------------------------------------------------------------------------
 
@@ -112,23 +91,6 @@ class IngestService:
         finally:
             conn.close()
 
-    def run(self, stop: threading.Event) -> None:
-        conn = connect(db_path(self.pod))
-        try:
-            while not stop.is_set():
-                if not leases.acquire(conn, LEASE, self.holder, self.clock()):
-                    lease = leases.current(conn, LEASE)
-                    self.state = f"standby ({lease.holder if lease else '?'} ingests)"
-                    stop.wait(leases.RENEW)
-                    continue
-                self.state = "holding"
-                self._hold(conn, stop)
-        finally:
-            try:
-                leases.release(conn, LEASE, self.holder)
-            finally:
-                conn.close()
-
     def _hold(self, conn, stop: threading.Event) -> None:
         """Ingest while the lease is ours; returns when it is lost or on stop."""
         import watchfiles
@@ -141,7 +103,7 @@ class IngestService:
             watched = [str(p) for p in self.roots.watched() if p.is_dir()]
             if not watched:
                 stop.wait(leases.RENEW)
-                if not leases.acquire(conn, LEASE, self.holder, self.clock()):
+                if not leases.acquire(conn, self.LEASE, self.holder, self.clock()):
                     return
                 continue
             since_roots = time.monotonic()
@@ -151,7 +113,7 @@ class IngestService:
                                                 step=20, raise_interrupt=False):
                     now = self.clock()
                     if now - last_renew >= leases.RENEW:
-                        if not leases.acquire(conn, LEASE, self.holder, now):
+                        if not leases.acquire(conn, self.LEASE, self.holder, now):
                             return
                         last_renew = now
                     sources = {s for s in (classify(p, self.roots) for _c, p in changes) if s}
