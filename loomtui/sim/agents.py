@@ -32,6 +32,18 @@ id, so the main generator and the event stream are untouched), and their
 `git commit -am` commands really commit. Two agents edit the same file before
 the pod starts running, so the console shows a collision from the first frame.
 With edits off (the default) no file changes.
+
+With `memory=True` (the demo) the agents use the pod's shared memory: the
+supervisors' notes are there before the first agent (two pinned conventions and
+a few facts and decisions, `SEED_MEMORY`); each agent reads what the real
+SessionStart hook injects (`SimAgent.memory_ids`); while working it now and then
+writes a decision (which waits for review), a fact or a warning about its area,
+and a handoff when its session ends (superseding its branch's previous one),
+through `loomtui.memory.entries.add` as that agent, with its provenance. Sam
+accepts or rejects about half of the proposals after 30 to 90 seconds; the rest
+wait for the person at the console. All of it comes from a generator per agent
+seeded from its session id, so the main generator and the event stream are the
+same with memory on or off.
 """
 
 from __future__ import annotations
@@ -52,6 +64,11 @@ from pathlib import Path
 from typing import Any
 
 from loomtui.hooks.claude import Answer, Hook, HookInterrupted
+from loomtui.hooks.gitinfo import locate
+from loomtui.memory.entries import DEFAULT_REVIEW_KINDS, Author, Entry, EntryError, add, supervisor
+from loomtui.memory.entries import accept as accept_entry
+from loomtui.memory.entries import reject as reject_entry
+from loomtui.memory.identity import head_commit
 from loomtui.sim.repo import agent_git
 from loomtui.sim.transcripts import Transcript, claude_path, codex_path
 from loomtui.store.agents import record_event, upsert_agent
@@ -147,6 +164,146 @@ EDIT_CAP = 12_000  # characters: a bigger file gets changed lines, no more appen
 _NUMBER = re.compile(r"\b\d+(?:\.\d+)?\b")
 _FIXED = ("def ", "class ", "import ", "from ", "@", "#", '"""', "```", "-- ")
 
+# -- shared memory (memory=True) -------------------------------------------------
+MEMORY_SHARE = 0.04  # of an agent's ordinary tool calls that are followed by a note in memory
+MEMORY_POD_SHARE = 0.2  # of notes scoped to the whole pod (the rest: the repository)
+MEMORY_KINDS = [("decision", 4), ("fact", 3), ("warning", 2)]
+SAM_MEMORY_SHARE = 0.5  # of proposals that sam reviews (30 to 90 s later); the rest wait
+SAM_MEMORY_REASONS = [
+    "we settled this in the design review: keep the current behaviour",
+    "too specific to one branch; put it in the PR description instead",
+    "not agreed yet; raise it in #platform first",
+    "duplicates what the conventions already say",
+]
+_CONTEXT_ENTRY = re.compile(r"(?m)^\[[a-z]+ #(\d+) v\d+")  # render_markdown's line of facts
+# The supervisors' notes the demo pod starts with: (author, kind, title, body, tags,
+# scope, pinned, days old). Scope "repo" means the simulated repository.
+SEED_MEMORY: list[tuple[str, str, str, str, str, str, bool, float]] = [
+    (SAM, "convention", "Run the tests before pushing",
+     "Run `make test` in your worktree before any `git push`; a red CI run blocks everyone's merges.\n\n"
+     "- `make test-fast` is fine while you iterate\n"
+     "- say in the push gate's reason if you had to skip them",
+     "testing, git, ci", "pod", True, 9.0),
+    ("robin", "convention", "Migrations go through review",
+     "Every file under `migrations/` is reviewed by a person before it runs anywhere.\n\n"
+     "- write the migration, then stop and ask (the policy gates `alembic upgrade`)\n"
+     "- one change per migration, forward-only",
+     "db, migrations, review", "pod", True, 7.0),
+    ("robin", "decision", "Python 3.11 for the whole repository",
+     "The services, the scripts and CI all run Python 3.11.\n\n"
+     "- do not use 3.12-only syntax (PEP 695 type parameters)\n"
+     "- `pyproject.toml` pins `requires-python = \">=3.11,<3.12\"`",
+     "python, ci", "repo", False, 6.0),
+    (SAM, "fact", "CI runs on every push to agent/* branches",
+     "GitHub Actions runs lint, unit tests and the migration check on each push to an `agent/*` "
+     "branch (about 6 minutes).\n\nThe results show on the branch's pull request; nothing deploys "
+     "from these branches.",
+     "ci, git", "repo", False, 4.0),
+    (SAM, "decision", "Pull requests merge by squash",
+     "One commit per pull request on `main`, titled like the pull request.\n\n"
+     "- keep `wip:` commits on your branch; they disappear in the squash\n"
+     "- `gh pr merge --squash` is gated: a person merges",
+     "git, review", "repo", False, 3.0),
+    ("robin", "warning", "The staging database is shared",
+     "Every branch's preview app uses the one staging database.\n\n"
+     "- never run destructive SQL against it\n"
+     "- test migrations on a local copy (`make db-reset`) first",
+     "db, staging", "pod", False, 1.5),
+]
+# What agents learn and decide about their area: (kind, title, body).
+MEMORY_NOTES: dict[str, list[tuple[str, str, str]]] = {
+    "auth": [
+        ("decision", "Sessions expire after 30 minutes idle",
+         "Idle sessions expire after **30 minutes**; the refresh token lasts 7 days.\n\n"
+         "- `src/auth/session.py` checks `expiry` on every request\n"
+         "- the login tests freeze the clock instead of sleeping"),
+        ("decision", "Keep the old /login endpoint for one release",
+         "Mobile clients 4.x still call `POST /login`. It stays, marked deprecated, until 5.0 ships.\n\n"
+         "- new clients use `POST /auth/login`\n- remove it in the release after 5.0"),
+        ("fact", "The login tests need the fake SMTP server",
+         "`tests/test_login.py` sends the confirmation email.\n\n"
+         "Start it with `make smtp-fake` (port 1025), or the tests hang for 30 s and fail."),
+        ("warning", "Never log password reset tokens",
+         "`src/auth/login.py` logged the whole request on failure, reset tokens included.\n\n"
+         "- log `user.id` only\n- the log scrubber does not catch tokens in query strings"),
+    ],
+    "billing": [
+        ("decision", "VAT is rounded per invoice line, then summed",
+         "Round each line's VAT to the cent, then add the lines up (what the tax office expects).\n\n"
+         "- `src/billing/tax.py`: `line_vat()`\n- `tests/test_invoice.py` has a three-line case that "
+         "differs by one cent"),
+        ("decision", "Amounts are integer cents everywhere",
+         "No floats for money: `Invoice.amount` is an `int` of cents; convert only to display it.\n\n"
+         "- `Decimal` at the edges (CSV import)\n- the currency travels with the amount"),
+        ("fact", "VAT rates live in billing/rates.toml",
+         "Rates per country, with the date each applies from; `tax.py` reads them at start-up.\n\n"
+         "Change them with the finance team, never in a code change alone."),
+        ("warning", "Invoice numbers must never be reused",
+         "A legal requirement: numbers run in sequence per year, with no gaps.\n\n"
+         "- never delete a draft invoice; void it\n- the sequence lives in the `invoice_seq` table"),
+    ],
+    "search": [
+        ("decision", "Index on write instead of a nightly rebuild",
+         "A full rebuild takes 40 minutes on production data.\n\n"
+         "- `src/search/index.py` updates the index on `document_saved`\n"
+         "- a weekly full rebuild stays as a safety net"),
+        ("decision", "Rank by relevance first, recency second",
+         "Ties in the relevance score break by `updated_at`, newest first; recency never outranks "
+         "a better match.\n\n- the ranking tests pin five queries and their top three"),
+        ("fact", "The search benchmark uses the 50k-document fixture",
+         "`make bench-search` loads `fixtures/docs-50k.jsonl` (about 20 s).\n\n"
+         "Compare the p95 query time, not the mean; the baseline is 38 ms."),
+        ("warning", "The index lock is not reentrant",
+         "Calling `index.add()` inside a `with index.batch():` block deadlocks.\n\n"
+         "Collect the documents first, then add them in one batch."),
+    ],
+    "api": [
+        ("decision", "Cursor pagination for list routes",
+         "Offsets skip rows when rows are added while someone pages. List routes take `cursor` and "
+         "`limit` (at most 100) and return `next_cursor`.\n\n"
+         "- `src/api/pagination.py` encodes the cursor\n- `page=` stays accepted for one release"),
+        ("decision", "Errors are application/problem+json",
+         "Every 4xx and 5xx answer is a problem document (`type`, `title`, `status`, `detail`).\n\n"
+         "- one helper in `src/api/routes.py` builds them\n- no HTML error pages from the API"),
+        ("fact", "The route tests run against the in-memory app",
+         "`tests/test_routes.py` builds the app with `create_app(testing=True)`.\n\n"
+         "- no database\n- fixtures come from `tests/data/`"),
+        ("warning", "Do not change the response shape of /v1 routes",
+         "Partner integrations parse `/v1` answers strictly.\n\n"
+         "- add fields only\n- rename or remove them in `/v2`"),
+    ],
+    "db": [
+        ("decision", "Orders get their own table, not a JSON column",
+         "`orders` with a foreign key to `customers`, line items in `order_lines`.\n\n"
+         "- migration `0002_orders.sql`\n- backfill from `invoices.meta` in a separate migration"),
+        ("decision", "Backfills run as separate migrations",
+         "A schema change and the data it needs never share a migration: the backfill may take "
+         "minutes and must be safe to re-run.\n\n- batches of 1,000 rows\n- idempotent `UPDATE`s only"),
+        ("fact", "make db-reset rebuilds the dev database",
+         "It drops the local database, runs every migration and loads `fixtures/dev.sql` "
+         "(about 15 s).\n\nNever point it at staging: it asks for the database URL and drops it."),
+        ("warning", "Migration 0001 locks the customers table",
+         "The index on `customers.email` takes a full table lock (about 2 minutes on production).\n\n"
+         "Run it in the maintenance window, or use `CREATE INDEX CONCURRENTLY`."),
+    ],
+    "docs": [
+        ("decision", "The README covers setup only; guides go under docs/",
+         "The README stays one screen: install, configure, run the tests.\n\n"
+         "- longer guides: `docs/<topic>.md`\n- link them from the README's last section"),
+        ("fact", "make docs-check runs on every pull request",
+         "Broken links and code blocks that do not run fail the check.\n\n"
+         "Run it locally before you push a docs change (about 10 s)."),
+        ("warning", "The setup steps assume Python 3.11",
+         "Python 3.12 fails to build the pinned `psycopg2` wheel.\n\n"
+         "The docs say 3.11, and should until the pin moves."),
+    ],
+}
+NOTE_PROBLEMS = ["can be None after a failed {other}", "is cached per request; do not mutate it",
+                 "is read by two services; change both", "is off by one at the boundary"]
+HANDOFF_LEFT = ["tests for the {noun} edge cases", "the docs for the {noun} change",
+                "a rebase on main (two conflicts expected)", "review of the {other} part",
+                "the follow-up for {noun} validation"]
+
 
 @dataclass
 class HookCall:
@@ -223,6 +380,13 @@ class SimAgent:
     last_call_id: str = ""
     edit_rng: random.Random | None = None  # its own generator of edits (edits=True, worktree on disk)
     pending: tuple[str, str] | None = None  # (file, new text) its Edit/Write in flight writes
+    memory_rng: random.Random | None = None  # its own generator of memory notes (memory=True)
+    memory_ids: tuple[int, ...] = ()  # the entries its SessionStart hook injected (memory=True)
+
+    @property
+    def memory_read(self) -> int:
+        """How many memory entries it read at its session start."""
+        return len(self.memory_ids)
 
 
 def allowed(answer: Answer) -> bool:
@@ -257,6 +421,7 @@ class Simulation:
         transcripts: tuple[Path, Path] | None = None,
         spender: bool = False,
         edits: bool = False,
+        memory: bool = False,
     ) -> None:
         self.conn = conn
         self.repo = repo
@@ -270,7 +435,7 @@ class Simulation:
         self.risky_share = risky_share
         self.sam_share = sam_share
         self.agents: list[SimAgent] = []
-        self.sent = 0  # hook calls made and events recorded directly
+        self.sent = 0  # hook calls made and events recorded directly (memory writes not counted)
         self.sam_plan: dict[int, tuple[float, bool, str]] = {}  # gate id -> (when, approve, reason)
         # (Claude config dir, Codex home): write real transcripts there, for the ingester;
         # agents over their budget then wait for approval like a gated call.
@@ -283,6 +448,22 @@ class Simulation:
         self.commits = 0
         self.hot: str | None = None  # the file the first two editing agents both change
         self.collided = False
+        # Use the pod's shared memory: read it at session start, write notes and handoffs.
+        self.memory = memory
+        self.review_kinds: tuple[str, ...] = DEFAULT_REVIEW_KINDS
+        self.memory_written: list[int] = []  # entry ids, in order
+        self.memory_titles: set[str] = set()  # titles written, so that no note repeats
+        self.memory_plan: dict[int, tuple[float, bool, str]] = {}  # entry id -> (when, accept, reason)
+        self.sam_reviewed: list[int] = []  # entries sam accepted or rejected
+        self.handoffs: dict[str, int] = {}  # branch -> its latest handoff entry
+        self._repo_ref: str | None = None
+        if memory:  # `[memory] review_kinds` of the pod: which of an agent's notes wait for review
+            from loomtui.config import ConfigError, load_config
+
+            try:
+                self.review_kinds = load_config(self.pod).memory.review_kinds
+            except ConfigError as exc:
+                log.debug("the simulation's memory uses the default review kinds: %s", exc)
 
     # -- setup ---------------------------------------------------------------
 
@@ -291,6 +472,8 @@ class Simulation:
         a pod that has been running for a while is in. Nothing here blocks: a
         few agents are due to try a risky action at their first step."""
         now = self.clock()
+        if self.memory:
+            self._seed_memory(now)
         total = min(count, len(self.spare))
         claudes = 0
         for i in range(total):
@@ -348,9 +531,12 @@ class Simulation:
                                        {"file_path": str(worktree / "src" / "app.py")}, f"toolu_old{i:04d}",
                                        scale=2.0)
         data = self._event(agent, "SessionStart", source="startup", model=model)
-        self._hook(agent, now, data)
+        answer = self._hook(agent, now, data)
         agent.agent_id, agent.name = self.conn.execute(
             "SELECT id, name FROM agents WHERE session_id = ?", (session,)).fetchone()
+        if self.memory:  # it reads what the hook injected
+            agent.memory_ids = context_entries(answer)
+            agent.memory_rng = random.Random(f"memory:{session}")
         if self.edits and (worktree / ".git").exists():
             agent.edit_rng = random.Random(f"edits:{session}")
         if not (worktree / ".git").exists():
@@ -485,6 +671,8 @@ class Simulation:
         answer = self._pre(agent, now, tool, tool_input)
         if answer is not None and allowed(answer):
             self._post(agent, now, tool, tool_input)
+            if agent.memory_rng is not None and agent.memory_rng.random() < MEMORY_SHARE:
+                self._note(agent, now)
 
     # -- real edits (edits=True) ---------------------------------------------
 
@@ -666,6 +854,8 @@ class Simulation:
                 self.sam_decided.append(gate_id)
             except GateError:
                 continue  # decided at the console meanwhile, or expired
+        if self.memory_plan:
+            self._review(now)
 
     def _ask(self, agent: SimAgent, now: float) -> None:
         question = self.rng.choice(QUESTIONS)
@@ -693,6 +883,8 @@ class Simulation:
         self._record(agent, now, "error", summary=error, status="error", reason=error)
 
     def _end(self, agent: SimAgent, now: float) -> None:
+        if agent.memory_rng is not None:
+            self._handoff(agent, now)
         if agent.kind == "claude":
             self._hook(agent, now, self._event(agent, "SessionEnd", reason="prompt_input_exit"))
         else:  # Codex has no SessionEnd hook: its rollout ends, and the ingester says so
@@ -704,6 +896,119 @@ class Simulation:
         if agent.log is not None:
             agent.log.prompt(now, prompt)
         agent.state = "working"
+
+    # -- shared memory (memory=True) -----------------------------------------
+
+    def repo_ref(self) -> str:
+        """The repository as the hook records it on the agents (the scope_ref of
+        "repo" entries, so that SessionStart finds them): the main tree a worktree
+        points to, else the repository path the simulation was given."""
+        if self._repo_ref is None:
+            ref = None
+            for worktree, _ in [*self.spare, *((a.worktree, a.branch) for a in self.agents)]:
+                if (worktree / ".git").exists():
+                    ref = locate(str(worktree)).repo
+                    break
+            self._repo_ref = ref or str(self.repo)
+        return self._repo_ref
+
+    def _seed_memory(self, now: float) -> None:
+        """The supervisors' notes of a pod that has been running for days (only into
+        an empty memory): two pinned conventions, a few decisions, facts, a warning."""
+        if self.conn.execute("SELECT 1 FROM memory LIMIT 1").fetchone() is not None:
+            return
+        repo = self.repo_ref()
+        for name, kind, title, body, tags, scope, pinned, days in SEED_MEMORY:
+            try:
+                add(self.conn, kind=kind, title=title, body=body, tags=tags, scope=scope,
+                    scope_ref=repo if scope == "repo" else None, author=supervisor(name),
+                    pinned=pinned, now=now - days * 86400)
+                self.memory_titles.add(title)
+            except (EntryError, sqlite3.OperationalError) as exc:  # never fails the simulation
+                log.debug("seeding the simulated memory: %s", exc)
+
+    def _author(self, agent: SimAgent) -> Author:
+        worktree = str(agent.worktree)
+        return Author(name=agent.name, kind="agent", agent_id=agent.agent_id, session_id=agent.session,
+                      worktree=worktree, commit_sha=head_commit(worktree), repo=self.repo_ref())
+
+    def _note(self, agent: SimAgent, now: float) -> None:
+        """A decision, fact or warning about the agent's area, written as the agent
+        (a decision waits for review); nothing if the area has nothing new to say."""
+        rng = agent.memory_rng
+        assert rng is not None
+        kind = rng.choices([k for k, _ in MEMORY_KINDS], [w for _, w in MEMORY_KINDS])[0]
+        fresh = [n for n in MEMORY_NOTES[agent.area] if n[1] not in self.memory_titles]
+        same = [n for n in fresh if n[0] == kind]
+        if same or fresh:
+            kind, title, body = rng.choice(same or fresh)
+        else:
+            title, body = _made_up_note(rng, agent.area, kind)
+            if title in self.memory_titles:
+                return
+        scope = "pod" if rng.random() < MEMORY_POD_SHARE else "repo"
+        tags = [agent.area, *rng.sample(WORDS[agent.area], 2)]
+        entry = self._write_memory(agent, now, kind=kind, title=title, body=body, tags=tags, scope=scope)
+        if entry is None or entry.status != "proposed":
+            return
+        if rng.random() < SAM_MEMORY_SHARE:  # sam reviews it; otherwise it waits for the console
+            approve = rng.random() < 0.7
+            reason = "" if approve else rng.choice(SAM_MEMORY_REASONS)
+            self.memory_plan[entry.id] = (now + rng.uniform(30, 90) / self.speed, approve, reason)
+
+    def _handoff(self, agent: SimAgent, now: float) -> None:
+        """At session end: what was done and what is left, for whoever picks the
+        branch up next. It supersedes the branch's previous handoff."""
+        rng = agent.memory_rng
+        assert rng is not None
+        noun, other = rng.sample(WORDS[agent.area], 2)
+        files = ", ".join(f"`{p}`" for p in AREAS[agent.area][:2])
+        left = rng.sample(HANDOFF_LEFT, 2)
+        body = (f"Stopping after {agent.calls} tool calls on `{agent.branch}`; the next session in "
+                f"`{agent.worktree.name}` can pick it up.\n\n"
+                f"**Done**\n- {TASKS[agent.area]}: most of it, in {files}\n"
+                f"- tests pass locally (`make test-fast`)\n\n"
+                "**Left**\n" + "".join(f"- {item.format(noun=noun, other=other)}\n" for item in left) +
+                f"\n**Watch out**\n- the {noun} {rng.choice(NOTE_PROBLEMS).format(other=other)}")
+        title = f"Handoff: {TASKS[agent.area]} ({agent.branch})"
+        previous = self.handoffs.get(agent.branch)
+        tags = [agent.area, "handoff", noun]
+        entry = self._write_memory(agent, now, kind="handoff", title=title, body=body, tags=tags,
+                                   scope="repo", supersedes=previous)
+        if entry is None and previous is not None:  # the old one was retired meanwhile
+            entry = self._write_memory(agent, now, kind="handoff", title=title, body=body, tags=tags,
+                                       scope="repo")
+        if entry is not None:
+            self.handoffs[agent.branch] = entry.id
+
+    def _write_memory(self, agent: SimAgent, now: float, *, kind: str, title: str, body: str,
+                      tags: list[str], scope: str, supersedes: int | None = None) -> Entry | None:
+        try:
+            entry = add(self.conn, kind=kind, title=title, body=body, tags=tags, scope=scope,
+                        scope_ref=self.repo_ref() if scope == "repo" else None,
+                        author=self._author(agent), supersedes=supersedes,
+                        review_kinds=self.review_kinds, now=now)
+        except (EntryError, sqlite3.OperationalError) as exc:  # e.g. the store busy: no note
+            log.debug("simulated memory write by %s: %s", agent.name, exc)
+            return None
+        self.memory_titles.add(title)
+        self.memory_written.append(entry.id)
+        return entry
+
+    def _review(self, now: float) -> None:
+        """Sam accepts or rejects the proposals that are due, unless someone at the
+        console reviewed them first (then the version moved on and sam leaves it)."""
+        for entry_id in sorted(e for e, plan in self.memory_plan.items() if plan[0] <= now):
+            _, approve, reason = self.memory_plan.pop(entry_id)
+            try:
+                if approve:
+                    accept_entry(self.conn, entry_id, author=supervisor(SAM), expected_version=1, now=now)
+                else:
+                    reject_entry(self.conn, entry_id, author=supervisor(SAM), reason=reason,
+                                 expected_version=1, now=now)
+                self.sam_reviewed.append(entry_id)
+            except (EntryError, sqlite3.OperationalError):
+                continue  # reviewed or edited at the console meanwhile (or the store was busy)
 
     # -- the hook JSON -------------------------------------------------------
 
@@ -777,6 +1082,41 @@ def _pod_of(conn: sqlite3.Connection) -> Path:
         if name == "main" and file:
             return Path(file).parent
     raise ValueError("the simulation needs a store on disk (its hooks open their own connections)")
+
+
+
+def context_entries(answer: Answer) -> tuple[int, ...]:
+    """The ids of the memory entries a SessionStart answer injected, in order."""
+    if not answer.stdout.strip():
+        return ()
+    try:
+        text = json.loads(answer.stdout)["hookSpecificOutput"]["additionalContext"]
+    except (ValueError, KeyError, TypeError):
+        return ()
+    return tuple(int(i) for i in _CONTEXT_ENTRY.findall(text)) if isinstance(text, str) else ()
+
+
+def _made_up_note(rng: random.Random, area: str, kind: str) -> tuple[str, str]:
+    """A note about the area once its written notes are all in memory: a title and
+    a Markdown body, from the area's files and words."""
+    words = WORDS[area]
+    noun, other = rng.sample(words, 2)
+    verb = rng.choice(VERBS)
+    path = rng.choice(AREAS[area] + NEW_FILES[area])
+    task = TASKS[area]
+    if kind == "decision":
+        return (f"{verb.capitalize()} the {noun} before the {other} in {path}",
+                f"Agreed while working on: {task}. `{verb}_{noun}()` runs first, so the {other} never "
+                f"sees an unchecked {noun}.\n\n- callers in `{path}` change with it\n"
+                f"- `test_{verb}_{noun}_{rng.choice(TEST_CASES)}` covers it")
+    if kind == "warning":
+        problem = rng.choice(NOTE_PROBLEMS).format(other=other)
+        return (f"{path}: the {noun} {problem}",
+                f"Found while working on: {task}.\n\n- seen in `{verb}_{noun}()`\n"
+                f"- check the {other} before relying on it")
+    return (f"{verb}_{noun}() in {path} is {rng.choice(NOTES)}",
+            f"Found while working on: {task}.\n\n- `{verb}_{noun}()` takes the {noun}s and an "
+            f"optional {other}\n- covered by `test_{verb}_{noun}_{rng.choice(TEST_CASES)}`")
 
 
 # -- generated code and prose for real edits -------------------------------------

@@ -59,10 +59,13 @@ class DemoPod:
     sim: Simulation | None = None
 
     def start(self, agents: int, seed: int | None, *, clock: Callable[[], float] = time.time,
-              speed: float = 1.0, tick: float = 0.05, edits: bool = True) -> None:
+              speed: float = 1.0, tick: float = 0.05, edits: bool = True, memory: bool = True) -> None:
         """Register the agents, then simulate them in a background thread. With
         `edits` (the default here) the agents really change files in their
-        worktrees and commit, and two of them change the same file."""
+        worktrees and commit, and two of them change the same file. With `memory`
+        (the default here) the pod's memory starts with the supervisors' notes (two
+        pinned), agents read it at session start and write notes and handoffs, and
+        their decisions wait for review (sam reviews some)."""
         ready = threading.Event()
 
         def run() -> None:
@@ -72,7 +75,7 @@ class DemoPod:
                 sim = Simulation(conn, self.repo, self.worktrees, seed=seed, clock=clock,
                                  stall_seconds=DEMO_STALL_SECONDS, speed=speed, pod=self.pod,
                                  transcripts=(self.claude_dir, self.codex_home), spender=True,
-                                 edits=edits)
+                                 edits=edits, memory=memory)
                 self.sim = sim
                 sim.start(agents)
                 ready.set()
