@@ -27,6 +27,7 @@ from textual.strip import Strip
 
 HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
 CACHE_LINES = 400  # rendered strips kept (a few screens)
+HIGHLIGHT_BLOCK = 96  # lines lexed together (one lexer call costs far less than 96)
 
 
 @lru_cache(maxsize=64)
@@ -65,6 +66,7 @@ class DiffView(ScrollView, can_focus=True):
         self.lines: list[str] = []
         self.hunks: list[int] = []  # indexes of the hunk headers
         self._cache: OrderedDict[tuple[int, int, bool], Strip] = OrderedDict()
+        self._code: dict[int, Text] = {}  # row -> its highlighted code (without the +/- sign)
         self._message = ""
 
     # -- content ---------------------------------------------------------------------
@@ -74,6 +76,7 @@ class DiffView(ScrollView, can_focus=True):
         """Show a file's patch; a binary file, or one with no patch text, says so instead."""
         self.path = path
         self._cache.clear()
+        self._code.clear()
         if binary:
             self.lines, self._message = [], f"{path}: binary file, not shown"
         elif patch is None:
@@ -187,7 +190,7 @@ class DiffView(ScrollView, can_focus=True):
             background = {"+": colours.get("diff-added"), "-": colours.get("diff-removed")}.get(sign)
             mark = Style(color=background, bold=True) if background else Style(dim=True)
             text.append(sign, mark)
-            text.append_text(self._highlight(code))
+            text.append_text(self._highlighted(row, code))
             if background:
                 dark = self.app.current_theme.dark if self.app.current_theme else True
                 text.stylize(Style(bgcolor=_tint(background, dark)), 0, len(text))
@@ -199,15 +202,40 @@ class DiffView(ScrollView, can_focus=True):
         length = max(width, text.cell_len)
         return Strip(segments, text.cell_len).adjust_cell_length(length, base).apply_style(base)
 
-    def _highlight(self, code: str) -> Text:
+    def _highlighted(self, row: int, code: str) -> Text:
+        """The row's code in its file's syntax. Rows are lexed a block at a time (the
+        block that starts here), so a page costs one lexer call, not one per line."""
+        found = self._code.get(row)
+        if found is None:
+            self._highlight_block(row)
+            found = self._code.get(row)
+        return found.copy() if found is not None else Text(code)
+
+    def _highlight_block(self, start: int) -> None:
         lexer = _lexer(self.path) if self.path else None
-        if lexer is None or len(code) > 2000:
-            return Text(code)
-        text = Text()
+        rows = [r for r in range(start, min(len(self.lines), start + HIGHLIGHT_BLOCK))
+                if self.lines[r][:1] in ("+", "-", " ") and not self.lines[r].startswith(("+++ ", "--- "))
+                and r not in self._code]
+        if len(self._code) > 20_000:
+            self._code.clear()
+        codes = [self.lines[r][1:].replace("\t", "    ") for r in rows]
+        if lexer is None or not rows or any(len(c) > 2000 for c in codes):
+            for r, c in zip(rows, codes):
+                self._code[r] = Text(c)
+            return
         theme = self.app.current_theme
-        for token, value in lexer.get_tokens(code):
-            text.append(value.rstrip("\n"), _token_style(str(token), theme.dark if theme else True))
-        return text
+        dark = theme.dark if theme else True
+        texts = [Text()]
+        for token, value in lexer.get_tokens("\n".join(codes)):
+            style = _token_style(str(token), dark)
+            parts = value.split("\n")
+            for i, part in enumerate(parts):
+                if i:
+                    texts.append(Text())
+                if part:
+                    texts[-1].append(part, style)
+        for r, text in zip(rows, texts):
+            self._code[r] = text
 
     def on_focus(self) -> None:
         self._cache.clear()
