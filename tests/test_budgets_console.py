@@ -67,11 +67,15 @@ async def test_a_bad_limit_is_refused_with_a_message(pod: Path) -> None:
         await pilot.press("b", "e")
         await pilot.pause()
         assert isinstance(app.screen, LimitModal)
-        app.screen.query_one("#limit-usd", Input).value = "lots"
-        await pilot.press("enter")
-        await pilot.pause()
-        assert isinstance(app.screen, LimitModal)  # still asking
-        assert any("Limits are numbers" in n.message for n in app._notifications)
+        for usd, tokens in (("lots", ""), ("nan", ""), ("", "inf"), ("inf", ""), ("-3", "")):
+            app.screen.query_one("#limit-usd", Input).value = usd
+            app.screen.query_one("#limit-tokens", Input).value = tokens
+            await pilot.press("enter")
+            await pilot.pause()
+            assert isinstance(app.screen, LimitModal), (usd, tokens)  # still asking
+        messages = [n.message for n in app._notifications]
+        assert sum("Limits are numbers" in m for m in messages) == 4
+        assert any("above zero" in m for m in messages)
         await pilot.press("escape")
         await pilot.pause()
         assert isinstance(app.screen, BudgetsScreen)

@@ -111,6 +111,9 @@ async def test_a_clean_worktree_and_no_worktree(pod: Path, tmp_path: Path) -> No
     async with app.run_test(size=(120, 30)) as pilot:
         screen = await open_diff(pilot, "loose")
         assert "no worktree" in str(screen.query_one("#diff-head").render())
+        await pilot.press("k", "up", "j", "e")  # an empty list: nothing to move to, no crash
+        await pilot.pause()
+        assert app.screen is screen
 
 
 async def test_a_50000_line_diff_opens_and_scrolls(tmp_path: Path) -> None:

@@ -435,3 +435,17 @@ def test_the_agents_own_cost_prices_a_model_the_table_lacks(conn, roots) -> None
                                   "WHERE model = ?", (unknown,)).fetchone()
     assert total == pytest.approx(1.1) and sources == "reported"
     assert conn.execute("SELECT cost_source FROM usage WHERE dedupe_key = 'c:c'").fetchone()[0] == "table"
+
+
+def test_a_transcript_outside_the_roots_that_a_hook_named_is_read_too(conn, roots, tmp_path: Path) -> None:
+    """An agent started with its own CLAUDE_CONFIG_DIR: its hook recorded the path."""
+    elsewhere = tmp_path / "other-home" / "projects" / "-srv" / "s-far.jsonl"
+    elsewhere.parent.mkdir(parents=True)
+    elsewhere.write_text(assistant(mid="f", rid="f", sid="s-far") + "\n")
+    agent = upsert_agent(conn, kind="claude", now=CORPUS_NOW, session_id="s-far",
+                         transcript_path=str(elsewhere))
+    upsert_agent(conn, kind="claude", now=CORPUS_NOW, session_id="s-gone",
+                 transcript_path=str(tmp_path / "nowhere.jsonl"))  # not there: skipped
+    ingester(conn, roots).catch_up()
+    assert totals(conn) == {"s-far": [12, 96, 1830, 40211]}
+    assert conn.execute("SELECT agent_id FROM usage").fetchone()[0] == agent

@@ -574,3 +574,31 @@ def test_codex_per_session_totals_equal_ccusage(ccusage, tmp_path):
         theirs[key] = [row["inputTokens"], row["outputTokens"],
                        row.get("cacheCreationTokens", 0), row["cacheReadTokens"]]
     assert ours == theirs, json.dumps(report)[:2000]
+
+
+@pytest.mark.parametrize("usage", [
+    {"input_tokens": 10**30, "output_tokens": 1},
+    {"input_tokens": 1, "output_tokens": 1, "cache_read_input_tokens": 1e999},
+    {"input_tokens": 1, "output_tokens": 1, "cache_creation": {"ephemeral_5m_input_tokens": 2**64}},
+])
+def test_absurd_token_counts_are_bad_lines_not_records(usage):
+    """A count no response carries (it would overflow the store and stop the ingester)."""
+    stats = ParseStats()
+    assert parse_line(assistant(usage=usage), stats) is None
+    assert stats.bad_lines == 1
+
+
+def test_non_finite_costs_are_bad_lines():
+    stats = ParseStats()
+    assert parse_line(assistant().replace('"type":"assistant"', '"costUSD":1e999,"type":"assistant"'),
+                      stats) is None
+    assert stats.bad_lines == 1
+    session = ClaudeSession("s")
+    session.feed('{"type":"cost-state","modelUsage":{"m":{"costUSD":1e999}}}')
+    assert session.reported_costs == {} and session.stats.bad_lines == 1
+
+
+def test_codex_absurd_counts_are_bad_lines():
+    r = CodexRollout("s")
+    assert r.feed(token_count("2026-11-20T09:20:10Z", total=usage(10**30, 0, 1))) is None
+    assert r.stats.bad_lines == 1

@@ -470,3 +470,22 @@ def test_the_calling_agent_is_found_from_its_environment(conn, tmp_path: Path) -
     author, agent = agent_author(conn, {}, cwd=str(tmp_path))
     assert agent is None and author.kind == "agent" and author.name == f"agent@{tmp_path.name}"
     assert inside_agent({"CLAUDECODE": "1"}) and not inside_agent({"HOME": "/root"})
+
+
+def test_an_agent_cannot_slip_past_review_by_changing_the_kind(conn) -> None:
+    """A decision replaced by an agent's "fact", or another agent's pending proposal
+    replaced, waits for review like the decision itself would."""
+    decision = add(conn, ANA, "decision", title="Postgres for orders")
+    sneaky = add(conn, BOT, "fact", title="Orders live in SQLite", supersedes=decision.id, expected_version=1)
+    assert sneaky.status == "proposed"
+    assert entries.get(conn, decision.id).status == "active"
+    proposal = add(conn, BOT, "decision", title="Cache in Redis")
+    assert proposal.status == "proposed"
+    over = add(conn, BOT2, "warning", title="Redis is gone", supersedes=proposal.id)
+    assert over.status == "proposed" and entries.get(conn, proposal.id).status == "proposed"
+
+
+def test_ids_no_row_can_have_are_not_found(conn) -> None:
+    assert entries.get(conn, 2**70) is None and entries.get(conn, 0) is None
+    with pytest.raises(entries.EntryNotFound):
+        entries.require(conn, 2**64)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sqlite3
-from datetime import datetime
+from datetime import date, datetime
 
 from loomtui.cli import CommandError
 from loomtui.commands.common import open_pod
@@ -23,10 +23,10 @@ def parse_since(text: str | None) -> float | None:
     if text is None:
         return None
     try:
-        day = datetime.strptime(text.replace("-", ""), "%Y%m%d")
-    except ValueError:
+        day = date.fromisoformat(text.strip())
+        return datetime(day.year, day.month, day.day).timestamp()  # local midnight, as days group
+    except (ValueError, OverflowError, OSError):
         raise CommandError(f"--since {text!r} is not a date; write it as YYYY-MM-DD") from None
-    return day.timestamp()  # local midnight, like the day grouping
 
 
 def run(args: argparse.Namespace) -> int:

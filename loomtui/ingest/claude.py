@@ -23,7 +23,8 @@ from __future__ import annotations
 import hashlib
 from typing import Iterable
 
-from loomtui.ingest.records import (Activity, ParseStats, UsageRecord, as_int, decode_line, parse_ts,
+from loomtui.ingest.records import (Activity, BadNumber, ParseStats, UsageRecord, as_cost, as_int, decode_line,
+                                    parse_ts,
                                     read_object)
 
 SYNTHETIC_MODEL = "<synthetic>"
@@ -175,16 +176,16 @@ def _cost_state(obj: dict, session: ClaudeSession) -> None:
     candidates = [obj]
     candidates.extend(v for v in obj.values() if isinstance(v, dict))
     for c in candidates:
-        total = c.get("totalCostUSD")
-        if isinstance(total, (int, float)) and not isinstance(total, bool):
-            session.reported_total_usd = float(total)
+        total = as_cost(c.get("totalCostUSD"))
+        if total is not None:
+            session.reported_total_usd = total
         models = c.get("modelUsage")
         if isinstance(models, dict):
             for model, figures in models.items():
                 if isinstance(figures, dict):
-                    cost = figures.get("costUSD")
-                    if isinstance(cost, (int, float)) and not isinstance(cost, bool):
-                        session.reported_costs[str(model)] = float(cost)
+                    cost = as_cost(figures.get("costUSD"))
+                    if cost is not None:
+                        session.reported_costs[str(model)] = cost
 
 
 def _activity(obj: dict, session: ClaudeSession, ts: float | None) -> None:
@@ -227,7 +228,10 @@ def _parse_object(obj: dict, line: bytes | str, stats: ParseStats,
     if kind != "assistant":
         if kind == "cost-state":
             if session is not None:
-                _cost_state(obj, session)
+                try:
+                    _cost_state(obj, session)
+                except BadNumber:
+                    stats.bad_lines += 1
         elif kind == "user":
             if session is not None:
                 _activity(obj, session, parse_ts(obj.get("timestamp")))
@@ -253,6 +257,15 @@ def _parse_object(obj: dict, line: bytes | str, stats: ParseStats,
     model = model if isinstance(model, str) else ""
     if model == SYNTHETIC_MODEL:
         return None
+    try:
+        return _record(obj, line, usage, message, model, ts, session)
+    except BadNumber:
+        stats.bad_lines += 1
+        return None
+
+
+def _record(obj: dict, line: bytes | str, usage: dict, message: dict, model: str, ts: float,
+            session: ClaudeSession | None) -> UsageRecord:
     creation = usage.get("cache_creation")
     if isinstance(creation, dict):
         cache_write = 0
@@ -277,7 +290,7 @@ def _parse_object(obj: dict, line: bytes | str, stats: ParseStats,
     sid = obj.get("sessionId")
     if not (isinstance(sid, str) and sid):
         sid = session.default_session_id if session is not None else ""
-    cost = obj.get("costUSD")
+    cost = as_cost(obj.get("costUSD"))
     return UsageRecord(
         session_id=sid,
         ts=ts,
@@ -288,8 +301,7 @@ def _parse_object(obj: dict, line: bytes | str, stats: ParseStats,
         cache_read_tokens=as_int(usage.get("cache_read_input_tokens")),
         dedupe_key=key,
         speed="fast" if usage.get("speed") == "fast" else "",
-        reported_cost_usd=float(cost) if isinstance(cost, (int, float))
-        and not isinstance(cost, bool) else None,
+        reported_cost_usd=cost,
         cache_write_1h_tokens=cache_write_1h,
     )
 

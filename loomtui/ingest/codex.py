@@ -26,7 +26,7 @@ state the format needs (../shared/reference/agent-formats.md, sections 3 and 8):
 from __future__ import annotations
 
 
-from loomtui.ingest.records import (Activity, ParseStats, UsageRecord, as_int, parse_ts,
+from loomtui.ingest.records import (Activity, BadNumber, ParseStats, UsageRecord, as_int, parse_ts,
                                     read_object)
 
 _FIELDS = ("input_tokens", "cached_input_tokens", "output_tokens", "reasoning_output_tokens",
@@ -161,8 +161,12 @@ class CodexRollout:
         info = payload.get("info")
         if not isinstance(info, dict):
             return None  # info: null (e.g. only rate limits) counts nothing
-        total = _usage(info.get("total_token_usage"))
-        last = _usage(info.get("last_token_usage"))
+        try:
+            total = _usage(info.get("total_token_usage"))
+            last = _usage(info.get("last_token_usage"))
+        except BadNumber:
+            self.stats.bad_lines += 1
+            return None
         prev = self._prev_total
         if total is not None:
             if total == prev:

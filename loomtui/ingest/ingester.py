@@ -156,7 +156,7 @@ class Ingester:
         files = records = bad = 0
         errors: list[str] = []
         try:
-            for source in (discover(self.roots) if sources is None else sources):
+            for source in (self._everything() if sources is None else sources):
                 try:
                     n, b = self._read(source)
                 except OSError as exc:
@@ -171,6 +171,20 @@ class Ingester:
             self._forget()
             raise
         return Progress(files, records, bad, tuple(errors))
+
+    def _everything(self) -> list[Source]:
+        """Every transcript under the roots, and those the hooks named (`transcript_path`)
+        that live elsewhere (an agent started with its own CLAUDE_CONFIG_DIR or HOME): their
+        usage counts, and their budgets are enforced, all the same."""
+        found = discover(self.roots)
+        known = {s.path for s in found}
+        for kind, path in self.conn.execute(
+                "SELECT DISTINCT kind, transcript_path FROM agents WHERE transcript_path IS NOT NULL "
+                "AND kind IN ('claude', 'codex')"):
+            if path not in known and path.endswith(".jsonl") and os.path.isfile(path):
+                known.add(path)
+                found.append(Source(kind, path))
+        return found
 
     def ingest(self, source: Source) -> tuple[int, int]:
         """Read one file to its end: (usage records written, new bad lines)."""

@@ -84,17 +84,42 @@ def parse_ts(value: object) -> float | None:
     return dt.timestamp()
 
 
+MAX_COUNT = 10**13  # no response has ever used this many tokens; more is a broken line
+
+
+class BadNumber(ValueError):
+    """A token count or cost no real line carries (infinite, NaN, absurdly large): the
+    line is counted as bad, never stored (it would overflow the store or poison sums)."""
+
+
 def as_int(value: object) -> int:
-    """A token count from JSON: ints and integral floats; anything else (None, bool, str) is 0."""
+    """A token count from JSON: ints and integral floats; anything else (None, bool, str) is 0.
+    Raises BadNumber for a count past MAX_COUNT or a non-finite float."""
     if type(value) is int:  # the usual case first (bool is not `int` here)
+        if value > MAX_COUNT:
+            raise BadNumber(f"token count {value} is out of range")
         return value if value > 0 else 0
     if isinstance(value, bool):
         return 0
     if isinstance(value, int):
+        if value > MAX_COUNT:
+            raise BadNumber(f"token count {value} is out of range")
         return value if value > 0 else 0
-    if isinstance(value, float) and value == value and value > 0:
-        return int(value)
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")) or value > MAX_COUNT:
+            raise BadNumber(f"token count {value} is out of range")
+        return int(value) if value > 0 else 0
     return 0
+
+
+def as_cost(value: object) -> float | None:
+    """A USD figure from JSON, or None. Raises BadNumber for a non-finite or absurd one."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    cost = float(value) if -1e12 < value < 1e12 else float("inf")
+    if cost != cost or cost in (float("inf"), float("-inf")):
+        raise BadNumber(f"cost {value!r} is out of range")
+    return cost
 
 
 def decode_line(line: bytes | str) -> str | None:

@@ -193,6 +193,8 @@ def normalize_tags(tags: Iterable[str] | str | None) -> tuple[str, ...]:
 
 
 def get(conn: sqlite3.Connection, entry_id: int) -> Entry | None:
+    if not isinstance(entry_id, int) or not 0 < entry_id < 2**63:
+        return None  # no such row could exist (and SQLite cannot take the number)
     row = conn.execute(f"{SELECT_SQL} WHERE id = ?", (entry_id,)).fetchone()
     return entry_from_row(row) if row else None
 
@@ -288,11 +290,13 @@ def add(
         old = None
         if supersedes is not None:
             old = _current(conn, supersedes, expected_version, "supersede")
-            if old.pinned:
-                if not author.is_supervisor:
-                    status = "proposed"  # pinned entries are curated: an agent's successor is reviewed
-                elif status == "active":
-                    pinned = True  # the successor keeps the pin
+            if not author.is_supervisor and (
+                    old.pinned or old.kind in review_kinds or old.status == "proposed"):
+                # Replacing a pinned entry, a reviewed kind (even with a successor of another
+                # kind) or a pending proposal is itself reviewed: nothing slips past review.
+                status = "proposed"
+            elif old.pinned and status == "active":
+                pinned = True  # a supervisor's successor keeps the pin
         entry_id = conn.execute(
             "INSERT INTO memory (kind, title, body, tags, scope, scope_ref, author, author_kind, "
             "agent_id, session_id, worktree, commit_sha, status, pinned, version, supersedes, "
@@ -417,6 +421,11 @@ def _check_fields(kind: str, title: str, body: str, tags: Iterable[str] | str | 
     if len(title) > TITLE_MAX:
         raise InvalidEntry(f"the title is longer than {TITLE_MAX} characters; put the detail in the body")
     body = (body or "").strip("\n")
+    for name, text in (("title", title), ("body", body)):
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidEntry(f"the {name} is not valid UTF-8 text") from None
     if len(body) > BODY_MAX:
         raise InvalidEntry(f"the body is longer than {BODY_MAX} characters; keep entries short")
     return kind, title, body, ",".join(normalize_tags(tags))

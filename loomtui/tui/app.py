@@ -231,6 +231,7 @@ class LoomApp(App[None]):
                 if failing:
                     failing = ""
                     self.notify("The pod store answers again; live updates resumed.", timeout=5)
+                self._report_workers()
             except Exception as exc:
                 # A locked or vanished store (or anything else): say so once,
                 # keep the last picture, retry. The live view never just freezes.
@@ -241,6 +242,17 @@ class LoomApp(App[None]):
                     self.notify(f"Live updates paused: {text}", title="Pod store",
                                 severity="error", timeout=15)
                 await asyncio.sleep(1.0)
+
+    def _report_workers(self) -> None:
+        """Say once when the ingester or the diff watcher has stopped with an error: the
+        console goes on, but tokens (and budget enforcement) or diffs are no longer live."""
+        for service, what in ((self.ingester, "Token ingest"), (self.differ, "Diff watching")):
+            state = getattr(service, "state", "")
+            if state.startswith("error") and getattr(service, "_reported", "") != state:
+                service._reported = state
+                self.notify(f"{what} stopped: {state[6:].strip()}. Restart the console, or run "
+                            "`loomtui ingest` to see the error.", title=what, severity="error",
+                            timeout=20)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """Worker failures are handled here, in one place."""

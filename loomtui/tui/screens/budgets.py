@@ -8,6 +8,7 @@ their figures so a supervisor can see what a sensible limit would be.
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 
 from rich.text import Text
@@ -64,7 +65,9 @@ class LimitModal(ModalScreen[tuple[int | None, float | None] | None]):
         try:
             usd = float(usd_text) if usd_text else None
             tokens = int(float(tok_text)) if tok_text else None
-        except ValueError:
+            if usd is not None and not math.isfinite(usd):
+                raise ValueError(usd_text)
+        except (ValueError, OverflowError):
             self.notify("Limits are numbers: dollars (e.g. 25 or 12.50) and tokens (e.g. 2000000).",
                         severity="warning")
             return

@@ -194,6 +194,8 @@ class DiffTab(Vertical):
     @on(DataTable.RowHighlighted, "#diff-files")
     def _highlighted(self, event: DataTable.RowHighlighted) -> None:
         event.stop()
+        if event.row_key is None or event.row_key.value is None:
+            return  # an empty list
         self._selected = event.row_key.value
         self._show_selected()
 
