@@ -275,12 +275,7 @@ def test_lease_has_one_holder_and_lapses() -> None:
 
 
 def _holder(pod: Path) -> str | None:
-    conn = connect(db_path(pod))
-    try:
-        lease = leases.current(conn, "ingest")
-        return lease.holder if lease and lease.expires_at > time.time() else None
-    finally:
-        conn.close()
+    return leases.holder_of(pod, "ingest", time.time())
 
 
 def _wait(predicate, timeout: float):

@@ -12,7 +12,7 @@ from loomtui.cli import CommandError
 from loomtui.commands.common import open_pod, read_config
 from loomtui.store.agents import STATUS_SYMBOLS, STATUSES, fetch_agents
 from loomtui.store.db import db_path, describe_error
-from loomtui.store.leases import current
+from loomtui.store.leases import holder_of
 
 
 def collect(now: float | None = None) -> dict:
@@ -28,7 +28,7 @@ def collect(now: float | None = None) -> dict:
         files, bad_lines, bad_files = conn.execute(
             "SELECT count(*), coalesce(sum(bad_lines), 0), count(*) FILTER (WHERE bad_lines > 0) "
             "FROM ingest_offsets").fetchone()
-        lease = current(conn, "ingest")
+        holder = holder_of(pod, "ingest", now)
     except sqlite3.DatabaseError as exc:  # damage past the header shows only on reading
         raise CommandError(describe_error(db_path(pod), exc)) from None
     finally:
@@ -46,7 +46,7 @@ def collect(now: float | None = None) -> dict:
             "transcripts": files,
             "bad_lines": bad_lines,
             "files_with_bad_lines": bad_files,
-            "holder": lease.holder if lease and lease.expires_at > now else None,
+            "holder": holder,
         },
     }
 

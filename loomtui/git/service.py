@@ -59,7 +59,7 @@ class DiffService(leases.LeasedWorker):
             while not stop.is_set():
                 now = self.clock()
                 if now - last_renew >= leases.RENEW:
-                    if not leases.acquire(conn, self.LEASE, self.holder, now):
+                    if not self.renew():
                         return
                     last_renew = now
                 places = self._places(conn)

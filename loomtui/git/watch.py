@@ -170,8 +170,8 @@ class WorktreeWatcher:
                 if not routes.roots:
                     self.watching.set()
                     self._schedule_all(initial)
-                    while not self._wake.is_set():
-                        await asyncio.sleep(0.05)
+                    # nothing to watch: sleep until set_worktrees or stop wakes us
+                    await self._loop.run_in_executor(None, self._wake.wait)
                     continue
                 try:
                     await self._watch(watchfiles, routes, initial)

@@ -234,10 +234,20 @@ def refresh(conn: sqlite3.Connection, config: Limits, now: float, tz: tzinfo | N
             week_starts: int = 0, agent_ids: Sequence[int] | None = None) -> list[BudgetState]:
     """Recompute and store the budget state; returns it."""
     states = compute(conn, config, now, tz, week_starts, agent_ids)
+    if agent_ids is None and _same(read_states(conn), states):
+        return states  # a write would wake every console for nothing
     with transaction(conn):
         conn.execute("DELETE FROM budget_state WHERE scope = 'repo'")
         conn.executemany(UPSERT_STATE, states)
     return states
+
+
+def _same(stored: list[BudgetState], fresh: list[BudgetState]) -> bool:
+    """Whether the stored state says what the fresh one says (its time aside)."""
+    def key(b: BudgetState) -> tuple:
+        return tuple(round(v, 6) if isinstance(v, float) else v for v in b[:-1])
+
+    return sorted(map(key, stored)) == sorted(map(key, fresh))
 
 
 STATE_SQL = (f"SELECT {', '.join(BudgetState._fields)} FROM budget_state "

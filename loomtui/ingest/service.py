@@ -103,7 +103,7 @@ class IngestService(leases.LeasedWorker):
             watched = [str(p) for p in self.roots.watched() if p.is_dir()]
             if not watched:
                 stop.wait(leases.RENEW)
-                if not leases.acquire(conn, self.LEASE, self.holder, self.clock()):
+                if not self.renew():
                     return
                 continue
             since_roots = time.monotonic()
@@ -113,7 +113,7 @@ class IngestService(leases.LeasedWorker):
                                                 step=20, raise_interrupt=False):
                     now = self.clock()
                     if now - last_renew >= leases.RENEW:
-                        if not leases.acquire(conn, self.LEASE, self.holder, now):
+                        if not self.renew():
                             return
                         last_renew = now
                     sources = {s for s in (classify(p, self.roots) for _c, p in changes) if s}

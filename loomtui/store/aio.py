@@ -113,3 +113,14 @@ class AsyncStore:
 
         async with self._conn.execute(w.FILES_SQL, (worktree,)) as cursor:
             return [w.file_from_row(r) async for r in cursor]
+
+    async def change_marks(self) -> tuple:
+        """A cheap fingerprint of the budget and diff tables: it changes when they do."""
+        sql = ("SELECT (SELECT max(updated_at) FROM budget_state), (SELECT count(*) FROM budget_state), "
+               "(SELECT total(used_tokens) + total(used_usd) + total(max_usd) + total(max_tokens) "
+               "        + total(burn_tokens_min) FROM budget_state), "
+               "(SELECT max(updated_at) FROM worktrees), (SELECT count(*) FROM worktrees), "
+               "(SELECT total(files) + total(added) + total(deleted) FROM worktrees), "
+               "(SELECT count(*) FROM worktree_files)")
+        async with self._conn.execute(sql) as cursor:
+            return tuple(await cursor.fetchone())

@@ -86,6 +86,7 @@ class LoomApp(App[None]):
         self.ingest_environ = environ
         self.ingester = None
         self.differ = None
+        self._marks: tuple = ()
         self.supervisor = supervisor or supervisor_name()
         self.requested_theme = theme or config.console.theme
         self.store: AsyncStore
@@ -157,10 +158,18 @@ class LoomApp(App[None]):
         """Read the fleet and the inbox from the store and publish them."""
         agents = tuple(await self.store.fetch_agents())
         gates = tuple(await self.store.fetch_pending_gates(self.clock()))
-        budgets = tuple(await self.store.fetch_budget_states())
-        worktrees = tuple(await self.store.fetch_worktrees())
-        collisions = tuple(await self.store.fetch_collisions())
-        self._publish(agents, gates, budgets, (worktrees, collisions))
+        # Budgets and diffs change far less often than agents: read them again only when
+        # their tables say so (a max() over a small table costs less than the reads).
+        marks = await self.store.change_marks()
+        previous = self.pod_state
+        if previous is None or marks != self._marks:
+            self._marks = marks
+            budgets = tuple(await self.store.fetch_budget_states())
+            worktrees = tuple(await self.store.fetch_worktrees())
+            collisions = tuple(await self.store.fetch_collisions()) if worktrees else ()
+            self._publish(agents, gates, budgets, (worktrees, collisions))
+        else:
+            self._publish(agents, gates)
 
     def _publish(self, agents: tuple[Agent, ...], gates: tuple[Gate, ...], budgets=None,
                  diffs: tuple[tuple, tuple] | None = None) -> None:

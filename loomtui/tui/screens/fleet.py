@@ -75,6 +75,9 @@ XWIDE = (
     Column("clash", "⚠", 2),
     Column("gates", "Gates", 5),
 )
+_BLANK = Cell("", justify="right")
+NO_USAGE = {"tokens": _BLANK, "cost": _BLANK, "burn": _BLANK, "budget": _BLANK}
+NO_DIFF = {"diff": _BLANK, "clash": _BLANK}
 LAYOUTS = ((200, XWIDE), (160, WIDE), (110, MEDIUM), (0, NARROW))  # (from terminal width, columns)
 
 
@@ -116,6 +119,7 @@ class FleetScreen(Screen[None]):
         self.query_text = ""
         self._state: PodState | None = None
         self._stale = False
+        self._row_cells: dict[int, tuple[tuple, tuple[Cell, ...]]] = {}
 
     def compose(self) -> ComposeResult:
         yield PodHeader(id="pod-header")
@@ -168,27 +172,41 @@ class FleetScreen(Screen[None]):
         self.query_one(PodHeader).show(self._header(state, len(agents)))
 
     def _cells(self, agent: Agent, state: PodState, columns, colours) -> tuple[Cell, ...]:
+        """The row's cells. All but the age are kept per agent and built again only when
+        something they show changed (a busy pod publishes four times a second)."""
         status = state.status_of(agent)
-        colour = colours.get(f"agent-{status}", "")
-        values = {
-            "name": Cell(agent.name, "bold", row_id=agent.id),
-            "kind": Cell(agent.kind),
-            "place": Cell(model.place(agent)),
-            "status": Cell(f"{STATUS_SYMBOLS[status]} {status}", colour),
-            "doing": Cell(model.doing(agent), colour if status in ("waiting", "error") else ""),
-            "last": Cell(model.age(state.now - agent.last_activity_at), justify="right"),
-            **self._usage_cells(agent.id, state, columns, colours),
-            **self._diff_cells(agent, state, columns, colours),
-            "gates": Cell(f"⚑ {pending}" if (pending := state.gates_of(agent.id)) else "",
-                          colours.get("agent-waiting", ""), justify="right"),
-        }
-        return tuple(values[c.key] for c in columns)
+        pending = state.gates_of(agent.id)
+        key = (agent, status, pending, state.usage_of(agent.id), state.tightest(agent.id),
+               state.worktree_of(agent), len(state.collisions_of(agent)), columns, self.app.theme)
+        cached = self._row_cells.get(agent.id)
+        if cached is not None and cached[0] == key:
+            cells = cached[1]
+        else:
+            colour = colours.get(f"agent-{status}", "")
+            values = {
+                "name": Cell(agent.name, "bold", row_id=agent.id),
+                "kind": Cell(agent.kind),
+                "place": Cell(model.place(agent)),
+                "status": Cell(f"{STATUS_SYMBOLS[status]} {status}", colour),
+                "doing": Cell(model.doing(agent), colour if status in ("waiting", "error") else ""),
+                "last": _BLANK,
+                **self._usage_cells(agent.id, state, columns, colours),
+                **self._diff_cells(agent, state, columns, colours),
+                "gates": Cell(f"⚑ {pending}" if pending else "", colours.get("agent-waiting", ""),
+                              justify="right"),
+            }
+            cells = tuple(values[c.key] for c in columns)
+            self._row_cells[agent.id] = (key, cells)
+        age = Cell(model.age(state.now - agent.last_activity_at), justify="right")
+        return tuple(age if c.key == "last" else cell for c, cell in zip(columns, cells))
 
     def _diff_cells(self, agent: Agent, state: PodState, columns, colours) -> dict[str, Cell]:
         """Files and +/- against the worktree's base; ⚠ with the number of files another
         worktree of the repository changes too."""
         wt = state.worktree_of(agent)
         clashes = len(state.collisions_of(agent))
+        if wt is None and not clashes:
+            return NO_DIFF  # most rows of a pod without worktrees: no work at all
         clash = Cell(f"⚠{clashes}" if clashes < 10 else "⚠+", "bold " + colours.get("risk-high", ""),
                      justify="right") if clashes else Cell("")
         if wt is None:
@@ -208,8 +226,7 @@ class FleetScreen(Screen[None]):
     def _usage_cells(self, agent_id: int, state: PodState, columns, colours) -> dict[str, Cell]:
         used = state.usage_of(agent_id)
         if used is None:
-            return {"tokens": Cell("", justify="right"), "cost": Cell("", justify="right"),
-                    "burn": Cell("", justify="right"), "budget": Cell("", justify="right")}
+            return NO_USAGE
         tight = state.tightest(agent_id)
         gauge = Cell("", justify="right")
         if tight is not None:
