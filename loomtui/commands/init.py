@@ -62,19 +62,8 @@ def _install(agent: str) -> None:
 
     root = _repo_root()
     path = root / (".claude/settings.json" if agent == "claude" else ".codex/hooks.json")
-    try:
-        existing = install.read_json(path)
-        merged = install.merge(existing, _agent_config(agent)["hooks"])
-        backup = install.write_json(path, merged)
-    except ValueError as exc:
-        raise CommandError(str(exc)) from None
-    except OSError as exc:
-        raise CommandError(f"cannot write {path}: {exc.strerror or exc}") from None
-    if backup is None and existing == merged:
-        print(f"{agent}: {path} already has the LoomTUI hooks")
-    else:
-        print(f"{agent}: wrote the LoomTUI hooks into {path}"
-              + (f" (previous version kept as {backup.name})" if backup else ""))
+    _merge_json(path, lambda existing: install.merge(existing, _agent_config(agent)["hooks"]),
+                agent, "the LoomTUI hooks")
     _install_mcp(agent, root)
     print(f"{agent}: gates expire after 10 minutes, before the hook's own "
           f"{install.GATE_HOOK_TIMEOUT // 60}-minute timeout, so a gate always answers")
@@ -95,17 +84,26 @@ def _install_mcp(agent: str, root: Path) -> None:
         print("codex: add the pod's memory server to $CODEX_HOME/config.toml:\n")
         print(install.codex_mcp_toml())
         return
-    path = root / ".mcp.json"
+    _merge_json(root / ".mcp.json",
+                lambda existing: install.merge_mcp(existing, install.claude_mcp_servers()),
+                "claude", f"the LoomTUI memory server ({install.MCP_SERVER_NAME})")
+
+
+def _merge_json(path: Path, merge, agent: str, what: str) -> None:
+    """Merge our part into an agent's JSON file (keeping a backup of a changed file) and
+    say what happened; errors become one sentence."""
+    from loomtui.hooks import install
+
     try:
         existing = install.read_json(path)
-        merged = install.merge_mcp(existing, install.claude_mcp_servers())
+        merged = merge(existing)
         backup = install.write_json(path, merged)
     except ValueError as exc:
         raise CommandError(str(exc)) from None
     except OSError as exc:
         raise CommandError(f"cannot write {path}: {exc.strerror or exc}") from None
     if backup is None and existing == merged:
-        print(f"claude: {path} already has the LoomTUI memory server")
+        print(f"{agent}: {path} already has {what}")
     else:
-        print(f"claude: wrote the LoomTUI memory server ({install.MCP_SERVER_NAME}) into {path}"
+        print(f"{agent}: wrote {what} into {path}"
               + (f" (previous version kept as {backup.name})" if backup else ""))
