@@ -24,6 +24,13 @@ from loomtui.tui import model
 from loomtui.tui.model import PodState
 
 SCOPE_ORDER = {"pod": 0, "repo": 1, "agent": 2}
+# (key, label, width); an 80-column pane keeps who, what is used, of which limit, and when
+# it runs out
+WIDE_COLUMNS = (("scope", "Scope", 6), ("who", "For", 22), ("period", "Period", 7), ("used", "Used", 18),
+                ("limit", "Limit", 18), ("gauge", "Of limit", 12), ("burn", "Burn", 16),
+                ("out", "Runs out", 9), ("resets", "Resets", 11))
+NARROW_COLUMNS = (("who", "For", 14), ("period", "Period", 7), ("used", "Used", 16), ("limit", "Limit", 9),
+                  ("gauge", "%", 5), ("out", "Runs out", 9))
 PERIOD_ORDER = {"block": 0, "week": 1, "session": 2, "day": 3}
 
 
@@ -107,9 +114,9 @@ class BudgetsScreen(Screen[None]):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        for key, label, width in (("scope", "Scope", 6), ("who", "For", 22), ("period", "Period", 7),
-                                  ("used", "Used", 18), ("limit", "Limit", 18), ("gauge", "Of limit", 12),
-                                  ("burn", "Burn", 16), ("out", "Runs out", 9), ("resets", "Resets", 11)):
+        narrow = (self.size.width or self.app.size.width) < 120
+        self._columns = NARROW_COLUMNS if narrow else WIDE_COLUMNS
+        for key, label, width in self._columns:
             table.add_column(label, key=key, width=width)
         self.app.pod_changed_signal.subscribe(self, self.show_state)
         if self.app.pod_state is not None:
@@ -163,16 +170,17 @@ class BudgetsScreen(Screen[None]):
             f"{model.tokens(b.max_tokens)} tok" if b.max_tokens is not None else "") if x) or "none"
         if b.limited:
             style = colours.get(model.budget_level(b.fraction), "")
-            gauge = Text(model.gauge(b.fraction, 12), style=("bold " + style) if b.over else style)
+            gauge = Text(model.gauge(b.fraction, next(w for k, _l, w in self._columns if k == "gauge")), style=("bold " + style) if b.over else style)
         else:
             gauge = Text("—", style="dim")
         burn = (f"{model.tokens(int(b.burn_tokens_min))}/m {model.money(b.burn_usd_hour)}/h"
                 if b.burn_tokens_min >= 1 else "")
         out = Text("over", style="bold " + colours.get("budget-critical", "")) if b.over else \
             Text(self._time(b.exhausts_at, now))
-        return (b.scope, self._who(b, names), b.period,
-                f"{model.tokens(b.used_tokens)} tok {model.money(b.used_usd)}", limit, gauge, burn, out,
-                self._time(b.resets_at, now))
+        values = {"scope": b.scope, "who": self._who(b, names), "period": b.period,
+                  "used": f"{model.tokens(b.used_tokens)} tok {model.money(b.used_usd)}", "limit": limit,
+                  "gauge": gauge, "burn": burn, "out": out, "resets": self._time(b.resets_at, now)}
+        return tuple(values[key] for key, _label, _width in self._columns)
 
     @on(DataTable.RowSelected, "#budgets")
     def _row_selected(self, event: DataTable.RowSelected) -> None:

@@ -144,6 +144,9 @@ class MemoryScreen(Screen[None]):
     #memory-detail { width: 1fr; height: 1fr; padding: 0 1; border-left: vkey $panel-lighten-1; }
     #memory-meta { height: auto; color: $text-muted; }
     #memory-history { height: auto; margin: 1 0 0 0; }
+    MemoryScreen.-narrow #memory-body { layout: vertical; }
+    MemoryScreen.-narrow #memory-list { width: 100%; height: 45%; }
+    MemoryScreen.-narrow #memory-detail { width: 100%; border-left: none; border-top: hkey $panel-lighten-1; }
     """
 
     def __init__(self, view: str = "active", agent_id: int | None = None) -> None:
@@ -167,6 +170,7 @@ class MemoryScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        self.set_class((self.size.width or self.app.size.width) < self.NARROW, "-narrow")
         table = self.query_one("#memory-list", DataTable)
         for key, label, width in (("kind", "Kind", 10), ("title", "Title", self._title_width()),
                                   ("scope", "Scope", 8), ("author", "Author", 12), ("age", "Age", 4),
@@ -175,15 +179,20 @@ class MemoryScreen(Screen[None]):
         table.focus()
         self.reload()
 
+    NARROW = 110  # below this the entry goes under the list, not beside it
+
     def _title_width(self) -> int:
         """The title takes what the list's other columns leave (6 columns, 2 cells of
         padding each, and the scrollbar)."""
-        width = int((self.size.width or self.app.size.width) * 0.65)
+        width = self.size.width or self.app.size.width
+        if width >= self.NARROW:
+            width = int(width * 0.65)
         return max(12, width - (10 + 8 + 12 + 4 + 9) - 6 * 2 - 2)
 
     def on_resize(self) -> None:
         from textual.widgets.data_table import ColumnKey
 
+        self.set_class((self.size.width or self.app.size.width) < self.NARROW, "-narrow")
         table = self.query_one("#memory-list", DataTable)
         column = table.columns.get(ColumnKey("title"))
         if column is not None and column.width != self._title_width():
