@@ -177,3 +177,11 @@ def test_memory_snapshot(snap_compare, memory_pod: Path) -> None:
         await open_memory(pilot)
 
     assert snap_compare(build_app(memory_pod), terminal_size=(130, 30), run_before=open_it)
+
+
+def test_memory_snapshot_narrow(snap_compare, memory_pod: Path) -> None:
+    """At 80 columns the entry goes under the list."""
+    async def open_it(pilot) -> None:
+        await open_memory(pilot)
+
+    assert snap_compare(build_app(memory_pod), terminal_size=(80, 24), run_before=open_it)

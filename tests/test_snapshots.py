@@ -55,3 +55,8 @@ def test_agent_usage(snap_compare, pod: Path) -> None:
 
 def test_budgets(snap_compare, pod: Path) -> None:
     assert snap_compare(build_app(pod), terminal_size=(140, 30), press=["b"])
+
+
+def test_budgets_narrow(snap_compare, pod: Path) -> None:
+    """An 80x24 tmux pane keeps who, what is used, of which limit, and when it runs out."""
+    assert snap_compare(build_app(pod), terminal_size=(80, 24), press=["b"])
