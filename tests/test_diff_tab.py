@@ -160,3 +160,43 @@ def test_diff_tab_snapshot(snap_compare, monkeypatch) -> None:
         assert snap_compare(build_app(pod), terminal_size=(120, 30), run_before=open_it)
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+async def test_e_opens_the_editor_at_the_hunk_and_t_opens_a_tmux_window(pod: Path, tmp_path: Path,
+                                                                          monkeypatch) -> None:
+    """The console suspends for $EDITOR (given +LINE FILE), and inside tmux `t` asks tmux for a
+    window in the worktree. Both programs here are scripts that record how they were called;
+    the headless test driver cannot really suspend, so suspension is a no-op here."""
+    import contextlib
+    import os
+    import stat
+
+    calls = tmp_path / "calls.txt"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name in ("fake-editor", "tmux"):
+        script = bin_dir / name
+        script.write_text(f'#!/bin/sh\necho "{name} $*" >> {calls}\n')
+        script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("EDITOR", str(bin_dir / "fake-editor"))
+    monkeypatch.delenv("VISUAL", raising=False)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("TMUX", "/tmp/tmux-test,1,0")
+    app = build_app(pod)
+    monkeypatch.setattr(app, "suspend", contextlib.nullcontext)
+    async with app.run_test(size=(140, 40)) as pilot:
+        screen = await open_diff(pilot, "one-agent")
+        worktree = app.pod_state.agent(screen.agent_id).worktree
+        await pilot.press("j", "enter")  # src/app.py, into its patch
+        view = screen.query_one(DiffView)
+        removed = view.lines.index("-    return x + 3")
+        while view.cursor < removed + 1:
+            await pilot.press("j")
+        await pilot.press("e")
+        await pilot.pause()
+        await pilot.press("t")
+        await pilot.pause()
+    assert calls.read_text().splitlines() == [
+        f"fake-editor +11 {worktree}/src/app.py",
+        f"tmux new-window -c {worktree} -n one-agent",
+    ]
