@@ -12,14 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from loomtui.store.db import connect, db_path
+from tests import hook_fixtures
 
-
-@pytest.fixture
-def pod(tmp_path: Path) -> Path:
-    pod = tmp_path / "pod"
-    connect(db_path(pod)).close()
-    return pod
+pod = hook_fixtures.pod  # an empty store
 
 
 @pytest.fixture

@@ -371,17 +371,3 @@ class Ingester:
                                        + cache_read_tokens) / ?
                    WHERE session_id = ? AND model = ? AND cost_source = 'unpriced'""",
                 (extra, pending, sid, model))
-
-
-def bad_line_total(conn: sqlite3.Connection) -> tuple[int, int]:
-    """(bad lines, files with any) over every transcript read so far."""
-    row = conn.execute("SELECT coalesce(sum(bad_lines), 0), count(*) FILTER (WHERE bad_lines > 0) "
-                       "FROM ingest_offsets").fetchone()
-    return int(row[0]), int(row[1])
-
-
-def file_size(path: str) -> int:
-    try:
-        return os.stat(path).st_size
-    except OSError:
-        return 0

@@ -384,7 +384,7 @@ class MemoryScreen(Screen[None]):
             if values:
                 self._change("Added", lambda conn, author, now: mem.add(
                     conn, author=author, now=now, review_kinds=review_kinds,
-                    **_fields(values, self.app)), None)
+                    **_fields(values)), None)
 
         self.app.push_screen(EntryModal(), done)
 
@@ -397,7 +397,7 @@ class MemoryScreen(Screen[None]):
             if values:
                 self._change("Saved", lambda conn, author, now: mem.edit(
                     conn, entry.id, author=author, now=now, expected_version=entry.version,
-                    **_fields(values, self.app)), entry)
+                    **_fields(values)), entry)
 
         self.app.push_screen(EntryModal(entry), done)
 
@@ -450,7 +450,7 @@ class MemoryScreen(Screen[None]):
         self.app.push_screen(ReasonModal(f"Retire #{entry.id}: {entry.title}"), done)
 
 
-def _fields(values: dict, app) -> dict:
+def _fields(values: dict) -> dict:
     return {"kind": values["kind"], "title": values["title"], "body": values["body"],
             "tags": values["tags"], "scope": values["scope"], "scope_ref": values["scope_ref"]}
 
