@@ -47,6 +47,10 @@ class Agent(NamedTuple):
     started_at: float
     last_activity_at: float
     ended_at: float | None
+    # Governance (issue 10): '' when not known yet.
+    permission_mode: str = ""   # default | plan | acceptEdits | auto | dontAsk | bypassPermissions
+    sandbox: str = ""           # on | off (from the agent's settings at session start)
+    hooks: str = ""             # installed | partial | missing (LoomTUI's hooks in its settings)
     pending_gates: int = 0
 
     def effective_status(self, now: float, stall_after: float) -> str:
@@ -68,7 +72,8 @@ class Event(NamedTuple):
 
 AGENT_COLUMNS = (
     "id, kind, name, session_id, cwd, repo, worktree, branch, model, status, status_reason, "
-    "last_tool, last_summary, started_at, last_activity_at, ended_at"
+    "last_tool, last_summary, started_at, last_activity_at, ended_at, "
+    "permission_mode, sandbox, hooks"
 )
 FLEET_SQL = f"""
     SELECT {', '.join('a.' + c.strip() for c in AGENT_COLUMNS.split(','))},

@@ -34,7 +34,9 @@ STATUSES = ("pending", "approved", "rejected", "expired", "cancelled")
 GATE_SELECT = """
     SELECT g.id, g.agent_id, a.name, g.created_at, g.expires_at, g.status, g.tool, g.action,
            g.summary, g.rule, g.risk, g.content_hash, g.approved_hash, g.claimed_by,
-           g.claimed_at, g.decided_by, g.decided_at, g.reason, g.waiter_pid
+           g.claimed_at, g.decided_by, g.decided_at, g.reason, g.waiter_pid,
+           g.decided_name, g.waiter_started, g.waiter_host, g.agent_pid, g.agent_started,
+           g.governance
     FROM gates g LEFT JOIN agents a ON a.id = g.agent_id
 """
 _RISK_ORDER_SQL = "CASE g.risk " + " ".join(
@@ -86,6 +88,14 @@ class Gate(NamedTuple):
     decided_at: float | None
     reason: str | None
     waiter_pid: int | None
+    # Issue 10: decided_by is the decider's OS account (or database role); decided_name
+    # the display name ($LOOM_USER) recorded beside it, granting nothing.
+    decided_name: str | None = None
+    waiter_started: int | None = None   # the waiting hook's start time (/proc/PID/stat field 22)
+    waiter_host: str | None = None      # where that process runs
+    agent_pid: int | None = None        # the agent process the hook runs under
+    agent_started: int | None = None
+    governance: str = ""                # e.g. "no sandbox · bypassPermissions", shown in the inbox
 
     def to_json(self) -> dict:
         return {
@@ -100,12 +110,14 @@ class Gate(NamedTuple):
             "created_at": iso(self.created_at),
             "expires_at": iso(self.expires_at),
             "decided_by": self.decided_by,
+            "decided_name": self.decided_name,
             "decided_at": iso(self.decided_at),
             "reason": self.reason,
             "claimed_by": self.claimed_by,
             "claimed_at": iso(self.claimed_at),
             "content_hash": self.content_hash,
             "approved_hash": self.approved_hash,
+            "governance": self.governance,
             "action": self.action,
         }
 

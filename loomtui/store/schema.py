@@ -264,6 +264,28 @@ MIGRATIONS: tuple[str, ...] = (
     INSERT INTO memory_fts(memory_fts, rank) VALUES ('rank', 'bm25(4.0, 1.0, 2.0)');
     CREATE INDEX memory_scope ON memory(scope, scope_ref, status, pinned, updated_at);
     """,
+    # 4 -> 5: the boundary (issue 10).
+    #  - gates: the decider's display name beside the OS account in decided_by; the
+    #    waiting hook's identity (pid + start time + host, so a dead waiter is told from
+    #    a reused pid) and the agent process above it (nobody decides their own
+    #    session's gate); the agent's governance when the gate was made ("no sandbox",
+    #    "bypassPermissions", "asks to leave the sandbox");
+    #  - agents: governance state from hook payloads and settings (permission mode,
+    #    sandbox on/off, LoomTUI's hooks installed);
+    #  - audit_subject: a decision's audit entry is found by its gate (the hook checks it
+    #    before allowing; `audit verify` cross-checks every decided gate).
+    """
+    ALTER TABLE gates ADD COLUMN decided_name TEXT;
+    ALTER TABLE gates ADD COLUMN waiter_started INTEGER;
+    ALTER TABLE gates ADD COLUMN waiter_host TEXT;
+    ALTER TABLE gates ADD COLUMN agent_pid INTEGER;
+    ALTER TABLE gates ADD COLUMN agent_started INTEGER;
+    ALTER TABLE gates ADD COLUMN governance TEXT NOT NULL DEFAULT '';
+    ALTER TABLE agents ADD COLUMN permission_mode TEXT NOT NULL DEFAULT '';
+    ALTER TABLE agents ADD COLUMN sandbox TEXT NOT NULL DEFAULT '';
+    ALTER TABLE agents ADD COLUMN hooks TEXT NOT NULL DEFAULT '';
+    CREATE INDEX audit_subject ON audit(subject, id);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
