@@ -30,7 +30,9 @@ def decide_command(args: argparse.Namespace, *, approve: bool) -> int:
         conn.close()
     verb = "approved" if approve else "rejected"
     because = f": {gate.reason}" if gate.reason else ""
-    print(f"{verb} gate {gate.id} ({gate.summary}){because}")
+    from loomtui.text import printable  # the summary and reason are agents' and people's text
+
+    print(printable(f"{verb} gate {gate.id} ({gate.summary}){because}"))
     return 0
 
 

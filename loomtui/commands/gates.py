@@ -11,7 +11,8 @@ import time
 from loomtui.cli import CommandError
 from loomtui.commands.common import open_pod
 from loomtui.store.db import db_path, describe_error
-from loomtui.store.gates import Gate, expire_due, list_gates
+from loomtui.store.gates import Gate, cancel_orphans, expire_due, list_gates
+from loomtui.text import printable
 
 SUMMARY_MIN = 20
 
@@ -21,6 +22,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         now = time.time()
         expire_due(conn, now=now)
+        cancel_orphans(conn, now=now)
         gates = list_gates(conn, include_all=args.all, now=now)
     except sqlite3.DatabaseError as exc:
         raise CommandError(describe_error(db_path(pod), exc)) from None
@@ -47,9 +49,9 @@ def table(gates: list[Gate], *, now: float, include_status: bool = False, width:
         expires = duration(g.expires_at - now) if g.status == "pending" else "-"
         rows.append((
             [str(g.id)] + ([g.status] if include_status else [])
-            + [g.risk, g.agent_name or "-", g.tool],
-            g.summary,
-            [duration(now - g.created_at), expires, g.claimed_by or "-"],
+            + [g.risk, printable(g.agent_name or "-"), printable(g.tool)],
+            printable(g.summary),  # agents wrote the summary, names and tool: never raw to a terminal
+            [duration(now - g.created_at), expires, printable(g.claimed_by or "-")],
         ))
     left = [max(len(h), *(len(r[0][i]) for r in rows)) for i, h in enumerate(head)]
     right = [max(len(h), *(len(r[2][i]) for r in rows)) for i, h in enumerate(tail)]

@@ -24,6 +24,7 @@ from loomtui.commands.common import open_pod, read_config
 from loomtui.memory import entries, retrieval
 from loomtui.memory.entries import Author, Entry
 from loomtui.store.db import db_path, describe_error
+from loomtui.text import printable
 
 
 def run(args: argparse.Namespace) -> int:
@@ -72,7 +73,7 @@ def _add(args, conn, pod, body) -> int:
     if args.json:
         return _print_json(entry.to_dict())
     print(f"added entry {entry.id} ({entry.kind}, {entry.status}{', pinned' if entry.pinned else ''}): "
-          f"{entry.title}")
+          f"{printable(entry.title)}")
     if entry.supersedes:
         old = entries.get(conn, entry.supersedes)
         if old is not None:
@@ -113,7 +114,7 @@ def _show(args, conn, pod, body) -> int:
         data = entry.to_dict()
         data["superseded_by"] = successor[0] if successor else None
         return _print_json(data)
-    print(retrieval.render_markdown(entry))
+    print(printable(retrieval.render_markdown(entry), multiline=True))
     print()
     prov = f"{entry.author} ({entry.author_kind})"
     if entry.session_id:
@@ -123,8 +124,8 @@ def _show(args, conn, pod, body) -> int:
     if entry.commit_sha:
         prov += f", commit {entry.commit_sha[:12]}"
     print(f"status:   {entry.status}{' (pinned)' if entry.pinned else ''}, version {entry.version}")
-    print(f"scope:    {_scope_text(entry.to_dict())}")
-    print(f"by:       {prov}")
+    print(f"scope:    {printable(_scope_text(entry.to_dict()))}")
+    print(f"by:       {printable(prov)}")
     print(f"created:  {_when(entry.created_at)}; updated {_when(entry.updated_at)}")
     if entry.supersedes:
         print(f"replaces: entry {entry.supersedes}")
@@ -195,8 +196,8 @@ def _history(args, conn, pod, body) -> int:
         snap = change.snapshot
         detail = snap.get("change_detail") or {}
         extra = "; ".join(f"{k.replace('_', ' ')} {v}" for k, v in detail.items())
-        print(f"v{change.version}  {_when(change.changed_at)}  {change.actor:<12} {change.change:<10} "
-              f"[{snap.get('status')}] {snap.get('title')}" + (f"  ({extra})" if extra else ""))
+        print(printable(f"v{change.version}  {_when(change.changed_at)}  {change.actor:<12} {change.change:<10} "
+                        f"[{snap.get('status')}] {snap.get('title')}" + (f"  ({extra})" if extra else "")))
     return 0
 
 
@@ -206,7 +207,7 @@ def _history(args, conn, pod, body) -> int:
 def _changed(args, entry: Entry, verb: str) -> int:
     if args.json:
         return _print_json(entry.to_dict())
-    print(f"{verb} entry {entry.id} (now version {entry.version}, {entry.status}): {entry.title}")
+    print(f"{verb} entry {entry.id} (now version {entry.version}, {entry.status}): {printable(entry.title)}")
     return 0
 
 
@@ -232,6 +233,7 @@ def _table(head: list[str], rows: list[list[str]]) -> None:
     import shutil
 
     width = shutil.get_terminal_size((120, 24)).columns
+    rows = [[printable(c) for c in r] for r in rows]  # agents wrote titles, scopes and names
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
     fixed = sum(widths[:-1]) + 2 * (len(widths) - 1)
     last = max(20, width - fixed)
