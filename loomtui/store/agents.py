@@ -213,3 +213,35 @@ def find_agent(conn: sqlite3.Connection, ref: str) -> Agent | None:
     sql = FLEET_SQL.replace("ORDER BY a.id", f"WHERE {where} ORDER BY a.id DESC LIMIT 1")
     row = conn.execute(sql, args).fetchone()
     return agent_from_row(row) if row else None
+
+
+GOVERNANCE_FIELDS = ("permission_mode", "sandbox", "hooks")
+GOVERNANCE_MAX = 40
+
+
+def set_governance(conn: sqlite3.Connection, agent_id: int, *, permission_mode: str | None = None,
+                   sandbox: str | None = None, hooks: str | None = None) -> bool:
+    """Record the agent's governance (issue 10); None keeps a field. Returns whether a
+    value changed.
+
+    The hook calls this on every event (the permission mode comes with each one), so
+    a plain read decides first and the one UPDATE runs only when something changed:
+    an unchanged call takes no write lock."""
+    given = {k: str(v)[:GOVERNANCE_MAX] for k, v in zip(GOVERNANCE_FIELDS, (permission_mode, sandbox, hooks))
+             if v is not None}  # the mode comes from the agent's payload: keep it short
+    if not given:
+        return False
+    row = conn.execute("SELECT permission_mode, sandbox, hooks FROM agents WHERE id = ?",
+                       (agent_id,)).fetchone()
+    if row is None:
+        return False
+    current = dict(zip(GOVERNANCE_FIELDS, row))
+    changed = {k: v for k, v in given.items() if current[k] != v}
+    if not changed:
+        return False
+    sets = ", ".join(f"{k} = ?" for k in changed)
+    guard = " OR ".join(f"{k} IS NOT ?" for k in changed)
+    values = list(changed.values())
+    cur = conn.execute(f"UPDATE agents SET {sets} WHERE id = ? AND ({guard})",
+                       (*values, agent_id, *values))
+    return cur.rowcount > 0
