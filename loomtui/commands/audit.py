@@ -11,6 +11,7 @@ from loomtui.commands.common import open_pod
 from loomtui.store import audit
 from loomtui.store.db import db_path, describe_error
 from loomtui.store.gates import iso
+from loomtui.text import printable
 
 
 def run(args: argparse.Namespace) -> int:
@@ -33,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
         noun = "problem" if len(problems) == 1 else "problems"
         print(f"audit log damaged: {len(problems)} {noun} in {count} entries")
         for problem in problems:
-            print(f"  - {problem}")
+            print(f"  - {printable(problem)}")  # problems quote what was stored
         return 1
 
     if args.json:
@@ -44,5 +45,5 @@ def run(args: argparse.Namespace) -> int:
     for e in entries:
         detail = json.dumps(e["detail"], ensure_ascii=False, separators=(", ", ": "), sort_keys=True)
         subject = f" {e['subject']}" if e["subject"] else ""
-        print(f"{e['id']:>6}  {iso(e['ts'])}  {e['actor']}  {e['action']}{subject}  {detail}")
+        print(printable(f"{e['id']:>6}  {iso(e['ts'])}  {e['actor']}  {e['action']}{subject}  {detail}"))
     return 0

@@ -18,6 +18,7 @@ from loomtui.cli import CommandError
 from loomtui.commands.common import open_pod
 from loomtui.store.agents import Agent, find_agent
 from loomtui.store.db import db_path, describe_error
+from loomtui.text import printable
 
 NOTES = {
     "detached": "HEAD is detached; diffing it against the base",
@@ -56,7 +57,8 @@ def run(args: argparse.Namespace) -> int:
         print()
         for change in doc["files"]:
             if change.get("patch"):
-                sys.stdout.write(change["patch"])
+                # The patch is the agent's content: its control characters show escaped, its tabs stay.
+                sys.stdout.write(printable(change["patch"], multiline=True))
     return 0
 
 
@@ -75,7 +77,7 @@ def render_stat(doc: Mapping[str, Any]) -> str:
     count = len(doc["files"])
     lines.append(f"{count} file{'s' if count != 1 else ''} changed, +{added} -{deleted}"
                  if count else "no changes against the base")
-    return "\n".join(lines)
+    return "\n".join(printable(line) for line in lines)  # names and paths are the agent's
 
 
 def _agent(ref: str) -> Agent:

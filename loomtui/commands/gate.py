@@ -41,7 +41,9 @@ def run(args: argparse.Namespace) -> int:
     except Exception as exc:  # fail closed: never run a command by accident
         allowed, reason, agent_id = False, f"internal error: {type(exc).__name__}: {exc}", None
     if not allowed:
-        print(f"loomtui gate: not running `{command}`: {reason}", file=sys.stderr)
+        from loomtui.text import printable
+
+        print(printable(f"loomtui gate: not running `{command}`: {reason}"), file=sys.stderr)
         return NOT_RUN
     try:
         code = subprocess.call(argv)

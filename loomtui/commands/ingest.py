@@ -31,8 +31,10 @@ def run(args: argparse.Namespace) -> int:
             done = service.once()
             print(f"read {done.files} transcript(s): {done.records} usage record(s) new or updated, "
                   f"{done.bad_lines} bad line(s) skipped")
+            from loomtui.text import printable
+
             for error in done.errors:
-                print(f"loomtui ingest: {error}", file=sys.stderr)
+                print(f"loomtui ingest: {printable(error)}", file=sys.stderr)  # quotes transcript paths
             return 1 if done.errors else 0
         stop = threading.Event()
         for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):

@@ -15,6 +15,7 @@ from pathlib import Path
 from loomtui.cli import CommandError
 from loomtui.policy import FILE_TOOLS, PolicyError, classify, load_policy
 from loomtui.store.db import pod_dir
+from loomtui.text import printable
 
 
 def run(args: argparse.Namespace) -> int:
@@ -54,7 +55,8 @@ def check(args: argparse.Namespace) -> int:
         print(json.dumps(decision.to_json()))
     else:
         rule = f"rule {decision.rule}" if decision.rule else "no rule"
-        print(f"{decision.action} ({decision.risk} risk, {rule}): {decision.reason}")
+        # The reason may quote the command, which an agent may have written.
+        print(printable(f"{decision.action} ({decision.risk} risk, {rule}): {decision.reason}"))
     return 0
 
 

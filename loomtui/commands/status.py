@@ -65,7 +65,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"approvals pending: {summary['pending_approvals']}")
     ingest = summary["ingest"]
     who = f"ingested by {ingest['holder']}" if ingest["holder"] else "no ingester running"
-    print(f"ingest   {ingest['transcripts']} transcript(s), {who}")
+    from loomtui.text import printable  # the lease file is writable by whoever can write the pod
+
+    print(printable(f"ingest   {ingest['transcripts']} transcript(s), {who}"))
     if ingest["bad_lines"]:
         print(f"         {ingest['bad_lines']} bad line(s) skipped in "
               f"{ingest['files_with_bad_lines']} file(s) (malformed JSON, truncated or not UTF-8)")

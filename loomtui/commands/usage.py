@@ -15,6 +15,7 @@ from loomtui.cli import CommandError
 from loomtui.commands.common import open_pod
 from loomtui.ingest.report import FIELDS, usage_rows
 from loomtui.store.db import db_path, describe_error
+from loomtui.text import printable
 
 HEADS = ("INPUT", "OUTPUT", "CACHE WRITE", "CACHE READ", "TOTAL", "COST")
 
@@ -45,7 +46,8 @@ def run(args: argparse.Namespace) -> int:
     if not rows:
         print("no usage recorded yet (is a console or `loomtui ingest` running?)")
         return 0
-    table = [[r["key"] + (f"  ({r['agent']})" if r["agent"] and r["agent"] != r["key"] else ""),
+    # Agent, session, model and repo names come from transcripts: escaped before widths are measured.
+    table = [[printable(r["key"] + (f"  ({r['agent']})" if r["agent"] and r["agent"] != r["key"] else "")),
               *(f"{r[f]:,}" for f in (*FIELDS, "total_tokens")), cost_text(r["cost_usd"], r["priced"])]
              for r in rows]
     total = report["totals"]
