@@ -150,13 +150,12 @@ def _read_cache(cache: Path, normalized: str) -> tuple[dict, str] | None:
 
 def _write_cache(cache: Path, normalized: str, data: dict, digest: str) -> None:
     import json
-    import os
+
+    from loomtui.store.db import write_pod_file
 
     try:
         body = json.dumps({"format": 1, "text": normalized, "hash": digest, "data": data})
-        tmp = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
-        tmp.write_text(body, encoding="utf-8")
-        os.replace(tmp, cache)  # atomic: concurrent hooks never read half a file
+        write_pod_file(cache, body)  # atomic, and with the pod's mode (0600, or 0660 if shared)
     except (OSError, TypeError, ValueError):
         pass  # a read-only pod, or TOML values JSON cannot hold: no cache, same result
 

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import stat
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from loomtui.store import witness as _witness
 from loomtui.store.schema import MIGRATIONS, SCHEMA_VERSION
 
 DB_NAME = "loom.db"
@@ -49,10 +51,108 @@ def db_path(pod: Path | None = None) -> Path:
     return (pod if pod is not None else pod_dir()) / DB_NAME
 
 
-def ensure_pod_dir(pod: Path) -> None:
-    """Create the pod directory, or say clearly why it cannot be used."""
+# A pod is private to its owner (0700 / 0600), or shared with a group (init --shared): a
+# setgid, group-writable directory (2770) whose files are group read-write (0660). Modes are set
+# explicitly on what LoomTUI creates, never through the umask: the console starts $EDITOR and
+# tmux, whose files in the user's repositories keep the user's own umask.
+PRIVATE_DIR_MODE, SHARED_DIR_MODE = 0o700, 0o2770
+PRIVATE_FILE_MODE, SHARED_FILE_MODE = 0o600, 0o660
+
+
+def pod_is_shared(pod: Path) -> bool:
+    """A shared pod's directory is setgid and group-writable (what `init --shared` makes)."""
     try:
-        pod.mkdir(parents=True, exist_ok=True)
+        mode = os.stat(pod).st_mode
+    except OSError:
+        return False
+    return bool(mode & stat.S_ISGID and mode & stat.S_IWGRP)
+
+
+def pod_file_mode(pod: Path) -> int:
+    """The mode of a file LoomTUI creates in `pod`: 0660 in a shared pod, else 0600."""
+    return SHARED_FILE_MODE if pod_is_shared(pod) else PRIVATE_FILE_MODE
+
+
+def make_pod_subdir(path: Path) -> None:
+    """Create a directory inside the pod (`themes`) with the pod's mode, unless it exists."""
+    try:
+        path.mkdir(mode=PRIVATE_DIR_MODE)
+    except FileExistsError:
+        return
+    os.chmod(path, SHARED_DIR_MODE if pod_is_shared(path.parent) else PRIVATE_DIR_MODE)
+
+
+def _new_private_file(path: Path, mode: int) -> tuple[Path, int]:
+    """A new temporary file beside `path` (a name no other process or thread uses), open
+    for writing, created with at most `mode` and set to exactly `mode`."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
+    try:
+        os.fchmod(fd, mode)
+    except BaseException:
+        os.close(fd)
+        os.unlink(tmp)
+        raise
+    return tmp, fd
+
+
+def write_pod_file(path: Path, data: str | bytes, *, replace: bool = True) -> bool:
+    """Write a file in the pod, atomically and with the pod's mode whatever the umask.
+    With `replace=False` an existing file is kept (False is returned). OSError on failure."""
+    mode = pod_file_mode(path.parent)
+    tmp, fd = _new_private_file(path, mode)
+    try:
+        try:
+            view = memoryview(data.encode("utf-8") if isinstance(data, str) else data)
+            while view:
+                view = view[os.write(fd, view):]
+        finally:
+            os.close(fd)
+        if replace:
+            os.replace(tmp, path)  # concurrent readers never see half a file
+            return True
+        try:
+            os.link(tmp, path)  # fails if the file appeared meanwhile: never overwrite
+        except FileExistsError:
+            return False
+        return True
+    finally:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+
+
+def create_pod_file(path: Path) -> None:
+    """Create an empty database file with the pod's mode unless it exists. SQLite would make
+    it 0644 less the umask; it gives the -wal, -shm and -journal files the database's mode
+    (and owner, when root), so setting the database's mode is enough. The file gets its mode
+    before it appears under its name: another process never creates a -wal from a wrong one."""
+    if os.path.lexists(path):
+        return
+    mode = pod_file_mode(path.parent)
+    tmp, fd = _new_private_file(path, mode)
+    os.close(fd)
+    try:
+        os.link(tmp, path)  # an empty file is an empty SQLite database
+    except FileExistsError:
+        pass  # another process made it first
+    finally:
+        os.unlink(tmp)
+
+
+def ensure_pod_dir(pod: Path) -> None:
+    """Create the pod directory (0700: private to this user), or say clearly why it cannot be
+    used. An existing directory keeps its mode (a shared pod's is 2770, see `init --shared`)."""
+    try:
+        pod.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            pod.mkdir(mode=PRIVATE_DIR_MODE)
+        except FileExistsError:
+            if not pod.is_dir():
+                raise NotADirectoryError(20, "it is not a directory") from None
+        else:
+            os.chmod(pod, PRIVATE_DIR_MODE)  # whatever the umask, and no setgid from a parent
     except OSError as exc:
         raise StoreError(f"cannot create the pod directory {pod}: {exc.strerror or exc}") from None
     if not os.access(pod, os.W_OK | os.X_OK):
@@ -77,6 +177,10 @@ def connect(path: Path, *, create: bool = True) -> sqlite3.Connection:
         if not create:
             raise StoreError(f"no pod store at {path} (run `loomtui init` to create one)")
         ensure_pod_dir(path.parent)
+        try:
+            create_pod_file(path)
+        except OSError as exc:
+            raise StoreError(f"cannot create the pod store {path}: {exc.strerror or exc}") from None
     conn: sqlite3.Connection | None = None
     try:
         conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
@@ -171,12 +275,17 @@ def split_statements(script: str) -> Iterator[str]:
 @contextmanager
 def transaction(conn: sqlite3.Connection, immediate: bool = True) -> Iterator[sqlite3.Connection]:
     """A short write transaction; `BEGIN IMMEDIATE` takes the write lock up front so
-    that read-modify-write sequences cannot interleave with another writer."""
+    that read-modify-write sequences cannot interleave with another writer.
+    After a COMMIT that appended audit entries, the new head goes to the audit
+    witness outside the pod (loomtui/store/witness.py)."""
     conn.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
+    _witness.discard(conn)
     try:
         yield conn
     except BaseException:
+        _witness.discard(conn)
         conn.execute("ROLLBACK")
         raise
     else:
         conn.execute("COMMIT")
+        _witness.flush(conn)

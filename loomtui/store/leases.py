@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
-from loomtui.store.db import connect, db_path, transaction
+from loomtui.store.db import connect, create_pod_file, db_path, transaction
 
 LEASES_DB = "leases.db"
 
@@ -37,7 +37,8 @@ class Lease(NamedTuple):
 
 
 def open_leases(pod: Path) -> sqlite3.Connection:
-    """The pod's lease file (created when missing)."""
+    """The pod's lease file (created when missing, with the pod's mode)."""
+    create_pod_file(pod / LEASES_DB)
     conn = sqlite3.connect(pod / LEASES_DB, isolation_level=None, timeout=5.0)
     conn.execute("PRAGMA busy_timeout = 5000")
     conn.execute("CREATE TABLE IF NOT EXISTS leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, "
