@@ -64,10 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
     approve = commands.add_parser("approve", help="approve a pending gate")
     approve.add_argument("id", type=int)
     approve.add_argument("--reason", default="", help="optional note shown to the agent")
+    approve.add_argument("--json", action="store_true", help="print the decided gate as one JSON document")
 
     reject = commands.add_parser("reject", help="reject a pending gate (a reason is required)")
     reject.add_argument("id", type=int)
     reject.add_argument("--reason", required=True, help="shown to the agent so it can adapt")
+    reject.add_argument("--json", action="store_true", help="print the decided gate as one JSON document")
 
     policy = commands.add_parser("policy", help="the pod's policy for agents' actions")
     policy_commands = policy.add_subparsers(dest="policy_command", metavar="SUBCOMMAND", required=True)
@@ -177,9 +179,24 @@ def _console_options(parser) -> None:
     parser.add_argument("--theme", metavar="NAME", help="theme to start with (loom-dark, loom-light, loom-contrast, ...)")
 
 
+def _hook_blocked(signum, _frame) -> None:
+    """SIGTERM/SIGINT/SIGHUP before the hook's own handling is in place: block the
+    action (exit 2), never die with a signal status, which Claude Code lets through."""
+    import os
+
+    os.write(2, b"LoomTUI: the hook was interrupted; denied to be safe\n")
+    os._exit(2)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if len(argv) == 2 and argv[0] == "hook" and argv[1] in ("claude", "codex"):
+        # Signal handlers first, before any slow import: an early SIGTERM must
+        # still answer deny (`_signal` is built in; `signal` would import enum).
+        import _signal
+
+        for signum in (_signal.SIGTERM, _signal.SIGINT, _signal.SIGHUP):
+            _signal.signal(signum, _hook_blocked)
         # The hook runs on every tool call of every agent: skip argparse (and
         # the modules it pulls in) for the one shape agents call it with.
         from loomtui.commands import hook
@@ -203,7 +220,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         module = importlib.import_module(f"loomtui.commands.{command}")
         return module.run(args)
     except CommandError as exc:
-        print(f"loomtui {command}: {exc}", file=sys.stderr)
+        from loomtui.text import printable  # errors may quote an agent's names, paths or text
+
+        print(f"loomtui {command}: {printable(str(exc), multiline=True)}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         return 130

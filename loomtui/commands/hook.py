@@ -22,16 +22,13 @@ def run(args: argparse.Namespace) -> int:
     return main(args.agent)
 
 
-def _blocked(signum, _frame) -> None:
-    """A signal outside the hook's own handling: block the action (exit 2), never
-    die with a signal status, which Claude Code would let through."""
-    os.write(2, b"LoomTUI: the hook was interrupted; denied to be safe\n")
-    os._exit(2)
-
-
 def main(agent: str) -> int:
+    # cli.main installed these first thing; installed again for callers that come
+    # here directly (tests, `python -c`).
+    from loomtui.cli import _hook_blocked
+
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(sig, _blocked)
+        signal.signal(sig, _hook_blocked)
     try:
         try:
             raw = sys.stdin.buffer.read()

@@ -336,7 +336,7 @@ def _over_budget(conn: sqlite3.Connection, agent_id: int, repo: str | None, now:
 def hold(conn: sqlite3.Connection, agent_id: int, *, tool: str, tool_input: Mapping[str, Any],
          summary: str, rule: str, risk: str, why: str, expires_after: float | None,
          clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep,
-         payload: Mapping[str, Any] | None = None) -> tuple[bool, str]:
+         payload: Mapping[str, Any] | None = None, governance: str = "") -> tuple[bool, str]:
     """Put the action in the inbox and wait for a supervisor: (allowed, reason).
 
     Allowed only by an approval of exactly this content before expiry; a
@@ -356,8 +356,14 @@ def hold(conn: sqlite3.Connection, agent_id: int, *, tool: str, tool_input: Mapp
 
     now = clock()
     expires_at = now + min(expires_after or DEFAULT_GATE_SECONDS, MAX_GATE_SECONDS)
+    from loomtui.store import procs
+
+    waiter, above = procs.me(), procs.agent_above()
     gate = create_gate(conn, agent_id=agent_id, tool=tool, action=dict(tool_input), summary=summary,
-                       rule=rule, risk=risk, now=now, expires_at=expires_at, waiter_pid=os.getpid())
+                       rule=rule, risk=risk, now=now, expires_at=expires_at, waiter_pid=waiter.pid,
+                       waiter_started=waiter.started, waiter_host=procs.host(),
+                       agent_pid=above.pid if above else None,
+                       agent_started=above.started if above else None, governance=governance)
     note("gate", f"{summary} (gate {gate.id}, {risk}: {why})", "waiting", f"approval: {summary}")
     try:
         final = wait_for_decision(conn, gate.id, deadline=expires_at, interval=WAIT_INTERVAL,

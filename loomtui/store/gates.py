@@ -186,8 +186,17 @@ def create_gate(
     expires_at: float,
     waiter_pid: int | None = None,
     actor: str = "hook",
+    waiter_started: int | None = None,
+    waiter_host: str | None = None,
+    agent_pid: int | None = None,
+    agent_started: int | None = None,
+    governance: str = "",
 ) -> Gate:
-    """Store a pending gate and its "gate.created" audit entry in one transaction."""
+    """Store a pending gate and its "gate.created" audit entry in one transaction.
+
+    `waiter_*` name the process that waits for the decision (pid, start time, host):
+    when it is gone the gate is cancelled (`cancel_orphans`). `agent_*` name the
+    agent process above it: nobody decides a gate from inside that agent."""
     if risk not in RISK_RANK:
         raise ValueError(f"unknown risk {risk!r}; expected one of {', '.join(RISKS)}")
     if not isinstance(action, dict):
@@ -198,9 +207,11 @@ def create_gate(
     with transaction(conn):
         gate_id = conn.execute(
             """INSERT INTO gates (agent_id, created_at, expires_at, status, tool, action, summary,
-                                  rule, risk, content_hash, waiter_pid)
-               VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?) RETURNING id""",
-            (agent_id, now, expires_at, tool, text, summary, rule, risk, digest, waiter_pid),
+                                  rule, risk, content_hash, waiter_pid, waiter_started, waiter_host,
+                                  agent_pid, agent_started, governance)
+               VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id""",
+            (agent_id, now, expires_at, tool, text, summary, rule, risk, digest, waiter_pid,
+             waiter_started, waiter_host, agent_pid, agent_started, governance),
         ).fetchone()[0]
         audit.append(conn, actor=actor, action="gate.created", subject=_subject(gate_id), now=now,
                      detail={"agent_id": agent_id, "tool": tool, "summary": summary, "rule": rule,
@@ -219,29 +230,42 @@ def decide(
     reason: str,
     now: float,
     seen_hash: str | None = None,
+    display: str | None = None,
+    simulated: bool = False,
 ) -> Gate:
     """Approve or reject a pending, unexpired gate: one conditional UPDATE, so of
     racing supervisors exactly one wins. The others get GateConflict saying who
     decided and when; a gate found pending past its expiry is marked expired.
     Rejecting needs a reason (ValueError). An approval records `seen_hash` (the
-    content hash the supervisor was shown), by default the gate's own."""
+    content hash the supervisor was shown), by default the gate's own.
+
+    `actor` is the decider's account (decided_by, the audit actor); `display` the
+    name shown beside it (decided_name, the audit detail's "as"); `simulated`
+    marks the demo's scripted teammate in the audit detail. Who may decide is
+    checked before, by loomtui.supervisors.authorize; the store only records."""
     reason = (reason or "").strip()
     if not approve and not reason:
         raise ValueError("a reason is required to reject a gate (the agent is told it)")
     status = "approved" if approve else "rejected"
     with transaction(conn):
+        _cancel_if_orphaned(conn, gate_id, now)
         changed = conn.execute(
-            """UPDATE gates SET status = ?, decided_by = ?, decided_at = ?, reason = ?,
+            """UPDATE gates SET status = ?, decided_by = ?, decided_name = ?, decided_at = ?, reason = ?,
                    approved_hash = CASE WHEN ? THEN coalesce(?, content_hash) ELSE NULL END
                WHERE id = ? AND status = 'pending' AND expires_at > ?""",
-            (status, actor, now, reason or None, approve, seen_hash, gate_id, now),
+            (status, actor, display, now, reason or None, approve, seen_hash, gate_id, now),
         ).rowcount
         if changed:
             gate = _read(conn, gate_id)
             assert gate is not None
+            detail = {"reason": reason, "approved_hash": gate.approved_hash,
+                      "content_hash": gate.content_hash}
+            if display is not None:
+                detail["as"] = display
+            if simulated:
+                detail["simulated"] = True
             audit.append(conn, actor=actor, action=f"gate.{status}", subject=_subject(gate_id),
-                         now=now, detail={"reason": reason, "approved_hash": gate.approved_hash,
-                                          "content_hash": gate.content_hash})
+                         now=now, detail=detail)
             return gate
         gate = _read(conn, gate_id)
         if gate is not None and gate.status == "pending":  # pending, but its time is up
@@ -250,9 +274,11 @@ def decide(
     raise _refusal(gate_id, gate, now, "decided")
 
 
-def claim(conn: sqlite3.Connection, gate_id: int, *, actor: str, now: float) -> Gate:
+def claim(conn: sqlite3.Connection, gate_id: int, *, actor: str, now: float,
+          display: str | None = None) -> Gate:
     """Mark a pending gate as being looked at by `actor` (a hint for the other
-    supervisors; another may re-claim it, which is audited too)."""
+    supervisors; another may re-claim it, which is audited too). `actor` is the
+    account, `display` the name recorded beside it in the audit detail."""
     with transaction(conn):
         gate = _read(conn, gate_id)
         changed = conn.execute(
@@ -263,7 +289,8 @@ def claim(conn: sqlite3.Connection, gate_id: int, *, actor: str, now: float) -> 
         if changed:
             assert gate is not None
             audit.append(conn, actor=actor, action="gate.claimed", subject=_subject(gate_id),
-                         now=now, detail={"previous": gate.claimed_by})
+                         now=now, detail={"previous": gate.claimed_by,
+                                          **({"as": display} if display is not None else {})})
             claimed = _read(conn, gate_id)
             assert claimed is not None
             return claimed
@@ -271,6 +298,18 @@ def claim(conn: sqlite3.Connection, gate_id: int, *, actor: str, now: float) -> 
             _expire(conn, gate, actor="system", now=now)
             gate = _read(conn, gate_id)
     raise _refusal(gate_id, gate, now, "claimed")
+
+
+def _cancel_if_orphaned(conn: sqlite3.Connection, gate_id: int, now: float) -> None:
+    """Inside a decision's transaction: a pending gate whose waiting hook is gone is
+    cancelled (audited) instead, so the decision below finds nothing to decide and
+    the decider is told the agent stopped waiting."""
+    gate = _read(conn, gate_id)
+    if gate is not None and gate.status == "pending" and waiter_gone(gate):
+        conn.execute("UPDATE gates SET status = 'cancelled', decided_by = 'system', decided_at = ?, "
+                     "reason = ? WHERE id = ? AND status = 'pending'", (now, STOPPED_WAITING, gate_id))
+        audit.append(conn, actor="system", action="gate.cancelled", subject=_subject(gate_id),
+                     now=now, detail={"reason": STOPPED_WAITING})
 
 
 def cancel(conn: sqlite3.Connection, gate_id: int, *, actor: str, reason: str, now: float) -> bool:
@@ -422,3 +461,39 @@ def wait_for_decision(
 def _is_lock_error(exc: sqlite3.OperationalError) -> bool:
     text = str(exc).lower()
     return "locked" in text or "busy" in text
+
+
+# -- waiters that are gone -------------------------------------------------------
+
+ORPHAN_SQL = """SELECT id, waiter_pid, waiter_started FROM gates
+                WHERE status = 'pending' AND waiter_host = ? AND waiter_pid IS NOT NULL"""
+
+
+def waiter_gone(gate: Gate) -> bool:
+    """True when the gate's waiting hook ran on this host and is no longer running
+    (killed, even with SIGKILL): nobody will act on a decision, so none may be made."""
+    from loomtui.store import procs
+
+    if gate.waiter_pid is None or gate.waiter_host != procs.host():
+        return False  # another host's waiter (or a gate nobody waits on): not ours to judge
+    return not procs.alive(procs.Proc(gate.waiter_pid, gate.waiter_started))
+
+
+def cancel_orphans(conn: sqlite3.Connection, *, now: float, actor: str = "system") -> list[int]:
+    """Cancel every pending gate whose waiting hook on this host is gone; returns
+    their ids. One indexed read of the pending gates, then /proc per gate; the
+    write lock is taken only when there is something to cancel."""
+    from loomtui.store import procs
+
+    here = procs.host()
+    dead = [gate_id for gate_id, pid, started in conn.execute(ORPHAN_SQL, (here,)).fetchall()
+            if not procs.alive(procs.Proc(pid, started))]
+    cancelled = []
+    for gate_id in dead:
+        if cancel(conn, gate_id, actor=actor, now=now,
+                  reason=STOPPED_WAITING):
+            cancelled.append(gate_id)
+    return cancelled
+
+
+STOPPED_WAITING = "the agent stopped waiting: its hook process is gone"

@@ -67,6 +67,11 @@ def name(pid: int) -> str:
         return ""
 
 
+def host() -> str:
+    """This machine's name, as gates record where their waiter runs."""
+    return os.uname().nodename
+
+
 def me() -> Proc:
     pid = os.getpid()
     return Proc(pid, start_time(pid))

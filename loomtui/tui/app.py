@@ -223,7 +223,7 @@ class LoomApp(App[None]):
     async def watch_store(self) -> None:
         interval = 1.0 / self.config.console.refresh_hz
         seen: int | None = None
-        last_publish = self.clock()
+        last_publish = last_sweep = self.clock()
         failing = ""
         while True:
             await asyncio.sleep(interval)
@@ -237,6 +237,9 @@ class LoomApp(App[None]):
                     live = tuple(g for g in self.pod_state.gates if g.expires_at > self.clock())
                     self._publish(self.pod_state.agents, live, self.pod_state.budgets)
                     last_publish = self.clock()
+                if self.clock() - last_sweep >= TICK_SECONDS:
+                    last_sweep = self.clock()
+                    await self._cancel_orphans()
                 if failing:
                     failing = ""
                     self.notify("The pod store answers again; live updates resumed.", timeout=5)
@@ -251,6 +254,17 @@ class LoomApp(App[None]):
                     self.notify(f"Live updates paused: {text}", title="Pod store",
                                 severity="error", timeout=15)
                 await asyncio.sleep(1.0)
+
+    async def _cancel_orphans(self) -> None:
+        """Cancel the gates whose waiting hook on this host is gone (killed, even with
+        SIGKILL): nobody would act on a decision. Runs about once a second while
+        gates wait; reads /proc in a thread and writes only when one is dead."""
+        from loomtui.store.gates import cancel_orphans, waiter_gone
+
+        waiting = [g for g in self.pod_state.gates if g.waiter_pid is not None] if self.pod_state else []
+        if not waiting or not any(await asyncio.to_thread(lambda: [waiter_gone(g) for g in waiting])):
+            return
+        await self.in_store(lambda conn: cancel_orphans(conn, now=self.clock()))
 
     def _report_workers(self) -> None:
         """Say once when the ingester or the diff watcher has stopped with an error: the
