@@ -50,6 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     status = commands.add_parser("status", help="one-shot summary of the pod")
     status.add_argument("--json", action="store_true", help="one JSON document on stdout")
 
+    agents = commands.add_parser("agents", help="every agent: status, why it waits, its governance")
+    agents.add_argument("--json", action="store_true", help="one JSON document on stdout")
+
     hook = commands.add_parser("hook", help="hook entry point for Claude Code (and Codex's compatible hooks)")
     hook.add_argument("agent", choices=["claude", "codex"], help="which agent calls (codex: answers as Codex expects)")
 
