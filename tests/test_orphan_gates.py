@@ -10,6 +10,8 @@ handlers are the first thing `loomtui hook` installs.
 
 from __future__ import annotations
 
+import json
+import os
 import signal
 import subprocess
 import sys
@@ -35,17 +37,31 @@ def _status(pod: Path, gate_id: int):
         conn.close()
 
 
+# A stand-in for the agent process: it runs the hook as its child, as Claude Code does,
+# so the supervisor's commands (children of the test) are not in the agent's own tree.
+AGENT = """
+import subprocess, sys
+hook = subprocess.Popen([sys.executable, "-m", "loomtui", "hook", "claude"], stdin=subprocess.PIPE)
+hook.stdin.write(sys.argv[1].encode()); hook.stdin.close()
+print(hook.pid, flush=True)
+hook.wait()
+"""
+
+
 def _killed_waiter(pod: Path, repo: Path) -> int:
-    """A real hook gating `git push` (the default policy gates it), killed with SIGKILL."""
-    proc = start(pod, bash("git push origin auth", repo))
+    """A real hook gating `git push` (the default policy gates it) under an agent
+    process, killed with SIGKILL."""
+    agent = subprocess.Popen([sys.executable, "-c", AGENT, json.dumps(bash("git push origin auth", repo))],
+                             stdout=subprocess.PIPE, env=env_for(pod), text=True)
+    hook_pid = int(agent.stdout.readline())
     gate_id = wait_for_gate(pod)
     gate = _status(pod, gate_id)
-    assert (gate.waiter_pid, gate.waiter_host) == (proc.pid, procs.host())
-    assert gate.waiter_started == procs.start_time(proc.pid)
-    proc.kill()
-    assert proc.wait(timeout=10) == -signal.SIGKILL
-    proc.stdout.close()
-    proc.stderr.close()
+    assert (gate.waiter_pid, gate.waiter_host) == (hook_pid, procs.host())
+    assert gate.waiter_started == procs.start_time(hook_pid)
+    assert (gate.agent_pid, gate.agent_started) == (agent.pid, procs.start_time(agent.pid))
+    os.kill(hook_pid, signal.SIGKILL)
+    assert agent.wait(timeout=10) == 0
+    agent.stdout.close()
     assert _status(pod, gate_id).status == "pending"  # nobody cleaned up: that is the attack
     return gate_id
 

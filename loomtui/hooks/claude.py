@@ -216,6 +216,7 @@ class Hook:
         tool = data.get("tool_name") if isinstance(data.get("tool_name"), str) else ""
         tool_input = data.get("tool_input") if isinstance(data.get("tool_input"), dict) else {}
         payload = _payload(data)
+        governance = self._governance(conn, agent_id, event, data, cwd)
 
         def note(kind: str, summary: str = "", status: str | None = None, reason: str | None = None,
                  with_tool: str = "") -> None:
@@ -223,7 +224,8 @@ class Hook:
                          payload=payload, status=status, status_reason=reason)
 
         if event in DECIDING_EVENTS:
-            return self._decide(conn, agent_id, event, data, tool, tool_input, cwd, place.repo, note)
+            return self._decide(conn, agent_id, event, data, tool, tool_input, cwd, place.repo, note,
+                                governance)
         if event == "PostToolUse":
             note("tool_done", summarize(tool, tool_input, cwd), "working", "", with_tool=tool)
         elif event == "PostToolUseFailure":
@@ -254,6 +256,27 @@ class Hook:
             note("event", event)  # formats drift: record what we do not know, never fail on it
         return Answer()
 
+    def _governance(self, conn: sqlite3.Connection, agent_id: int, event: str, data: dict[str, Any],
+                    cwd: str | None) -> tuple[str, str, str]:
+        """The agent's (permission_mode, sandbox, hooks), kept current on its row: the
+        mode arrives with every event; sandbox and hooks are read from the agent's
+        settings files at session start (and once for an agent first seen mid-session)."""
+        from loomtui.store.agents import set_governance
+
+        row = conn.execute("SELECT permission_mode, sandbox, hooks FROM agents WHERE id = ?",
+                           (agent_id,)).fetchone() or ("", "", "")
+        mode = data.get("permission_mode")
+        mode = mode if isinstance(mode, str) else None
+        sandbox = hooks = None
+        if event == "SessionStart" or (row[1] == "" and row[2] == ""):
+            from loomtui.hooks.governance import inspect_settings
+
+            sandbox, hooks = inspect_settings(self.agent, cwd, os.environ)
+        if (mode is not None and mode != row[0]) or (sandbox, hooks) != (None, None):
+            set_governance(conn, agent_id, permission_mode=mode, sandbox=sandbox, hooks=hooks)
+        return (mode if mode is not None else row[0], row[1] if sandbox is None else sandbox,
+                row[2] if hooks is None else hooks)
+
     # -- deciding events -----------------------------------------------------
 
     def _policy(self, conn: sqlite3.Connection):
@@ -264,7 +287,8 @@ class Hook:
         record_policy(conn, policy_hash=policy.hash, source=policy.source, actor="hook", now=self.clock())
         return policy
 
-    def _decide(self, conn, agent_id, event, data, tool, tool_input, cwd, repo, note) -> Answer:
+    def _decide(self, conn, agent_id, event, data, tool, tool_input, cwd, repo, note,
+                governance: tuple[str, str, str]) -> Answer:
         """PreToolUse and PermissionRequest: classify, then answer, or gate and wait."""
         from loomtui.policy import classify
 
@@ -290,10 +314,13 @@ class Hook:
                 return Answer()
             # PermissionRequest: the agent would ask in its own terminal; the inbox asks instead.
             rule, risk, why = "permission-request", "medium", f"{tool} asks for permission"
+        from loomtui.hooks.governance import governance_note
+
         payload = _payload(data)
         ok, reason = hold(conn, agent_id, tool=tool, tool_input=tool_input, summary=summary, rule=rule,
                           risk=risk, why=why, expires_after=decision.expires_after, clock=self.clock,
-                          sleep=watching_caller(self.sleep), payload=payload)
+                          sleep=watching_caller(self.sleep), payload=payload,
+                          governance=governance_note(*governance, tool_input))
         return allow(event, self.agent, reason) if ok else deny(event, reason)
 
 
