@@ -7,11 +7,12 @@ import json
 import sqlite3
 import sys
 import time
+from pathlib import Path
 
 from loomtui.cli import CommandError
 from loomtui.commands.common import open_pod, read_config
 from loomtui.store.agents import STATUS_SYMBOLS, STATUSES, fetch_agents
-from loomtui.store.db import db_path, describe_error
+from loomtui.store.db import db_path, describe_error, pod_is_shared
 from loomtui.store.leases import holder_of
 
 
@@ -48,11 +49,45 @@ def collect(now: float | None = None) -> dict:
             "files_with_bad_lines": bad_files,
             "holder": holder,
         },
+        "access": access(pod),
     }
+
+
+def access(pod: Path) -> dict:
+    """Who can read the pod: private, or shared with a group; a warning when other users
+    (not the owner, not the group) can list the directory or read the store."""
+    import grp
+    import shlex
+    import stat
+
+    info = pod.stat()
+    mode = stat.S_IMODE(info.st_mode)
+    try:
+        store_mode: int | None = stat.S_IMODE(db_path(pod).stat().st_mode)
+    except OSError:
+        store_mode = None
+    shared = pod_is_shared(pod)
+    group = None
+    if shared:
+        try:
+            group = grp.getgrgid(info.st_gid).gr_name
+        except KeyError:
+            group = str(info.st_gid)
+    exposed = bool(mode & (stat.S_IROTH | stat.S_IXOTH)) or bool((store_mode or 0) & stat.S_IROTH)
+    warning = None
+    if exposed:
+        warning = (f"the pod is readable by other users (directory {mode:04o}, store "
+                   f"{'?' if store_mode is None else f'{store_mode:04o}'}): anyone on this machine "
+                   f"can read every gated command; fix it with `chmod -R o-rwx {shlex.quote(str(pod))}`")
+    return {"shared": shared, "group": group, "mode": f"{mode:04o}",
+            "store_mode": None if store_mode is None else f"{store_mode:04o}",
+            "readable_by_others": exposed, "warning": warning}
 
 
 def run(args: argparse.Namespace) -> int:
     summary = collect()
+    if summary["access"]["warning"]:
+        print(f"loomtui: warning: {summary['access']['warning']}", file=sys.stderr)
     if args.json:
         print(json.dumps(summary, indent=2))
         return 0
@@ -63,6 +98,12 @@ def run(args: argparse.Namespace) -> int:
     line = "  ".join(f"{STATUS_SYMBOLS[s]} {n} {s}" for s, n in summary["by_status"].items() if n)
     print(f"agents   {summary['agents']}" + (f"   {line}" if line else ""))
     print(f"approvals pending: {summary['pending_approvals']}")
+    pod_access = summary["access"]
+    who_reads = (f"shared with group {pod_access['group']}" if pod_access["shared"]
+                 else "readable by other users" if pod_access["readable_by_others"]
+                 else "private to its owner" if int(pod_access["mode"], 8) & 0o077 == 0
+                 else "readable by its group")
+    print(f"access   {who_reads} (directory {pod_access['mode']}, store {pod_access['store_mode']})")
     ingest = summary["ingest"]
     who = f"ingested by {ingest['holder']}" if ingest["holder"] else "no ingester running"
     from loomtui.text import printable  # the lease file is writable by whoever can write the pod
