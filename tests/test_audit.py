@@ -22,6 +22,14 @@ NOW = 1_750_000_000.0
 ZEROS = "0" * 64
 
 
+@pytest.fixture(autouse=True)
+def witness_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The audit witness (written on every append) goes into the test's own directory."""
+    state = tmp_path / "state"
+    monkeypatch.setenv("XDG_STATE_HOME", str(state))
+    return state
+
+
 @pytest.fixture
 def conn(tmp_path: Path):
     c = connect(tmp_path / DB_NAME)
@@ -259,14 +267,21 @@ def test_cli_verify_and_export(tmp_path):
     pod = tmp_path / "pod"
     c = connect(pod / DB_NAME)
     try:
-        assert loom("audit", "verify", pod=pod).stdout.strip() == "audit log intact: 0 entries"
+        empty = loom("audit", "verify", pod=pod).stdout.splitlines()
+        assert empty[0] == "audit log intact: 0 entries"
+        assert empty[1].startswith("witness: none yet at ")
         add(c, 4)
+        head_id, head_hash = audit.last(c)
     finally:
         c.close()
 
     done = loom("audit", "verify", pod=pod)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith("audit log intact: 4 entries")
+    lines = done.stdout.splitlines()
+    assert lines[0] == "audit log intact: 4 entries"
+    assert lines[1] == f"head: 4:{head_hash}" and head_id == 4
+    assert lines[2].startswith("witness: ") and "(entry 4, written " in lines[2]
+    assert f"--expect 4:{head_hash}" in lines[3]
 
     done = loom("audit", "export", "--json", pod=pod)
     assert done.returncode == 0, done.stderr
@@ -293,8 +308,11 @@ def test_cli_verify_names_the_damage(tmp_path):
     done = loom("audit", "verify", pod=pod)
     assert done.returncode == 1
     assert "Traceback" not in done.stderr
-    assert "2 problems in 5 entries" in done.stdout
+    # tamper() dropped both append-only triggers: two more problems than the chain's.
+    assert "4 problems in 5 entries" in done.stdout
     assert "entry 2 was edited" in done.stdout and "entry 5 is missing" in done.stdout
+    assert "trigger audit_no_update is missing" in done.stdout
+    assert "trigger audit_no_delete is missing" in done.stdout
 
 
 def test_cli_without_a_pod(tmp_path):
