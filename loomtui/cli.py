@@ -101,7 +101,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     audit = commands.add_parser("audit", help="the pod's hash-chained audit log")
     audit_commands = audit.add_subparsers(dest="audit_command", metavar="SUBCOMMAND", required=True)
-    audit_commands.add_parser("verify", help="find edited, deleted or reordered entries")
+    verify = audit_commands.add_parser(
+        "verify", help="find edited, deleted, reordered, cut or re-chained entries, dropped "
+                       "triggers, and decisions or budget limits changed outside LoomTUI")
+    verify.add_argument("--witness", action="append", default=[], metavar="FILE",
+                        help="also check against this witness file (another user's, or a copy)")
+    verify.add_argument("--expect", action="append", default=[], metavar="ID:HASH",
+                        help="also check against a head printed by an earlier verify")
+    verify.add_argument("--json", action="store_true", help="one JSON document on stdout")
     export = audit_commands.add_parser("export", help="print the log")
     export.add_argument("--json", action="store_true", help="one JSON document on stdout")
     return parser

@@ -156,3 +156,23 @@ def test_the_signal_handler_is_in_place_before_the_hook_imports_anything_slow(po
     seen = [line.split() for line in done.stderr.decode().splitlines() if line.startswith("loomtui.")]
     assert seen and all(handler == "_hook_blocked" for _name, handler in seen), done.stderr
     assert done.returncode == 2  # empty input: blocked with a reason
+
+
+def test_an_approval_written_into_the_store_by_hand_is_denied(pod: Path, repo: Path) -> None:
+    """An agent that can write loom.db (no sandbox) sets its own gate approved with the
+    right hash, the way `sqlite3 loom.db "update gates ..."` would. No LoomTUI decision
+    path wrote it (they append the audit entry in the same transaction), so the
+    waiting hook denies."""
+    import sqlite3
+
+    proc = start(pod, bash("git push origin auth", repo))
+    gate_id = wait_for_gate(pod)
+    raw = sqlite3.connect(db_path(pod))
+    raw.execute("UPDATE gates SET status = 'approved', decided_by = 'alice', decided_at = 1, "
+                "approved_hash = content_hash WHERE id = ?", (gate_id,))
+    raw.commit()
+    raw.close()
+    code, out, _ = finish(proc)
+    answer = json.loads(out)["hookSpecificOutput"]
+    assert code == 0 and answer["permissionDecision"] == "deny"
+    assert "no audit entry" in answer["permissionDecisionReason"]

@@ -400,12 +400,21 @@ def hold(conn: sqlite3.Connection, agent_id: int, *, tool: str, tool_input: Mapp
         # not stay in the inbox for an action that will never run.
         _cancel_quietly(conn, gate.id, exc, clock, note)
         raise
+    from loomtui.store.audit import decision_recorded
+
     who = final.decided_by or "a supervisor"
-    if final.status == "approved" and approval_matches(final) and \
-            final.approved_hash == gate.content_hash:
+    if final.decided_name and final.decided_name != who:
+        who = f"{who} ({final.decided_name})"
+    recorded = final.status == "approved" and decision_recorded(conn, final)
+    if recorded and approval_matches(final) and final.approved_hash == gate.content_hash:
         note("approved", f"gate {gate.id} approved by {who}", "working")
         return True, f"Approved by {who}" + (f": {final.reason}" if final.reason else "")
-    if final.status == "approved":
+    if final.status == "approved" and not recorded:
+        # Approved in the store without the decision's audit entry: not by any
+        # LoomTUI decision path (they write both in one transaction).
+        reason = (f"Gate {gate.id} shows an approval with no audit entry behind it (written "
+                  f"into the store by hand?); denied")
+    elif final.status == "approved":
         reason = f"Gate {gate.id}: the approval was for different content; denied"
     elif final.status == "rejected":
         reason = f"Rejected by {who}: {final.reason}"
