@@ -15,7 +15,7 @@ from pathlib import Path
 from loomtui.policy import POLICY_NAME
 from loomtui.sim.agents import Simulation
 from loomtui.sim.repo import add_worktree, create_repo
-from loomtui.store.db import connect, db_path
+from loomtui.store.db import connect, db_path, ensure_pod_dir, write_pod_file
 
 # The demo's own config: a short stall time so that stalls show within a minute, and
 # budgets small enough that one agent (which starts near its limit) crosses its own.
@@ -122,9 +122,9 @@ def create_demo_pod(agents: int, root: Path | None = None) -> DemoPod:
     """A temporary pod with a config, a store and `agents` (+ spare) worktrees."""
     root = Path(tempfile.mkdtemp(prefix="loomtui-demo-")) if root is None else root
     pod = root / "demo"
-    pod.mkdir(parents=True)
-    (pod / "config.toml").write_text(DEMO_CONFIG)
-    (pod / POLICY_NAME).write_text(demo_policy_text())
+    ensure_pod_dir(pod)  # private, like any pod init makes
+    write_pod_file(pod / "config.toml", DEMO_CONFIG)
+    write_pod_file(pod / POLICY_NAME, demo_policy_text())
     connect(db_path(pod)).close()
     repo = create_repo(root / "shop")
     names = _names(agents + SPARE_WORKTREES)
