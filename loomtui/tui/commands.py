@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from functools import partial
 
+from rich.text import Text
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.markup import escape
 
+from loomtui.text import printable
 from loomtui.tui import model
 
 
@@ -18,8 +21,8 @@ class FleetCommands(Provider):
         state = app.pod_state
         if state is not None:
             for agent in sorted(state.agents, key=lambda a: a.name):
-                commands.append((f"Open agent {agent.name}", partial(app.open_agent, agent.id),
-                                 f"{agent.kind} · {model.place(agent)} · {state.status_of(agent)}"))
+                commands.append((f"Open agent {printable(agent.name)}", partial(app.open_agent, agent.id),
+                                 f"{printable(agent.kind)} · {model.place(agent)} · {state.status_of(agent)}"))
         for mode in model.SORT_MODES:
             commands.append((f"Sort fleet by {model.SORT_LABELS[mode]}",
                              partial(app.fleet_sort, mode), "s cycles the sort"))
@@ -34,11 +37,13 @@ class FleetCommands(Provider):
 
     async def discover(self) -> Hits:
         for name, callback, help_text in self._commands():
-            yield DiscoveryHit(name, callback, help=help_text)  # type: ignore[arg-type]
+            # A str display and the help are markup to Textual; agents' names are plain text.
+            yield DiscoveryHit(Text(name), callback, text=name, help=escape(help_text))  # type: ignore[arg-type]
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
         for name, callback, help_text in self._commands():
             score = matcher.match(name)
             if score > 0:
-                yield Hit(score, matcher.highlight(name), callback, help=help_text)  # type: ignore[arg-type]
+                yield Hit(score, matcher.highlight(name), callback, text=name,  # type: ignore[arg-type]
+                          help=escape(help_text))

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 from rich.text import Text
 
+from loomtui.text import printable
+
 
 @dataclass(frozen=True, slots=True)
 class Cell:
@@ -17,6 +19,15 @@ class Cell:
     row_id: int | None = None
     justify: str = "left"
     spans: tuple[tuple[int, int, str], ...] = ()  # (start, end, style) over parts of the text
+
+    def __post_init__(self) -> None:
+        # Cells show agents' names, commands and summaries: control characters are
+        # escaped here, whichever screen built the cell. (Cheap: plain text is returned
+        # as it is.) Spans built over raw text would no longer line up: they are dropped.
+        shown = printable(self.text)
+        if shown != self.text:
+            object.__setattr__(self, "text", shown)
+            object.__setattr__(self, "spans", ())
 
     def __rich__(self) -> Text:
         text = Text(self.text, style=self.style, no_wrap=True, overflow="ellipsis",
