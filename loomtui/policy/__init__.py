@@ -12,16 +12,18 @@ simple commands by `loomtui.policy.shell`, which also documents what it cannot s
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-
-
 from typing import NamedTuple
+
 from loomtui.policy.defaults import DEFAULT_POLICY_TEXT
+from loomtui.policy.protect import RULES as PROTECTION_RULES
+from loomtui.policy.protect import Guard, check_bash, check_file
 from loomtui.policy.rules import ACTIONS, FILE_TOOLS, RISKS, PolicyError, Rule, parse_rules
 from loomtui.policy.shell import ShellError, SimpleCommand, analyse, inline_code
 
 __all__ = [
-    "ACTIONS", "RISKS", "FILE_TOOLS", "POLICY_NAME", "Decision", "Policy", "PolicyError", "Rule",
+    "ACTIONS", "RISKS", "FILE_TOOLS", "POLICY_NAME", "PROTECTION_RULES", "Decision", "Policy", "PolicyError", "Rule",
     "classify", "default_policy_text", "load_policy", "parse_policy",
 ]
 
@@ -70,13 +72,21 @@ def _normalize(text: str) -> str:
 
 
 def _digest(normalized: str) -> str:
-    import hashlib  # only on a cache miss: importing it costs the hook ~2 ms
-
-    return hashlib.sha256(normalized.encode("utf-8")).hexdigest()
+    try:
+        from _sha256 import sha256  # the builtin module: hashlib's import costs the hook ~2.5 ms
+    except ImportError:  # pragma: no cover - a Python built without it
+        from hashlib import sha256
+    return sha256(normalized.encode("utf-8")).hexdigest()
 
 
 def _parse_toml(normalized: str, source: str) -> dict:
-    import tomllib  # only on a cache miss (~3 ms with what it imports)
+    from loomtui.policy.quicktoml import Unsupported, loads
+
+    try:
+        return loads(normalized)  # the plain subset policy files are written in: no tomllib import
+    except Unsupported:
+        pass
+    import tomllib  # anything else, and every error message (~5 ms with what it imports)
 
     try:
         return tomllib.loads(normalized)
@@ -106,58 +116,21 @@ def _build(data: dict, source: str, digest: str) -> Policy:
 def load_policy(pod: Path) -> Policy:
     """`<pod>/policy.toml`; the defaults if there is none; PolicyError if it is unusable.
 
-    The hook loads the policy on every tool call, so the parsed TOML and its hash
-    are kept in `<pod>/.policy-cache.json` together with the exact text they came
-    from: a cache entry is used only for identical text (it cannot go stale), and
-    the rules are validated on every load all the same."""
+    Read and parsed on every call, on purpose: no derived file (a cache in the pod,
+    which an agent might rewrite) is trusted to hold policy. A `.policy-cache.json`
+    left by an earlier version is ignored."""
     path = Path(pod) / POLICY_NAME
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        text, source = DEFAULT_POLICY_TEXT, "<defaults>"
+        return _defaults()
     except OSError as exc:
         raise PolicyError(f"cannot read {path}: {exc.strerror or exc}") from None
-    else:
-        try:
-            text, source = raw.decode("utf-8"), str(path)
-        except UnicodeDecodeError as exc:
-            raise PolicyError(f"{path} is not UTF-8 text (byte {exc.start})") from None
-    normalized = _normalize(text)
-    cache = Path(pod) / CACHE_NAME
-    cached = _read_cache(cache, normalized)
-    if cached is not None:
-        data, digest = cached
-    else:
-        data, digest = _parse_toml(normalized, source), _digest(normalized)
-        _write_cache(cache, normalized, data, digest)
-    return _build(data, source, digest)
-
-
-CACHE_NAME = ".policy-cache.json"
-
-
-def _read_cache(cache: Path, normalized: str) -> tuple[dict, str] | None:
-    import json
-
     try:
-        entry = json.loads(cache.read_text(encoding="utf-8"))
-        if entry.get("format") == 1 and entry.get("text") == normalized:
-            return entry["data"], entry["hash"]
-    except (OSError, ValueError, KeyError, AttributeError, TypeError):
-        pass  # missing, unreadable or not ours: parse instead
-    return None
-
-
-def _write_cache(cache: Path, normalized: str, data: dict, digest: str) -> None:
-    import json
-
-    from loomtui.store.db import write_pod_file
-
-    try:
-        body = json.dumps({"format": 1, "text": normalized, "hash": digest, "data": data})
-        write_pod_file(cache, body)  # atomic, and with the pod's mode (0600, or 0660 if shared)
-    except (OSError, TypeError, ValueError):
-        pass  # a read-only pod, or TOML values JSON cannot hold: no cache, same result
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise PolicyError(f"{path} is not UTF-8 text (byte {exc.start})") from None
+    return parse_policy(text, str(path))
 
 
 _DEFAULTS: list[Policy] = []
@@ -188,31 +161,47 @@ def _strictest(decisions: list[Decision]) -> Decision:
 
 
 def classify(policy: Policy, tool: str, tool_input: dict[str, object], *, cwd: str | None = None,
-             repo: str | None = None, agent: str | None = None) -> Decision:
+             repo: str | None = None, agent: str | None = None, pod: str | os.PathLike | None = None,
+             protected: tuple[str, ...] = (), home: str | None = None,
+             claude_config_dir: str | None = None, codex_home: str | None = None) -> Decision:
     """The decision for one tool call. Never raises for odd input: what cannot be
-    understood is gated, never allowed."""
+    understood is gated, never allowed.
+
+    The built-in protection rules (`loomtui.policy.protect`, names `protect-*`) are
+    tried first and no policy file can drop them: `pod` is the pod directory,
+    `protected` other directories to keep agents out of (the audit witness), `home`
+    the agent's home ($HOME), `claude_config_dir` and `codex_home` the agent's
+    $CLAUDE_CONFIG_DIR and $CODEX_HOME when set."""
     if not isinstance(tool_input, dict):
         tool_input = {}
+    guard = Guard(pod, tuple(protected or ()), home, claude_config_dir, codex_home)
     rules = [r for r in policy.rules if r.applies_to_tool(tool) and r.applies_to_context(repo, agent)]
     if tool == "Bash":
-        return _classify_bash(policy, rules, tool_input.get("command"), cwd, repo)
+        return _classify_bash(policy, rules, tool_input.get("command"), cwd, repo, guard, tool_input)
     if tool in FILE_TOOLS:
         path = tool_input.get("file_path") or tool_input.get("notebook_path")
         path = path if isinstance(path, str) and path else None
-        for rule in rules:
-            if rule.matches_file(path, cwd, repo):
-                return _from_rule(rule, f"{path}" if path else "")
-        return _default(policy)
+        found = _protections(check_file(guard, path, cwd))
+        decision = next((_from_rule(r, f"{path}" if path else "") for r in rules
+                         if r.matches_file(path, cwd, repo)), None)
+        return _strictest(found + [decision or _default(policy)])
     for rule in rules:
         if not rule.bash_only and not rule.path:
             return _from_rule(rule, "")
     return _default(policy)
 
 
+def _protections(findings: list[tuple]) -> list[Decision]:
+    return [Decision(action, rule, risk, reason) for action, rule, risk, reason in findings]
+
+
 def _classify_bash(policy: Policy, rules: list[Rule], command: object, cwd: str | None,
-                   repo: str | None) -> Decision:
+                   repo: str | None, guard: Guard | None = None, tool_input: dict | None = None) -> Decision:
+    guard = guard or Guard(None, (), None, None, None)
     if not isinstance(command, str):
-        return Decision("gate", UNANALYSABLE_RULE, "high", "cannot analyse: the Bash call has no command text")
+        found = _protections(check_bash(guard, None, (), cwd, tool_input or {}))
+        return _strictest(found + [Decision("gate", UNANALYSABLE_RULE, "high",
+                                            "cannot analyse: the Bash call has no command text")])
     decisions: list[Decision] = []
     try:
         commands: tuple[SimpleCommand, ...] = analyse(command)
@@ -220,8 +209,15 @@ def _classify_bash(policy: Policy, rules: list[Rule], command: object, cwd: str 
         commands = exc.partial
         decisions.append(Decision("gate", UNANALYSABLE_RULE, "high", f"cannot analyse: {exc}"))
     except Exception as exc:  # a bug in the analysis must fail closed, not open
-        return Decision("gate", UNANALYSABLE_RULE, "high",
-                        f"cannot analyse: internal error in the shell analysis ({type(exc).__name__})")
+        commands = ()
+        decisions.append(Decision("gate", UNANALYSABLE_RULE, "high",
+                                  f"cannot analyse: internal error in the shell analysis ({type(exc).__name__})"))
+    try:
+        found = _protections(check_bash(guard, command, commands, cwd, tool_input or {}))
+    except Exception as exc:  # the same: a bug in the protections fails closed
+        found = [Decision("deny", "protect-pod-commands", "critical",
+                          f"cannot check LoomTUI's protection rules (internal error: {type(exc).__name__})")]
+    decisions[:0] = found  # first: they win ties, so a protection names itself
     for cmd in commands:
         decisions.append(_decide_simple(policy, rules, cmd, cwd, repo))
     return _strictest(decisions) if decisions else _default(policy)
