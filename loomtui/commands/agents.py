@@ -90,8 +90,8 @@ def run(args: argparse.Namespace) -> int:
 
 # (key, header, least width, widest it grows to; 0 = takes what is left)
 BASE = [("id", "ID", 2, 6), ("name", "AGENT", 10, 18), ("status", "STATUS", 7, 7),
-        ("gates", "GATES", 5, 5), ("place", "REPO · BRANCH", 8, 24), ("gov", "GOVERNANCE", 8, 28),
-        ("why", "WHY", 20, 0)]
+        ("gates", "GATES", 5, 5), ("place", "REPO · BRANCH", 6, 24), ("gov", "GOVERNANCE", 20, 30),
+        ("why", "WHY", 16, 0)]
 WIDE_EXTRA = [("kind", "KIND", 4, 6)]  # from 100 columns
 XWIDE_EXTRA = [("worktree", "WORKTREE", 10, 40)]  # from 150 columns
 GAP = 2
@@ -133,7 +133,7 @@ def table(agents: list[dict], *, width: int = 80) -> list[str]:
 def _cells(agent: dict) -> dict[str, str]:
     gov = agent["governance"]
     if gov["ungoverned"]:
-        governance = "! " + gov["note"].replace("bypassPermissions", "bypass")
+        governance = "! " + gov["note"].replace("bypassPermissions", "bypass").replace(" · ", ", ")
     elif gov["sandbox"] is None and gov["hooks"] is None and gov["permission_mode"] is None:
         governance = "-"  # not known yet
     else:

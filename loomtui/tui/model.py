@@ -11,8 +11,10 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from loomtui.ingest.budgets import BudgetState
+from loomtui.hooks.governance import governance_note, is_ungoverned
 from loomtui.store.agents import STATUS_RANK, STATUSES, Agent
 from loomtui.store.gates import Gate
+from loomtui.text import printable
 
 SORT_MODES = ("status", "recent", "name", "repo")
 SORT_LABELS = {
@@ -206,3 +208,15 @@ def gauge(fraction: float, width: int) -> str:
         return pct
     filled = min(bars, round(fraction * bars))
     return "▰" * filled + "▱" * (bars - filled) + " " + pct.rjust(4)
+
+
+def ungoverned(agent: Agent) -> bool:
+    """The fleet's `!` mark: the agent's sandbox is off or weak, it runs in a bypass
+    mode, or LoomTUI's hooks are not all in place (nothing when not known yet)."""
+    return is_ungoverned(agent.permission_mode, agent.sandbox, agent.hooks)
+
+
+def governance(agent: Agent) -> str:
+    """What is off in the agent's governance ("no sandbox · bypassPermissions"), or
+    '' when all is well or nothing is known yet."""
+    return printable(governance_note(agent.permission_mode, agent.sandbox, agent.hooks))

@@ -18,6 +18,7 @@ from textual.widgets import DataTable, Footer, Sparkline, Static, TabbedContent,
 from textual.widgets.data_table import ColumnKey
 
 from loomtui.store.agents import STATUS_SYMBOLS, Agent, Event
+from loomtui.text import printable
 from loomtui.tui import model
 from loomtui.tui.model import PodState
 from loomtui.tui.screens.diff_tab import DiffTab
@@ -288,7 +289,21 @@ class AgentScreen(Screen[None]):
             f" · model {agent.model or '?'} · session {agent.session_id or '-'}",
             "dim",
         )
+        self._governance(text, agent)
         return text
+
+    def _governance(self, text: Text, agent: Agent) -> None:
+        """A line on the agent's governance once something is known: which part is off
+        (as the fleet's `!` mark says), else what holds."""
+        if model.ungoverned(agent):
+            style = "bold " + self.app.theme_variables.get("risk-high", "")
+            text.append(f"\n! governance: {model.governance(agent)}", style)
+        elif agent.sandbox or agent.hooks or agent.permission_mode:
+            known = [f"sandbox {agent.sandbox}" if agent.sandbox else "",
+                     f"hooks {agent.hooks}" if agent.hooks else "",
+                     f"mode {agent.permission_mode}" if agent.permission_mode else ""]
+            text.append("\ngovernance: " + printable(" · ".join(k for k in known if k)), "dim")
+
 
 
 def _per_minute(minutes: list[tuple[float, int]], limit: int = 240) -> list[int]:

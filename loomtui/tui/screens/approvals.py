@@ -19,6 +19,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Input, Label, Static
 
 from loomtui.store.gates import Gate
+from loomtui.text import printable
 from loomtui.tui import model
 from loomtui.tui.model import PodState
 from loomtui.tui.widgets.cells import Cell
@@ -162,9 +163,24 @@ def describe(gate: Gate, colours: dict[str, str]) -> Text:
     else:
         text.append(f"{gate.tool}\n", "bold")
         text.append(json.dumps(action, indent=2, ensure_ascii=False)[:8000] + "\n")
+    if gate.governance:
+        text.append(f"\n⚠ the agent runs ungoverned: {printable(gate.governance)}\n",
+                    "bold " + colours.get("risk-high", ""))
     if gate.claimed_by:
         text.append(f"\nclaimed by {gate.claimed_by}\n", "italic")
     return text
+
+
+def _summary_cell(gate: Gate, colours: dict[str, str]) -> Cell:
+    """The action, after the gate's governance note when its agent ran ungoverned
+    ("⚠ no sandbox · bypassPermissions  git push ..."): first, so a long command
+    cannot push it out of sight."""
+    summary = gate.summary if gate.tool == "Bash" else f"{gate.tool} {gate.summary}"
+    if not gate.governance:
+        return Cell(summary)
+    note = "⚠ " + printable(gate.governance)
+    return Cell(f"{note}  {printable(summary)}",
+                spans=((0, len(note), "bold " + colours.get("risk-high", "")),))
 
 
 class ApprovalsScreen(Screen[None]):
@@ -229,7 +245,7 @@ class ApprovalsScreen(Screen[None]):
                 "risk": Cell(gate.risk, "bold " + colours.get(f"risk-{gate.risk}", colours.get("risk-high", ""))),
                 "agent": Cell(gate.agent_name or "?"),
                 "place": Cell(model.place(agent) if agent else ""),
-                "summary": Cell(gate.summary if gate.tool == "Bash" else f"{gate.tool} {gate.summary}"),
+                "summary": _summary_cell(gate, colours),
                 "age": Cell(model.age(state.now - gate.created_at), justify="right"),
                 "expires": Cell(model.countdown(gate.expires_at - state.now), justify="right"),
                 "claimed": Cell(gate.claimed_by or "", "italic"),

@@ -17,6 +17,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
 from loomtui.store.agents import STATUS_SYMBOLS, Agent
+from loomtui.text import printable
 from loomtui.tui import model
 from loomtui.tui.model import PodState
 from loomtui.tui.widgets.cells import Cell
@@ -184,7 +185,7 @@ class FleetScreen(Screen[None]):
         else:
             colour = colours.get(f"agent-{status}", "")
             values = {
-                "name": Cell(agent.name, "bold", row_id=agent.id),
+                "name": self._name_cell(agent, colours),
                 "kind": Cell(agent.kind),
                 "place": Cell(model.place(agent)),
                 "status": Cell(f"{STATUS_SYMBOLS[status]} {status}", colour),
@@ -199,6 +200,17 @@ class FleetScreen(Screen[None]):
             self._row_cells[agent.id] = (key, cells)
         age = Cell(model.age(state.now - agent.last_activity_at), justify="right")
         return tuple(age if c.key == "last" else cell for c, cell in zip(columns, cells))
+
+    @staticmethod
+    def _name_cell(agent: Agent, colours) -> Cell:
+        """The name, after a `!` mark when the agent's governance is off (no sandbox or a
+        weak one, a bypass mode, LoomTUI's hooks not all in place): the Agent screen says
+        which part."""
+        if not model.ungoverned(agent):
+            return Cell(agent.name, "bold", row_id=agent.id)
+        name = printable(agent.name)  # escaped here, so the mark's span lines up
+        return Cell(f"! {name}", "bold", row_id=agent.id,
+                    spans=((0, 1, "bold reverse " + colours.get("risk-high", "")),))
 
     def _diff_cells(self, agent: Agent, state: PodState, columns, colours) -> dict[str, Cell]:
         """Files and +/- against the worktree's base; ⚠ with the number of files another
