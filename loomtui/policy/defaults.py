@@ -56,6 +56,34 @@ DEFAULT_POLICY_TEXT = '''\
 # run by name, aliases and functions defined elsewhere, git aliases from git config.
 # Set strict_interpreters = true to gate python, node, ruby, perl, php, ... when they
 # are given code inline (-c, -e, a here-document or a pipe).
+#
+# -- built-in protection rules (not in this file, and no file can remove them) --------
+#
+# These are part of LoomTUI and are tried before the rules below; their answers join
+# the rules' answers and the strictest wins, so a rule here can make them stricter,
+# never looser (`default_action = "allow"` included). `loomtui policy check` shows them.
+#
+#   protect-pod-files     deny   Edit/Write/MultiEdit/NotebookEdit of a file inside the
+#                                pod directory (this one) or the audit witness directory;
+#                                `..`, `~` and symlinks are resolved.
+#   protect-pod-commands  deny   a Bash command that names the pod directory or a file in
+#                                it (any word, a `python -c` string, a redirection, a
+#                                here-document, relative paths and symlinks resolved),
+#                                reads $LOOM_HOME, or names loom.db (-wal, -shm).
+#   protect-decisions     deny   loomtui's decision commands run by an agent: approve,
+#                                reject, grant, revoke, budget changes, policy changes,
+#                                init --shared / --no-sandbox, memory accept, reject, pin,
+#                                unpin, retire and add --pin (however loomtui is started).
+#   protect-agent-wiring  gate   changes to the agent's own hooks, permissions and MCP
+#                                servers: .claude/settings*.json, ~/.claude.json,
+#                                $CLAUDE_CONFIG_DIR/settings*.json, .codex/ and ~/.codex,
+#                                .mcp.json, `loomtui init claude|codex` (high risk).
+#   protect-sandbox       gate   a Bash call asking to run outside the agent's sandbox
+#                                (dangerouslyDisableSandbox: true; high risk).
+#   protect-processes     deny   kill, pkill or killall aimed at LoomTUI's processes.
+#
+# They stop honest mistakes and the obvious attempts; the agent's own sandbox (which
+# `loomtui init` turns on) is what keeps its commands out of the pod directory.
 
 default_action = "pass"       # for actions no rule matches
 strict_interpreters = false

@@ -235,7 +235,7 @@ def check_bash(guard: Guard, text: str, commands: tuple, cwd: str | None, tool_i
         for index, word in enumerate(cmd.argv):
             dynamic = index in cmd.dynamic
             for part in _path_parts(word, index):
-                if dynamic and ("$" in part or "`" in part):
+                if dynamic and _expands(part):
                     continue
                 absolute = guard.absolute(part, here)
                 if absolute is None:
@@ -280,6 +280,15 @@ def check_bash(guard: Guard, text: str, commands: tuple, cwd: str | None, tool_i
     if wiring_hit:
         found.append(("gate", WIRING, "high", f"`{_short(wiring_hit)}` changes {_WIRING_REASON}"))
     return found
+
+
+def _expands(word: str) -> bool:
+    """Whether a word holds an expansion other than a leading $HOME."""
+    for var in ("${HOME}", "$HOME"):
+        if word == var or word.startswith(var + "/"):
+            word = word[len(var):]
+            break
+    return "$" in word or "`" in word
 
 
 def _here(cmd, cwd: str | None) -> str | None:
@@ -443,9 +452,10 @@ def _kills_loomtui(cmd, text: str) -> str:
     if any("loom" in w.lower() for w in argv[1:]):
         return f"`{_short(cmd.line)}` names loomtui"
     if program == "kill":
-        if not argv[1:] and "loom" in text.lower():
+        pids = _kill_pids(argv)
+        if not pids and "loom" in text.lower():
             return "a kill fed by a search for loomtui"
-        for pid in _kill_pids(argv):
+        for pid in pids:
             if pid == -1:
                 return "`kill -1` signals every process of the user"
             if pid > 0 and _is_loomtui(pid):
