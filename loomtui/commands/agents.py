@@ -90,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
 
 # (key, header, least width, widest it grows to; 0 = takes what is left)
 BASE = [("id", "ID", 2, 6), ("name", "AGENT", 10, 18), ("status", "STATUS", 7, 7),
-        ("gates", "GATES", 5, 5), ("place", "REPO · BRANCH", 6, 24), ("gov", "GOVERNANCE", 20, 30),
+        ("gates", "GATES", 5, 5), ("place", "REPO · BRANCH", 6, 24), ("gov", "GOVERNANCE", 20, 40),
         ("why", "WHY", 16, 0)]
 WIDE_EXTRA = [("kind", "KIND", 4, 6)]  # from 100 columns
 XWIDE_EXTRA = [("worktree", "WORKTREE", 10, 40)]  # from 150 columns
