@@ -195,6 +195,11 @@ def test_a_cut_tail_is_reported(pod):
     assert doc["problems"][0].startswith("the log was cut: this user's witness")
     assert f"records entry {head_id}" in doc["problems"][0]
     assert f"entries {head_id - 2}–{head_id} were deleted" in doc["problems"][0]
+    env = {**os.environ, "LOOM_HOME": str(pod)}
+    text = subprocess.run([sys.executable, "-m", "loomtui", "audit", "verify"], env=env,
+                          capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert text.returncode == 1 and text.stdout.startswith("audit log damaged: 1 problem in ")
+    assert f"re-created this pod on purpose, remove {witness.witness_path(pod)}" in text.stdout
 
 
 def test_a_cut_tail_with_triggers_left_dropped_reports_both(pod):

@@ -102,6 +102,9 @@ def _verify(args: argparse.Namespace) -> int:
         print(f"audit log damaged: {len(problems)} {noun} in {report.entries} entries")
         for problem in problems:
             print(f"  - {printable(problem)}")  # problems quote what was stored
+        if any(p.startswith("the log was cut: this user's witness") for p in problems):
+            print(f"  (if you deleted and re-created this pod on purpose, remove {own_path}: "
+                  "a witness never moves backwards)")
     if report.head_id:
         print(f"head: {report.head_id}:{report.head_hash}")
     if own["status"] == "checked":

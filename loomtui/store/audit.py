@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from loomtui.store import witness
@@ -274,7 +275,7 @@ class Report(NamedTuple):
         return not self.problems
 
 
-def inspect(conn: sqlite3.Connection, heads: list[tuple[int, str, str]] = ()) -> Report:
+def inspect(conn: sqlite3.Connection, heads: Sequence[tuple[int, str, str]] = ()) -> Report:
     """Everything `audit verify` checks, in one read snapshot: the chain (`verify`),
     the store's triggers (`check_triggers`), each known head — (id, hash, where it
     was recorded: a witness file, a copy given by hand) — against the log
