@@ -339,3 +339,24 @@ def test_the_real_hook_leaves_ordinary_work_alone(world) -> None:
                                       "old_string": "a", "new_string": "b"})):
         code, out, err = hook(world["pod"], payload)
         assert (code, out) == (0, ""), err
+
+
+def test_policy_check_shows_the_protections(world) -> None:
+    env = {**os.environ, "LOOM_HOME": str(world["pod"])}
+    for argv, rule in ((["--", "loomtui", "approve", "3"], "protect-decisions"),
+                       (["--tool", "Write", "--", str(world["pod"] / "policy.toml")], "protect-pod-files"),
+                       (["--", "cat podlink/config.toml"], "protect-pod-commands")):
+        done = subprocess.run([sys.executable, "-m", "loomtui", "policy", "check", "--json", *argv],
+                              cwd=world["wt"], env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["rule"] == rule
+
+
+def test_protection_context_reads_the_agents_environment(tmp_path) -> None:
+    from loomtui.policy import protection_context
+
+    env = {"HOME": "/home/ana", "XDG_STATE_HOME": "/var/state", "CLAUDE_CONFIG_DIR": "/cc"}
+    assert protection_context(tmp_path, env) == {
+        "pod": str(tmp_path), "protected": ("/var/state/loomtui",), "home": "/home/ana",
+        "claude_config_dir": "/cc", "codex_home": None}
+    assert protection_context(tmp_path, {"HOME": "/home/ana"})["protected"] == ("/home/ana/.local/state/loomtui",)

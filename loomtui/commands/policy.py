@@ -13,7 +13,7 @@ import shlex
 from pathlib import Path
 
 from loomtui.cli import CommandError
-from loomtui.policy import FILE_TOOLS, PolicyError, classify, load_policy
+from loomtui.policy import FILE_TOOLS, PolicyError, classify, load_policy, protection_context
 from loomtui.store.db import pod_dir
 from loomtui.text import printable
 
@@ -33,8 +33,9 @@ def check(args: argparse.Namespace) -> int:
     # One argument is a command line as written; several are the words the shell
     # split, joined back with quoting so their boundaries survive.
     text = argv[0] if len(argv) == 1 else shlex.join(argv)
+    pod = pod_dir()
     try:
-        policy = load_policy(pod_dir())
+        policy = load_policy(pod)
     except PolicyError as exc:
         raise CommandError(str(exc)) from None
     tool = args.tool
@@ -50,7 +51,8 @@ def check(args: argparse.Namespace) -> int:
             parsed = None
         tool_input = parsed if isinstance(parsed, dict) else {}
     cwd = os.getcwd()
-    decision = classify(policy, tool, tool_input, cwd=cwd, repo=_repository(cwd), agent=None)
+    decision = classify(policy, tool, tool_input, cwd=cwd, repo=_repository(cwd), agent=None,
+                        **protection_context(pod, os.environ))  # the built-in protect-* rules too
     if args.json:
         print(json.dumps(decision.to_json()))
     else:

@@ -19,11 +19,12 @@ from typing import NamedTuple
 from loomtui.policy.defaults import DEFAULT_POLICY_TEXT
 from loomtui.policy.protect import RULES as PROTECTION_RULES
 from loomtui.policy.protect import Guard, check_bash, check_file
+from loomtui.policy.protect import context as protection_context
 from loomtui.policy.rules import ACTIONS, FILE_TOOLS, RISKS, PolicyError, Rule, parse_rules
 from loomtui.policy.shell import ShellError, SimpleCommand, analyse, inline_code
 
 __all__ = [
-    "ACTIONS", "RISKS", "FILE_TOOLS", "POLICY_NAME", "PROTECTION_RULES", "Decision", "Policy", "PolicyError", "Rule",
+    "ACTIONS", "RISKS", "FILE_TOOLS", "POLICY_NAME", "PROTECTION_RULES", "Decision", "protection_context", "Policy", "PolicyError", "Rule",
     "classify", "default_policy_text", "load_policy", "parse_policy",
 ]
 

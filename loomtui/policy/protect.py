@@ -76,6 +76,23 @@ _DB_SUFFIXES = ("-wal", "-shm", "-journal")
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
 
 
+def context(pod: str | os.PathLike | None, environ=None) -> dict:
+    """The keyword arguments of `classify()` that say what to protect, from the pod
+    directory and the environment the agent's hook sees:
+
+        classify(policy, tool, tool_input, cwd=..., repo=..., agent=..., **context(pod, os.environ))
+
+    `protected` holds the audit witness directory ($XDG_STATE_HOME/loomtui, else
+    ~/.local/state/loomtui, as loomtui.store.witness.witness_dir)."""
+    env = os.environ if environ is None else environ
+    home = env.get("HOME") or os.path.expanduser("~")
+    state = env.get("XDG_STATE_HOME")
+    witness = posixpath.join(os.path.expanduser(state) if state else posixpath.join(home, ".local", "state"),
+                             "loomtui")
+    return {"pod": str(pod) if pod is not None else None, "protected": (witness,), "home": home,
+            "claude_config_dir": env.get("CLAUDE_CONFIG_DIR") or None, "codex_home": env.get("CODEX_HOME") or None}
+
+
 class Guard:
     """The protected places for one call, resolved once (and lazily)."""
 
