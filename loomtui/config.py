@@ -80,6 +80,13 @@ DEFAULT_CONFIG_TEXT = """\
 # Tokens of shared memory and pod status the SessionStart hook adds to a new agent's
 # context (an estimate: ASCII characters / 3 + other characters).
 # session_budget_tokens = 2000
+
+[supervisors]
+# The OS accounts that may decide (approve, reject, claim, change budgets, review
+# memory). Empty: the pod directory's owner, or for a shared pod (init --shared) the
+# members of its group. $LOOM_USER is only a display name and grants nothing.
+#   approvers = ["alice", "bob"]
+# approvers = []
 """
 
 
@@ -128,6 +135,7 @@ class Config:
     budgets: BudgetConfig = field(default_factory=BudgetConfig)
     git: GitConfig = field(default_factory=GitConfig)
     memory: MemoryConfig = field(default_factory=lambda: MemoryConfig())
+    supervisors: SupervisorsConfig = field(default_factory=lambda: SupervisorsConfig())
     path: Path | None = None
     warnings: tuple[str, ...] = ()
 
@@ -139,7 +147,11 @@ def config_path(pod: Path) -> Path:
 
 def load_config(pod: Path) -> Config:
     """Read the pod's config; a missing file gives the defaults."""
-    path = config_path(pod)
+    return load_config_file(config_path(pod))
+
+
+def load_config_file(path: Path) -> Config:
+    """Read one config file; a missing file gives the defaults."""
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
@@ -159,7 +171,7 @@ def parse_config(data: Mapping[str, Any], path: Path | None = None) -> Config:
     where = str(path) if path else "config"
     warnings: list[str] = []
     for key in data:
-        if key not in ("console", "keymap", "ingest", "budgets", "memory", "git"):
+        if key not in ("console", "keymap", "ingest", "budgets", "memory", "git", "supervisors"):
             warnings.append(f"{where}: unknown section or key [{key}] ignored")
     console = _section(data.get("console", {}), ConsoleConfig, "console", where, warnings)
     console = ConsoleConfig(
@@ -181,8 +193,9 @@ def parse_config(data: Mapping[str, Any], path: Path | None = None) -> Config:
     budgets = _budgets(data.get("budgets", {}), where, warnings)
     memory = _memory(data.get("memory", {}), where, warnings)
     git = _git(data.get("git", {}), where, warnings)
+    supervisors = _supervisors(data.get("supervisors", {}), where, warnings)
     return Config(console=console, keymap=keymap, ingest=ingest, budgets=budgets, memory=memory, git=git,
-                  path=path, warnings=tuple(warnings))
+                  supervisors=supervisors, path=path, warnings=tuple(warnings))
 
 
 def _number(value: Any) -> bool:
@@ -347,3 +360,28 @@ def _git(raw: Any, where: str, warnings: list[str]) -> GitConfig:
         else:
             warnings.append(f"{where}: unknown key git.{key} ignored")
     return GitConfig(bases=bases, repos=repos)
+
+
+# -- [supervisors] (issue 10) --------------------------------------------------------
+
+@dataclass(frozen=True)
+class SupervisorsConfig:
+    # OS accounts that may decide; empty: the pod's owner (or its group, for a shared pod).
+    approvers: tuple[str, ...] = ()
+
+
+def _supervisors(raw: Any, where: str, warnings: list[str]) -> SupervisorsConfig:
+    if not isinstance(raw, Mapping):
+        warnings.append(f"{where}: [supervisors] must be a table; defaults used")
+        return SupervisorsConfig()
+    approvers: tuple[str, ...] = ()
+    for key, value in raw.items():
+        if key == "approvers":
+            if isinstance(value, list) and all(isinstance(v, str) and v.strip() for v in value):
+                approvers = tuple(dict.fromkeys(v.strip() for v in value))
+            else:
+                warnings.append(f"{where}: supervisors.approvers should be a list of account names; "
+                                "ignored (the pod's owner decides)")
+        else:
+            warnings.append(f"{where}: unknown key supervisors.{key} ignored")
+    return SupervisorsConfig(approvers=approvers)

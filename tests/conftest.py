@@ -13,6 +13,18 @@ from tests.ccusage import ccusage_binary
 from tests.pods import NOW, make_pod
 
 
+@pytest.fixture(autouse=True)
+def outside_any_agent(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests run the same inside an agent's shell as outside it: the variables that
+    mark an agent's environment (decisions are refused there) are taken away."""
+    import os
+
+    for name in list(os.environ):
+        if name in ("CLAUDECODE", "LOOM_SESSION_ID", "LOOM_AGENT") or (
+                name.startswith("CODEX_") and name != "CODEX_HOME"):
+            monkeypatch.delenv(name)
+
+
 @pytest.fixture
 def pod(tmp_path: Path) -> Path:
     return make_pod(tmp_path)

@@ -3,16 +3,20 @@ batch, claim, conflicts, and a new gate ringing the bell."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from loomtui.store.db import connect, db_path
 from loomtui.store.gates import create_gate, decide, get_gate
+from loomtui.supervisors import account_name
 from loomtui.tui.screens.approvals import ApprovalsScreen, GateScreen, InboxTable, RejectModal
 from loomtui.tui.widgets.keyed_table import KeyedTable
 from tests.conftest import build_app
 from tests.pods import NOW
+
+ME = account_name(os.geteuid())  # decisions are recorded as the OS account; "ana" is its display name
 
 GATES = [  # agent name, tool, input, summary, risk, minutes ago
     ("auth-api", "Bash", {"command": "git push origin auth"}, "git push origin auth", "high", 3),
@@ -98,7 +102,7 @@ async def test_approve_decides_in_the_store_as_this_supervisor(gated) -> None:
         await pilot.press("a")  # the cursor is on the top row: ui-cart
         await settle(pilot, app)
         gate = gate_status(pod, ids["ui-cart"])
-        assert (gate.status, gate.decided_by) == ("approved", "ana")
+        assert (gate.status, gate.decided_by, gate.decided_name) == ("approved", ME, "ana")
         assert gate.approved_hash == gate.content_hash
         assert "ui-cart" not in inbox_order(app)
 
@@ -117,7 +121,8 @@ async def test_reject_asks_for_a_reason_and_refuses_an_empty_one(gated) -> None:
         await pilot.press(*"wait for the schema review", "enter")
         await settle(pilot, app)
         gate = gate_status(pod, ids["billing-vat"])
-        assert (gate.status, gate.decided_by, gate.reason) == ("rejected", "ana", "wait for the schema review")
+        assert (gate.status, gate.decided_by, gate.decided_name, gate.reason) == (
+            "rejected", ME, "ana", "wait for the schema review")
 
 
 async def test_escape_in_the_reject_modal_decides_nothing(gated) -> None:
@@ -156,9 +161,9 @@ async def test_claim_shows_who_is_on_it(gated) -> None:
         await open_inbox(pilot)
         await pilot.press("c")
         await settle(pilot, app)
-        assert gate_status(pod, ids["ui-cart"]).claimed_by == "ana"
+        assert gate_status(pod, ids["ui-cart"]).claimed_by == ME
         table = app.screen.query_one(InboxTable)
-        assert table.cell(ids["ui-cart"], "claimed").text == "ana"
+        assert table.cell(ids["ui-cart"], "claimed").text == ME
 
 
 async def test_losing_a_race_says_who_decided(gated) -> None:
@@ -241,7 +246,7 @@ async def test_audit_screen_shows_the_decisions_and_an_intact_chain(gated) -> No
         table = app.screen.query_one(KeyedTable)
         actions = [table.cell(i, "action").text for i in table.ordered_ids]
         assert actions[0] == "gate.approved" and actions.count("gate.created") == len(GATES)
-        assert table.cell(table.ordered_ids[0], "actor").text == "ana"
+        assert table.cell(table.ordered_ids[0], "actor").text == ME
 
 
 async def test_a_locked_store_is_reported_and_the_console_stays_up(gated) -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from loomtui.store import audit
+from loomtui.supervisors import account_name
 from loomtui.store.agents import upsert_agent
 from loomtui.store.db import DB_NAME, connect
 from loomtui.store.gates import (
@@ -587,7 +588,10 @@ def test_cli_approve_and_reject(pod):
 
     c = connect(pod / DB_NAME)
     try:
-        assert (get_gate(c, 2).decided_by, get_gate(c, 1).decided_by) == ("ana", "bob")
+        # The decider is the OS account running the command; LOOM_USER only names it.
+        me = account_name(os.geteuid())
+        assert (get_gate(c, 2).decided_by, get_gate(c, 2).decided_name) == (me, "ana")
+        assert (get_gate(c, 1).decided_by, get_gate(c, 1).decided_name) == (me, "bob")
         assert approval_matches(get_gate(c, 2))
         assert audit.verify(c) == []
     finally:
@@ -598,8 +602,9 @@ def test_cli_decision_conflicts_and_errors(pod):
     assert loom("approve", "1", "--reason", "fine", pod=pod, user="bob").returncode == 0
     done = loom("reject", "1", "--reason", "no", pod=pod)
     assert done.returncode == 1
-    assert re.fullmatch(r"loomtui reject: gate 1 was already approved by bob at \d\d:\d\d:\d\dZ \(fine\)\n",
-                        done.stderr)
+    me = re.escape(account_name(os.geteuid()))
+    assert re.fullmatch(rf"loomtui reject: gate 1 was already approved by {me} \(bob\) at "
+                        r"\d\d:\d\d:\d\dZ \(fine\)\n", done.stderr)
     done = loom("approve", "3", pod=pod)  # past its expiry
     assert done.returncode == 1 and "gate 3 expired at" in done.stderr
     done = loom("approve", "42", pod=pod)

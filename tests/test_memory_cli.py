@@ -12,7 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from loomtui.supervisors import account_name
 from tests import hook_fixtures
+
+ME = account_name(os.geteuid())
 
 pod = hook_fixtures.pod  # an empty store
 
@@ -42,7 +45,8 @@ def as_json(done: subprocess.CompletedProcess):
 def test_add_list_show_search_history_retire(pod: Path, repo: Path) -> None:
     pinned = as_json(loom(pod, "memory", "add", "Prices are integer cents", "--kind", "convention",
                           "--tags", "money,db", "--body", "Never floats.", "--pin", "--json"))
-    assert (pinned["status"], pinned["pinned"], pinned["provenance"]["author"]) == ("active", True, "ana")
+    # Pinning is a decision: recorded as the OS account running the command, not $LOOM_USER.
+    assert (pinned["status"], pinned["pinned"], pinned["provenance"]["author"]) == ("active", True, ME)
     assert pinned["provenance"]["author_kind"] == "supervisor"
     done = loom(pod, "memory", "add", "Login tests are flaky", "--kind", "warning", "--scope", "repo",
                 "--body", "-", stdin="Rerun them first.\n", cwd=repo)
@@ -67,7 +71,7 @@ def test_add_list_show_search_history_retire(pod: Path, repo: Path) -> None:
 
     show = loom(pod, "memory", "show", "1")
     assert show.stdout.startswith("### Prices are integer cents\n[convention #1 v1 · pinned]")
-    assert "by:       ana (supervisor)" in show.stdout
+    assert f"by:       {ME} (supervisor)" in show.stdout
 
     stale = loom(pod, "memory", "retire", "2", "--expect", "7")
     assert stale.returncode == 1 and "version 1" in stale.stderr and "Traceback" not in stale.stderr
@@ -75,7 +79,7 @@ def test_add_list_show_search_history_retire(pod: Path, repo: Path) -> None:
     assert (retired["status"], retired["version"]) == ("retired", 2)
     history = as_json(loom(pod, "memory", "history", "2", "--json"))["history"]
     assert [(h["version"], h["change"], h["actor"]) for h in history] == [(1, "created", "ana"),
-                                                                          (2, "retired", "ana")]
+                                                                          (2, "retired", ME)]
     assert "v2" in loom(pod, "memory", "history", "2").stdout.splitlines()[1]
     assert loom(pod, "memory", "show", "99").returncode == 1
 

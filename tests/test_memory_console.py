@@ -4,6 +4,7 @@ compare-and-swap, pin, retire; and the Agent screen's list of what an agent wrot
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from textual.widgets import DataTable, Input, TextArea
 from loomtui.memory import entries as mem
 from loomtui.store import audit
 from loomtui.store.db import connect, db_path
+from loomtui.supervisors import account_name
 from loomtui.tui.screens.memory import EntryModal, MemoryScreen, ReasonModal
 from tests.conftest import build_app
 from tests.pods import NOW
@@ -99,7 +101,8 @@ async def test_list_search_and_review_queue(memory_pod: Path) -> None:
         actions = [e["action"] for e in audit.export(conn)]
         assert "memory.accepted" in actions and "memory.rejected" in actions
         history = mem.history(conn, rejected.id)
-        assert history[-1].change == "rejected" and history[-1].actor == "ana"
+        # A review is a decision: recorded as the console's OS account, not its display name.
+        assert history[-1].change == "rejected" and history[-1].actor == account_name(os.geteuid())
         assert history[-1].snapshot["change_detail"]["reason"] == "mobile moved to v2 last week"
     finally:
         conn.close()
@@ -163,7 +166,7 @@ async def test_the_agent_screen_lists_what_the_agent_wrote(memory_pod: Path) -> 
         await settle(pilot)
         table = app.screen.query_one("#agent-memory-list", DataTable)
         rows = [table.get_row_at(i) for i in range(table.row_count)]
-        assert sorted(r[1] for r in rows) == ["Keep the v1 cart endpoint for one release",
+        assert sorted(str(r[1]) for r in rows) == ["Keep the v1 cart endpoint for one release",
                                               "VAT is computed per invoice line"]
         assert {r[2] for r in rows} == {"proposed"}
         await pilot.press("enter")

@@ -9,6 +9,7 @@ for a given seed."""
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import subprocess
 import threading
@@ -272,6 +273,13 @@ def test_the_demo_inbox_fills_and_gets_decided(run: Run) -> None:
         assert gate[10] - gate[8] <= STEP  # expired by the waiting hook itself
     rules = {g[5] for g in gates}
     assert {"git-push", "db-migrate"} <= rules
+    # Sam is recorded as a simulated supervisor, in the gate and in its audit entry.
+    decided = run.conn.execute("SELECT DISTINCT decided_name FROM gates "
+                               "WHERE status IN ('approved', 'rejected')").fetchall()
+    assert decided == [("sam (simulated)",)]
+    details = [json.loads(d) for (d,) in run.conn.execute(
+        "SELECT detail FROM audit WHERE action IN ('gate.approved', 'gate.rejected')")]
+    assert details and all(d["simulated"] is True and d["as"] == "sam (simulated)" for d in details)
 
 
 def test_waiting_agents_react_to_decisions(run: Run) -> None:
@@ -289,7 +297,7 @@ def test_waiting_agents_react_to_decisions(run: Run) -> None:
         assert outcome[0] == status, (gate_id, outcome)
         later = [e for e in events[at + 2:] if e[0] in ("tool", "tool_done", "gate")]
         if status == "rejected":
-            assert f"Rejected by {SAM}: {reason}" in outcome[2]
+            assert re.search(rf"Rejected by {SAM}\b.*: {re.escape(reason)}", outcome[2]), outcome
             assert later and later[0][0] != "tool_done"  # the rejected call never ran
         elif status == "approved":
             assert f"approved by {SAM}" in outcome[2]

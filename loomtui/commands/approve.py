@@ -1,38 +1,52 @@
-"""`loomtui approve ID [--reason R]`: decide a pending gate (shared with `reject`)."""
+"""`loomtui approve ID [--reason R] [--json]`: decide a pending gate (shared with `reject`).
+
+The decider is this process's OS account; $LOOM_USER is recorded beside it as a
+display name. `loomtui.supervisors.authorize` refuses an agent's environment, a
+gate of the deciding process's own session, and an account that is not an approver.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sqlite3
 import time
 
 from loomtui.cli import CommandError
-from loomtui.commands.common import open_pod
-from loomtui.config import supervisor_name
+from loomtui.commands.common import open_pod, read_config
 from loomtui.store.db import db_path, describe_error
-from loomtui.store.gates import GateError, decide
+from loomtui.store.gates import GateError, decide, get_gate
+from loomtui.supervisors import NotAllowed, authorize, current_decider
 
 
 def decide_command(args: argparse.Namespace, *, approve: bool) -> int:
-    """Approve or reject gate `args.id` as the supervisor (LOOM_USER). Losing a race,
-    or an expired, cancelled or missing gate, is a one-line error with exit 1."""
+    """Approve or reject gate `args.id` as this process's account. A refusal, losing
+    a race, or an expired, cancelled or missing gate is a one-line error with exit 1."""
     if not 0 < args.id < 2**63:
         raise CommandError(f"there is no gate {args.id}")
+    decider = current_decider()
     pod, conn = open_pod(create=False)
     try:
-        gate = decide(conn, args.id, approve=approve, actor=supervisor_name(),
+        config = read_config(pod)
+        authorize(pod, config, decider, get_gate(conn, args.id))
+        gate = decide(conn, args.id, approve=approve, actor=decider.account, display=decider.display,
                       reason=args.reason or "", now=time.time())
+    except NotAllowed as exc:
+        raise CommandError(str(exc)) from None
     except (GateError, ValueError) as exc:
         raise CommandError(str(exc)) from None
     except sqlite3.DatabaseError as exc:
         raise CommandError(describe_error(db_path(pod), exc)) from None
     finally:
         conn.close()
-    verb = "approved" if approve else "rejected"
-    because = f": {gate.reason}" if gate.reason else ""
-    from loomtui.text import printable  # the summary and reason are agents' and people's text
+    if getattr(args, "json", False):
+        print(json.dumps(gate.to_json(), indent=2, ensure_ascii=False))
+        return 0
+    from loomtui.text import printable  # the summary is the agent's text: shown escaped
 
-    print(printable(f"{verb} gate {gate.id} ({gate.summary}){because}"))
+    verb = "approved" if approve else "rejected"
+    because = f": {printable(gate.reason)}" if gate.reason else ""
+    print(f"{verb} gate {gate.id} ({printable(gate.summary)}){because}")
     return 0
 
 

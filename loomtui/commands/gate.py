@@ -45,8 +45,11 @@ def run(args: argparse.Namespace) -> int:
 
         print(printable(f"loomtui gate: not running `{command}`: {reason}"), file=sys.stderr)
         return NOT_RUN
+    # The command runs as the agent's session: a decision command run through
+    # `loomtui gate` is refused by loomtui.supervisors.authorize.
+    name = _agent_name(args.agent, os.getcwd())
     try:
-        code = subprocess.call(argv)
+        code = subprocess.call(argv, env={**os.environ, "LOOM_SESSION_ID": f"gate:{name}"})
     except OSError as exc:
         print(f"loomtui gate: cannot run {argv[0]}: {exc.strerror or exc}", file=sys.stderr)
         code = 127
@@ -63,7 +66,7 @@ def _decide(command: str, agent_name: str | None) -> tuple[bool, str, int]:
     try:
         cwd = os.getcwd()
         place = locate(cwd)
-        name = agent_name or os.environ.get("LOOM_AGENT") or f"script-{os.path.basename(cwd)}"
+        name = _agent_name(agent_name, cwd)
         now = time.time()
         agent_id = upsert_agent(conn, kind="script", now=now, session_id=f"gate:{name}", name=name,
                                 cwd=cwd, repo=place.repo, worktree=place.worktree, branch=place.branch)
@@ -83,6 +86,10 @@ def _decide(command: str, agent_name: str | None) -> tuple[bool, str, int]:
         return ok, reason, agent_id
     finally:
         conn.close()
+
+
+def _agent_name(agent_name: str | None, cwd: str) -> str:
+    return agent_name or os.environ.get("LOOM_AGENT") or f"script-{os.path.basename(cwd)}"
 
 
 def _after(agent_id: int, command: str, code: int) -> None:

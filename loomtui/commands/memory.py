@@ -4,7 +4,10 @@ the pod's shared memory for people (and for scripts, with --json).
 The caller is the supervisor ($LOOM_USER, else the login name), unless the
 command runs inside an agent's shell (see `loomtui.memory.identity`): then it is
 that agent, with an agent's rights (its decisions and conventions are proposed;
-it cannot pin, retire or review). Changes take `--expect VERSION` for a
+it cannot pin, retire or review). The decisions (accept, reject, pin, unpin,
+retire, add --pin) pass `loomtui.supervisors.authorize` and are recorded as the
+OS account that runs the command; inside an agent's environment they are
+refused. Changes take `--expect VERSION` for a
 compare-and-swap; a stale version is an error naming the current one (exit 1).
 """
 
@@ -58,6 +61,20 @@ def caller(conn: sqlite3.Connection) -> Author:
     return Author(name=supervisor_name(), kind="supervisor", repo=locate(os.getcwd()).repo)
 
 
+def decider(pod) -> Author:
+    """The author of a decision: this process's OS account, once
+    loomtui.supervisors.authorize allows it (else a CommandError saying why)."""
+    from loomtui.hooks.gitinfo import locate
+    from loomtui.supervisors import NotAllowed, authorize, current_decider
+
+    who = current_decider()
+    try:
+        authorize(pod, read_config(pod, warn=False), who)
+    except NotAllowed as exc:
+        raise CommandError(str(exc)) from None
+    return Author(name=who.account, kind="supervisor", repo=locate(os.getcwd()).repo)
+
+
 # -- commands -------------------------------------------------------------------------
 
 
@@ -65,6 +82,8 @@ def _add(args, conn, pod, body) -> int:
     author = caller(conn)
     if args.pin and not author.is_supervisor:
         raise CommandError(f"only a supervisor can pin an entry (this shell belongs to agent {author.name})")
+    if args.pin:  # pinning is a decision: made, and recorded, as this OS account
+        author = decider(pod)
     config = read_config(pod)
     entry = entries.add(conn, kind=args.kind, title=args.title, body=body or "", tags=args.tags,
                         scope=args.scope, scope_ref=args.ref, author=author, supersedes=args.supersedes,
@@ -150,31 +169,31 @@ def _list(args, conn, pod, body) -> int:
 
 
 def _retire(args, conn, pod, body) -> int:
-    entry = entries.retire(conn, args.id, author=caller(conn), expected_version=args.expected_version,
+    entry = entries.retire(conn, args.id, author=decider(pod), expected_version=args.expected_version,
                            reason=args.reason, now=time.time())
     return _changed(args, entry, "retired")
 
 
 def _accept(args, conn, pod, body) -> int:
-    entry = entries.accept(conn, args.id, author=caller(conn), expected_version=args.expected_version,
+    entry = entries.accept(conn, args.id, author=decider(pod), expected_version=args.expected_version,
                            now=time.time())
     return _changed(args, entry, "accepted")
 
 
 def _reject(args, conn, pod, body) -> int:
-    entry = entries.reject(conn, args.id, author=caller(conn), reason=args.reason,
+    entry = entries.reject(conn, args.id, author=decider(pod), reason=args.reason,
                            expected_version=args.expected_version, now=time.time())
     return _changed(args, entry, "rejected")
 
 
 def _pin(args, conn, pod, body) -> int:
-    entry = entries.set_pinned(conn, args.id, True, author=caller(conn),
+    entry = entries.set_pinned(conn, args.id, True, author=decider(pod),
                                expected_version=args.expected_version, now=time.time())
     return _changed(args, entry, "pinned")
 
 
 def _unpin(args, conn, pod, body) -> int:
-    entry = entries.set_pinned(conn, args.id, False, author=caller(conn),
+    entry = entries.set_pinned(conn, args.id, False, author=decider(pod),
                                expected_version=args.expected_version, now=time.time())
     return _changed(args, entry, "unpinned")
 

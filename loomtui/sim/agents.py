@@ -73,6 +73,7 @@ from loomtui.sim.repo import agent_git
 from loomtui.sim.transcripts import Transcript, claude_path, codex_path
 from loomtui.store.agents import record_event, upsert_agent
 from loomtui.store.gates import GateError, decide, get_gate
+from loomtui.supervisors import simulated_decider
 
 AREAS = {
     "auth": ["src/auth/login.py", "src/auth/session.py", "tests/test_login.py"],
@@ -125,6 +126,9 @@ APPROVE_REASONS = ["", "", "ok, CI is green", "go ahead"]
 MODELS = [("claude", "claude-sonnet-4-5", 6), ("claude", "claude-opus-4-5", 3), ("codex", "gpt-5-codex", 1)]
 RISKY_SHARE = 0.015  # of tool calls; with 24 agents a few gates wait most of the time
 SAM = "sam"  # the simulated second supervisor
+# Sam decides in-process through the store (not through loomtui.supervisors.authorize),
+# recorded as a simulated supervisor: decided_by "sam", decided_name "sam (simulated)".
+SAM_DECIDER = simulated_decider(SAM)
 SAM_SHARE = 0.5  # of gates that sam decides
 SPENDER_BACKLOG = 60  # past responses of the demo's big spender (about $5.5 on Opus)
 CALL_TIMEOUT = 30.0  # seconds step() waits for a hook worker before moving on
@@ -850,7 +854,8 @@ class Simulation:
                 gate = get_gate(self.conn, gate_id)
                 if gate.status != "pending" or (gate.claimed_by and gate.claimed_by != SAM):
                     continue
-                decide(self.conn, gate_id, approve=approve, actor=SAM, reason=reason, now=now)
+                decide(self.conn, gate_id, approve=approve, actor=SAM_DECIDER.account,
+                       display=SAM_DECIDER.display, simulated=True, reason=reason, now=now)
                 self.sam_decided.append(gate_id)
             except GateError:
                 continue  # decided at the console meanwhile, or expired

@@ -355,6 +355,15 @@ def _expire(conn: sqlite3.Connection, gate: Gate, *, actor: str, now: float) -> 
     return bool(changed)
 
 
+def who_decided(gate: Gate) -> str:
+    """The decider for a message: the account with the display name beside it,
+    "root (ana)"; a simulated one as "sam (simulated)"."""
+    by, name = gate.decided_by or "a supervisor", gate.decided_name
+    if not name or name == by:
+        return by
+    return name if name.startswith(by + " (") else f"{by} ({name})"
+
+
 def _refusal(gate_id: int, gate: Gate | None, now: float, verb: str) -> GateError:
     """Why gate `gate_id` could not be decided or claimed, as an exception."""
     if gate is None:
@@ -362,7 +371,7 @@ def _refusal(gate_id: int, gate: Gate | None, now: float, verb: str) -> GateErro
     when = _when(gate.decided_at, now)
     if gate.status in ("approved", "rejected"):
         because = f" ({gate.reason})" if gate.reason else ""
-        message = f"gate {gate_id} was already {gate.status} by {gate.decided_by} at {when}{because}"
+        message = f"gate {gate_id} was already {gate.status} by {who_decided(gate)} at {when}{because}"
     elif gate.status == "expired":
         message = (f"gate {gate_id} expired at {_when(gate.expires_at, now)} and can no longer "
                    f"be {verb}")

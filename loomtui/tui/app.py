@@ -26,11 +26,12 @@ from textual.binding import Binding
 from textual.signal import Signal
 from textual.worker import Worker, WorkerState
 
-from loomtui.config import Config, supervisor_name
+from loomtui.config import Config
 from loomtui.store.aio import AsyncStore
 from loomtui.store.agents import Agent
 from loomtui.store.gates import Gate
 from loomtui.store.db import db_path, describe_error
+from loomtui.supervisors import Decider, current_decider
 from loomtui.tui.commands import FleetCommands
 from loomtui.tui.model import PodState
 from loomtui.tui.screens.agent import AgentScreen
@@ -73,6 +74,7 @@ class LoomApp(App[None]):
         supervisor: str | None = None,
         ingest: bool | None = None,
         environ: Mapping[str, str] | None = None,
+        decider: Decider | None = None,
     ) -> None:
         super().__init__()
         self.pod = pod
@@ -87,7 +89,11 @@ class LoomApp(App[None]):
         self.ingester = None
         self.differ = None
         self._marks: tuple = ()
-        self.supervisor = supervisor or supervisor_name()
+        # Decisions are recorded as this process's OS account; `supervisor` (else
+        # $LOOM_USER) is only the name shown beside it.
+        decider = decider or current_decider()
+        self.decider = decider._replace(display=supervisor) if supervisor else decider
+        self.supervisor = self.decider.display
         self.requested_theme = theme or config.console.theme
         self.store: AsyncStore
         self.pod_state: PodState | None = None
@@ -309,10 +315,14 @@ class LoomApp(App[None]):
         budget state at once so the hook gates, or stops gating, from now on."""
         from loomtui.ingest import budgets
 
+        if problem := await asyncio.to_thread(self.refusal):
+            self.notify(problem, title="Not allowed", severity="error", timeout=10)
+            return
+
         def work(conn: sqlite3.Connection) -> None:
             now = self.clock()
             budgets.set_limit(conn, scope=state.scope, scope_ref=state.scope_ref, period=state.period,
-                              max_tokens=max_tokens, max_usd=max_usd, actor=self.supervisor, now=now)
+                              max_tokens=max_tokens, max_usd=max_usd, actor=self.decider.account, now=now)
             limits = self.config.budgets
             budgets.refresh(conn, limits.limits, now, self.tz, limits.week_starts)
 
@@ -348,19 +358,35 @@ class LoomApp(App[None]):
             self.notify(text, title="Pod store", severity="error", timeout=10)
             return None
 
+    def refusal(self, gate: Gate | None = None) -> str | None:
+        """Why this console may not decide (on `gate`), or None; see
+        loomtui.supervisors.authorize. Reads /proc and the pod: call it off the loop."""
+        from loomtui.supervisors import NotAllowed, authorize
+
+        try:
+            authorize(self.pod, self.config, self.decider, gate)
+        except NotAllowed as exc:
+            return str(exc)
+        return None
+
     async def decide_gates(self, gates: list[Gate], *, approve: bool, reason: str) -> None:
         """Approve or reject gates as this supervisor. Conflicts (another
-        supervisor was faster, the gate expired) are reported, never raised."""
+        supervisor was faster, the gate expired) and refusals (not an approver,
+        an agent's own gate) are reported, never raised."""
         from loomtui.store.gates import GateError, decide
 
         def work(conn: sqlite3.Connection) -> list[tuple[bool, str]]:
             messages = []
             for gate in gates:
+                if problem := self.refusal(gate):
+                    messages.append((False, problem))
+                    continue
                 try:
                     # The approval records the content the supervisor saw on
                     # screen; if the action changed since, the hook voids it.
-                    decide(conn, gate.id, approve=approve, actor=self.supervisor, reason=reason,
-                           now=self.clock(), seen_hash=gate.content_hash)
+                    decide(conn, gate.id, approve=approve, actor=self.decider.account,
+                           display=self.decider.display, reason=reason, now=self.clock(),
+                           seen_hash=gate.content_hash)
                     verb = "Approved" if approve else "Rejected"
                     messages.append((True, f"{verb} gate {gate.id}: {gate.summary}"))
                 except GateError as exc:
@@ -372,11 +398,14 @@ class LoomApp(App[None]):
         await self.refresh_state()
 
     async def claim_gate(self, gate_id: int) -> None:
-        from loomtui.store.gates import GateError, claim
+        from loomtui.store.gates import GateError, claim, get_gate
 
         def work(conn: sqlite3.Connection) -> str:
             try:
-                claim(conn, gate_id, actor=self.supervisor, now=self.clock())
+                if problem := self.refusal(get_gate(conn, gate_id)):
+                    return problem
+                claim(conn, gate_id, actor=self.decider.account, display=self.decider.display,
+                      now=self.clock())
                 return ""
             except GateError as exc:
                 return str(exc)
