@@ -46,6 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="also write this agent's hook configuration into the current repository")
     init.add_argument("--print", action="store_true", dest="print_only",
                       help="show the agent configuration instead of writing it")
+    init.add_argument("--shared", metavar="GROUP",
+                      help="share the pod with a Unix group: a setgid directory (2770) whose "
+                           "files are group read-write (0660); without it a new pod is private (0700)")
 
     status = commands.add_parser("status", help="one-shot summary of the pod")
     status.add_argument("--json", action="store_true", help="one JSON document on stdout")
