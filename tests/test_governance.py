@@ -280,10 +280,14 @@ def test_governance_note_and_mark(mode, sandbox, hooks, tool_input, note) -> Non
     assert is_ungoverned(mode, sandbox, hooks) == bool(governance_note(mode, sandbox, hooks))
 
 
-def test_the_module_is_stdlib_only_and_lazy_about_tomllib() -> None:
-    """On the hook path: no UI, and tomllib only when a Codex session is inspected."""
+def test_the_module_is_stdlib_only_and_lazy(box) -> None:
+    """On the hook path: no UI; inspecting a Claude session with our usual hook command
+    loads neither tomllib (Codex only) nor shlex (quoted commands only)."""
+    write(project(box), {"sandbox": STRICT, "hooks": claude_hooks(OURS)})
     probe = ("import sys, loomtui.hooks.governance as g; "
-             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'rich', 'tomllib')))")
+             f"assert g.inspect_settings('claude', {box['cwd']!r}, {box['env']!r}) == ('on', 'installed'); "
+             "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+             "('textual', 'rich', 'tomllib', 'shlex')))")
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT,
                          env={**env, "PYTHONPATH": str(ROOT)}, check=True).stdout

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -199,10 +198,15 @@ def _runs_loomtui(handler: Any) -> bool:
     command = handler.get("command")
     if not isinstance(command, str):
         return False
-    try:
-        words = shlex.split(command)
-    except ValueError:
-        return False
+    if any(c in command for c in "'\"\\"):
+        import shlex  # quoting is rare (a path with spaces): the hook's SessionStart stays lean
+
+        try:
+            words = shlex.split(command)
+        except ValueError:
+            return False
+    else:
+        words = command.split()
     while words and (("=" in words[0] and not words[0].startswith("=")) or words[0] == "env"):
         words = words[1:]
     if len(words) >= 2 and os.path.basename(words[0]) == "loomtui" and words[1] == "hook":
