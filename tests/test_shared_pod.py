@@ -168,6 +168,16 @@ def test_a_setgid_group_writable_directory_is_a_shared_pod_for_plain_init(tmp_pa
     assert mode(pod / "leases.db") == 0o660
 
 
+def test_init_shared_says_when_members_cannot_reach_the_pod(tmp_path: Path, any_group) -> None:
+    closed = tmp_path / "closed"
+    closed.mkdir(mode=0o700)
+    closed.chmod(0o700)
+    done = loom("init", "--shared", any_group.gr_name, pod=closed / "pod", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert f"other members of {any_group.gr_name} cannot reach the pod: {closed} is not searchable" \
+        in done.stderr
+
+
 @pytest.mark.parametrize("bits", [0o2750, 0o0770, 0o2700])
 def test_only_setgid_and_group_writable_is_shared(tmp_path: Path, bits: int) -> None:
     pod = tmp_path / "pod"
@@ -204,12 +214,15 @@ class Account:
                     "PYTHONPATH": str(lib), "PYTHONDONTWRITEBYTECODE": "1", "LANG": "C.UTF-8"}
 
     def popen(self, argv: list[str], *, umask: int = 0o022, **kwargs) -> subprocess.Popen:
+        kwargs.setdefault("env", self.env)
         return subprocess.Popen(argv, user=self.uid, group=self.gid, extra_groups=self.groups,
-                                env=self.env, cwd=self.home, umask=umask, text=True, **kwargs)
+                                cwd=self.home, umask=umask, text=True, **kwargs)
 
-    def run(self, *argv: str, umask: int = 0o022, stdin: str | None = None) -> subprocess.CompletedProcess:
+    def run(self, *argv: str, umask: int = 0o022, stdin: str | None = None,
+            pod: Path | None = None) -> subprocess.CompletedProcess:
+        env = self.env if pod is None else {**self.env, "LOOM_HOME": str(pod)}
         proc = self.popen(list(argv), umask=umask, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE)
+                          stderr=subprocess.PIPE, env=env)
         try:
             out, err = proc.communicate(stdin, timeout=60)
         except subprocess.TimeoutExpired:
@@ -217,8 +230,8 @@ class Account:
             raise
         return subprocess.CompletedProcess(argv, proc.returncode, out, err)
 
-    def loom(self, *args: str, umask: int = 0o022) -> subprocess.CompletedProcess:
-        return self.run(SYSTEM_PYTHON, "-m", "loomtui", *args, umask=umask)
+    def loom(self, *args: str, umask: int = 0o022, pod: Path | None = None) -> subprocess.CompletedProcess:
+        return self.run(SYSTEM_PYTHON, "-m", "loomtui", *args, umask=umask, pod=pod)
 
     def agent(self, command: str, *, umask: int) -> subprocess.Popen:
         """A stand-in for the agent: a process that runs the real hook for one Bash
@@ -398,6 +411,10 @@ def test_two_members_gate_and_decide_and_an_outsider_reads_nothing(accounts) -> 
         assert "Traceback" not in done.stderr and done.stderr.count("\n") == 1, (args, done.stderr)
         assert "Permission denied" in done.stderr and str(pod) in done.stderr, (args, done.stderr)
         assert done.stdout == "", args
+    # Nor can the outsider make a pod of its own shared with a group it is not in.
+    refused = mallory.loom("init", "--shared", group.gr_name, pod=mallory.home / "pod")
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    assert refused.stderr.count("\n") == 1 and f"be a member of {group.gr_name}" in refused.stderr
     # The outsider's own agent is denied (fail closed), not let through.
     agent = mallory.agent("git push --force origin main", umask=0o022)
     out, err = agent.communicate(timeout=60)
