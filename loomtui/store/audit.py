@@ -374,7 +374,9 @@ def _detail(text: Any) -> dict:
     return value if isinstance(value, dict) else {}
 
 
-_LAST_OF = "SELECT id, detail FROM audit WHERE subject = ? AND action = ? ORDER BY id DESC LIMIT 1"
+# `+action`: the lookup goes by audit_subject (a few entries per subject), never by
+# audit_action (every entry of that action), whatever the planner's statistics say.
+_LAST_OF = "SELECT id, detail FROM audit WHERE subject = ? AND +action = ? ORDER BY id DESC LIMIT 1"
 
 
 def check_gates(conn: sqlite3.Connection) -> list[str]:
@@ -384,7 +386,7 @@ def check_gates(conn: sqlite3.Connection) -> list[str]:
     One pass over the gates, one indexed read (audit_subject) each."""
     problems = []
     decided_actions = tuple(f"gate.{s}" for s in DECIDED)
-    any_decision = ("SELECT id, action FROM audit WHERE subject = ? AND action IN "
+    any_decision = ("SELECT id, action FROM audit WHERE subject = ? AND +action IN "
                     f"({', '.join('?' * len(decided_actions))}) ORDER BY id DESC LIMIT 1")
     gates = conn.execute("SELECT id, status, approved_hash FROM gates ORDER BY id")
     for gate_id, status, approved_hash in gates:
@@ -458,7 +460,7 @@ def decision_recorded(conn: sqlite3.Connection, gate: Any) -> bool:
     approved_hash = getattr(gate, "approved_hash", None)
     if not approved_hash:
         return False
-    row = conn.execute(f"SELECT {ENTRY_COLUMNS} FROM audit WHERE subject = ? AND action = "
+    row = conn.execute(f"SELECT {ENTRY_COLUMNS} FROM audit WHERE subject = ? AND +action = "
                        "'gate.approved' ORDER BY id DESC LIMIT 1", (f"gate:{gate.id}",)).fetchone()
     if row is None:
         return False
