@@ -351,12 +351,17 @@ class MemoryScreen(Screen[None]):
         self.view = names[(names.index(self.view) + 1) % len(names)]
         self.reload()
 
-    def _change(self, what: str, work, entry: mem.Entry | None) -> None:
-        """Run one change as this supervisor; report conflicts and refusals, then reload."""
-        author = mem.supervisor(self.app.supervisor)
+    def _change(self, what: str, work, entry: mem.Entry | None, *, decision: bool = False) -> None:
+        """Run one change as this supervisor; report conflicts and refusals, then reload.
+        A `decision` (accept, reject, pin, retire) passes loomtui.supervisors.authorize
+        first and is recorded as the console's OS account."""
+        decider = self.app.decider
+        author = mem.supervisor(decider.account if decision else self.app.supervisor)
 
         async def run() -> None:
             def apply(conn: sqlite3.Connection):
+                if decision and (refused := self.app.refusal()):
+                    return None, mem.EntryError(refused)
                 try:
                     return work(conn, author, self.app.clock()), None
                 except mem.EntryError as exc:
@@ -406,7 +411,7 @@ class MemoryScreen(Screen[None]):
         if entry is not None:
             self._change("Unpinned" if entry.pinned else "Pinned", lambda conn, author, now: mem.set_pinned(
                 conn, entry.id, not entry.pinned, author=author, now=now, expected_version=entry.version),
-                entry)
+                entry, decision=True)
 
     def action_accept(self) -> None:
         entry = self._current()
@@ -417,7 +422,7 @@ class MemoryScreen(Screen[None]):
                         severity="warning")
             return
         self._change("Accepted", lambda conn, author, now: mem.accept(
-            conn, entry.id, author=author, now=now, expected_version=entry.version), entry)
+            conn, entry.id, author=author, now=now, expected_version=entry.version), entry, decision=True)
 
     def action_reject(self) -> None:
         entry = self._current()
@@ -432,7 +437,7 @@ class MemoryScreen(Screen[None]):
             if reason:
                 self._change("Rejected", lambda conn, author, now: mem.reject(
                     conn, entry.id, author=author, reason=reason, now=now,
-                    expected_version=entry.version), entry)
+                    expected_version=entry.version), entry, decision=True)
 
         self.app.push_screen(ReasonModal(f"Reject #{entry.id}: {entry.title}"), done)
 
@@ -445,7 +450,7 @@ class MemoryScreen(Screen[None]):
             if reason:
                 self._change("Retired", lambda conn, author, now: mem.retire(
                     conn, entry.id, author=author, reason=reason, now=now,
-                    expected_version=entry.version), entry)
+                    expected_version=entry.version), entry, decision=True)
 
         self.app.push_screen(ReasonModal(f"Retire #{entry.id}: {entry.title}"), done)
 
