@@ -15,6 +15,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
+from loomtui.text import printable
 from loomtui.tui.model import PodState
 from loomtui.tui.widgets.cells import Cell
 from loomtui.tui.widgets.keyed_table import Column, KeyedTable
@@ -93,7 +94,7 @@ class AuditScreen(Screen[None]):
         if problems:
             header.append(f"✗ {len(problems)} problem(s) in the chain\n", "bold " + colours.get("risk-critical", ""))
             for problem in problems[:5]:
-                header.append(f"  {problem}\n", colours.get("risk-critical", ""))
+                header.append(f"  {printable(problem)}\n", colours.get("risk-critical", ""))  # quotes content
         else:
             header.append("✓ chain intact", colours.get("agent-done", ""))
         self.query_one("#audit-header", Static).update(header)

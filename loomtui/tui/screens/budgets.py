@@ -20,6 +20,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Input, Label, Static
 
 from loomtui.ingest.budgets import BudgetState
+from loomtui.text import printable
 from loomtui.tui import model
 from loomtui.tui.model import PodState
 
@@ -150,11 +151,12 @@ class BudgetsScreen(Screen[None]):
 
     @staticmethod
     def _who(b: BudgetState, names: dict[str, str]) -> str:
+        """The pod, a repository's or an agent's name (escaped: agents chose them)."""
         if b.scope == "pod":
             return "the pod"
         if b.scope == "repo":
-            return b.scope_ref.rstrip("/").rsplit("/", 1)[-1] or b.scope_ref
-        return names.get(b.scope_ref, f"agent {b.scope_ref}")
+            return printable(b.scope_ref.rstrip("/").rsplit("/", 1)[-1] or b.scope_ref)
+        return printable(names.get(b.scope_ref, f"agent {b.scope_ref}"))
 
     def _time(self, ts: float | None, now: float) -> str:
         if ts is None:
@@ -177,7 +179,8 @@ class BudgetsScreen(Screen[None]):
                 if b.burn_tokens_min >= 1 else "")
         out = Text("over", style="bold " + colours.get("budget-critical", "")) if b.over else \
             Text(self._time(b.exhausts_at, now))
-        values = {"scope": b.scope, "who": self._who(b, names), "period": b.period,
+        # "who" goes in as Text: a str cell is markup to DataTable, and names are agents' text.
+        values = {"scope": b.scope, "who": Text(self._who(b, names)), "period": b.period,
                   "used": f"{model.tokens(b.used_tokens)} tok {model.money(b.used_usd)}", "limit": limit,
                   "gauge": gauge, "burn": burn, "out": out, "resets": self._time(b.resets_at, now)}
         return tuple(values[key] for key, _label, _width in self._columns)

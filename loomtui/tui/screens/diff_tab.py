@@ -27,6 +27,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Static
 
 from loomtui.store.agents import Agent
+from loomtui.text import printable
 from loomtui.tui.model import PodState
 from loomtui.tui.widgets.diff_view import DiffView
 
@@ -104,7 +105,7 @@ class DiffTab(Vertical):
                              "cwd).", style="dim"))
             return
         if wt is None:
-            head.update(Text(f"{agent.worktree}: not diffed yet (the diff watcher looks at new "
+            head.update(Text(f"{printable(agent.worktree)}: not diffed yet (the diff watcher looks at new "
                              "agents within a few seconds).", style="dim"))
             return
         files = await self.app.store.fetch_worktree_files(agent.worktree)
@@ -122,12 +123,12 @@ class DiffTab(Vertical):
         colours = self.app.theme_variables
         text = Text(no_wrap=True, overflow="ellipsis")
         if wt.state in ("missing", "bare", "error"):
-            text.append(f"{wt.path}: {wt.state}", "bold " + colours.get("agent-error", ""))
+            text.append(f"{printable(wt.path)}: {wt.state}", "bold " + colours.get("agent-error", ""))
             return text
         text.append(f"{wt.files} file(s) ", "bold")
         text.append(f"+{wt.added}", colours.get("diff-added", ""))
         text.append(f" −{wt.deleted}", colours.get("diff-removed", ""))
-        base = wt.base or "?"
+        base = printable(wt.base or "?")
         text.append(f"  against {base}", "dim")
         if wt.merge_base:
             text.append(f" (merge-base {wt.merge_base[:10]})", "dim")
@@ -136,7 +137,8 @@ class DiffTab(Vertical):
         for path, others in sorted(clashes.items())[:3]:
             names = ", ".join(a.name for w in others for a in state.agents_in(w)) or \
                 ", ".join(os.path.basename(w) for w in others)
-            text.append(f"\n⚠ {path} is also changed by {names}", colours.get("risk-high", ""))
+            text.append(printable(f"\n⚠ {path} is also changed by {names}", multiline=True),
+                        colours.get("risk-high", ""))
         if len(clashes) > 3:
             text.append(f"\n⚠ and {len(clashes) - 3} more file(s) collide", colours.get("risk-high", ""))
         return text
@@ -150,7 +152,7 @@ class DiffTab(Vertical):
             label = Text(no_wrap=True, overflow="ellipsis")
             if f.path in clashes:
                 label.append("⚠ ", colours.get("risk-high", ""))
-            label.append(f.path if not f.old_path else f"{f.old_path} → {f.path}")
+            label.append(printable(f.path if not f.old_path else f"{f.old_path} → {f.path}"))
             stat = Text("bin", "dim") if f.binary else Text.assemble(
                 (f"+{f.added}", colours.get("diff-added", "")), " ",
                 (f"−{f.deleted}", colours.get("diff-removed", "")))
@@ -236,7 +238,7 @@ class DiffTab(Vertical):
             with self.app.suspend():
                 subprocess.run(argv, check=False)
         except Exception as exc:  # noqa: BLE001 - e.g. cannot suspend (no terminal)
-            self.notify(f"Could not run {argv[0]}: {exc}", severity="error")
+            self.notify(printable(f"Could not run {argv[0]}: {exc}"), severity="error", markup=False)
 
     def action_tmux(self) -> None:
         agent = self._agent()
@@ -244,9 +246,10 @@ class DiffTab(Vertical):
             self.notify("This agent has no worktree.", severity="warning")
             return
         if not os.environ.get("TMUX") or shutil.which("tmux") is None:
-            self.notify("Not running inside tmux: open a shell in " + agent.worktree, timeout=6)
+            self.notify("Not running inside tmux: open a shell in " + printable(agent.worktree), timeout=6,
+                        markup=False)
             return
-        done = subprocess.run(["tmux", "new-window", "-c", agent.worktree, "-n", agent.name[:20]],
+        done = subprocess.run(["tmux", "new-window", "-c", agent.worktree, "-n", printable(agent.name)[:20]],
                               capture_output=True, text=True, check=False)
         if done.returncode != 0:
-            self.notify(f"tmux: {done.stderr.strip() or 'failed'}", severity="error")
+            self.notify(printable(f"tmux: {done.stderr.strip() or 'failed'}"), severity="error", markup=False)

@@ -25,6 +25,8 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from loomtui.text import printable
+
 HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
 CACHE_LINES = 400  # rendered strips kept (a few screens)
 HIGHLIGHT_BLOCK = 96  # lines lexed together (one lexer call costs far less than 96)
@@ -73,8 +75,10 @@ class DiffView(ScrollView, can_focus=True):
 
     def show_patch(self, path: str, patch: str | None, *, binary: bool = False,
                    truncated: bool = False, note: str = "") -> None:
-        """Show a file's patch; a binary file, or one with no patch text, says so instead."""
+        """Show a file's patch; a binary file, or one with no patch text, says so instead.
+        The patch and the path are the agent's: control characters show escaped, tabs stay."""
         self.path = path
+        path, note = printable(path), printable(note)
         self._cache.clear()
         self._code.clear()
         if binary:
@@ -82,7 +86,7 @@ class DiffView(ScrollView, can_focus=True):
         elif patch is None:
             self.lines, self._message = [], note or f"{path}: no patch text"
         else:
-            body = patch.splitlines()
+            body = printable(patch, multiline=True).splitlines()
             if truncated:
                 body.append("… (diff truncated: too large to show in full; `git diff` has it all)")
             self.lines, self._message = body, ""
@@ -94,7 +98,7 @@ class DiffView(ScrollView, can_focus=True):
         self.refresh()
 
     def clear(self, message: str = "") -> None:
-        self.path, self.lines, self.hunks, self._message = "", [], [], message
+        self.path, self.lines, self.hunks, self._message = "", [], [], printable(message)
         self._cache.clear()
         self.virtual_size = Size(0, 1)
         self.refresh()
