@@ -192,6 +192,17 @@ class LoomApp(App[None]):
                 self._announce_budgets(previous, self.pod_state)
         self.pod_changed_signal.publish(self.pod_state)
 
+    def notify(self, message: str, *, title: str = "", severity="information", timeout: float | None = None,
+               markup: bool = True) -> None:
+        """Every notification, ours and Textual's, with control characters escaped: many
+        quote agents' names, commands and titles. Those also pass markup=False, so an
+        agent's `[...]` is never read as markup."""
+        from loomtui.text import printable
+
+        kwargs = {} if timeout is None else {"timeout": timeout}
+        super().notify(printable(message, multiline=True), title=printable(title), severity=severity,
+                       markup=markup, **kwargs)
+
     def _announce_new_gates(self, before: PodState, now: PodState) -> None:
         """A new gate rings the terminal bell and shows a notification."""
         known = {gate.id for gate in before.gates}
@@ -202,7 +213,7 @@ class LoomApp(App[None]):
         self.bell()
         for gate in fresh[:3]:
             self.notify(f"{gate.agent_name or 'an agent'}: {gate.summary}  (i opens the inbox)",
-                        title=f"Approval needed · {gate.risk}", severity="warning", timeout=8)
+                        title=f"Approval needed · {gate.risk}", severity="warning", timeout=8, markup=False)
         if len(fresh) > 3:
             self.notify(f"and {len(fresh) - 3} more waiting in the inbox", severity="warning")
 
@@ -220,10 +231,10 @@ class LoomApp(App[None]):
             if b.fraction >= 1.0 > was:
                 self.notify(f"{who}: {b.describe()}. Its tool calls now wait for approval; "
                             "b opens Budgets to raise it.", title="Over budget", severity="error",
-                            timeout=10)
+                            timeout=10, markup=False)
             elif b.fraction >= warn_at > was:
                 self.notify(f"{who}: {b.describe()}", title="Budget warning", severity="warning",
-                            timeout=6)
+                            timeout=6, markup=False)
 
     @work(exclusive=True, group="store-watch", exit_on_error=False)
     async def watch_store(self) -> None:
@@ -258,7 +269,7 @@ class LoomApp(App[None]):
                 if text != failing:
                     failing = text
                     self.notify(f"Live updates paused: {text}", title="Pod store",
-                                severity="error", timeout=15)
+                                severity="error", timeout=15, markup=False)
                 await asyncio.sleep(1.0)
 
     async def _cancel_orphans(self) -> None:
@@ -288,7 +299,7 @@ class LoomApp(App[None]):
         if event.state == WorkerState.ERROR:
             error = event.worker.error
             self.notify(f"{event.worker.name or 'background work'} failed: {error}",
-                        title="Error", severity="error", timeout=15)
+                        title="Error", severity="error", timeout=15, markup=False)
 
     # -- navigation and actions -------------------------------------------
 
@@ -355,7 +366,7 @@ class LoomApp(App[None]):
             return await asyncio.to_thread(run)
         except (StoreError, sqlite3.Error) as exc:
             text = str(exc) if isinstance(exc, StoreError) else describe_error(db_path(self.pod), exc)
-            self.notify(text, title="Pod store", severity="error", timeout=10)
+            self.notify(text, title="Pod store", severity="error", timeout=10, markup=False)
             return None
 
     def refusal(self, gate: Gate | None = None) -> str | None:
@@ -394,7 +405,8 @@ class LoomApp(App[None]):
             return messages
 
         for ok, message in await self.in_store(work) or []:
-            self.notify(message, severity="information" if ok else "error", timeout=3 if ok else 8)
+            self.notify(message, severity="information" if ok else "error", timeout=3 if ok else 8,
+                        markup=False)  # quotes the gate's summary
         await self.refresh_state()
 
     async def claim_gate(self, gate_id: int) -> None:
@@ -411,7 +423,7 @@ class LoomApp(App[None]):
                 return str(exc)
 
         if problem := await self.in_store(work):
-            self.notify(problem, severity="error")
+            self.notify(problem, severity="error", markup=False)
         await self.refresh_state()
 
     def open_agent(self, agent_id: int) -> None:

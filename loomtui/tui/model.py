@@ -104,18 +104,19 @@ def repo_name(agent: Agent) -> str:
 
 
 def place(agent: Agent) -> str:
-    """`repo · branch`, or whichever of them is known."""
-    return " · ".join(p for p in (repo_name(agent), agent.branch or "") if p)
+    """`repo · branch`, or whichever of them is known (escaped: shown as it is)."""
+    return printable(" · ".join(p for p in (repo_name(agent), agent.branch or "") if p))
 
 
 def doing(agent: Agent) -> str:
     """What the agent is doing now: the status reason when it needs someone,
-    else its last tool and summary."""
+    else its last tool and summary. The agent wrote it: control characters
+    come back escaped."""
     if agent.status in ("waiting", "error") and agent.status_reason:
-        return agent.status_reason
+        return printable(agent.status_reason)
     if agent.last_tool and agent.last_summary:
-        return f"{agent.last_tool}: {agent.last_summary}"
-    return agent.last_summary or agent.last_tool or agent.status_reason
+        return printable(f"{agent.last_tool}: {agent.last_summary}")
+    return printable(agent.last_summary or agent.last_tool or agent.status_reason)
 
 
 def matches(agent: Agent, status: str, query: str) -> bool:

@@ -145,7 +145,9 @@ class AgentScreen(Screen[None]):
         table.clear()
         now = self.app.clock()
         for e in found:
-            table.add_row(e.kind, e.title, e.status, model.age(now - e.updated_at), key=str(e.id))
+            # A str cell is markup to DataTable: the agent's title goes in as plain, escaped Text.
+            table.add_row(e.kind, Text(printable(e.title)), e.status, model.age(now - e.updated_at),
+                          key=str(e.id))
         proposed = sum(e.status == "proposed" for e in found)
         self.query_one("#agent-memory-head", Static).update(
             Text(f"{len(found)} entr{'y' if len(found) == 1 else 'ies'} written by this agent"
@@ -235,7 +237,7 @@ class AgentScreen(Screen[None]):
         table = self.query_one("#usage-models", DataTable)
         table.clear()
         for name, inp, out, cw, cr, cost, unpriced in by_model:
-            table.add_row(name or "(unknown)", f"{inp:,}", f"{out:,}", f"{cw:,}", f"{cr:,}",
+            table.add_row(Text(printable(name or "(unknown)")), f"{inp:,}", f"{out:,}", f"{cw:,}", f"{cr:,}",
                           "unpriced" if cost is None else model.money(cost) + (" *" if unpriced else ""))
 
     def load_events(self) -> None:
@@ -275,18 +277,18 @@ class AgentScreen(Screen[None]):
         status = state.status_of(agent)
         colour = self.app.theme_variables.get(f"agent-{status}", "")
         text = Text()
-        text.append(agent.name, "bold")
-        text.append(f"  {agent.kind}  ", "dim")
+        text.append(printable(agent.name), "bold")
+        text.append(f"  {printable(agent.kind)}  ", "dim")
         text.append(f"{STATUS_SYMBOLS[status]} {status}", colour)
         if agent.status_reason:
-            text.append(f" · {agent.status_reason}", colour)
+            text.append(f" · {printable(agent.status_reason)}", colour)
         text.append("\n")
         where = model.place(agent) or "no repository"
-        text.append(f"{where}   {agent.worktree or agent.cwd or ''}\n", "")
+        text.append(f"{where}   {printable(agent.worktree or agent.cwd or '')}\n", "")
         started = datetime.fromtimestamp(agent.started_at, tz=self.app.tz).strftime("%Y-%m-%d %H:%M")
-        text.append(
+        text.append(printable(
             f"started {started} · last activity {model.age(state.now - agent.last_activity_at)} ago"
-            f" · model {agent.model or '?'} · session {agent.session_id or '-'}",
+            f" · model {agent.model or '?'} · session {agent.session_id or '-'}"),
             "dim",
         )
         self._governance(text, agent)
@@ -303,7 +305,6 @@ class AgentScreen(Screen[None]):
                      f"hooks {agent.hooks}" if agent.hooks else "",
                      f"mode {agent.permission_mode}" if agent.permission_mode else ""]
             text.append("\ngovernance: " + printable(" · ".join(k for k in known if k)), "dim")
-
 
 
 def _per_minute(minutes: list[tuple[float, int]], limit: int = 240) -> list[int]:

@@ -74,7 +74,7 @@ class RejectModal(ModalScreen[str]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(Text.assemble(("Reject ", "bold"), self.what))
+            yield Label(Text.assemble(("Reject ", "bold"), printable(self.what)))
             yield Label("The agent sees this reason and can adapt.", id="reject-hint")
             yield Input(placeholder="reason (required)", id="reason")
 
@@ -121,7 +121,7 @@ class GateScreen(ModalScreen[None]):
             text = describe(self.gate, self.app.theme_variables)
             text.append("\nThe agent's last events\n", "bold")
             for event in events:
-                text.append(f"  {event.kind:<14} {event.tool:<8} {event.summary}\n")
+                text.append(printable(f"  {event.kind:<14} {event.tool:<8} {event.summary}") + "\n")
             self.query_one("#gate-detail", Static).update(text)
 
     def action_approve(self) -> None:
@@ -134,19 +134,20 @@ class GateScreen(ModalScreen[None]):
 
 
 def describe(gate: Gate, colours: dict[str, str]) -> Text:
-    """The gate as a person reads it: what, who, why, and the exact input."""
+    """The gate as a person reads it: what, who, why, and the exact input. Everything
+    the agent wrote is shown with its control characters escaped (`printable`)."""
     text = Text()
     text.append(f"Gate {gate.id}  ", "bold")
     text.append(f"{gate.risk}", "bold " + colours.get(f"risk-{gate.risk}", colours.get("risk-high", "")))
-    text.append(f"  rule {gate.rule or '-'}  agent {gate.agent_name or '?'}\n\n")
+    text.append(printable(f"  rule {gate.rule or '-'}  agent {gate.agent_name or '?'}") + "\n\n")
     action = gate.action or {}
     if gate.tool == "Bash" and isinstance(action.get("command"), str):
         text.append("$ ", "dim")
-        text.append(action["command"] + "\n", "bold")
+        text.append(printable(action["command"], multiline=True) + "\n", "bold")
         if action.get("description"):
-            text.append(f"  ({action['description']})\n", "dim")
+            text.append(printable(f"  ({action['description']})") + "\n", "dim")
     elif gate.tool in ("Edit", "MultiEdit", "Write") and isinstance(action.get("file_path"), str):
-        text.append(f"{gate.tool} {action['file_path']}\n", "bold")
+        text.append(printable(f"{gate.tool} {action['file_path']}") + "\n", "bold")
         added, removed = colours.get("diff-added", ""), colours.get("diff-removed", "")
         edits = action.get("edits") if isinstance(action.get("edits"), list) else [action]
         for edit in edits:
@@ -155,19 +156,19 @@ def describe(gate: Gate, colours: dict[str, str]) -> Text:
             old = edit.get("old_string")
             new = edit.get("new_string", edit.get("content"))
             if isinstance(old, str):
-                for line in old.splitlines():
+                for line in printable(old, multiline=True).splitlines():
                     text.append(f"- {line}\n", removed)
             if isinstance(new, str):
-                for line in new.splitlines()[:400]:
+                for line in printable(new, multiline=True).splitlines()[:400]:
                     text.append(f"+ {line}\n", added)
     else:
-        text.append(f"{gate.tool}\n", "bold")
-        text.append(json.dumps(action, indent=2, ensure_ascii=False)[:8000] + "\n")
+        text.append(printable(gate.tool) + "\n", "bold")
+        text.append(printable(json.dumps(action, indent=2, ensure_ascii=False)[:8000], multiline=True) + "\n")
     if gate.governance:
         text.append(f"\n⚠ the agent runs ungoverned: {printable(gate.governance)}\n",
                     "bold " + colours.get("risk-high", ""))
     if gate.claimed_by:
-        text.append(f"\nclaimed by {gate.claimed_by}\n", "italic")
+        text.append(f"\nclaimed by {printable(gate.claimed_by)}\n", "italic")
     return text
 
 

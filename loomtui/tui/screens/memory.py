@@ -24,6 +24,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Input, Label, Markdown, Select, Static, TextArea
 
 from loomtui.memory import entries as mem
+from loomtui.text import printable
 from loomtui.tui import model
 
 VIEWS = (("active", ("active",)), ("review", ("proposed",)), ("all", None))
@@ -64,12 +65,14 @@ class EntryModal(ModalScreen[dict | None]):
                              id="entry-kind")
                 yield Select([(s, s) for s in mem.SCOPES], value=e.scope if e else "pod", allow_blank=False,
                              id="entry-scope")
-            yield Input(value=e.title if e else "", placeholder="title", id="entry-title")
-            yield Input(value=", ".join(e.tags) if e else "", placeholder="tags, comma-separated",
+            # An agent's control characters are shown escaped here too, so saving an edit
+            # stores them escaped: the supervisor sees what gets saved.
+            yield Input(value=printable(e.title) if e else "", placeholder="title", id="entry-title")
+            yield Input(value=printable(", ".join(e.tags)) if e else "", placeholder="tags, comma-separated",
                         id="entry-tags")
-            yield Input(value=e.scope_ref if e else "", placeholder="scope ref: repository path or agent "
-                        "name (for repo / agent scope)", id="entry-ref")
-            yield TextArea(e.body if e else "", id="entry-body")
+            yield Input(value=printable(e.scope_ref or "") if e else "", placeholder="scope ref: repository "
+                        "path or agent name (for repo / agent scope)", id="entry-ref")
+            yield TextArea(printable(e.body, multiline=True) if e else "", id="entry-body")
 
     def action_save(self) -> None:
         title = self.query_one("#entry-title", Input).value.strip()
@@ -105,7 +108,7 @@ class ReasonModal(ModalScreen[str]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(Text(self.what, style="bold"))
+            yield Label(Text(printable(self.what), style="bold"))
             yield Input(placeholder="reason (required; the author sees it in the history)", id="reason")
 
     @on(Input.Submitted, "#reason")
@@ -237,11 +240,13 @@ class MemoryScreen(Screen[None]):
             title = Text(no_wrap=True, overflow="ellipsis")
             if e.pinned:
                 title.append("▲ ", colours.get("risk-medium", ""))
-            title.append(e.title)
+            title.append(printable(e.title))
             status_style = {"proposed": colours.get("agent-waiting", ""), "retired": "dim",
                             "superseded": "dim"}.get(e.status, "")
-            table.add_row(e.kind, title, e.scope if e.scope == "pod" else f"{e.scope}:{_short(e.scope_ref)}",
-                          e.author, model.age(now - e.updated_at), Text(e.status, style=status_style),
+            # A str cell is markup to DataTable: what agents wrote goes in as plain, escaped Text.
+            scope = e.scope if e.scope == "pod" else f"{e.scope}:{_short(e.scope_ref)}"
+            table.add_row(e.kind, title, Text(printable(scope)), Text(printable(e.author)),
+                          model.age(now - e.updated_at), Text(e.status, style=status_style),
                           key=str(e.id))
         ids = [e.id for e in self.entries]
         if keep in ids:
@@ -260,7 +265,7 @@ class MemoryScreen(Screen[None]):
                     if review else "dim")
         if self.agent_id is not None and self.app.pod_state is not None:
             agent = self.app.pod_state.agent(self.agent_id)
-            text.append(f"  · written by {agent.name if agent else self.agent_id}", "italic")
+            text.append(f"  · written by {printable(agent.name) if agent else self.agent_id}", "italic")
         if self.query_text:
             text.append(f"  · {len(self.entries)} match “{self.query_text}”", "italic")
         self.query_one("#memory-head", Static).update(text)
@@ -296,13 +301,14 @@ class MemoryScreen(Screen[None]):
         text.append(f"#{entry.id} {entry.kind}", "bold")
         text.append(f" · {entry.status}" + (" · pinned" if entry.pinned else ""))
         text.append(f" · v{entry.version} · {when}\n")
-        text.append(f"by {who} · scope {entry.scope}" + (f" {entry.scope_ref}" if entry.scope_ref else ""))
+        scope = f"{entry.scope} {entry.scope_ref}" if entry.scope_ref else entry.scope
+        text.append(printable(f"by {who} · scope {scope}"))
         if entry.tags:
-            text.append(" · tags " + ", ".join(entry.tags))
+            text.append(" · tags " + printable(", ".join(entry.tags)))
         if entry.supersedes:
             text.append(f" · supersedes #{entry.supersedes}")
         meta.update(text)
-        body.update(f"# {entry.title}\n\n{entry.body}")
+        body.update(f"# {printable(entry.title)}\n\n{printable(entry.body, multiline=True)}")
         self._load_history(entry.id)
 
     @work(exclusive=True, group="memory-history", exit_on_error=False)
@@ -314,10 +320,10 @@ class MemoryScreen(Screen[None]):
         text.append("History\n", "bold")
         for c in reversed(changes):
             when = datetime.fromtimestamp(c.changed_at, tz=self.app.tz).strftime("%m-%d %H:%M")
-            text.append(f"v{c.version} {when} {c.change} by {c.actor}")
+            text.append(printable(f"v{c.version} {when} {c.change} by {c.actor}"))
             detail = c.snapshot.get("change_detail") if isinstance(c.snapshot, dict) else None
             if isinstance(detail, dict) and detail.get("reason"):
-                text.append(f": {detail['reason']}", "italic")
+                text.append(printable(f": {detail['reason']}"), "italic")
             text.append("\n")
         self.query_one("#memory-history", Static).update(text)
 
@@ -372,12 +378,12 @@ class MemoryScreen(Screen[None]):
                 return
             done, problem = result
             if isinstance(problem, mem.VersionConflict):
-                self.notify(f"{problem} The screen now shows the current version.", severity="error",
-                            timeout=8)
+                self.notify(printable(f"{problem} The screen now shows the current version."),
+                            severity="error", timeout=8, markup=False)
             elif problem is not None:
-                self.notify(str(problem), severity="error", timeout=8)
-            else:
-                self.notify(f"{what}: #{done.id} {done.title}", timeout=3)
+                self.notify(printable(str(problem)), severity="error", timeout=8, markup=False)
+            else:  # notifications are markup unless told: a title is the agent's plain text
+                self.notify(printable(f"{what}: #{done.id} {done.title}"), timeout=3, markup=False)
             self.reload(select=done.id if done is not None else (entry.id if entry else None))
 
         self.run_worker(run(), exit_on_error=False)
