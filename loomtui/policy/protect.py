@@ -96,7 +96,7 @@ def context(pod: str | os.PathLike | None, environ=None) -> dict:
 class Guard:
     """The protected places for one call, resolved once (and lazily)."""
 
-    __slots__ = ("pods", "_home", "claude_dir", "codex_home", "_real_dirs", "_names", "_budget", "_seen")
+    __slots__ = ("pods", "_home", "claude_dir", "codex_home", "_real_dirs", "_budget", "_seen")
 
     def __init__(self, pod: str | None, protected: tuple[str, ...], home: str | None,
                  claude_config_dir: str | None, codex_home: str | None) -> None:
@@ -106,7 +106,6 @@ class Guard:
         self.claude_dir = _normal(claude_config_dir)
         self.codex_home = _normal(codex_home)
         self._real_dirs: tuple[str, ...] | None = None
-        self._names: frozenset[str] | None = None
         self._budget = _MAX_REALPATHS
         self._seen: dict[str, str] = {}
 
@@ -128,18 +127,6 @@ class Guard:
                         found.append(form)
             self._real_dirs = tuple(found)
         return self._real_dirs
-
-    def names(self) -> frozenset[str]:
-        """The names of the entries in the protected directories (one listdir each)."""
-        if self._names is None:
-            names: set[str] = {"loom.db", "policy.toml", "config.toml", ".policy-cache.json", "themes"}
-            for d in self.pods:
-                try:
-                    names.update(os.listdir(d))
-                except OSError:
-                    pass
-            self._names = frozenset(names)
-        return self._names
 
     def inside(self, path: str) -> bool:
         return any(path == d or path.startswith(d + "/") for d in self.dirs())
@@ -343,17 +330,13 @@ def _tokens(text: str, guard: Guard):
     home = guard.home
     if "$" in text:
         text = text.replace("${HOME}", home).replace("$HOME", home)
-    names = None
+    # A bare name (no "/") is in a protected directory only when the line runs in
+    # one, and then its argv words (all of them resolved) say so already.
     for count, token in enumerate(text.translate(_SPLIT).split()):
         if count >= _MAX_TOKENS:
             return
         if "/" in token or token.startswith("~") or token in (".", ".."):
             yield token
-        else:
-            if names is None:
-                names = guard.names()
-            if token in names:
-                yield token
 
 
 def _names_store(text: str, code: bool) -> str:

@@ -30,23 +30,20 @@ _DIGITS = frozenset("0123456789")
 
 
 def loads(text: str) -> dict:
-    for ch in text:
-        if (ch < " " and ch not in "\t\n") or ch == "\x7f":
-            raise Unsupported("control character")
+    if not text.replace("\n", "").replace("\t", "").isprintable():
+        raise Unsupported("control or unusual character")  # tomllib judges those
     root: dict = {}
     table = root
     i, n = 0, len(text)
     while i < n:
-        i = _space(text, i)
-        if i >= n:
-            break
+        eol = text.find("\n", i)
+        line = text[i:] if eol < 0 else text[i:eol]
+        body = line.lstrip(" \t")
+        if not body or body[0] == "#":  # blank lines and comments, most of a policy file
+            i = n if eol < 0 else eol + 1
+            continue
+        i += len(line) - len(body)
         c = text[i]
-        if c == "\n":
-            i += 1
-            continue
-        if c == "#":
-            i = _end_of_line(text, i)
-            continue
         if c == "[":
             if not text.startswith("[[rule]]", i):
                 raise Unsupported("table header")
@@ -74,6 +71,8 @@ def loads(text: str) -> dict:
 
 
 def _space(text: str, i: int) -> int:
+    if text[i:i + 1] not in (" ", "\t"):
+        return i
     n = len(text)
     while i < n and text[i] in " \t":
         i += 1
@@ -129,6 +128,11 @@ def _value(text: str, i: int):
 def _basic(text: str, i: int):
     if text.startswith('"""', i):
         raise Unsupported("multi-line string")
+    end = text.find('"', i + 1)
+    if end > 0:
+        body = text[i + 1:end]
+        if "\\" not in body and "\n" not in body:
+            return body, end + 1  # the common case: no escapes
     out: list[str] = []
     i += 1
     n = len(text)
