@@ -3,6 +3,7 @@ the change is audited and the budget state recomputed at once (so the hook stops
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from textual.widgets import DataTable, Input
@@ -10,6 +11,7 @@ from textual.widgets import DataTable, Input
 from loomtui.config import BudgetConfig, Config, ConsoleConfig
 from loomtui.store import audit
 from loomtui.store.db import connect, db_path
+from loomtui.supervisors import account_name
 from loomtui.tui.screens.budgets import BudgetsScreen, LimitModal
 from tests.conftest import build_app
 from tests.pods import LIMITS
@@ -52,8 +54,9 @@ async def test_raising_an_over_budget_agent_is_audited_and_lifts_the_gate(pod: P
     conn = connect(db_path(pod))
     try:
         entry = audit.export(conn)[-1]
+        # A budget change is a decision: audited as the console's OS account.
         assert (entry["actor"], entry["action"], entry["subject"]) == (
-            "ana", "budget.set", f"agent:{db_orders.id}:session")
+            account_name(os.geteuid()), "budget.set", f"agent:{db_orders.id}:session")
         assert entry["detail"]["max_usd"] == 8.5
         assert conn.execute("SELECT fraction < 1 FROM budget_state WHERE scope = 'agent' AND "
                             "scope_ref = ? AND period = 'session'", (str(db_orders.id),)).fetchone()[0]

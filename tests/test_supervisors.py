@@ -342,3 +342,36 @@ async def test_the_console_refuses_memory_review_for_a_non_approver(pod: Path) -
         assert entries.get(conn, proposed.id).status == "proposed"
     finally:
         conn.close()
+
+
+async def test_the_console_refuses_a_budget_change_by_a_non_approver(pod: Path) -> None:
+    from textual.widgets import DataTable, Input
+
+    from loomtui.config import BudgetConfig
+    from loomtui.tui.screens.budgets import BudgetsScreen, LimitModal
+    from tests.pods import LIMITS
+
+    config = Config(console=ConsoleConfig(stall_after=600), budgets=BudgetConfig(limits=LIMITS),
+                    supervisors=SupervisorsConfig(approvers=("nobody-else",)))
+    app = build_app(pod, config=config)
+    async with app.run_test(size=(140, 30)) as pilot:
+        await pilot.press("b")
+        await pilot.pause()
+        assert isinstance(app.screen, BudgetsScreen)
+        table = app.screen.query_one(DataTable)
+        db_orders = next(a for a in app.pod_state.agents if a.name == "db-orders")
+        table.move_cursor(row=[row.value for row in table.rows].index(f"agent|{db_orders.id}|session"))
+        await pilot.press("e")
+        await pilot.pause()
+        assert isinstance(app.screen, LimitModal)
+        app.screen.query_one("#limit-usd", Input).value = ""
+        await pilot.press(*"500", "enter")
+        await settle(pilot, app)
+        assert any(f"account {ME} may not decide" in n.message and n.severity == "error"
+                   for n in app._notifications)
+        assert app.pod_state.budget("agent", str(db_orders.id), "session").max_usd == 5.0
+    conn = connect(db_path(pod))
+    try:
+        assert not [e for e in audit.export(conn) if e["action"] == "budget.set"]
+    finally:
+        conn.close()
