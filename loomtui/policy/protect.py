@@ -64,12 +64,6 @@ _READERS = frozenset({"cat", "less", "more", "head", "tail", "grep", "egrep", "f
                       "sha256sum", "test", "[", "realpath", "readlink", "basename", "dirname", "echo",
                       "printf", "view", "nl", "od", "xxd", "hexdump", "column", "sort", "uniq", "cut"})
 _GIT_READERS = frozenset({"diff", "log", "show", "status", "blame", "ls-files", "grep", "cat-file"})
-_LOOM_MODULES = frozenset({"loomtui", "loomtui.cli", "loomtui.__main__"})
-_ALWAYS_DECISIONS = frozenset({"approve", "reject", "grant", "revoke"})
-_MEMORY_DECISIONS = frozenset({"accept", "reject", "pin", "unpin", "retire"})
-_CODE_DECISION_WORDS = ("approve", "reject", "grant", "revoke", "budget", "policy", "accept", "pin",
-                        "retire", "init", "decide")
-_KILLERS = frozenset({"kill", "pkill", "killall", "skill", "tkill"})
 _SPLIT = str.maketrans({c: " " for c in "'\"`()[]{},;:=<>|&!*?\\\t\n\r"})
 _DB_NAME = "loom.db"
 _DB_SUFFIXES = ("-wal", "-shm", "-journal")
@@ -233,6 +227,9 @@ def check_bash(guard: Guard, text: str, commands: tuple, cwd: str | None, tool_i
     if why:
         found.append(("deny", POD_COMMANDS, "critical", f"the command {why}: {_POD_REASON}"))
     wiring_hit = ""
+    rare = None
+    if "loomtui" in text or "kill" in text:  # every decision and kill check needs one of them
+        from loomtui.policy import protect_commands as rare
     for cmd in commands:
         here = _here(cmd, cwd)
         reader = _reader(cmd)
@@ -258,15 +255,16 @@ def check_bash(guard: Guard, text: str, commands: tuple, cwd: str | None, tool_i
                 return found
             if not wiring_hit and guard.wiring(absolute):
                 wiring_hit = target
-        kind, what = _loomtui_decision(cmd)
-        if kind == "deny":
-            found.append(("deny", DECISIONS, "critical", f"`{what}` is {_DECISION_REASON}"))
-        elif kind == "wiring" and not wiring_hit:
-            wiring_hit = what
-        if cmd.program in _KILLERS:
-            hit = _kills_loomtui(cmd, text)
-            if hit:
-                found.append(("deny", PROCESSES, "critical", f"{hit}: {_KILL_REASON}"))
+        if rare is not None:
+            kind, what = rare.loomtui_decision(cmd)
+            if kind == "deny":
+                found.append(("deny", DECISIONS, "critical", f"`{what}` is {_DECISION_REASON}"))
+            elif kind == "wiring" and not wiring_hit:
+                wiring_hit = what
+            if cmd.program in rare.KILLERS:
+                hit = rare.kills_loomtui(cmd, text)
+                if hit:
+                    found.append(("deny", PROCESSES, "critical", f"{hit}: {_KILL_REASON}"))
     # The whole line as written: assignments, `< file`, here-documents and code strings
     # are not argv words; their path-like tokens are judged relative to the agent's cwd.
     for token in _tokens(text, guard):
@@ -278,7 +276,7 @@ def check_bash(guard: Guard, text: str, commands: tuple, cwd: str | None, tool_i
             return found
         if code and not wiring_hit and guard.wiring(absolute):
             wiring_hit = token
-    if code and _code_decides(text):
+    if code and rare is not None and rare.code_decides(text):
         found.append(("deny", DECISIONS, "critical",
                       f"inline code calling loomtui's decision commands: that is {_DECISION_REASON}"))
     if wiring_hit:
@@ -385,166 +383,6 @@ def _reader(cmd) -> bool:
     if cmd.program == "git":
         return len(cmd.argv) > 1 and cmd.argv[1] in _GIT_READERS
     return False
-
-
-# -- loomtui's decision commands ---------------------------------------------------------
-
-
-def _loomtui_decision(cmd) -> tuple[str, str]:
-    """("deny", the command) for a decision `cmd` runs through loomtui, ("wiring", ...)
-    for `loomtui init AGENT`, which rewrites the agent's hooks; else ("", "")."""
-    argv = cmd.argv
-    for k, word in enumerate(argv):
-        start = -1
-        if posixpath.basename(word) == "loomtui" and (k == 0 or not argv[k - 1] == "-m"):
-            start = k + 1
-        elif word in _LOOM_MODULES and k and argv[k - 1] == "-m":
-            start = k + 1
-        elif word.startswith("-m") and word[2:] in _LOOM_MODULES:
-            start = k + 1
-        if start < 0:
-            continue
-        verdict = _decides(argv, start, cmd.dynamic)
-        if verdict:
-            return verdict, " ".join(("loomtui", *argv[start:start + 3]))
-    return "", ""
-
-
-def _decides(argv: tuple, start: int, dynamic) -> str:
-    rest = list(argv[start:])
-    words = [(i + start, w) for i, w in enumerate(rest)]
-    operands = [(i, w) for i, w in words if not w.startswith("-")]
-    if not operands:
-        return ""
-    index, sub = operands[0]
-    if index in dynamic:
-        return "deny"  # which command runs is only known at run time
-    nxt = operands[1][1] if len(operands) > 1 else ""
-    deny = False
-    if sub in _ALWAYS_DECISIONS:
-        deny = True
-    elif sub == "budget":
-        deny = nxt not in ("", "show", "list")
-    elif sub == "policy":
-        deny = nxt not in ("", "check")
-    elif sub == "memory":
-        deny = nxt in _MEMORY_DECISIONS or (nxt == "add" and any(w == "--pin" for _, w in words))
-    elif sub == "init":
-        if any(w == "--shared" or w.startswith("--shared=") or w == "--no-sandbox" for w in rest):
-            deny = True  # who may read the pod, or turning the sandbox off: a person's call
-        elif nxt and "--print" not in rest:
-            return "wiring"
-    return "deny" if deny else ""
-
-
-def _code_decides(text: str) -> bool:
-    if "loomtui" not in text:
-        return False
-    return any(word in text for word in _CODE_DECISION_WORDS)
-
-
-# -- LoomTUI's processes -------------------------------------------------------------------
-
-
-def _kills_loomtui(cmd, text: str) -> str:
-    argv = cmd.argv
-    program = cmd.program
-    if any("loom" in w.lower() for w in argv[1:]):
-        return f"`{_short(cmd.line)}` names loomtui"
-    if program == "kill":
-        pids = _kill_pids(argv)
-        if not pids and "loom" in text.lower():
-            return "a kill fed by a search for loomtui"
-        for pid in pids:
-            if pid == -1:
-                return "`kill -1` signals every process of the user"
-            if pid > 0 and _is_loomtui(pid):
-                return f"process {pid} is LoomTUI"
-        if "loom" in text.lower() and any(i in cmd.dynamic for i in range(1, len(argv))):
-            return "a kill of pids found by a search for loomtui"
-        return ""
-    # pkill / killall: does a pattern match a running LoomTUI process?
-    patterns = [w for w in argv[1:] if not w.startswith("-")]
-    full = any(w.startswith("-") and not w.startswith("--") and "f" in w for w in argv[1:]) or "--full" in argv
-    if not patterns:
-        return ""
-    for pid, cmdline, comm in _loomtui_processes():
-        for pattern in patterns:
-            subject = cmdline if full else comm
-            if program == "killall":
-                hit = pattern == comm or posixpath.basename(pattern) == comm
-            else:
-                hit = _search(pattern, subject)
-            if hit:
-                return f"`{_short(cmd.line)}` matches LoomTUI's process {pid}"
-    return ""
-
-
-def _kill_pids(argv: tuple) -> list[int]:
-    pids: list[int] = []
-    options = True
-    signal_given = False
-    i = 1
-    while i < len(argv):
-        word = argv[i]
-        i += 1
-        if options and word == "--":
-            options = False
-            continue
-        if options and word in ("-s", "-n", "--signal"):
-            i += 1
-            signal_given = True
-            continue
-        if options and word in ("-l", "-L", "--list", "--table"):
-            return []
-        if options and word.startswith("-") and not signal_given and not pids:
-            signal_given = True  # -9, -KILL, -SIGTERM
-            continue
-        try:
-            pids.append(int(word))
-        except ValueError:
-            continue
-    return [abs(p) if p < -1 else p for p in pids]
-
-
-def _is_loomtui(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as handle:
-            return b"loomtui" in handle.read(65536)
-    except OSError:
-        return False
-
-
-def _loomtui_processes() -> list[tuple[int, str, str]]:
-    out: list[tuple[int, str, str]] = []
-    me = os.getpid()
-    try:
-        entries = os.listdir("/proc")
-    except OSError:
-        return out
-    for entry in entries:
-        if not entry.isdigit() or int(entry) == me:
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as handle:
-                raw = handle.read(65536)
-            if b"loomtui" not in raw:
-                continue
-            with open(f"/proc/{entry}/comm", "rb") as handle:
-                comm = handle.read().decode("utf-8", "replace").strip()
-        except OSError:
-            continue
-        out.append((int(entry), raw.replace(b"\x00", b" ").decode("utf-8", "replace").strip(), comm))
-    return out
-
-
-def _search(pattern: str, subject: str) -> bool:
-    import re
-
-    try:
-        return re.search(pattern, subject) is not None
-    except re.error:
-        return pattern in subject
 
 
 def _short(text: str, limit: int = 80) -> str:
