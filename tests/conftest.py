@@ -25,6 +25,13 @@ def outside_any_agent(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(name)
 
 
+@pytest.fixture(autouse=True)
+def witness_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test's audit witnesses ($XDG_STATE_HOME/loomtui) in its own tmp dir, not
+    in the home directory of whoever runs the suite."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+
+
 @pytest.fixture
 def pod(tmp_path: Path) -> Path:
     return make_pod(tmp_path)

@@ -20,6 +20,11 @@ def run(args: argparse.Namespace) -> int:
         demo = create_demo_pod(args.agents)
     except (OSError, RuntimeError) as exc:
         raise CommandError(f"cannot create the demo pod: {exc}") from None
+    # The demo's audit witness lives and dies with its temporary pod, not in the
+    # user's ~/.local/state (which would keep one file per demo ever run).
+    import os
+
+    os.environ["XDG_STATE_HOME"] = str(demo.root / "state")
     try:
         demo.start(args.agents, args.seed)
         from loomtui.tui.app import make_app

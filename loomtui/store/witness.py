@@ -184,3 +184,14 @@ def read(path: Path | str) -> dict:
             and isinstance(document.get("pod"), str)):
         raise WitnessError(f"{path} is not an audit witness (it needs pod, id and hash)")
     return document
+
+
+def own_heads(pod: Path | str) -> list[tuple[int, str, str]]:
+    """This user's witness of `pod` as the heads `audit.inspect` takes: [] when there is
+    none; an unreadable one is left out (`loomtui audit verify` says why)."""
+    path = witness_path(pod)
+    try:
+        document = read(path)
+    except (FileNotFoundError, WitnessError):
+        return []
+    return [(document["id"], document["hash"], f"this user's witness {path}")]

@@ -81,7 +81,11 @@ class AuditScreen(Screen[None]):
             head = audit.head(conn)
             if head == self._head:  # nothing appended since the last read
                 return None
-            return head, audit.export(conn), audit.verify(conn)
+            # Every check `loomtui audit verify` makes: the chain, this user's witness,
+            # the triggers, and decided gates and budgets against their entries.
+            from loomtui.store import witness
+
+            return head, audit.export(conn), audit.inspect(conn, witness.own_heads(self.app.pod)).problems
 
         result = await self.app.in_store(read)
         if result is None:
@@ -92,11 +96,11 @@ class AuditScreen(Screen[None]):
         header.append("Audit log ", "bold")
         header.append(f"{len(entries)} entries  ")
         if problems:
-            header.append(f"✗ {len(problems)} problem(s) in the chain\n", "bold " + colours.get("risk-critical", ""))
+            header.append(f"✗ {len(problems)} problem(s)\n", "bold " + colours.get("risk-critical", ""))
             for problem in problems[:5]:
                 header.append(f"  {printable(problem)}\n", colours.get("risk-critical", ""))  # quotes content
         else:
-            header.append("✓ chain intact", colours.get("agent-done", ""))
+            header.append("✓ intact (chain, witness, triggers, decisions)", colours.get("agent-done", ""))
         self.query_one("#audit-header", Static).update(header)
         rows = []
         for entry in reversed(entries[-SHOWN:]):
