@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _decide(command: str, agent_name: str | None) -> tuple[bool, str, int]:
-    from loomtui.policy import classify, load_policy
+    from loomtui.policy import classify, load_policy, protection_context
 
     pod = pod_dir()
     conn = connect(db_path(pod), create=False)
@@ -71,7 +71,8 @@ def _decide(command: str, agent_name: str | None) -> tuple[bool, str, int]:
         agent_id = upsert_agent(conn, kind="script", now=now, session_id=f"gate:{name}", name=name,
                                 cwd=cwd, repo=place.repo, worktree=place.worktree, branch=place.branch)
         policy = load_policy(pod)
-        decision = classify(policy, "Bash", {"command": command}, cwd=cwd, repo=place.repo, agent=name)
+        decision = classify(policy, "Bash", {"command": command}, cwd=cwd, repo=place.repo, agent=name,
+                            **protection_context(pod, os.environ))
         if decision.action == "deny":
             record_event(conn, agent_id, kind="denied", now=now, tool="Bash",
                          summary=f"{command} (policy: {decision.reason})", status="working", status_reason="")

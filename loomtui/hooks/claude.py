@@ -290,11 +290,11 @@ class Hook:
     def _decide(self, conn, agent_id, event, data, tool, tool_input, cwd, repo, note,
                 governance: tuple[str, str, str]) -> Answer:
         """PreToolUse and PermissionRequest: classify, then answer, or gate and wait."""
-        from loomtui.policy import classify
+        from loomtui.policy import classify, protection_context
 
         summary = summarize(tool, tool_input, cwd)
         decision = classify(self._policy(conn), tool, tool_input, cwd=cwd, repo=repo,
-                            agent=_agent_name(conn, agent_id))
+                            agent=_agent_name(conn, agent_id), **protection_context(self.pod, os.environ))
         if decision.action == "deny":
             note("denied", f"{summary} (policy: {decision.reason})", "working", "", with_tool=tool)
             return deny(event, f"Denied by LoomTUI policy ({decision.rule}): {decision.reason}")
