@@ -145,6 +145,20 @@ def test_gates_and_the_approval_line_print_the_command_escaped(pod: Path, plante
     assert_no_raw(line + done.stderr)
     assert_escaped(line, rb"echo ok \x1b[2J; printf '\x1b]0;pwned\x07' \x9b31m", rb"fine \x1b[2J")
 
+    # The decision is audited with the summary; the export's text lines quote it.
+    exported = ok(loom(pod, "audit", "export"))
+    assert_no_raw(exported)
+    assert_escaped(exported, rb"\x9b31m")  # json.dumps escaped the ESC already; not the C1 character
+
+
+def test_agents_table_prints_names_and_reasons_escaped(pod: Path, planted: dict) -> None:
+    done = loom(pod, "agents")
+    out = ok(done)
+    assert_no_raw(out + done.stderr)
+    assert_escaped(out, rb"evil\x1b[2J-agent")
+    doc = json.loads(ok(loom(pod, "agents", "--json")))
+    assert [a["name"] for a in doc["agents"]] == [AGENT]
+
 
 def test_status_prints_no_raw_control_characters(pod: Path, planted: dict) -> None:
     conn = leases.open_leases(pod)
