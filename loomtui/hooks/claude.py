@@ -401,10 +401,9 @@ def hold(conn: sqlite3.Connection, agent_id: int, *, tool: str, tool_input: Mapp
         _cancel_quietly(conn, gate.id, exc, clock, note)
         raise
     from loomtui.store.audit import decision_recorded
+    from loomtui.store.gates import who_decided
 
-    who = final.decided_by or "a supervisor"
-    if final.decided_name and final.decided_name != who:
-        who = f"{who} ({final.decided_name})"
+    who = who_decided(final)
     recorded = final.status == "approved" and decision_recorded(conn, final)
     if recorded and approval_matches(final) and final.approved_hash == gate.content_hash:
         note("approved", f"gate {gate.id} approved by {who}", "working")
