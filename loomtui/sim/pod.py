@@ -127,12 +127,36 @@ def create_demo_pod(agents: int, root: Path | None = None) -> DemoPod:
     write_pod_file(pod / POLICY_NAME, demo_policy_text())
     connect(db_path(pod)).close()
     repo = create_repo(root / "shop")
+    _wire_agents(repo, pod)
     names = _names(agents + SPARE_WORKTREES)
     worktrees = [add_worktree(repo, root / "wt", name) for name in names]
     demo = DemoPod(root, pod, repo, worktrees)
     (demo.claude_dir / "projects").mkdir(parents=True)
     (demo.codex_home / "sessions").mkdir(parents=True)
     return demo
+
+
+def _wire_agents(repo: Path, pod: Path) -> None:
+    """The demo repository as `loomtui init claude` and `init codex` leave one: the hooks
+    and the sandbox in its settings, committed, so every worktree has them and the
+    simulated agents read as governed (the fleet marks an agent whose settings lack
+    them)."""
+    import json
+
+    from loomtui.hooks import install
+    from loomtui.sim.repo import git
+
+    claude = {"hooks": install.claude_hooks("loomtui hook claude"),
+              "sandbox": {"enabled": True, "failIfUnavailable": True,
+                          "allowUnsandboxedCommands": False,
+                          "filesystem": {"denyWrite": [str(pod)]}}}
+    codex = {"hooks": install.codex_hooks("loomtui hook codex")}
+    for name, body in ((".claude/settings.json", claude), (".codex/hooks.json", codex)):
+        target = repo / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps(body, indent=2) + "\n")
+    git(repo, "add", ".claude", ".codex")
+    git(repo, "commit", "-q", "-m", "LoomTUI hooks and sandbox")
 
 
 def _names(count: int) -> list[str]:
