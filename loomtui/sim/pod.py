@@ -126,8 +126,7 @@ def create_demo_pod(agents: int, root: Path | None = None) -> DemoPod:
     write_pod_file(pod / "config.toml", DEMO_CONFIG)
     write_pod_file(pod / POLICY_NAME, demo_policy_text())
     connect(db_path(pod)).close()
-    repo = create_repo(root / "shop")
-    _wire_agents(repo, pod)
+    repo = create_repo(root / "shop", extra=_agent_wiring())
     names = _names(agents + SPARE_WORKTREES)
     worktrees = [add_worktree(repo, root / "wt", name) for name in names]
     demo = DemoPod(root, pod, repo, worktrees)
@@ -136,27 +135,21 @@ def create_demo_pod(agents: int, root: Path | None = None) -> DemoPod:
     return demo
 
 
-def _wire_agents(repo: Path, pod: Path) -> None:
-    """The demo repository as `loomtui init claude` and `init codex` leave one: the hooks
-    and the sandbox in its settings, committed, so every worktree has them and the
-    simulated agents read as governed (the fleet marks an agent whose settings lack
-    them)."""
+def _agent_wiring() -> dict[str, str]:
+    """The demo repository's agent settings as `loomtui init claude` and `init codex`
+    leave them (hooks, and Claude Code's sandbox), so every worktree has them and the
+    simulated agents read as governed: the fleet marks an agent whose settings lack
+    them. The same text on every run (no temporary paths), for repeatable demos."""
     import json
 
     from loomtui.hooks import install
-    from loomtui.sim.repo import git
 
     claude = {"hooks": install.claude_hooks("loomtui hook claude"),
               "sandbox": {"enabled": True, "failIfUnavailable": True,
-                          "allowUnsandboxedCommands": False,
-                          "filesystem": {"denyWrite": [str(pod)]}}}
+                          "allowUnsandboxedCommands": False}}
     codex = {"hooks": install.codex_hooks("loomtui hook codex")}
-    for name, body in ((".claude/settings.json", claude), (".codex/hooks.json", codex)):
-        target = repo / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(json.dumps(body, indent=2) + "\n")
-    git(repo, "add", ".claude", ".codex")
-    git(repo, "commit", "-q", "-m", "LoomTUI hooks and sandbox")
+    return {".claude/settings.json": json.dumps(claude, indent=2) + "\n",
+            ".codex/hooks.json": json.dumps(codex, indent=2) + "\n"}
 
 
 def _names(count: int) -> list[str]:

@@ -125,11 +125,11 @@ def git(cwd: Path, *args: str) -> str:
     return done.stdout
 
 
-def create_repo(path: Path) -> Path:
-    """A repository on `main` with a few files and two commits."""
+def create_repo(path: Path, extra: dict[str, str] | None = None) -> Path:
+    """A repository on `main` with a few files (and `extra` ones) and two commits."""
     path.mkdir(parents=True)
     git(path, "init", "-q", "-b", "main")
-    for name, text in FILES.items():
+    for name, text in {**FILES, **(extra or {})}.items():
         target = path / name
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text)
