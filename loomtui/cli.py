@@ -46,6 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="also write this agent's hook configuration into the current repository")
     init.add_argument("--print", action="store_true", dest="print_only",
                       help="show the agent configuration instead of writing it")
+    init.add_argument("--no-sandbox", action="store_true", dest="no_sandbox",
+                      help="do not turn on the agent's own sandbox (its commands can then write "
+                           "the pod and erase its governance; a warning says so)")
     init.add_argument("--shared", metavar="GROUP",
                       help="share the pod with a Unix group: a setgid directory (2770) whose "
                            "files are group read-write (0660); without it a new pod is private (0700)")

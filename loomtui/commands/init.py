@@ -28,7 +28,7 @@ from loomtui.store.db import (
 
 def run(args: argparse.Namespace) -> int:
     if args.agent and args.print_only:
-        print(json.dumps(_agent_config(args.agent), indent=2))
+        print(json.dumps(_agent_config(args.agent, pod_dir(), sandbox=not args.no_sandbox), indent=2))
         return 0
     group = _prepare_pod(pod_dir(), getattr(args, "shared", None))
     pod, conn = open_pod(create=True)
@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
               f"LOOM_HOME={pod}")
         _warn_unreachable(pod, group)
     if args.agent:
-        _install(args.agent)
+        _install(args.agent, pod, sandbox=not getattr(args, "no_sandbox", False))
     return 0
 
 
@@ -172,22 +172,53 @@ def _repo_root() -> Path:
     return Path(place.worktree or os.getcwd())
 
 
-def _agent_config(agent: str) -> dict:
+def _agent_config(agent: str, pod: Path | None = None, sandbox: bool = True) -> dict:
+    """What init writes for `agent`: its hooks; for Claude Code with a pod, also the
+    sandbox (unless `sandbox` is False) and the approval of the memory server."""
     from loomtui.hooks import install
 
     command = install.hook_command(agent)
     hooks = install.claude_hooks(command) if agent == "claude" else install.codex_hooks(command)
-    return {"hooks": hooks}
+    config: dict = {"hooks": hooks}
+    if agent == "claude" and pod is not None:
+        if sandbox:
+            config["sandbox"] = install.claude_sandbox(pod)
+        config["enabledMcpjsonServers"] = [install.MCP_SERVER_NAME]
+    return config
 
 
-def _install(agent: str) -> None:
+def _install(agent: str, pod: Path, sandbox: bool = True) -> None:
     from loomtui.hooks import install
 
     root = _repo_root()
-    path = root / (".claude/settings.json" if agent == "claude" else ".codex/hooks.json")
-    _merge_json(path, lambda existing: install.merge(existing, _agent_config(agent)["hooks"]),
-                agent, "the LoomTUI hooks")
-    _install_mcp(agent, root)
+    if agent == "codex":
+        _merge_json(root / ".codex/hooks.json",
+                    lambda existing: install.merge(existing, _agent_config(agent)["hooks"]),
+                    agent, "the LoomTUI hooks")
+        _install_mcp(agent, root)
+        _install_sandbox(agent, root, pod, sandbox)
+    else:
+        # One write of .claude/settings.json for everything, so its backup is the
+        # file as it was before init.
+        notes: list[str] = []
+
+        def merge(existing: dict) -> dict:
+            merged = install.merge(existing, _agent_config(agent)["hooks"])
+            merged = install.approve_mcp_server(merged)
+            if sandbox:
+                merged, found = install.merge_sandbox(merged, pod)
+                notes.extend(found)
+            return merged
+
+        what = ("the LoomTUI hooks, the memory server's approval (enabledMcpjsonServers) and "
+                "Claude Code's sandbox (the pod and the audit witness outside what commands may "
+                "write)") if sandbox else \
+            "the LoomTUI hooks and the memory server's approval (enabledMcpjsonServers)"
+        _merge_json(root / ".claude/settings.json", merge, agent, what)
+        _install_mcp(agent, root)
+        for note in notes:
+            print(f"loomtui: warning: claude: {note}", file=sys.stderr)
+        _install_sandbox(agent, root, pod, sandbox)
     print(f"{agent}: gates expire after 10 minutes, before the hook's own "
           f"{install.GATE_HOOK_TIMEOUT // 60}-minute timeout, so a gate always answers")
     if agent == "codex":
@@ -207,9 +238,53 @@ def _install_mcp(agent: str, root: Path) -> None:
         print("codex: add the pod's memory server to $CODEX_HOME/config.toml:\n")
         print(install.codex_mcp_toml())
         return
+    # Claude Code starts a project's .mcp.json server only once it is approved: _install
+    # approves ours in .claude/settings.json (honoured once the folder is trusted).
     _merge_json(root / ".mcp.json",
                 lambda existing: install.merge_mcp(existing, install.claude_mcp_servers()),
                 "claude", f"the LoomTUI memory server ({install.MCP_SERVER_NAME})")
+
+
+_NO_SANDBOX_WARNING = (
+    "loomtui: warning: --no-sandbox: {agent}'s own sandbox is not turned on, so nothing but "
+    "LoomTUI's policy stands between the agent's shell commands and the pod directory ({pod}: "
+    "its store, policy, config and audit) and the audit witness ({witness}). A command that "
+    "hides the path (an environment variable, a script, an encoded string) can approve its own "
+    "gates, loosen its policy or erase its audit trail. Run init again without --no-sandbox to "
+    "restore the boundary.")
+
+
+def _install_sandbox(agent: str, root: Path, pod: Path, sandbox: bool) -> None:
+    """The rest of the agent's own sandbox (Claude Code's settings were merged by
+    _install): printed for Codex (it lives in the user's $CODEX_HOME/config.toml), the
+    tools Claude Code's needs checked. `sandbox` False opts out, loudly."""
+    from loomtui.hooks import install
+
+    if not sandbox:
+        print(_NO_SANDBOX_WARNING.format(agent="Claude Code" if agent == "claude" else "Codex",
+                                         pod=pod, witness=install.witness_dir()), file=sys.stderr)
+        if agent == "claude":
+            try:
+                current = install.read_json(root / ".claude/settings.json").get("sandbox")
+            except ValueError:
+                current = None
+            if isinstance(current, dict) and current.get("enabled") is True:
+                print(f"loomtui: note: {root / '.claude/settings.json'} still turns the sandbox on "
+                      "from an earlier init; --no-sandbox leaves it as it is", file=sys.stderr)
+        return
+    if agent == "codex":
+        text, warnings = install.codex_sandbox_toml(pod, root)
+        print("codex: run Codex in its workspace-write sandbox, with the pod outside what its "
+              "commands may write; in $CODEX_HOME/config.toml:\n")
+        print(text)
+        for warning in warnings:
+            print(f"loomtui: warning: codex: {warning}", file=sys.stderr)
+        return
+    missing = install.missing_sandbox_tools()
+    if missing:
+        print(f"loomtui: warning: claude: Claude Code's sandbox needs {' and '.join(missing)}, not "
+              "installed here: Claude Code will refuse to start (sandbox.failIfUnavailable) until "
+              "they are (Debian/Ubuntu: apt-get install bubblewrap socat)", file=sys.stderr)
 
 
 def _merge_json(path: Path, merge, agent: str, what: str) -> None:

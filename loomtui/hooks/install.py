@@ -171,3 +171,127 @@ def codex_mcp_toml() -> str:
             f"args = [{', '.join(json.dumps(a) for a in args)}]\n"
             "startup_timeout_sec = 20\n"
             "tool_timeout_sec = 30\n")
+
+
+# -- the agents' own sandboxes (issue 10) --------------------------------------------------
+#
+# The boundary between an agent and its governance is the agent's OS sandbox: its
+# shell commands must not write the pod directory (store, policy, config, audit) nor
+# the audit witness, while the hooks, which run outside the sandbox, can. Each key
+# below was checked end to end against Claude Code 2.1.332 (tests/e2e/test_sandbox_e2e.py).
+
+def witness_dir() -> Path:
+    """Where the audit witness lives ($XDG_STATE_HOME/loomtui, else ~/.local/state/loomtui)."""
+    from loomtui.store.witness import witness_dir as where
+
+    return where()
+
+
+def protected_paths(pod: Path) -> list[str]:
+    """The directories sandboxed commands must not write: the pod and the audit
+    witness, each as given and as resolved (a symlink, `..`), absolute."""
+    paths: list[str] = []
+    for place in (pod, witness_dir()):
+        given = Path(os.path.abspath(os.path.expanduser(os.fspath(place))))
+        for candidate in (str(given), os.path.realpath(given)):
+            if candidate not in paths:
+                paths.append(candidate)
+    return paths
+
+
+def claude_sandbox(pod: Path) -> dict[str, Any]:
+    """Claude Code's `sandbox` settings: on, refusing to start without it, no way
+    out per command, and the pod and witness outside what commands may write."""
+    return {"enabled": True, "failIfUnavailable": True, "allowUnsandboxedCommands": False,
+            "filesystem": {"denyWrite": protected_paths(pod)}}
+
+
+def merge_sandbox(existing: dict[str, Any], pod: Path) -> tuple[dict[str, Any], list[str]]:
+    """`existing` settings with our sandbox in place: our three switches win, our
+    denyWrite paths are added to any already there, every other sandbox setting is
+    kept, except `filesystem.disabled` (which turns the file rules off) and looser
+    switches, each of which is named in the returned notes."""
+    ours = claude_sandbox(pod)
+    before = existing.get("sandbox")
+    if before is not None and not isinstance(before, dict):
+        raise ValueError("sandbox in .claude/settings.json is not a JSON object; fix or move it, "
+                         "then run again")
+    sandbox = dict(before or {})
+    notes = []
+    for key in ("enabled", "failIfUnavailable", "allowUnsandboxedCommands"):
+        if key in sandbox and sandbox[key] != ours[key]:
+            notes.append(f"sandbox.{key} was {json.dumps(sandbox[key])}, now {json.dumps(ours[key])}")
+        sandbox[key] = ours[key]
+    filesystem = sandbox.get("filesystem")
+    if filesystem is not None and not isinstance(filesystem, dict):
+        raise ValueError("sandbox.filesystem in .claude/settings.json is not a JSON object; fix or "
+                         "move it, then run again")
+    filesystem = dict(filesystem or {})
+    if filesystem.pop("disabled", False):
+        notes.append("sandbox.filesystem.disabled was true (no file isolation), now removed")
+    deny = filesystem.get("denyWrite") or []
+    if not isinstance(deny, list):
+        raise ValueError("sandbox.filesystem.denyWrite in .claude/settings.json is not a list; "
+                         "fix or move it, then run again")
+    filesystem["denyWrite"] = deny + [p for p in ours["filesystem"]["denyWrite"] if p not in deny]
+    sandbox["filesystem"] = filesystem
+    return {**existing, "sandbox": sandbox}, notes
+
+
+def approve_mcp_server(existing: dict[str, Any]) -> dict[str, Any]:
+    """`existing` settings with our .mcp.json server approved (`enabledMcpjsonServers`:
+    Claude Code starts a project's server only once approved; it honours this list
+    from the project's settings once the folder is trusted)."""
+    enabled = existing.get("enabledMcpjsonServers") or []
+    if not isinstance(enabled, list):
+        raise ValueError("enabledMcpjsonServers in .claude/settings.json is not a list; fix or move "
+                         "it, then run again")
+    if MCP_SERVER_NAME in enabled:
+        return existing
+    return {**existing, "enabledMcpjsonServers": [*enabled, MCP_SERVER_NAME]}
+
+
+def missing_sandbox_tools() -> list[str]:
+    """What Claude Code's sandbox needs on Linux and this machine lacks (it then
+    refuses to start, with failIfUnavailable)."""
+    if not sys.platform.startswith("linux"):
+        return []
+    return [f"{package} ({binary})" for package, binary in (("bubblewrap", "bwrap"), ("socat", "socat"))
+            if shutil.which(binary) is None]
+
+
+def _under(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def codex_sandbox_toml(pod: Path, repo: Path,
+                       environ: dict[str, str] | os._Environ[str] | None = None) -> tuple[str, list[str]]:
+    """The sandbox lines for $CODEX_HOME/config.toml and the warnings about where
+    the pod is: Codex's workspace-write lets commands write the workspace, /tmp and
+    $TMPDIR (unless excluded) and `writable_roots`, and has no per-path deny."""
+    env = os.environ if environ is None else environ
+    paths = protected_paths(pod)
+    lines = ['sandbox_mode = "workspace-write"']
+    table: list[str] = []
+    warnings: list[str] = []
+    if any(_under(p, "/tmp") for p in paths):
+        table.append("exclude_slash_tmp = true")
+        warnings.append("the pod (or the audit witness) is under /tmp, which Codex's workspace-write "
+                        "lets commands write unless [sandbox_workspace_write] exclude_slash_tmp = true")
+    tmpdir = env.get("TMPDIR")
+    if tmpdir and tmpdir.strip():
+        roots = {os.path.abspath(tmpdir), os.path.realpath(tmpdir)}
+        if any(_under(p, r) for p in paths for r in roots):
+            table.append("exclude_tmpdir_env_var = true")
+            warnings.append(f"the pod (or the audit witness) is under $TMPDIR ({tmpdir}), which "
+                            "Codex's workspace-write lets commands write unless "
+                            "[sandbox_workspace_write] exclude_tmpdir_env_var = true")
+    repo_roots = {os.path.abspath(repo), os.path.realpath(repo)}
+    if any(_under(p, r) for p in paths for r in repo_roots):
+        warnings.append(f"the pod ({pod}) is inside the repository {repo}: Codex's workspace-write "
+                        "lets commands write everything in the workspace and cannot exclude a "
+                        "directory in it; move the pod out (set LOOM_HOME to a directory outside "
+                        "every repository an agent works in) and run init again")
+    if table:
+        lines += ["", "[sandbox_workspace_write]", *table]
+    return "\n".join(lines) + "\n", warnings
