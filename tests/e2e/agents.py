@@ -1,18 +1,25 @@
 """Installing the real agents for the end-to-end tests.
 
-`npm install --prefix <cache>/<agent> <package>` when npm is there, into a cache
-directory that outlives the test run (so a rerun does not install ~400 MB
-again): `$LOOMTUI_E2E_CACHE`, else `~/.cache/loomtui-e2e`. A binary may also be
-given outright with `$LOOMTUI_E2E_CLAUDE` / `$LOOMTUI_E2E_CODEX`.
+The tests were verified with the versions pinned in `PINNED`:
+`npm install --prefix <cache>/<agent> <package>@<pinned>` when npm is there,
+into a cache directory that outlives the test run (so a rerun does not install
+~400 MB again): `$LOOMTUI_E2E_CACHE`, else `~/.cache/loomtui-e2e`. A binary of
+another version found there is replaced.
+
+`LOOMTUI_E2E_LATEST=1` tries the newest releases instead (`npm view` names
+them; installed under <cache>/latest, apart from the pinned ones). A binary may
+also be given outright with `$LOOMTUI_E2E_CLAUDE` / `$LOOMTUI_E2E_CODEX`.
 
 `ensure(agent)` returns an `Installed` (the binary, its version, how long the
-install took) or a reason to skip, never raises.
+install took) or a reason to skip, never raises. Under `LOOMTUI_E2E_REQUIRED=1`
+(CI) that reason fails the test instead (tests/e2e/conftest.py).
 """
 
 from __future__ import annotations
 
 import fcntl
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -20,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PACKAGES = {"claude": "@anthropic-ai/claude-code", "codex": "@openai/codex"}
+# The releases the e2e tests (and docs/security.md's sandbox claims) were verified with.
+PINNED = {"claude": "2.1.332", "codex": "0.169.0"}
 INSTALL_TIMEOUT = 900.0  # seconds; each package is ~400 MB
 
 
@@ -37,6 +46,30 @@ def cache_root() -> Path:
         return Path(configured).expanduser()
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "loomtui-e2e"
+
+
+def required() -> bool:
+    """CI: every e2e test must run; a would-be skip is a failure with its reason."""
+    return os.environ.get("LOOMTUI_E2E_REQUIRED", "") not in ("", "0")
+
+
+def latest() -> bool:
+    return os.environ.get("LOOMTUI_E2E_LATEST", "") not in ("", "0")
+
+
+def _matches(version: str, wanted: str) -> bool:
+    return re.search(rf"(?<![\d.]){re.escape(wanted)}(?![\d.])", version) is not None
+
+
+def _newest(npm: str, package: str) -> str | None:
+    """The newest release npm serves (`npm view <package> version`), or None."""
+    try:
+        done = subprocess.run([npm, "view", package, "version", "--no-update-notifier"],
+                              capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    version = done.stdout.strip().splitlines()[-1].strip() if done.stdout.strip() else ""
+    return version if done.returncode == 0 and re.fullmatch(r"[\w.+-]+", version) else None
 
 
 def _version(binary: Path) -> str | None:
@@ -69,17 +102,30 @@ def ensure(agent: str) -> Installed | str:
         version = _version(binary)
         if version is None:
             return f"${'LOOMTUI_E2E_' + agent.upper()} = {given} does not run (`--version` failed)"
+        if required() and not latest() and not _matches(version, PINNED[agent]):
+            return (f"${'LOOMTUI_E2E_' + agent.upper()} = {given} is {version}; the tests are "
+                    f"verified with {PINNED[agent]} (unset it to install that one)")
         return Installed(agent, binary, version, None)
 
     npm = shutil.which("npm")
-    prefix = cache_root() / agent
+    if latest():
+        if npm is None:
+            return "LOOMTUI_E2E_LATEST is set but npm is not installed"
+        wanted = _newest(npm, PACKAGES[agent])
+        if wanted is None:
+            return f"`npm view {PACKAGES[agent]} version` failed (is the npm registry reachable?)"
+        prefix = cache_root() / "latest" / agent
+    else:
+        wanted = PINNED[agent]
+        prefix = cache_root() / agent
+    spec = f"{PACKAGES[agent]}@{wanted}"
     binary = prefix / "node_modules" / ".bin" / agent
     if binary.exists():
         version = _version(binary)
-        if version is not None:
+        if version is not None and _matches(version, wanted):
             return Installed(agent, binary, version, None)
     if npm is None:
-        return (f"npm is not installed, so the real {agent} CLI ({PACKAGES[agent]}) cannot be "
+        return (f"npm is not installed, so the real {agent} CLI ({spec}) cannot be "
                 f"installed; install Node.js + npm, or set $LOOMTUI_E2E_{agent.upper()} to the "
                 f"binary")
     try:
@@ -90,27 +136,31 @@ def ensure(agent: str) -> Installed | str:
     # One installer at a time per cache (parallel test workers, two checkouts).
     with open(prefix.parent / f".{agent}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if binary.exists() and (version := _version(binary)) is not None:
+        if binary.exists() and (version := _version(binary)) is not None \
+                and _matches(version, wanted):
             return Installed(agent, binary, version, None)
         started = time.monotonic()
         try:
+            # --save-exact keeps the prefix's package.json from pinning a range next time.
             done = subprocess.run(
                 [npm, "install", "--prefix", str(prefix), "--no-audit", "--no-fund",
-                 "--no-update-notifier", PACKAGES[agent]],
+                 "--no-update-notifier", "--save-exact", spec],
                 capture_output=True, text=True, timeout=INSTALL_TIMEOUT, stdin=subprocess.DEVNULL)
         except subprocess.TimeoutExpired:
-            return f"`npm install {PACKAGES[agent]}` took longer than {INSTALL_TIMEOUT:.0f} s"
+            return f"`npm install {spec}` took longer than {INSTALL_TIMEOUT:.0f} s"
         except OSError as exc:
-            return f"`npm install {PACKAGES[agent]}` could not start: {exc}"
+            return f"`npm install {spec}` could not start: {exc}"
         took = time.monotonic() - started
         if done.returncode != 0:
             lines = [ln for ln in (done.stderr or done.stdout).splitlines() if ln.strip()]
             errors = [ln for ln in lines if ln.startswith(("npm error", "npm ERR!"))]
             tail = "\n".join((errors or lines)[:4])  # npm puts the error code first
-            return (f"`npm install {PACKAGES[agent]}` failed (exit {done.returncode}; is the npm "
+            return (f"`npm install {spec}` failed (exit {done.returncode}; is the npm "
                     f"registry reachable?):\n{tail}")
         version = _version(binary) if binary.exists() else None
         if version is None:
-            return (f"`npm install {PACKAGES[agent]}` finished but {binary} does not run "
+            return (f"`npm install {spec}` finished but {binary} does not run "
                     f"(`--version` failed); the platform binary may be missing")
+        if not _matches(version, wanted):
+            return f"`npm install {spec}` finished but {binary} says it is {version}"
         return Installed(agent, binary, version, took)

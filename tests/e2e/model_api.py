@@ -1,14 +1,16 @@
 """A scripted stand-in for the model APIs, so the real agents run offline.
 
 One small threaded HTTP server on 127.0.0.1 (an ephemeral port, stdlib only).
-The script is always the same two turns:
+The script is one shell call per step, then text:
 
-1. the agent's first main-loop request gets a tool call running `command` in the
-   shell (Claude Code: a `tool_use` of `Bash`; Codex: a `function_call` of
-   `exec_command`);
-2. once the request carries the tool's result (Claude: the last user message
-   holds a `tool_result`; Codex: `input` holds a `function_call_output`), it
-   answers with text and ends the turn.
+1. a main-loop request that carries N tool results (Claude: `tool_result` blocks
+   in the user messages; Codex: `function_call_output` items in `input`) gets
+   step N+1 as a tool call (Claude Code: a `tool_use` of `Bash`; Codex: a
+   `function_call` of `exec_command`);
+2. once every step has its result, it answers with text and ends the turn.
+
+A step is a command string, or a dict of extra tool input (Claude's Bash input,
+e.g. `{"command": ..., "dangerouslyDisableSandbox": True}`).
 
 Claude Code (formats reference, section 7): `POST /v1/messages` answered with
 server-sent events (or one JSON message when the request does not stream), the
@@ -54,10 +56,14 @@ class ToolResult:
 
 
 class ModelAPI:
-    """`with ModelAPI("git push origin main") as api:` ... `api.base_url`."""
+    """`with ModelAPI("git push origin main") as api:` ... `api.base_url`;
+    `ModelAPI(["echo a > a", "echo b > b"])` for several calls, one a turn."""
 
-    def __init__(self, command: str, *, final_text: str = "Done: I tried the push.") -> None:
-        self.command = command
+    def __init__(self, command: str | dict | list[str | dict], *,
+                 final_text: str = "Done: I tried the push.") -> None:
+        steps = command if isinstance(command, list) else [command]
+        self.steps: list[dict] = [s if isinstance(s, dict) else {"command": s} for s in steps]
+        self.command = self.steps[0]["command"]
         self.final_text = final_text
         self.requests: list[Request] = []
         self.errors: list[str] = []
@@ -183,20 +189,14 @@ def _codex_results(body: dict) -> list[ToolResult]:
     return out
 
 
-def _last_user_has_tool_result(body: dict) -> bool:
-    messages = [m for m in body.get("messages") or [] if isinstance(m, dict)]
-    if not messages or messages[-1].get("role") != "user":
-        return False
-    content = messages[-1].get("content")
-    return isinstance(content, list) and any(
-        isinstance(b, dict) and b.get("type") == "tool_result" for b in content)
+def _tool_results_sent(body: dict) -> int:
+    """How many tool results a Claude request carries (the steps done so far)."""
+    return len(_claude_results(body))
 
 
-def _input_has_call_output(body: dict) -> bool:
-    items = body.get("input")
-    return isinstance(items, list) and any(
-        isinstance(i, dict) and i.get("type") in ("function_call_output", "custom_tool_call_output")
-        for i in items)
+def _call_outputs_sent(body: dict) -> int:
+    """How many function-call outputs a Codex request carries."""
+    return len(_codex_results(body))
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -292,10 +292,11 @@ class _Handler(BaseHTTPRequestHandler):
         model = body.get("model") or MODEL
         usage = {"input_tokens": 120, "output_tokens": 1, "cache_creation_input_tokens": 0,
                  "cache_read_input_tokens": 0}
-        if body.get("tools") and not _last_user_has_tool_result(body):
+        done = _tool_results_sent(body)
+        if body.get("tools") and done < len(self.owner.steps):
             block = {"type": "tool_use", "id": f"toolu_e2e{uuid.uuid4().hex[:16]}", "name": "Bash",
                      "input": {}}
-            tool_input = {"command": self.owner.command, "description": "Push the branch"}
+            tool_input = {"description": "Push the branch", **self.owner.steps[done]}
             delta = {"type": "input_json_delta", "partial_json": json.dumps(tool_input)}
             full_block = {**block, "input": tool_input}
             stop_reason = "tool_use"
@@ -330,7 +331,8 @@ class _Handler(BaseHTTPRequestHandler):
         n = self.owner.next_id()
         resp_id = f"resp_e2e{n:06d}"
         model = body.get("model") or CODEX_MODEL
-        if _input_has_call_output(body):
+        done = _call_outputs_sent(body)
+        if done >= len(self.owner.steps):
             item = {"type": "message", "id": f"msg_e2e{n:06d}", "role": "assistant",
                     "status": "completed",
                     "content": [{"type": "output_text", "text": self.owner.final_text,
@@ -338,7 +340,7 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             item = {"type": "function_call", "id": f"fc_e2e{n:06d}", "status": "completed",
                     "name": "exec_command", "call_id": f"call_e2e{n:06d}",
-                    "arguments": json.dumps({"cmd": self.owner.command})}
+                    "arguments": json.dumps({"cmd": self.owner.steps[done]["command"]})}
         usage = {"input_tokens": 200, "input_tokens_details": {"cached_tokens": 0},
                  "output_tokens": 20, "output_tokens_details": {"reasoning_tokens": 0},
                  "total_tokens": 220}
