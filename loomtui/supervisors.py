@@ -184,12 +184,13 @@ def authorize(pod: Path, config: Config, decider: Decider, gate: Gate | None = N
 
 
 def own_session(gate: Gate) -> bool:
-    """Does this process run under the agent (or the waiting hook) of `gate`? Only
-    for a gate recorded on this host; a pid from elsewhere names nothing here."""
+    """Does this process run under the agent (or the waiting hook) of `gate`? Matched by
+    pid and start time, whatever host name the gate or this process reports."""
     from loomtui.store import procs
 
-    if gate.waiter_host is not None and gate.waiter_host != procs.host():
-        return False
+    # No host check here: an agent can rename its host in a namespace of its own
+    # (unshare -u). A pid with the same start time among our ancestors is the same
+    # process whatever the host name says.
     if gate.agent_pid and procs.descends_from(procs.Proc(gate.agent_pid, gate.agent_started)):
         return True
     # A waiter recorded without its start time (older gates) is not matched by pid alone.

@@ -360,3 +360,16 @@ def test_protection_context_reads_the_agents_environment(tmp_path) -> None:
         "pod": str(tmp_path), "protected": ("/var/state/loomtui",), "home": "/home/ana",
         "claude_config_dir": "/cc", "codex_home": None}
     assert protection_context(tmp_path, {"HOME": "/home/ana"})["protected"] == ("/home/ana/.local/state/loomtui",)
+
+
+@pytest.mark.parametrize("command", [
+    "lo''omtui approve 1", "l\\oomtui approve 1", 'l"oo"mtui reject 2 --reason x',
+    "(env -u CLAUDECODE setsid lo''omtui approve 2 &)",
+])
+def test_quoting_the_program_name_does_not_hide_a_decision(command: str) -> None:
+    """Found by the red team: the pre-filter read the raw text, so a quoted name skipped
+    the decision checks although the shell analysis unquotes it."""
+    from loomtui.policy import default_policy_text, parse_policy
+
+    decision = classify(parse_policy(default_policy_text()), "Bash", {"command": command}, cwd="/tmp")
+    assert decision.action == "deny" and decision.rule == "protect-decisions"

@@ -228,7 +228,10 @@ def check_bash(guard: Guard, text: str, commands: tuple, cwd: str | None, tool_i
         found.append(("deny", POD_COMMANDS, "critical", f"the command {why}: {_POD_REASON}"))
     wiring_hit = ""
     rare = None
-    if "loomtui" in text or "kill" in text:  # every decision and kill check needs one of them
+    # Every decision and kill check needs one of these words; quotes and backslashes
+    # go first so `lo''omtui` or `k\\ill` cannot hide the word from this pre-filter.
+    bare = text.replace("'", "").replace('"', "").replace("\\", "")
+    if "loomtui" in bare or "kill" in bare:
         from loomtui.policy import protect_commands as rare
     for cmd in commands:
         here = _here(cmd, cwd)
