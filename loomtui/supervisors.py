@@ -9,7 +9,8 @@ console's approve, reject, claim and budget changes, memory accept, reject, pin,
 unpin and retire) and refuses, with a message saying why:
 
 1. a process inside an agent's environment (`CLAUDECODE`, any `CODEX_*` but
-   `CODEX_HOME`, `LOOM_SESSION_ID`, `LOOM_AGENT`);
+   `CODEX_HOME`, `LOOM_SESSION_ID`, `LOOM_AGENT`), or inside an agent's process tree
+   (an ancestor is Claude Code's or Codex's own program: `procs.agent_ancestor`);
 2. a decision on a gate of the deciding process's own session: the process
    descends from the agent process the gate's hook ran under;
 3. an account that is not an approver: `[supervisors] approvers` in the pod's
@@ -174,6 +175,12 @@ def authorize(pod: Path, config: Config, decider: Decider, gate: Gate | None = N
     if variable is not None:
         raise NotAllowed(f"refused: this process runs inside an agent's environment ({variable} is set); "
                          "a person decides, from a shell outside any agent")
+    from loomtui.store import procs
+
+    above = procs.agent_ancestor()
+    if above is not None:
+        raise NotAllowed(f"refused: this process runs inside an agent ({procs.name(above.pid) or 'agent'}, "
+                         f"pid {above.pid}); a person decides, from a shell outside any agent")
     if gate is not None and own_session(gate):
         raise NotAllowed(f"refused: gate {gate.id} belongs to an agent this process runs under; "
                          "nobody decides a gate of their own session")

@@ -375,3 +375,39 @@ async def test_the_console_refuses_a_budget_change_by_a_non_approver(pod: Path) 
         assert not [e for e in audit.export(conn) if e["action"] == "budget.set"]
     finally:
         conn.close()
+
+
+# -- no decision from inside an agent's process tree, whatever its environment -----------
+
+FAKE_AGENT = r"""
+import subprocess, sys
+from pathlib import Path
+Path("/proc/self/comm").write_text("claude")  # what Claude Code's native binary shows
+for args in sys.argv[1:]:
+    done = subprocess.run(["sh", "-c", f"env -u CLAUDECODE {sys.executable} -m loomtui {args}"],
+                          capture_output=True, text=True)
+    print(done.returncode, done.stderr.strip().replace("\n", " "), flush=True)
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/comm").exists(), reason="needs Linux /proc")
+def test_no_decision_from_inside_an_agents_process_tree(bare_pod: Path) -> None:
+    """Found by the red team: with its variables cleared, an agent pinned and edited the
+    pod's memory from its own shell (memory entries name no agent process, unlike gates).
+    Any decision whose process has Claude Code's or Codex's program above it is refused."""
+    gate_id = new_gate(bare_pod)
+    added = loom(bare_pod, "memory", "add", "Run the tests before pushing", "--kind", "convention", "--json")
+    assert added.returncode == 0, added.stderr
+    entry_id = json.loads(added.stdout)["id"]
+    agent = subprocess.run([sys.executable, "-c", FAKE_AGENT, f"approve {gate_id}", f"memory pin {entry_id}",
+                            f"reject {gate_id} --reason no"],
+                           env=clean_env(LOOM_HOME=str(bare_pod)), capture_output=True, text=True, timeout=60)
+    assert agent.returncode == 0, agent.stderr
+    lines = agent.stdout.strip().splitlines()
+    assert len(lines) == 3
+    for line in lines:
+        assert line.startswith("1 ") and "runs inside an agent (claude" in line, line
+    assert stored(bare_pod, gate_id)[0].status == "pending"
+    # The same commands from outside any agent decide.
+    assert loom(bare_pod, "memory", "pin", str(entry_id)).returncode == 0
+    assert loom(bare_pod, "approve", str(gate_id)).returncode == 0

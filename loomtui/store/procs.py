@@ -125,3 +125,27 @@ def descends_from(target: Proc, pid: int | None = None) -> bool:
     chain = [Proc(own, start_time(own)), *ancestors(own)]
     return any(p.pid == target.pid and (target.started is None or p.started == target.started)
                for p in chain)
+
+
+# The agents' own programs, as /proc shows them: the native binaries by name (`comm`,
+# cut to 15 characters by the kernel), the npm packages by their path in the command line.
+AGENT_PROGRAMS = ("claude", "codex")
+AGENT_PACKAGES = (b"@anthropic-ai/claude-code", b"@openai/codex")
+
+
+def agent_ancestor(pid: int | None = None) -> Proc | None:
+    """The nearest ancestor of this process (or `pid`) that is a coding agent's own
+    program (Claude Code, Codex), or None. A decision made from inside an agent's
+    process tree is the agent deciding, whatever its environment says."""
+    for proc in ancestors(pid):
+        program = name(proc.pid)
+        if program == "claude" or program.startswith("codex"):
+            return proc
+        try:
+            with open(f"/proc/{proc.pid}/cmdline", "rb") as f:
+                command = f.read(4096)
+        except OSError:
+            continue
+        if any(package in command for package in AGENT_PACKAGES):
+            return proc
+    return None
