@@ -242,3 +242,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_ERROR
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # `loomtui gates --all | head`: the reader left. Point stdout at /dev/null so the
+        # interpreter's final flush cannot raise again, and exit as `cat` would (SIGPIPE).
+        import os
+
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141

@@ -439,3 +439,30 @@ def test_init_falls_back_to_xdg_data_home(tmp_path: Path) -> None:
     status = loom("status", "--json", env=env, cwd=tmp_path)
     assert status.returncode == 0, status.stderr
     assert json.loads(status.stdout)["pod"] == str(xdg / "loomtui")
+
+
+def test_a_reader_that_leaves_early_gets_no_traceback(tmp_path) -> None:
+    """`loomtui gates --all | head` (and every other listing): the reader closes the pipe
+    early; the command ends quietly with 141, as `cat` would, never a traceback."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from loomtui.store.db import connect, db_path
+    from loomtui.store.gates import create_gate
+
+    pod = tmp_path / "pod"
+    conn = connect(db_path(pod))
+    now = time.time()
+    for n in range(1500):  # far more output than a pipe's buffer holds
+        create_gate(conn, agent_id=None, tool="Bash", action={"command": f"make target-{n}"},
+                    summary=f"make target-{n} " + "x" * 150, rule="r", risk="low", now=now,
+                    expires_at=now + 600)
+    conn.close()
+    env = {**os.environ, "LOOM_HOME": str(pod)}
+    for listing in ("gates --all", "audit export"):
+        command = f"{sys.executable} -m loomtui {listing} | head -c 10 >/dev/null; echo ${{PIPESTATUS[0]}}"
+        done = subprocess.run(["bash", "-c", command], env=env, capture_output=True, text=True, timeout=120)
+        assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr, (listing, done.stderr)
+        assert done.stdout.strip() == "141", (listing, done.stdout)
