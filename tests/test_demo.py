@@ -114,3 +114,20 @@ def test_demo_keep_leaves_the_pod_and_says_where(term, tmp_path: Path) -> None:
     assert t.read_until(b"kept the pod in", 5)
     (pod,) = demo_dirs(tmp_path)
     assert (pod / "demo" / "loom.db").exists()
+
+
+def test_the_demo_console_approves_a_simulated_gate(term, tmp_path: Path) -> None:
+    """The demo's agents run in the console's own process: their gates name no agent
+    process, so the person at the console may decide them (found by trying: the console
+    was refused as deciding 'from inside the agent's tree')."""
+    t = term()
+    assert t.read_until(b"LoomTUI demo"), t.output[-2000:]
+    assert t.read_until(b"approval:", timeout=60), ANSI.sub(b"", t.output)[-3000:]
+    t.type("i")
+    assert t.read_until(b"pending")
+    t.type("a")
+    assert t.read_until(b"Approved gate", timeout=15), ANSI.sub(b"", t.output)[-3000:]
+    assert b"refused" not in ANSI.sub(b"", t.output)
+    t.type("q")
+    t.type("q")
+    assert t.wait() == 0

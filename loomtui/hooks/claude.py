@@ -162,11 +162,15 @@ class Hook:
     `agent` ("claude" or "codex") shapes the answers; `pod` is the pod directory."""
 
     def __init__(self, agent: str, pod: Path, clock: Callable[[], float] = time.time,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep, simulated: bool = False) -> None:
         self.agent = agent
         self.pod = pod
         self.clock = clock
         self.sleep = sleep
+        # The demo's agents run in the console's own process: no agent process sits
+        # above this call, so none is recorded on its gates (else the console would be
+        # refused as deciding from inside the agent's tree).
+        self.simulated = simulated
 
     def run(self, raw: bytes) -> Answer:
         event = "?"
@@ -320,7 +324,8 @@ class Hook:
         ok, reason = hold(conn, agent_id, tool=tool, tool_input=tool_input, summary=summary, rule=rule,
                           risk=risk, why=why, expires_after=decision.expires_after, clock=self.clock,
                           sleep=watching_caller(self.sleep), payload=payload,
-                          governance=governance_note(*governance, tool_input))
+                          governance=governance_note(*governance, tool_input),
+                          under_agent=not self.simulated)
         return allow(event, self.agent, reason) if ok else deny(event, reason)
 
 
@@ -363,7 +368,8 @@ def _over_budget(conn: sqlite3.Connection, agent_id: int, repo: str | None, now:
 def hold(conn: sqlite3.Connection, agent_id: int, *, tool: str, tool_input: Mapping[str, Any],
          summary: str, rule: str, risk: str, why: str, expires_after: float | None,
          clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep,
-         payload: Mapping[str, Any] | None = None, governance: str = "") -> tuple[bool, str]:
+         payload: Mapping[str, Any] | None = None, governance: str = "",
+         under_agent: bool = True) -> tuple[bool, str]:
     """Put the action in the inbox and wait for a supervisor: (allowed, reason).
 
     Allowed only by an approval of exactly this content before expiry; a
@@ -385,7 +391,10 @@ def hold(conn: sqlite3.Connection, agent_id: int, *, tool: str, tool_input: Mapp
     expires_at = now + min(expires_after or DEFAULT_GATE_SECONDS, MAX_GATE_SECONDS)
     from loomtui.store import procs
 
-    waiter, above = procs.me(), procs.agent_above()
+    if under_agent:
+        waiter, above = procs.me(), procs.agent_above()
+    else:  # a simulated agent in the console's own process: the waiter is the console
+        waiter, above = procs.Proc(os.getpid(), None), None
     gate = create_gate(conn, agent_id=agent_id, tool=tool, action=dict(tool_input), summary=summary,
                        rule=rule, risk=risk, now=now, expires_at=expires_at, waiter_pid=waiter.pid,
                        waiter_started=waiter.started, waiter_host=procs.host(),

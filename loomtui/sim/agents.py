@@ -804,7 +804,7 @@ class Simulation:
             agent.last_call_id = call_id
         data = self._event(agent, "PreToolUse", tool_name=tool, tool_input=tool_input,
                            tool_use_id=call_id)
-        hook = Hook(agent=agent.kind, pod=self.pod, clock=self.clock)
+        hook = Hook(agent=agent.kind, pod=self.pod, clock=self.clock, simulated=True)
         call = HookCall(hook, json.dumps(data).encode())
         agent.call, agent.call_input = call, (tool, tool_input)
         agent.state = "waiting"
@@ -1066,7 +1066,7 @@ class Simulation:
         def no_wait(_seconds: float) -> None:
             raise HookInterrupted("an unexpected gate in an inline simulated call")
 
-        hook = Hook(agent=agent.kind, pod=self.pod, clock=lambda: now, sleep=no_wait)
+        hook = Hook(agent=agent.kind, pod=self.pod, clock=lambda: now, sleep=no_wait, simulated=True)
         self.sent += 1
         return hook.run(json.dumps(data).encode())
 
