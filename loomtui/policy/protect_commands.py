@@ -9,8 +9,10 @@ import posixpath
 
 KILLERS = frozenset({"kill", "pkill", "killall", "skill", "tkill"})
 _CODE_DECISION_WORDS = ("approve", "reject", "grant", "revoke", "budget", "policy", "accept", "pin",
-                        "retire", "init", "decide")
-_MEMORY_DECISIONS = frozenset({"accept", "reject", "pin", "unpin", "retire"})
+                        "retire", "init", "decide", "edit")
+# `memory edit` too: an agent changes its own proposals through the MCP tool, and an
+# accepted entry is a supervisor's to change.
+_MEMORY_DECISIONS = frozenset({"accept", "reject", "pin", "unpin", "retire", "edit"})
 _ALWAYS_DECISIONS = frozenset({"approve", "reject", "grant", "revoke"})
 _LOOM_MODULES = frozenset({"loomtui", "loomtui.cli", "loomtui.__main__"})
 
@@ -69,6 +71,53 @@ def code_decides(text: str) -> bool:
     if "loomtui" not in text:
         return False
     return any(word in text for word in _CODE_DECISION_WORDS)
+
+
+# -- replacing LoomTUI ----------------------------------------------------------------------
+
+_PIP_CHANGES = frozenset({"install", "uninstall", "reinstall", "upgrade", "inject", "uninject", "runpip",
+                          "reinstall-all", "uninstall-all", "upgrade-all", "sync"})
+
+
+def reinstalls_loomtui(cmd) -> str:
+    """Why `cmd` (pip, `python -m pip`, `uv pip`, `uv tool`, pipx) replaces or removes
+    LoomTUI, or "": installing or removing a `loomtui` requirement, a forced reinstall,
+    pipx's *-all commands."""
+    argv = list(cmd.argv)
+    program = argv[0]
+    words = argv[1:]
+    if program.startswith("python"):
+        if "-mpip" in words:
+            words = words[words.index("-mpip") + 1:]
+        elif "pip" in words and words.index("pip") and words[words.index("pip") - 1] == "-m":
+            words = words[words.index("pip") + 1:]
+        else:
+            return ""
+    elif program == "uv":
+        if not words or words[0] not in ("pip", "tool"):
+            return ""
+        words = words[1:]
+    elif not program.startswith("pip"):
+        return ""
+    operands = [w for w in words if not w.startswith("-")]
+    sub = operands[0] if operands else ""
+    if sub not in _PIP_CHANGES:
+        return ""
+    if sub.endswith("-all"):
+        return f"`{short(cmd.line)}` reinstalls or removes every pipx tool, LoomTUI too"
+    if any(_names_loomtui(w) for w in words[1:]):
+        return f"`{short(cmd.line)}` installs or removes LoomTUI"
+    if sub in ("install", "reinstall") and ("--force-reinstall" in words or program.startswith("pipx") and "--force" in words):
+        return f"`{short(cmd.line)}` reinstalls packages in place, LoomTUI's among them if it lives there"
+    return ""
+
+
+def _names_loomtui(word: str) -> bool:
+    base = word.lower().rstrip("/").rsplit("/", 1)[-1]
+    base = base.split("#egg=", 1)[-1] if "#egg=" in base else base
+    return base == "loomtui" or base.startswith(("loomtui=", "loomtui<", "loomtui>", "loomtui~", "loomtui!",
+                                                 "loomtui[", "loomtui@", "loomtui-", "loomtui.git", "loomtui;",
+                                                 "loomtui "))
 
 
 # -- LoomTUI's processes -------------------------------------------------------------------
