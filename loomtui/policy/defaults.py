@@ -69,18 +69,26 @@ DEFAULT_POLICY_TEXT = '''\
 #   protect-pod-commands  deny   a Bash command that names the pod directory or a file in
 #                                it (any word, a `python -c` string, a redirection, a
 #                                here-document, relative paths and symlinks resolved),
-#                                reads $LOOM_HOME, or names loom.db (-wal, -shm).
+#                                reads $LOOM_HOME, or names loom.db (-wal, -shm); a glob
+#                                that could name them (`p?d/lo?m.db`, `-name 'lo*.db'`).
 #   protect-decisions     deny   loomtui's decision commands run by an agent: approve,
 #                                reject, grant, revoke, budget changes, policy changes,
 #                                init --shared / --no-sandbox, memory accept, reject, pin,
-#                                unpin, retire and add --pin (however loomtui is started).
+#                                unpin, retire, edit and add --pin (however loomtui is
+#                                started).
 #   protect-agent-wiring  gate   changes to the agent's own hooks, permissions and MCP
 #                                servers: .claude/settings*.json, ~/.claude.json,
 #                                $CLAUDE_CONFIG_DIR/settings*.json, .codex/ and ~/.codex,
-#                                .mcp.json, `loomtui init claude|codex` (high risk).
+#                                .mcp.json, the .claude directory itself, Claude Code's
+#                                managed settings (/etc/claude-code), globs naming them,
+#                                `loomtui init claude|codex` (high risk).
 #   protect-sandbox       gate   a Bash call asking to run outside the agent's sandbox
 #                                (dangerouslyDisableSandbox: true; high risk).
 #   protect-processes     deny   kill, pkill or killall aimed at LoomTUI's processes.
+#   protect-loomtui-install deny LoomTUI's own code: its installed package and the
+#                                `loomtui` script its hooks run (a gate for a source tree
+#                                installed editable); gate pip/pipx/uv installing or
+#                                removing loomtui, or --force-reinstall (high risk).
 #
 # They stop honest mistakes and the obvious attempts; the agent's own sandbox (which
 # `loomtui init` turns on) is what keeps its commands out of the pod directory.
