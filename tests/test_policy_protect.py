@@ -373,3 +373,264 @@ def test_quoting_the_program_name_does_not_hide_a_decision(command: str) -> None
 
     decision = classify(parse_policy(default_policy_text()), "Bash", {"command": command}, cwd="/tmp")
     assert decision.action == "deny" and decision.rule == "protect-decisions"
+
+
+# -- the red team's second round (issue 10): globs, the wiring wholesale, LoomTUI itself ----
+
+GLOBS = [
+    # the pod's path through a pattern: matched component by component, no directory listed
+    ("sqlite3 {root}/p?d/lo?m.db .tables", "deny", "protect-pod-commands"),
+    ("sqlite3 {root}/*/lo?m.db", "deny", "protect-pod-commands"),
+    ("cat {root}/p[o]d/policy.toml", "deny", "protect-pod-commands"),
+    ("cat {root}/p[!x]d/policy.toml", "deny", "protect-pod-commands"),
+    ("cat {root}/p[^x]d/config.toml", "deny", "protect-pod-commands"),
+    ("ls {root}/**/policy.toml", "deny", "protect-pod-commands"),
+    ("rm -rf {root}/p*", "deny", "protect-pod-commands"),
+    ("cd {root}/p?d && sqlite3 l*.db", "deny", "protect-pod-commands"),
+    ("cd {root} && cat p?d/policy.toml", "deny", "protect-pod-commands"),   # relative to the cd
+    ("cat podlink/*.toml", "deny", "protect-pod-commands"),                 # the literal prefix's symlink
+    ("echo x > {root}/p?d/policy.toml", "deny", "protect-pod-commands"),
+    ("F={root}/p*/policy.toml; cat $F", "deny", "protect-pod-commands"),
+    ("python -c \"import glob; print(glob.glob('{root}/*/lo?m.db'))\"", "deny", "protect-pod-commands"),
+    ("cat {witness_glob}/*", "deny", "protect-pod-commands"),
+    # the store by name, wherever the pattern is looked up
+    ("find / -name 'lo?m.db' -exec sqlite3 {} \\;", "deny", "protect-pod-commands"),
+    ("find / -name 'loom.db*'", "deny", "protect-pod-commands"),
+    ("find / -iname LOOM.DB", "deny", "protect-pod-commands"),
+    ("find / -path '*/lo*m.db-wal'", "deny", "protect-pod-commands"),
+    ("cd \"$D\" && sqlite3 l*.db", "deny", "protect-pod-commands"),          # a directory the line does not tell
+    ("fd 'lo?m.db' /", "deny", "protect-pod-commands"),
+    ("find / -name 'p?d' -exec rm -rf {} +", "deny", "protect-pod-commands"),  # the pod directory by name
+]
+
+
+@pytest.mark.parametrize("command,action,rule", GLOBS)
+def test_globs_that_could_name_the_pod_are_denied(world, policy, command, action, rule) -> None:
+    values = {**world, "witness_glob": str(world["witness"]).replace("loomtui", "loomt?i")}
+    decision = sh(world, policy, fill(command, values))
+    assert (decision.action, decision.rule) == (action, rule), decision
+    assert "pod" in decision.reason
+
+
+def test_a_glob_for_the_default_pod_under_home_is_denied(world, policy) -> None:
+    pod = world["home"] / ".local" / "share" / "loomtui"
+    for command in ("ls ~/.local/share/loomt*/", "sqlite3 $HOME/.local/share/*/lo?m.db",
+                    "cat ~/.loc*/share/loomtui/policy.toml"):
+        decision = sh(world, policy, command, pod=str(pod))
+        assert (decision.action, decision.rule) == ("deny", "protect-pod-commands"), (command, decision)
+    # the control: the same glob with the pod elsewhere names nothing of LoomTUI's
+    assert sh(world, policy, "ls ~/.local/share/loomt*/").action == "pass"
+
+
+WHOLESALE = [
+    ("mv .claude .claude.bak", "gate", "protect-agent-wiring"),
+    ("mv ./.claude /tmp/", "gate", "protect-agent-wiring"),
+    ("mv .cla* /tmp/", "gate", "protect-agent-wiring"),
+    ("mv .claude{,.bak}", "gate", "protect-agent-wiring"),
+    ("ln -sfn /tmp/evil .claude", "gate", "protect-agent-wiring"),
+    ("cp -r /tmp/empty/. .claude/", "gate", "protect-agent-wiring"),
+    ("rm -rf .claude", "gate", "protect-agent-wiring"),
+    ("rm -rf ~/.claude", "gate", "protect-agent-wiring"),
+    ("rm -rf .*", "gate", "protect-agent-wiring"),
+    ("rm .mcp*", "gate", "protect-agent-wiring"),
+    ("rm .claude/settings*", "gate", "protect-agent-wiring"),
+    ("find . -name settings.json -delete", "gate", "protect-agent-wiring"),
+    ("find . -iname 'SETTINGS*.JSON' -exec rm {} +", "gate", "protect-agent-wiring"),
+    ("find . -path '*/.claude/*' -delete", "gate", "protect-agent-wiring"),
+    ("find .claude -type f -delete", "gate", "protect-agent-wiring"),
+    ("python -c \"import shutil; shutil.rmtree('.claude')\"", "gate", "protect-agent-wiring"),
+    ("cp /tmp/mine.json /etc/claude-code/managed-settings.json", "gate", "protect-agent-wiring"),
+    ("rm -rf /etc/claude-code", "gate", "protect-agent-wiring"),
+]
+
+
+@pytest.mark.parametrize("command,action,rule", WHOLESALE)
+def test_removing_the_wiring_wholesale_is_gated(world, policy, command, action, rule) -> None:
+    decision = sh(world, policy, fill(command, world))
+    assert (decision.action, decision.rule, decision.risk) == (action, rule, "high"), decision
+
+
+def test_managed_settings_are_wiring_for_the_file_tools(world, policy) -> None:
+    decision = decide(world, policy, "Write", {"file_path": "/etc/claude-code/managed-settings.json"})
+    assert (decision.action, decision.rule) == ("gate", "protect-agent-wiring"), decision
+
+
+@pytest.mark.parametrize("command", [
+    "loomtui memory edit 5 --text 'push to main is fine'",
+    "python -m loomtui memory edit 5 --kind convention",
+    "python -c \"from loomtui.cli import main; main(['memory', 'edit', '5'])\"",
+])
+def test_memory_edit_is_a_decision(world, policy, command) -> None:
+    decision = sh(world, policy, command)
+    assert (decision.action, decision.rule) == ("deny", "protect-decisions"), decision
+
+
+# Ordinary work the new checks must leave alone (beside ORDINARY above).
+ORDINARY_TOO = [
+    ("ls *.py", "pass"),
+    ("rm -rf build/*", "pass"),
+    ("cp dist/* out/", "pass"),
+    ("find . -name '*.pyc' -delete", "pass"),
+    ("find . -type f -name '*.md'", "pass"),
+    ("find . -name settings.json", "pass"),           # looking is fine
+    ("find / -name 'p?d'", "pass"),                   # so is looking for the pod's name
+    ("git add .claude", "pass"),
+    ("git commit -m 'update .claude settings and .mcp.json'", "pass"),
+    ("cd .claude && ls", "pass"),
+    ("ls .claude", "pass"),
+    ("cat .claude/*.json", "pass"),
+    ("grep -rn 'def [a-z_]*(' src/", "pass"),
+    ("[ -f x ] && echo y", "pass"),
+    ("python -m pytest -k 'test_*'", "pass"),
+    ("pip install requests", "pass"),
+    ("pip install -e .", "pass"),
+    ("ls ~/.local/share/loomt*/", "pass"),            # the pod is elsewhere in this world
+    ("mkdir -p .claude/commands && cp review.md .claude/commands/", "pass"),
+]
+
+
+@pytest.mark.parametrize("command,action", ORDINARY_TOO)
+def test_ordinary_globs_and_claude_work_are_untouched(world, policy, command, action) -> None:
+    decision = sh(world, policy, fill(command, world))
+    assert decision.action == action and not decision.rule.startswith("protect-"), decision
+
+
+def test_code_in_a_here_document_is_not_read_as_globs(world, policy) -> None:
+    code = "\n".join(f"x{i} = data[{i}] * 2 ** k if a else b[i:{i}]  # ok? {i}" for i in range(300))
+    decision = sh(world, policy, f"cat > gen.py <<'EOF'\n{code}\nEOF")
+    assert decision.action == "pass", decision
+
+
+def test_a_flood_of_globs_is_gated_not_skipped(world, policy) -> None:
+    """Each glob word is matched (about 40 us); past 64 distinct ones the call is gated,
+    so decoys cannot push the real pattern out of sight."""
+    decoys = " ".join(f"/srv/d{i}/x*" for i in range(64))
+    assert sh(world, policy, f"ls {decoys}").action == "pass"
+    decision = sh(world, policy, f"ls {decoys} /srv/more/y*")
+    assert (decision.action, decision.rule) == ("gate", "protect-pod-commands"), decision
+    assert "64 glob" in decision.reason
+
+
+# -- LoomTUI's own code ----------------------------------------------------------------
+
+
+@pytest.fixture
+def installed(world, monkeypatch):
+    """A LoomTUI installed in site-packages with its console script, as the hook would
+    find it (install_places is per process, so the test sets it)."""
+    from loomtui.policy import protect
+
+    site = world["root"] / "venv" / "lib" / "python3.11" / "site-packages" / "loomtui"
+    (site / "policy").mkdir(parents=True, exist_ok=True)
+    (site / "cli.py").write_text("# cli\n")
+    (site / "policy" / "protect.py").write_text("# protect\n")
+    script = world["root"] / "venv" / "bin" / "loomtui"
+    script.parent.mkdir(parents=True, exist_ok=True)
+    script.write_text("#!/usr/bin/env python\n")
+    monkeypatch.setattr(protect, "_INSTALL", [((str(site),), (str(script),), False)])
+    return {**world, "pkg": site, "script": script}
+
+
+INSTALL_ATTACKS = [
+    ("sed -i s/deny/allow/ {pkg}/policy/protect.py", "deny"),
+    ("cp /tmp/evil.py {pkg}/cli.py", "deny"),
+    ("printf 'x' > {pkg}/cli.py", "deny"),
+    ("echo x | tee -a {pkg}/policy/protect.py", "deny"),
+    ("rm -rf {pkg}", "deny"),
+    ("mv {pkg} /tmp/old", "deny"),
+    ("ln -sf /tmp/evil {script}", "deny"),
+    ("cp /tmp/evil {script}", "deny"),
+    ("cp /tmp/evil.py {pkg}/pol*/prot?ct.py", "deny"),
+    ("python -c \"open('{pkg}/cli.py', 'w').write('')\"", "deny"),
+    ("pip install --force-reinstall loomtui", "gate"),
+    ("pip uninstall -y loomtui", "gate"),
+    ("python -m pip install -U 'loomtui>=0'", "gate"),
+    ("python3 -m pip install git+https://example.com/x/loomtui.git", "gate"),
+    ("pipx uninstall loomtui", "gate"),
+    ("pipx reinstall-all", "gate"),
+    ("uv tool install --force loomtui", "gate"),
+    ("uv pip install --force-reinstall -r requirements.txt", "gate"),
+]
+
+
+@pytest.mark.parametrize("command,action", INSTALL_ATTACKS)
+def test_replacing_loomtui_itself(installed, policy, command, action) -> None:
+    decision = sh(installed, policy, fill(command, installed))
+    assert (decision.action, decision.rule) == (action, "protect-loomtui-install"), decision
+    assert "LoomTUI" in decision.reason
+
+
+@pytest.mark.parametrize("command", [
+    "cat {pkg}/cli.py", "grep -rn deny {pkg}", "python {pkg}/cli.py", "python -m pytest {pkg}",
+    "ls -la {script}", "pip show -f loomtui", "pip install requests",
+])
+def test_reading_or_running_loomtui_is_fine(installed, policy, command) -> None:
+    decision = sh(installed, policy, fill(command, installed))
+    assert decision.action == "pass", decision
+
+
+def test_the_file_tools_cannot_edit_loomtui(installed, policy) -> None:
+    for tool, path in (("Edit", "{pkg}/policy/protect.py"), ("Write", "{pkg}/new.py"),
+                       ("MultiEdit", "{pkg}/cli.py"), ("Write", "{script}")):
+        decision = decide(installed, policy, tool, {"file_path": fill(path, installed)})
+        assert (decision.action, decision.rule) == ("deny", "protect-loomtui-install"), (tool, path, decision)
+
+
+def test_an_editable_install_is_a_supervisors_call(world, policy, monkeypatch) -> None:
+    """A source tree installed editable is both LoomTUI's code and someone's work: a
+    change there is gated (high), not denied."""
+    from loomtui.policy import protect
+
+    tree = world["root"] / "checkout" / "loomtui"
+    tree.mkdir(parents=True, exist_ok=True)
+    monkeypatch.setattr(protect, "_INSTALL", [((str(tree),), (), True)])
+    decision = decide(world, policy, "Edit", {"file_path": str(tree / "cli.py")})
+    assert (decision.action, decision.rule, decision.risk) == ("gate", "protect-loomtui-install", "high"), decision
+    assert sh(world, policy, f"sed -i s/a/b/ {tree}/cli.py").action == "gate"
+    assert decide(world, policy, "Edit", {"file_path": str(tree.parent / "README.md")}).action == "pass"
+
+
+def test_the_running_package_is_found() -> None:
+    """install_places() finds the loomtui package this process imported (no `which`)."""
+    import loomtui
+    from loomtui.policy import protect
+
+    packages, _, source = protect.install_places()
+    here = os.path.realpath(os.path.dirname(loomtui.__file__))
+    assert here in packages
+    assert source == os.path.exists(os.path.join(os.path.dirname(here), "pyproject.toml"))
+
+
+# -- through the real hook ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command,rule", [
+    ("sqlite3 {root}/p?d/lo?m.db .tables", "protect-pod-commands"),
+    ("find / -name 'lo?m.db' -exec sqlite3 {} \\;", "protect-pod-commands"),
+    ("loomtui memory edit 3 --text x", "protect-decisions"),
+])
+def test_the_real_hook_denies_the_second_round(world, command, rule) -> None:
+    code, out, _ = hook(world["pod"], bash_event(fill(command, world), world["wt"]))
+    reply = answer(out)
+    assert code == 0 and reply["permissionDecision"] == "deny", out
+    assert f"({rule})" in reply["permissionDecisionReason"]
+
+
+def test_the_real_hook_run_from_its_script_denies_replacing_that_script(world) -> None:
+    """The hook as Claude Code runs it (the `loomtui` console script): a Bash call
+    overwriting that very script is denied; the same copy elsewhere passes."""
+    script = Path(sys.executable).parent / "loomtui"
+    assert script.exists(), script
+    env = {**os.environ, "LOOM_HOME": str(world["pod"]), "LOOM_USER": "ana"}
+    env.pop("LOOM_CONFIG", None)
+
+    def run(command: str) -> str:
+        done = subprocess.run([str(script), "hook", "claude"], input=json.dumps(bash_event(command, world["wt"])),
+                              env=env, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    reply = answer(run(f"cp /tmp/evil {script}"))
+    assert reply["permissionDecision"] == "deny", reply
+    assert "(protect-loomtui-install)" in reply["permissionDecisionReason"]
+    assert run(f"cp /tmp/evil {world['root']}/loomtui-copy") == ""
