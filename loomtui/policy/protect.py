@@ -505,7 +505,7 @@ def check_bash(guard: Guard, text: str, commands: tuple, cwd: str | None, tool_i
         # naming LoomTUI's code to run or inspect it changes nothing
         runs = reader or (not inline and (cmd.program in _RUNNERS or cmd.program.startswith("python")))
         if cmd.program == "find":
-            hit = _find_names(cmd, reader)
+            hit = _find_names(cmd, reader, guard)
             if hit == "pod":
                 found.append(("deny", POD_COMMANDS, "critical", f"`{_short(cmd.line)}` searches for LoomTUI's store: {_POD_REASON}"))
                 return found
@@ -684,10 +684,11 @@ def _glob_tokens(text: str, guard: Guard):
             yield token
 
 
-def _find_names(cmd, reader: bool) -> str:
-    """"pod" when a `find` looks for the store by name (`-iname LOOM.DB`, `-name 'lo?m.db'`),
-    "wiring" when a `find` that deletes or runs commands picks the agent's wiring by
-    name or path (`-name settings.json -delete`), else ""."""
+def _find_names(cmd, reader: bool, guard: Guard) -> str:
+    """"pod" when a `find` looks for the store by name (`-iname LOOM.DB`, `-name 'lo?m.db'`)
+    or deletes or runs commands on a directory named as the pod is (`-name 'loomt*' -exec
+    rm -rf {} +`), "wiring" when such a `find` picks the agent's wiring by name or path
+    (`-name settings.json -delete`), else ""."""
     from fnmatch import fnmatchcase
 
     argv = cmd.argv
@@ -707,6 +708,8 @@ def _find_names(cmd, reader: bool) -> str:
             pattern = pattern.lower()
         if test.endswith("name") and test != "-wholename" and test != "-iwholename":
             if _any_match(pattern, _STORE_NAMES):
+                return "pod"
+            if not reader and _any_match(pattern, tuple(posixpath.basename(d) for d in guard.dirs())):
                 return "pod"
             if not reader and _any_match(pattern, _WIRING_NAMES + _SETTINGS_NAMES + _FIND_WIRING):
                 wiring = "wiring"
