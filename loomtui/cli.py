@@ -18,10 +18,6 @@ EXIT_ERROR = 1
 EXIT_USAGE = 2
 
 
-class CommandError(Exception):
-    """A failure to report to the user as one clear sentence."""
-
-
 def build_parser() -> argparse.ArgumentParser:
     import argparse
 
@@ -195,15 +191,6 @@ def _console_options(parser) -> None:
     parser.add_argument("--theme", metavar="NAME", help="theme to start with (loom-dark, loom-light, loom-contrast, ...)")
 
 
-def _hook_blocked(signum, _frame) -> None:
-    """SIGTERM/SIGINT/SIGHUP before the hook's own handling is in place: block the
-    action (exit 2), never die with a signal status, which Claude Code lets through."""
-    import os
-
-    os.write(2, b"LoomTUI: the hook was interrupted; denied to be safe\n")
-    os._exit(2)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if len(argv) == 2 and argv[0] == "hook" and argv[1] in ("claude", "codex"):
@@ -211,8 +198,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         # still answer deny (`_signal` is built in; `signal` would import enum).
         import _signal
 
+        from loomtui.hooks.signals import interrupted
+
         for signum in (_signal.SIGTERM, _signal.SIGINT, _signal.SIGHUP):
-            _signal.signal(signum, _hook_blocked)
+            _signal.signal(signum, interrupted)
         # The hook runs on every tool call of every agent: skip argparse (and
         # the modules it pulls in) for the one shape agents call it with.
         from loomtui.commands import hook
@@ -228,6 +217,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = args.command or "console"
     if command == "console" and not hasattr(args, "theme"):
         args.theme = None
+    from loomtui.commands.errors import CommandError
+
     try:
         # Each command lives in loomtui/commands/<name>.py and is imported only
         # when it runs: `loomtui hook` must not pay for the console's imports.

@@ -6,7 +6,7 @@ import sqlite3
 from datetime import datetime, timezone
 from pathlib import Path
 
-from loomtui.ingest.budgets import refresh
+from loomtui.store.budgets import refresh
 from loomtui.store.agents import record_event, upsert_agent
 from loomtui.store.db import connect, db_path, transaction
 from loomtui.store.worktrees import save_worktree

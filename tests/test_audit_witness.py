@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from loomtui.ingest.budgets import set_limit
+from loomtui.store.budgets import set_limit
 from loomtui.store import audit, witness
 from loomtui.store.db import connect, db_path, transaction
 from loomtui.store.gates import cancel, create_gate, decide, expire_due, get_gate

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from loomtui.ingest.budgets import (BudgetState, active_block, billing_blocks, compute, day_start,
+from loomtui.store.budgets import (BudgetState, active_block, billing_blocks, compute, day_start,
                                     over_budget, read_states, refresh, set_limit, week_start)
 from loomtui.store import audit
 from loomtui.store.agents import upsert_agent

@@ -90,7 +90,7 @@ async def test_a_bad_limit_is_refused_with_a_message(pod: Path) -> None:
 
 
 async def test_crossing_the_warning_level_and_the_limit_notifies(pod: Path) -> None:
-    from loomtui.ingest.budgets import refresh
+    from loomtui.store.budgets import refresh
     from tests.pods import NOW, add_usage
 
     app = build_app(pod, config=config())

@@ -9,7 +9,7 @@ import pytest
 
 from loomtui.cli import main
 from loomtui.git import diff as diffmod
-from loomtui.hooks.gitinfo import locate
+from loomtui.places import locate
 from loomtui.store.agents import upsert_agent
 from loomtui.store.db import connect, db_path
 from tests.gitrepos import (

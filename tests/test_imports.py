@@ -13,36 +13,20 @@ from pathlib import Path
 
 import pytest
 
+from tests.test_layers import all_modules, layer_of
+
 ROOT = Path(__file__).resolve().parents[1]
 
 UI = ("textual", "rich")
 # What the hook path (every tool call of every agent) must not pay for.
 HEAVY = UI + ("aiosqlite", "git", "watchfiles")
 
-NON_UI_MODULES = (
-    "loomtui.store",
-    "loomtui.store.db",
-    "loomtui.store.agents",
-    "loomtui.policy",
-    "loomtui.hooks",
-    "loomtui.store.gates",
-    "loomtui.store.audit",
-    "loomtui.hooks.claude",
-    "loomtui.hooks.gitinfo",
-    "loomtui.commands.hook",
-    "loomtui.ingest",
-    "loomtui.git",
-    "loomtui.memory",
-    "loomtui.sim",
-    "loomtui.config",
+# Every module below the console (tests/test_layers.py says which packages those are),
+# found by walking the package, plus the commands that must work without the UI.
+NON_UI_MODULES = tuple(name for name in all_modules() if layer_of(name) < layer_of("loomtui.tui")) + (
     "loomtui.cli",
-    "loomtui.hooks.install",
+    "loomtui.commands.hook",
     "loomtui.commands.gate",
-    "loomtui.memory.entries",
-    "loomtui.memory.retrieval",
-    "loomtui.memory.context",
-    "loomtui.memory.pod",
-    "loomtui.memory.identity",
     "loomtui.commands.memory",
     "loomtui.commands.mcp",
 )
@@ -54,10 +38,12 @@ HOOK_PATH_MODULES = (
     "loomtui.store.gates",
     "loomtui.store.audit",
     "loomtui.hooks.claude",
-    "loomtui.hooks.gitinfo",
+    "loomtui.places",
     "loomtui.commands.hook",
     "loomtui.memory.context",  # the SessionStart hook imports it
 )
+# `loomtui mcp`'s server: the MCP SDK's FastMCP loads rich itself (for its logging).
+SDK_BRINGS_RICH = ("loomtui.memory.server",)
 # The MCP SDK (and what it brings) is for `loomtui mcp` alone.
 MCP_SDK = ("mcp", "pydantic", "anyio", "starlette", "httpx")
 
@@ -86,6 +72,10 @@ def loaded_by(module: str) -> tuple[str, ...]:
 def test_non_ui_module_does_not_load_textual_or_rich(module):
     """Only loomtui.tui may import the UI; everything else must work headless."""
     ui = [m for m in loaded_by(module) if m.split(".")[0] in UI]
+    if module in SDK_BRINGS_RICH:
+        # not our import: show that it is the SDK's, and that it is rich alone
+        assert "rich" in loaded_by("mcp.server.fastmcp") and "textual" not in ui, ui
+        return
     assert ui == [], f"{module} loads {ui}"
 
 

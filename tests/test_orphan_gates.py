@@ -154,7 +154,7 @@ def test_the_signal_handler_is_in_place_before_the_hook_imports_anything_slow(po
     done = subprocess.run([sys.executable, "-c", PROBE], input=b"", env=env_for(pod),
                           capture_output=True, timeout=60)
     seen = [line.split() for line in done.stderr.decode().splitlines() if line.startswith("loomtui.")]
-    assert seen and all(handler == "_hook_blocked" for _name, handler in seen), done.stderr
+    assert seen and all(handler == "interrupted" for _name, handler in seen), done.stderr
     assert done.returncode == 2  # empty input: blocked with a reason
 
 

@@ -10,7 +10,7 @@ import sqlite3
 import sys
 import time
 
-from loomtui.cli import CommandError
+from loomtui.commands.errors import CommandError
 from loomtui.commands.common import open_pod, read_config
 from loomtui.hooks.governance import governance_note, is_ungoverned
 from loomtui.store.agents import Agent, fetch_agents

@@ -12,7 +12,7 @@ import json
 import sqlite3
 import time
 
-from loomtui.cli import CommandError
+from loomtui.commands.errors import CommandError
 from loomtui.commands.common import open_pod, read_config
 from loomtui.store.db import db_path, describe_error
 from loomtui.store.gates import GateError, decide, get_gate

@@ -13,7 +13,7 @@ import json
 import sqlite3
 from pathlib import Path
 
-from loomtui.cli import CommandError
+from loomtui.commands.errors import CommandError
 from loomtui.commands.common import open_pod
 from loomtui.store import audit
 from loomtui.store.db import db_path, describe_error

@@ -6,7 +6,7 @@ import sqlite3
 import sys
 from pathlib import Path
 
-from loomtui.cli import CommandError
+from loomtui.commands.errors import CommandError
 from loomtui.config import Config, ConfigError, load_config
 from loomtui.store.db import StoreError, connect, db_path, pod_dir
 

@@ -6,7 +6,7 @@ import argparse
 import signal
 import sys
 
-from loomtui.cli import CommandError
+from loomtui.commands.errors import CommandError
 
 
 def run(args: argparse.Namespace) -> int:

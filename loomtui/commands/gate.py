@@ -16,7 +16,7 @@ import sys
 import time
 
 from loomtui.hooks.claude import HookInterrupted, hold, interrupts_raise
-from loomtui.hooks.gitinfo import locate
+from loomtui.places import locate
 from loomtui.store.agents import record_event, upsert_agent
 from loomtui.store.db import StoreError, connect, db_path, pod_dir
 

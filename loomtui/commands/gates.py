@@ -8,7 +8,7 @@ import shutil
 import sqlite3
 import time
 
-from loomtui.cli import CommandError
+from loomtui.commands.errors import CommandError
 from loomtui.commands.common import open_pod
 from loomtui.store.db import db_path, describe_error
 from loomtui.store.gates import Gate, cancel_orphans, expire_due, list_gates

@@ -25,10 +25,10 @@ def run(args: argparse.Namespace) -> int:
 def main(agent: str) -> int:
     # cli.main installed these first thing; installed again for callers that come
     # here directly (tests, `python -c`).
-    from loomtui.cli import _hook_blocked
+    from loomtui.hooks.signals import interrupted
 
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(sig, _hook_blocked)
+        signal.signal(sig, interrupted)
     try:
         try:
             raw = sys.stdin.buffer.read()

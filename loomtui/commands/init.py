@@ -11,7 +11,7 @@ import stat
 import sys
 from pathlib import Path
 
-from loomtui.cli import CommandError
+from loomtui.commands.errors import CommandError
 from loomtui.commands.common import open_pod
 from loomtui.config import DEFAULT_CONFIG_TEXT, config_path
 from loomtui.store.db import (
@@ -166,7 +166,7 @@ def _warn_unreachable(pod: Path, group) -> None:
 
 
 def _repo_root() -> Path:
-    from loomtui.hooks.gitinfo import locate
+    from loomtui.places import locate
 
     place = locate(os.getcwd())
     return Path(place.worktree or os.getcwd())

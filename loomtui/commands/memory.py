@@ -22,7 +22,7 @@ import time
 from datetime import datetime, timezone
 from typing import Any
 
-from loomtui.cli import CommandError
+from loomtui.commands.errors import CommandError
 from loomtui.commands.common import open_pod, read_config
 from loomtui.memory import entries, retrieval
 from loomtui.memory.entries import Author, Entry
@@ -56,7 +56,7 @@ def caller(conn: sqlite3.Connection) -> Author:
     if inside_agent(os.environ):
         return agent_author(conn, os.environ)[0]
     from loomtui.config import supervisor_name
-    from loomtui.hooks.gitinfo import locate
+    from loomtui.places import locate
 
     return Author(name=supervisor_name(), kind="supervisor", repo=locate(os.getcwd()).repo)
 
@@ -64,7 +64,7 @@ def caller(conn: sqlite3.Connection) -> Author:
 def decider(pod) -> Author:
     """The author of a decision: this process's OS account, once
     loomtui.supervisors.authorize allows it (else a CommandError saying why)."""
-    from loomtui.hooks.gitinfo import locate
+    from loomtui.places import locate
     from loomtui.supervisors import NotAllowed, authorize, current_decider
 
     who = current_decider()

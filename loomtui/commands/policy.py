@@ -12,7 +12,7 @@ import os
 import shlex
 from pathlib import Path
 
-from loomtui.cli import CommandError
+from loomtui.commands.errors import CommandError
 from loomtui.policy import FILE_TOOLS, PolicyError, classify, load_policy, protection_context
 from loomtui.store.db import pod_dir
 from loomtui.text import printable

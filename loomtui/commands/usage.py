@@ -11,7 +11,7 @@ import json
 import sqlite3
 from datetime import date, datetime
 
-from loomtui.cli import CommandError
+from loomtui.commands.errors import CommandError
 from loomtui.commands.common import open_pod
 from loomtui.ingest.report import FIELDS, usage_rows
 from loomtui.store.db import db_path, describe_error

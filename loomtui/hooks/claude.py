@@ -39,7 +39,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from loomtui.hooks.gitinfo import locate
+from loomtui.places import locate
 from loomtui.store.agents import one_line, record_event, upsert_agent
 from loomtui.store.db import StoreError, connect, db_path, describe_error
 
@@ -359,7 +359,7 @@ def _over_budget(conn: sqlite3.Connection, agent_id: int, repo: str | None, now:
     ingester keeps `budget_state` current; checking it costs one indexed read."""
     if conn.execute("SELECT 1 FROM budget_state WHERE fraction >= 1.0 LIMIT 1").fetchone() is None:
         return None
-    from loomtui.ingest.budgets import over_budget
+    from loomtui.store.budgets import over_budget
 
     found = over_budget(conn, agent_id, repo, now)
     return found[0] if found else None

@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
 
-from loomtui.hooks.gitinfo import locate
+from loomtui.places import locate
 from loomtui.ingest.claude import ClaudeSession
 from loomtui.ingest.codex import CodexRollout
 from loomtui.ingest.records import Activity, UsageRecord

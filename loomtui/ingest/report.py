@@ -13,7 +13,7 @@ from __future__ import annotations
 import sqlite3
 from datetime import datetime, timezone
 
-from loomtui.ingest.budgets import billing_blocks
+from loomtui.store.budgets import billing_blocks
 
 GROUPS = ("agent", "session", "model", "day", "block", "repo")
 FIELDS = ("input_tokens", "output_tokens", "cache_write_tokens", "cache_read_tokens")

@@ -17,7 +17,7 @@ from datetime import tzinfo
 from pathlib import Path
 
 from loomtui.config import Config
-from loomtui.ingest import budgets
+from loomtui.store import budgets
 from loomtui.ingest.ingester import Ingester, Progress
 from loomtui.ingest.sources import Roots, classify, default_roots
 from loomtui.store import leases

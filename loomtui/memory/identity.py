@@ -29,7 +29,7 @@ import sqlite3
 from collections.abc import Mapping
 from pathlib import Path
 
-from loomtui.hooks.gitinfo import locate
+from loomtui.places import locate
 from loomtui.memory.entries import Author
 from loomtui.store.agents import FLEET_SQL, Agent, agent_from_row, find_agent
 

@@ -64,7 +64,7 @@ from pathlib import Path
 from typing import Any
 
 from loomtui.hooks.claude import Answer, Hook, HookInterrupted
-from loomtui.hooks.gitinfo import locate
+from loomtui.places import locate
 from loomtui.memory.entries import DEFAULT_REVIEW_KINDS, Author, Entry, EntryError, add, supervisor
 from loomtui.memory.entries import accept as accept_entry
 from loomtui.memory.entries import reject as reject_entry
@@ -780,7 +780,7 @@ class Simulation:
             return False
         if self.conn.execute("SELECT 1 FROM budget_state WHERE fraction >= 1.0 LIMIT 1").fetchone() is None:
             return False
-        from loomtui.ingest.budgets import over_budget
+        from loomtui.store.budgets import over_budget
 
         return bool(over_budget(self.conn, agent.agent_id, str(self.repo), now))
 

@@ -65,7 +65,7 @@ class AsyncStore:
 
     async def fetch_budget_states(self) -> list:
         """Every budget's state as the ingester last computed it (a small table)."""
-        from loomtui.ingest.budgets import STATE_SQL, BudgetState
+        from loomtui.store.budgets import STATE_SQL, BudgetState
 
         async with self._conn.execute(STATE_SQL) as cursor:
             return [BudgetState(*r) async for r in cursor]

@@ -324,7 +324,7 @@ class LoomApp(App[None]):
     async def set_budget(self, state, max_tokens: int | None, max_usd: float | None) -> None:
         """Change one budget's limit as this supervisor (audited), then recompute the
         budget state at once so the hook gates, or stops gating, from now on."""
-        from loomtui.ingest import budgets
+        from loomtui.store import budgets
 
         if problem := await asyncio.to_thread(self.refusal):
             self.notify(problem, title="Not allowed", severity="error", timeout=10)

@@ -19,7 +19,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Input, Label, Static
 
-from loomtui.ingest.budgets import BudgetState
+from loomtui.store.budgets import BudgetState
 from loomtui.text import printable
 from loomtui.tui import model
 from loomtui.tui.model import PodState
