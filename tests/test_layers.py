@@ -103,3 +103,14 @@ def test_the_layers_named_in_the_architecture_exist() -> None:
     groups = {group_of(m) for m in all_modules()}
     named = {g for layer in LAYERS for g in layer}
     assert named == groups, (named - groups, groups - named)
+
+
+def test_every_package_is_in_the_distribution() -> None:
+    """pyproject.toml lists the packages a regular install ships; a new sub-package left out
+    works from the editable checkout and fails (ModuleNotFoundError) once installed."""
+    import tomllib
+
+    root = Path(loomtui.__file__).parents[1]
+    listed = set(tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    packages = {name for name in all_modules() if source_of(name).name == "__init__.py"}
+    assert packages - listed == set(), f"add to [tool.setuptools] packages: {sorted(packages - listed)}"
