@@ -182,7 +182,11 @@ async def test_theme_key_cycles_through_loom_themes(pod: Path) -> None:
         table = app.screen.query_one(FleetTable)
 
         def waiting_style() -> str:
-            return table.cell(agent_id(app, "auth-api"), "status").style
+            """The colour auth-api's status is drawn in (its row as the table renders it;
+            cells name theme colours, resolved as they are drawn)."""
+            line = table.ordered_ids.index(agent_id(app, "auth-api")) + 1  # under the header
+            status = next(s for s in table.render_line(line) if "waiting" in s.text)
+            return status.style.color.get_truecolor().hex.upper()
 
         assert waiting_style() == "#FF9E3B"  # loom-dark's agent-waiting
         seen = []

@@ -454,6 +454,7 @@ async def test_fleet_marks_an_ungoverned_agent_and_the_inbox_shows_the_gates_not
     from tests.conftest import build_app
     from tests.pods import NOW
     from loomtui.tui.screens.approvals import ApprovalsScreen, InboxTable
+    from loomtui.tui.widgets.cells import rich_style
     from loomtui.tui.widgets.fleet_table import FleetTable
 
     pod = make_pod(tmp_path)
@@ -482,7 +483,11 @@ async def test_fleet_marks_an_ungoverned_agent_and_the_inbox_shows_the_gates_not
         marked = table.cell(ids["auth-api"], "name")
         assert marked.text == "! auth-api"
         risk_high = app.theme_variables["risk-high"]
-        assert marked.spans and marked.spans[0][:2] == (0, 1) and risk_high in marked.spans[0][2]
+        assert marked.spans and marked.spans[0][:2] == (0, 1)
+        # the mark is drawn in the theme's risk-high (cells name theme colours, resolved as drawn)
+        line = table.ordered_ids.index(ids["auth-api"]) + 1  # under the header
+        mark = next(s for s in table.render_line(line) if s.text.startswith("!"))
+        assert mark.style.color.get_truecolor().hex.upper() == risk_high.upper() and mark.style.reverse
         assert table.cell(ids["billing-vat"], "name").text == "billing-vat"  # governed: no mark
         assert table.cell(ids["docs-setup"], "name").text == "docs-setup"  # not known: no mark
 
@@ -502,5 +507,6 @@ async def test_fleet_marks_an_ungoverned_agent_and_the_inbox_shows_the_gates_not
         summary = inbox.cell(risky.id, "summary")
         assert summary.text == ("⚠ no sandbox · bypassPermissions · asks to leave the sandbox  "
                                 "rm -rf build")
-        assert summary.spans[0][2].endswith(risk_high)
+        # the note's style names the theme's risk-high: resolved as the table draws it
+        assert rich_style(summary.spans[0][2]).color.get_truecolor().hex.upper() == risk_high.upper()
         assert inbox.cell(plain.id, "summary").text == "make"  # nothing to say: just the action

@@ -14,6 +14,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.containers import VerticalScroll
+from textual.content import Content
 from textual.widgets import DataTable, Footer, Sparkline, Static, TabbedContent, TabPane
 from textual.widgets.data_table import ColumnKey
 
@@ -192,39 +193,38 @@ class AgentScreen(Screen[None]):
         self._show_usage(state, minutes, by_model, context)
 
     def _show_usage(self, state: PodState, minutes, by_model, context) -> None:
-        colours = self.app.theme_variables
         usage = state.usage_of(self.agent_id)
-        text = Text()
+        parts: list[str | tuple[str, str]] = []  # Content: "$budget-..." drawn in the theme's colours
         if usage is None:
-            text.append("No token usage ingested for this agent yet.\n", "dim")
-            text.append("Usage comes from its transcript (Claude Code, Codex) while a console or "
-                        "`loomtui ingest` runs.", "dim")
+            parts.append(("No token usage ingested for this agent yet.\n", "dim"))
+            parts.append(("Usage comes from its transcript (Claude Code, Codex) while a console or "
+                          "`loomtui ingest` runs.", "dim"))
         else:
-            text.append(f"{usage.used_tokens:,} tokens", "bold")
-            text.append(f"  {model.money(usage.used_usd)}")
+            parts.append((f"{usage.used_tokens:,} tokens", "bold"))
+            parts.append(f"  {model.money(usage.used_usd)}")
             if usage.burn_tokens_min >= 1:
-                text.append(f"   burn {model.tokens(int(usage.burn_tokens_min))}/min "
-                            f"{model.money(usage.burn_usd_hour)}/h (last 10 min)", "dim")
+                parts.append((f"   burn {model.tokens(int(usage.burn_tokens_min))}/min "
+                              f"{model.money(usage.burn_usd_hour)}/h (last 10 min)", "dim"))
             if context is not None:
                 window = _context_window(self.app.pod, context[0])
                 if window:
                     fill = context[1] / window
-                    text.append(f"\ncontext {model.tokens(context[1])} of {model.tokens(window)} "
-                                f"({fill * 100:.0f}%)", colours.get(model.budget_level(fill), ""))
+                    parts.append((f"\ncontext {model.tokens(context[1])} of {model.tokens(window)} "
+                                  f"({fill * 100:.0f}%)", "$" + model.budget_level(fill)))
                 else:
-                    text.append(f"\ncontext {model.tokens(context[1])} tokens (window unknown)", "dim")
+                    parts.append((f"\ncontext {model.tokens(context[1])} tokens (window unknown)", "dim"))
             for period in ("session", "day"):
                 b = state.budget("agent", str(self.agent_id), period)
                 if b is None or not b.limited:
                     continue
-                style = colours.get(model.budget_level(b.fraction), "")
-                text.append(f"\n{b.describe()}", ("bold " + style) if b.over else style)
+                style = "$" + model.budget_level(b.fraction)
+                parts.append((f"\n{b.describe()}", ("bold " + style) if b.over else style))
                 if b.over:
-                    text.append("  tool calls wait for approval; b opens Budgets", "dim")
+                    parts.append(("  tool calls wait for approval; b opens Budgets", "dim"))
                 elif b.exhausts_at is not None:
                     when = datetime.fromtimestamp(b.exhausts_at, tz=self.app.tz).strftime("%H:%M")
-                    text.append(f"  runs out about {when} at this rate", "dim")
-        self.query_one("#usage-summary", Static).update(text)
+                    parts.append((f"  runs out about {when} at this rate", "dim"))
+        self.query_one("#usage-summary", Static).update(Content.assemble(*parts))
         spark = self.query_one("#usage-spark", Sparkline)
         series = _per_minute(minutes)
         spark.data = series
@@ -273,38 +273,38 @@ class AgentScreen(Screen[None]):
             Cell(event.summary),
         )
 
-    def _summary(self, agent: Agent, state: PodState) -> Text:
+    def _summary(self, agent: Agent, state: PodState) -> Content:
         status = state.status_of(agent)
-        colour = self.app.theme_variables.get(f"agent-{status}", "")
-        text = Text()
-        text.append(printable(agent.name), "bold")
-        text.append(f"  {printable(agent.kind)}  ", "dim")
-        text.append(f"{STATUS_SYMBOLS[status]} {status}", colour)
+        colour = f"$agent-{status}"  # Content: drawn in the theme's colour for the status
+        parts: list[str | tuple[str, str]] = []
+        parts.append((printable(agent.name), "bold"))
+        parts.append((f"  {printable(agent.kind)}  ", "dim"))
+        parts.append((f"{STATUS_SYMBOLS[status]} {status}", colour))
         if agent.status_reason:
-            text.append(f" · {printable(agent.status_reason)}", colour)
-        text.append("\n")
+            parts.append((f" · {printable(agent.status_reason)}", colour))
+        parts.append("\n")
         where = model.place(agent) or "no repository"
-        text.append(f"{where}   {printable(agent.worktree or agent.cwd or '')}\n", "")
+        parts.append((f"{where}   {printable(agent.worktree or agent.cwd or '')}\n", ""))
         started = datetime.fromtimestamp(agent.started_at, tz=self.app.tz).strftime("%Y-%m-%d %H:%M")
-        text.append(printable(
+        parts.append((printable(
             f"started {started} · last activity {model.age(state.now - agent.last_activity_at)} ago"
             f" · model {agent.model or '?'} · session {agent.session_id or '-'}"),
             "dim",
-        )
-        self._governance(text, agent)
-        return text
+        ))
+        self._governance(parts, agent)
+        return Content.assemble(*parts)
 
-    def _governance(self, text: Text, agent: Agent) -> None:
+    def _governance(self, parts: list, agent: Agent) -> None:
         """A line on the agent's governance once something is known: which part is off
         (as the fleet's `!` mark says), else what holds."""
         if model.ungoverned(agent):
-            style = "bold " + self.app.theme_variables.get("risk-high", "")
-            text.append(f"\n! governance: {model.governance(agent)}", style)
+            style = "bold $risk-high"
+            parts.append((f"\n! governance: {model.governance(agent)}", style))
         elif agent.sandbox or agent.hooks or agent.permission_mode:
             known = [f"sandbox {agent.sandbox}" if agent.sandbox else "",
                      f"hooks {agent.hooks}" if agent.hooks else "",
                      f"mode {agent.permission_mode}" if agent.permission_mode else ""]
-            text.append("\ngovernance: " + printable(" · ".join(k for k in known if k)), "dim")
+            parts.append(("\ngovernance: " + printable(" · ".join(k for k in known if k)), "dim"))
 
 
 def _per_minute(minutes: list[tuple[float, int]], limit: int = 240) -> list[int]:

@@ -15,6 +15,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
+from textual.content import Content
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Input, Label, Static
 
@@ -113,15 +114,14 @@ class GateScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll():
-            yield Static(describe(self.gate, self.app.theme_variables), id="gate-detail")
+            yield Static(describe(self.gate), id="gate-detail")
 
     async def on_mount(self) -> None:
         if self.gate.agent_id is not None:
             events = await self.app.store.fetch_events(self.gate.agent_id, 8)
-            text = describe(self.gate, self.app.theme_variables)
-            text.append("\nThe agent's last events\n", "bold")
-            for event in events:
-                text.append(printable(f"  {event.kind:<14} {event.tool:<8} {event.summary}") + "\n")
+            text = Content.assemble(
+                describe(self.gate), ("\nThe agent's last events\n", "bold"),
+                *(printable(f"  {event.kind:<14} {event.tool:<8} {event.summary}") + "\n" for event in events))
             self.query_one("#gate-detail", Static).update(text)
 
     def action_approve(self) -> None:
@@ -133,22 +133,23 @@ class GateScreen(ModalScreen[None]):
         self.inbox.decide([self.gate], approve=False)
 
 
-def describe(gate: Gate, colours: dict[str, str]) -> Text:
+def describe(gate: Gate) -> Content:
     """The gate as a person reads it: what, who, why, and the exact input. Everything
-    the agent wrote is shown with its control characters escaped (`printable`)."""
-    text = Text()
-    text.append(f"Gate {gate.id}  ", "bold")
-    text.append(f"{gate.risk}", "bold " + colours.get(f"risk-{gate.risk}", colours.get("risk-high", "")))
-    text.append(printable(f"  rule {gate.rule or '-'}  agent {gate.agent_name or '?'}") + "\n\n")
+    the agent wrote is shown with its control characters escaped (`printable`). Content,
+    not Rich Text: its "$risk-..." styles take the theme's colours when drawn."""
+    parts: list[str | tuple[str, str]] = []
+    parts.append((f"Gate {gate.id}  ", "bold"))
+    parts.append((f"{gate.risk}", _risk_style(gate.risk)))
+    parts.append(printable(f"  rule {gate.rule or '-'}  agent {gate.agent_name or '?'}") + "\n\n")
     action = gate.action or {}
     if gate.tool == "Bash" and isinstance(action.get("command"), str):
-        text.append("$ ", "dim")
-        text.append(printable(action["command"], multiline=True) + "\n", "bold")
+        parts.append(("$ ", "dim"))
+        parts.append((printable(action["command"], multiline=True) + "\n", "bold"))
         if action.get("description"):
-            text.append(printable(f"  ({action['description']})") + "\n", "dim")
+            parts.append((printable(f"  ({action['description']})") + "\n", "dim"))
     elif gate.tool in ("Edit", "MultiEdit", "Write") and isinstance(action.get("file_path"), str):
-        text.append(printable(f"{gate.tool} {action['file_path']}") + "\n", "bold")
-        added, removed = colours.get("diff-added", ""), colours.get("diff-removed", "")
+        parts.append((printable(f"{gate.tool} {action['file_path']}") + "\n", "bold"))
+        added, removed = "$diff-added", "$diff-removed"
         edits = action.get("edits") if isinstance(action.get("edits"), list) else [action]
         for edit in edits:
             if not isinstance(edit, dict):
@@ -157,22 +158,27 @@ def describe(gate: Gate, colours: dict[str, str]) -> Text:
             new = edit.get("new_string", edit.get("content"))
             if isinstance(old, str):
                 for line in printable(old, multiline=True).splitlines():
-                    text.append(f"- {line}\n", removed)
+                    parts.append((f"- {line}\n", removed))
             if isinstance(new, str):
                 for line in printable(new, multiline=True).splitlines()[:400]:
-                    text.append(f"+ {line}\n", added)
+                    parts.append((f"+ {line}\n", added))
     else:
-        text.append(printable(gate.tool) + "\n", "bold")
-        text.append(printable(json.dumps(action, indent=2, ensure_ascii=False)[:8000], multiline=True) + "\n")
+        parts.append((printable(gate.tool) + "\n", "bold"))
+        parts.append(printable(json.dumps(action, indent=2, ensure_ascii=False)[:8000], multiline=True) + "\n")
     if gate.governance:
-        text.append(f"\n⚠ the agent runs ungoverned: {printable(gate.governance)}\n",
-                    "bold " + colours.get("risk-high", ""))
+        parts.append((f"\n⚠ the agent runs ungoverned: {printable(gate.governance)}\n",
+                      "bold $risk-high"))
     if gate.claimed_by:
-        text.append(f"\nclaimed by {printable(gate.claimed_by)}\n", "italic")
-    return text
+        parts.append((f"\nclaimed by {printable(gate.claimed_by)}\n", "italic"))
+    return Content.assemble(*parts)
 
 
-def _summary_cell(gate: Gate, colours: dict[str, str]) -> Cell:
+def _risk_style(risk: str) -> str:
+    """A risk level's style: bold, in the theme's colour for it."""
+    return f"bold $risk-{risk}" if risk in ("low", "medium", "high", "critical") else "bold $risk-high"
+
+
+def _summary_cell(gate: Gate) -> Cell:
     """The action, after the gate's governance note when its agent ran ungoverned
     ("⚠ no sandbox · bypassPermissions  git push ..."): first, so a long command
     cannot push it out of sight."""
@@ -181,7 +187,7 @@ def _summary_cell(gate: Gate, colours: dict[str, str]) -> Cell:
         return Cell(summary)
     note = "⚠ " + printable(gate.governance)
     return Cell(f"{note}  {printable(summary)}",
-                spans=((0, len(note), "bold " + colours.get("risk-high", "")),))
+                spans=((0, len(note), "bold $risk-high"),))
 
 
 class ApprovalsScreen(Screen[None]):
@@ -236,17 +242,16 @@ class ApprovalsScreen(Screen[None]):
             return
         table = self.query_one(InboxTable)
         table.marked &= {g.id for g in state.gates}
-        colours = self.app.theme_variables
         keys = [c.key for c in table.column_layout]
         rows = []
         for gate in state.gates:
             agent = state.agent(gate.agent_id) if gate.agent_id is not None else None
             values = {
                 "mark": Cell("●" if gate.id in table.marked else "", "bold", row_id=gate.id),
-                "risk": Cell(gate.risk, "bold " + colours.get(f"risk-{gate.risk}", colours.get("risk-high", ""))),
+                "risk": Cell(gate.risk, _risk_style(gate.risk)),
                 "agent": Cell(gate.agent_name or "?"),
                 "place": Cell(model.place(agent) if agent else ""),
-                "summary": _summary_cell(gate, colours),
+                "summary": _summary_cell(gate),
                 "age": Cell(model.age(state.now - gate.created_at), justify="right"),
                 "expires": Cell(model.countdown(gate.expires_at - state.now), justify="right"),
                 "claimed": Cell(gate.claimed_by or "", "italic"),
@@ -254,12 +259,10 @@ class ApprovalsScreen(Screen[None]):
             rows.append((gate.id, tuple(values[k] for k in keys)))
         table.show(rows)
         self.set_class(not rows, "-empty")
-        header = Text(no_wrap=True, overflow="ellipsis")
-        header.append("Approvals ", "bold")
-        header.append(f"{len(rows)} pending", colours.get("agent-waiting", ""))
-        if table.marked:
-            header.append(f"  {len(table.marked)} selected", "bold")
-        header.append(f"   · {self.app.supervisor}", "bold")
+        header = Content.assemble(
+            ("Approvals ", "bold"), (f"{len(rows)} pending", "$agent-waiting"),
+            (f"  {len(table.marked)} selected", "bold") if table.marked else "",
+            (f"   · {self.app.supervisor}", "bold"))
         self.query_one("#inbox-header", Static).update(header, layout=False)
 
     # -- deciding ------------------------------------------------------------

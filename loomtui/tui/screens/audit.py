@@ -9,9 +9,9 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
@@ -91,17 +91,15 @@ class AuditScreen(Screen[None]):
         if result is None:
             return
         self._head, entries, problems = result
-        colours = self.app.theme_variables
-        header = Text()
-        header.append("Audit log ", "bold")
-        header.append(f"{len(entries)} entries  ")
+        # Content: its "$..." styles are drawn in the theme's colours.
+        header: list[str | tuple[str, str]] = [("Audit log ", "bold"), f"{len(entries)} entries  "]
         if problems:
-            header.append(f"✗ {len(problems)} problem(s)\n", "bold " + colours.get("risk-critical", ""))
+            header.append((f"✗ {len(problems)} problem(s)\n", "bold $risk-critical"))
             for problem in problems[:5]:
-                header.append(f"  {printable(problem)}\n", colours.get("risk-critical", ""))  # quotes content
+                header.append((f"  {printable(problem)}\n", "$risk-critical"))  # quotes content
         else:
-            header.append("✓ intact (chain, witness, triggers, decisions)", colours.get("agent-done", ""))
-        self.query_one("#audit-header", Static).update(header)
+            header.append(("✓ intact (chain, witness, triggers, decisions)", "$agent-done"))
+        self.query_one("#audit-header", Static).update(Content.assemble(*header))
         rows = []
         for entry in reversed(entries[-SHOWN:]):
             when = datetime.fromtimestamp(entry["ts"], tz=self.app.tz).strftime("%Y-%m-%d %H:%M:%S")

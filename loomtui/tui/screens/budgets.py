@@ -23,6 +23,7 @@ from loomtui.store.budgets import BudgetState
 from loomtui.text import printable
 from loomtui.tui import model
 from loomtui.tui.model import PodState
+from loomtui.tui.widgets.cells import Cell
 
 SCOPE_ORDER = {"pod": 0, "repo": 1, "agent": 2}
 # (key, label, width); an 80-column pane keeps who, what is used, of which limit, and when
@@ -166,18 +167,19 @@ class BudgetsScreen(Screen[None]):
         return when.strftime("%H:%M") if when.date() == today else when.strftime("%a %H:%M")
 
     def _cells(self, b: BudgetState, names: dict[str, str], now: float) -> tuple:
-        colours = self.app.theme_variables
         limit = " · ".join(x for x in (
             model.money(b.max_usd) if b.max_usd is not None else "",
             f"{model.tokens(b.max_tokens)} tok" if b.max_tokens is not None else "") if x) or "none"
+        # Cells: their "$budget-..." styles take the theme's colours each time the table draws.
         if b.limited:
-            style = colours.get(model.budget_level(b.fraction), "")
-            gauge = Text(model.gauge(b.fraction, next(w for k, _l, w in self._columns if k == "gauge")), style=("bold " + style) if b.over else style)
+            style = "$" + model.budget_level(b.fraction)
+            width = next(w for k, _l, w in self._columns if k == "gauge")
+            gauge = Cell(model.gauge(b.fraction, width), ("bold " + style) if b.over else style, justify="default")
         else:
             gauge = Text("—", style="dim")
         burn = (f"{model.tokens(int(b.burn_tokens_min))}/m {model.money(b.burn_usd_hour)}/h"
                 if b.burn_tokens_min >= 1 else "")
-        out = Text("over", style="bold " + colours.get("budget-critical", "")) if b.over else \
+        out = Cell("over", "bold $budget-critical", justify="default") if b.over else \
             Text(self._time(b.exhausts_at, now))
         # "who" goes in as Text: a str cell is markup to DataTable, and names are agents' text.
         values = {"scope": b.scope, "who": Text(self._who(b, names)), "period": b.period,

@@ -24,11 +24,13 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.content import Content
 from textual.widgets import DataTable, Static
 
 from loomtui.store.agents import Agent
 from loomtui.text import printable
 from loomtui.tui.model import PodState
+from loomtui.tui.widgets.cells import Cell
 from loomtui.tui.widgets.diff_view import DiffView
 
 PATCH_LIMIT = 8 << 20  # per file: the viewer renders only what is visible, so read it all
@@ -119,43 +121,40 @@ class DiffTab(Vertical):
     def is_visible_tab(self) -> bool:
         return self.display and self.parent is not None and self.parent.display
 
-    def _head(self, agent: Agent, wt, clashes: dict[str, tuple[str, ...]], state: PodState) -> Text:
-        colours = self.app.theme_variables
-        text = Text(no_wrap=True, overflow="ellipsis")
+    def _head(self, agent: Agent, wt, clashes: dict[str, tuple[str, ...]], state: PodState) -> Content:
+        # Content: its "$..." styles are drawn in the theme's colours.
         if wt.state in ("missing", "bare", "error"):
-            text.append(f"{printable(wt.path)}: {wt.state}", "bold " + colours.get("agent-error", ""))
-            return text
-        text.append(f"{wt.files} file(s) ", "bold")
-        text.append(f"+{wt.added}", colours.get("diff-added", ""))
-        text.append(f" −{wt.deleted}", colours.get("diff-removed", ""))
+            return Content.styled(f"{printable(wt.path)}: {wt.state}", "bold $agent-error")
+        parts: list[str | tuple[str, str]] = [
+            (f"{wt.files} file(s) ", "bold"), (f"+{wt.added}", "$diff-added"),
+            (f" −{wt.deleted}", "$diff-removed")]
         base = printable(wt.base or "?")
-        text.append(f"  against {base}", "dim")
+        parts.append((f"  against {base}", "dim"))
         if wt.merge_base:
-            text.append(f" (merge-base {wt.merge_base[:10]})", "dim")
+            parts.append((f" (merge-base {wt.merge_base[:10]})", "dim"))
         if wt.state != "ok":
-            text.append(f"  [{wt.state}]", "italic")
+            parts.append((f"  [{wt.state}]", "italic"))
         for path, others in sorted(clashes.items())[:3]:
             names = ", ".join(a.name for w in others for a in state.agents_in(w)) or \
                 ", ".join(os.path.basename(w) for w in others)
-            text.append(printable(f"\n⚠ {path} is also changed by {names}", multiline=True),
-                        colours.get("risk-high", ""))
+            parts.append((printable(f"\n⚠ {path} is also changed by {names}", multiline=True), "$risk-high"))
         if len(clashes) > 3:
-            text.append(f"\n⚠ and {len(clashes) - 3} more file(s) collide", colours.get("risk-high", ""))
-        return text
+            parts.append((f"\n⚠ and {len(clashes) - 3} more file(s) collide", "$risk-high"))
+        return Content.assemble(*parts)
 
     def _fill(self, files, clashes) -> None:
         table = self.query_one(FileList)
-        colours = self.app.theme_variables
         keep = self._selected
         table.clear()
         for f in files:
-            label = Text(no_wrap=True, overflow="ellipsis")
-            if f.path in clashes:
-                label.append("⚠ ", colours.get("risk-high", ""))
-            label.append(printable(f.path if not f.old_path else f"{f.old_path} → {f.path}"))
-            stat = Text("bin", "dim") if f.binary else Text.assemble(
-                (f"+{f.added}", colours.get("diff-added", "")), " ",
-                (f"−{f.deleted}", colours.get("diff-removed", "")))
+            # Cells: their "$..." styles take the theme's colours each time the table draws.
+            name = printable(f.path if not f.old_path else f"{f.old_path} → {f.path}")
+            mark = ((0, 2, "$risk-high"),) if f.path in clashes else ()
+            label = Cell(("⚠ " if mark else "") + name, spans=mark, justify="default")
+            added, deleted = f"+{f.added}", f"−{f.deleted}"
+            stat = Cell("bin", "dim", justify="default") if f.binary else Cell(
+                f"{added} {deleted}", justify="default",
+                spans=((0, len(added), "$diff-added"), (len(added) + 1, len(added) + 1 + len(deleted), "$diff-removed")))
             table.add_row(STATUS_MARK.get(f.status, "?"), label, stat, key=f.path)
         if keep is not None and keep in {f.path for f in files}:
             table.move_cursor(row=table.get_row_index(keep), animate=False)

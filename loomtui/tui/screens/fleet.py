@@ -13,6 +13,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
+from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
@@ -85,9 +86,10 @@ LAYOUTS = ((200, XWIDE), (160, WIDE), (110, MEDIUM), (0, NARROW))  # (from termi
 class PodHeader(Static):
     """One line: the pod, counts per status, pending approvals, sort, supervisor."""
 
-    def show(self, text: Text) -> None:
-        # One fixed line: no layout pass, and nothing at all when unchanged.
-        if text != getattr(self, "_shown", None):
+    def show(self, text: Content) -> None:
+        # One fixed line: no layout pass, and nothing at all when unchanged (text and styles).
+        shown = getattr(self, "_shown", None)
+        if shown is None or not text.is_same(shown):
             self._shown = text
             self.update(text, layout=False)
 
@@ -133,7 +135,6 @@ class FleetScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.app.pod_changed_signal.subscribe(self, self.show_state)
-        self.app.theme_changed_signal.subscribe(self, lambda _theme: self.redraw())
         self._layout_columns()
         if self.app.pod_state is not None:
             self.show_state(self.app.pod_state)
@@ -166,34 +167,33 @@ class FleetScreen(Screen[None]):
         self._stale = False
         table = self.query_one(FleetTable)
         agents = model.ordered(state, self.sort_mode, self.query_text)
-        colours = self.app.theme_variables
-        rows = [(a.id, self._cells(a, state, table.column_layout, colours)) for a in agents]
+        rows = [(a.id, self._cells(a, state, table.column_layout)) for a in agents]
         table.show(rows)
         self.set_class(not state.agents, "-empty")
         self.query_one(PodHeader).show(self._header(state, len(agents)))
 
-    def _cells(self, agent: Agent, state: PodState, columns, colours) -> tuple[Cell, ...]:
+    def _cells(self, agent: Agent, state: PodState, columns) -> tuple[Cell, ...]:
         """The row's cells. All but the age are kept per agent and built again only when
         something they show changed (a busy pod publishes four times a second)."""
         status = state.status_of(agent)
         pending = state.gates_of(agent.id)
         key = (agent, status, pending, state.usage_of(agent.id), state.tightest(agent.id),
-               state.worktree_of(agent), len(state.collisions_of(agent)), columns, self.app.theme)
+               state.worktree_of(agent), len(state.collisions_of(agent)), columns)
         cached = self._row_cells.get(agent.id)
         if cached is not None and cached[0] == key:
             cells = cached[1]
         else:
-            colour = colours.get(f"agent-{status}", "")
+            colour = f"$agent-{status}"
             values = {
-                "name": self._name_cell(agent, colours),
+                "name": self._name_cell(agent),
                 "kind": Cell(agent.kind),
                 "place": Cell(model.place(agent)),
                 "status": Cell(f"{STATUS_SYMBOLS[status]} {status}", colour),
                 "doing": Cell(model.doing(agent), colour if status in ("waiting", "error") else ""),
                 "last": _BLANK,
-                **self._usage_cells(agent.id, state, columns, colours),
-                **self._diff_cells(agent, state, columns, colours),
-                "gates": Cell(f"⚑ {pending}" if pending else "", colours.get("agent-waiting", ""),
+                **self._usage_cells(agent.id, state, columns),
+                **self._diff_cells(agent, state, columns),
+                "gates": Cell(f"⚑ {pending}" if pending else "", "$agent-waiting",
                               justify="right"),
             }
             cells = tuple(values[c.key] for c in columns)
@@ -202,7 +202,7 @@ class FleetScreen(Screen[None]):
         return tuple(age if c.key == "last" else cell for c, cell in zip(columns, cells))
 
     @staticmethod
-    def _name_cell(agent: Agent, colours) -> Cell:
+    def _name_cell(agent: Agent) -> Cell:
         """The name, after a `!` mark when the agent's governance is off (no sandbox or a
         weak one, a bypass mode, LoomTUI's hooks not all in place): the Agent screen says
         which part."""
@@ -210,16 +210,16 @@ class FleetScreen(Screen[None]):
             return Cell(agent.name, "bold", row_id=agent.id)
         name = printable(agent.name)  # escaped here, so the mark's span lines up
         return Cell(f"! {name}", "bold", row_id=agent.id,
-                    spans=((0, 1, "bold reverse " + colours.get("risk-high", "")),))
+                    spans=((0, 1, "bold reverse $risk-high"),))
 
-    def _diff_cells(self, agent: Agent, state: PodState, columns, colours) -> dict[str, Cell]:
+    def _diff_cells(self, agent: Agent, state: PodState, columns) -> dict[str, Cell]:
         """Files and +/- against the worktree's base; ⚠ with the number of files another
         worktree of the repository changes too."""
         wt = state.worktree_of(agent)
         clashes = len(state.collisions_of(agent))
         if wt is None and not clashes:
             return NO_DIFF  # most rows of a pod without worktrees: no work at all
-        clash = Cell(f"⚠{clashes}" if clashes < 10 else "⚠+", "bold " + colours.get("risk-high", ""),
+        clash = Cell(f"⚠{clashes}" if clashes < 10 else "⚠+", "bold $risk-high",
                      justify="right") if clashes else Cell("")
         if wt is None:
             return {"diff": Cell("", justify="right"), "clash": clash}
@@ -231,11 +231,11 @@ class FleetScreen(Screen[None]):
         text = Text(justify="right", no_wrap=True, overflow="ellipsis")
         if len(f"{wt.files}f +{wt.added} −{wt.deleted}") <= width:
             text.append(f"{wt.files}f ", "dim")
-        text.append(f"+{wt.added}", colours.get("diff-added", ""))
-        text.append(f" −{wt.deleted}", colours.get("diff-removed", ""))
+        text.append(f"+{wt.added}", "$diff-added")
+        text.append(f" −{wt.deleted}", "$diff-removed")
         return {"diff": Cell.of(text, justify="right"), "clash": clash}
 
-    def _usage_cells(self, agent_id: int, state: PodState, columns, colours) -> dict[str, Cell]:
+    def _usage_cells(self, agent_id: int, state: PodState, columns) -> dict[str, Cell]:
         used = state.usage_of(agent_id)
         if used is None:
             return NO_USAGE
@@ -243,7 +243,7 @@ class FleetScreen(Screen[None]):
         gauge = Cell("", justify="right")
         if tight is not None:
             width = next((c.width for c in columns if c.key == "budget"), 6)
-            style = colours.get(model.budget_level(tight.fraction), "")
+            style = "$" + model.budget_level(tight.fraction)
             gauge = Cell(model.gauge(tight.fraction, width), ("bold " + style) if tight.over else style,
                          justify="right")
         burn = used.burn_tokens_min
@@ -267,41 +267,40 @@ class FleetScreen(Screen[None]):
         else:
             used = f"{model.money(block.used_usd)} · {model.tokens(block.used_tokens)}"
         pct = f" {block.fraction * 100:.0f}%" if block.limited else ""
-        style = self.app.theme_variables.get(model.budget_level(block.fraction), "") if block.limited else ""
+        style = "$" + model.budget_level(block.fraction) if block.limited else ""
         if words:
             return f"block {used}{pct} · resets {resets}  ", style
         if block.max_usd is not None:
             used = f"${block.used_usd:.0f}/${block.max_usd:.0f}"
         return f"5h {used}{pct} ·{resets}  ", style
 
-    def _header(self, state: PodState, shown: int) -> Text:
+    def _header(self, state: PodState, shown: int) -> Content:
         """The header line; status words are dropped first when the pane is narrow."""
         for words, window in ((True, "long"), (True, "short"), (False, "short"), (False, "")):
             text = self._header_text(state, shown, words, window)
-            if text.cell_len <= self.size.width - 2:
+            if text.cell_length <= self.size.width - 2:
                 break
         return text
 
-    def _header_text(self, state: PodState, shown: int, words: bool, window: str) -> Text:
-        colours = self.app.theme_variables
-        text = Text(no_wrap=True, overflow="ellipsis")
+    def _header_text(self, state: PodState, shown: int, words: bool, window: str) -> Content:
+        # Content, not Rich Text: its "$agent-..." styles take the theme's colours when drawn.
+        parts: list[str | tuple[str, str]] = []
         if window != "short":  # a tight header keeps the figures, not the brand
-            text.append("LoomTUI ", "bold")
-        text.append(f"{self.app.pod_name}  ", "dim")
+            parts.append(("LoomTUI ", "bold"))
+        parts.append((f"{self.app.pod_name}  ", "dim"))
         for status, symbol, count in model.status_line(state.counts(), STATUS_SYMBOLS):
             label = f"{symbol} {count} {status}" if words else f"{symbol}{count}"
-            text.append(f"{label}  ", colours.get(f"agent-{status}", ""))
+            parts.append((f"{label}  ", f"$agent-{status}"))
         if state.pending_gates:
             label = "to approve" if words else ""
-            text.append(f"⚑ {state.pending_gates} {label}  ", "bold " + colours.get("agent-waiting", ""))
+            parts.append((f"⚑ {state.pending_gates} {label}  ", "bold $agent-waiting"))
         if window:
-            label, style = self._window(state, window == "long")
-            text.append(label, style)
+            parts.append(self._window(state, window == "long"))
         if self.query_text:
-            text.append(f"{shown}/{len(state.agents)} match “{self.query_text}”  ", "italic")
-        text.append(f"sort: {self.sort_mode}  " if window != "short" else f"↕{self.sort_mode}  ", "dim")
-        text.append(f"· {self.app.supervisor}", "bold")
-        return text
+            parts.append((f"{shown}/{len(state.agents)} match “{self.query_text}”  ", "italic"))
+        parts.append((f"sort: {self.sort_mode}  " if window != "short" else f"↕{self.sort_mode}  ", "dim"))
+        parts.append((f"· {self.app.supervisor}", "bold"))
+        return Content.assemble(*parts)
 
     # -- actions -----------------------------------------------------------
 

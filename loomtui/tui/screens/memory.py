@@ -20,12 +20,14 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.content import Content
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Input, Label, Markdown, Select, Static, TextArea
 
 from loomtui.memory import entries as mem
 from loomtui.text import printable
 from loomtui.tui import model
+from loomtui.tui.widgets.cells import Cell
 
 VIEWS = (("active", ("active",)), ("review", ("proposed",)), ("all", None))
 VIEW_LABELS = {"active": "active entries", "review": "proposed by agents, waiting for review",
@@ -234,19 +236,16 @@ class MemoryScreen(Screen[None]):
         table = self.query_one("#memory-list", DataTable)
         keep = select if select is not None else self._shown
         table.clear()
-        colours = self.app.theme_variables
         now = self.app.clock()
         for e in self.entries:
-            title = Text(no_wrap=True, overflow="ellipsis")
-            if e.pinned:
-                title.append("▲ ", colours.get("risk-medium", ""))
-            title.append(printable(e.title))
-            status_style = {"proposed": colours.get("agent-waiting", ""), "retired": "dim",
-                            "superseded": "dim"}.get(e.status, "")
+            # Cells, whose "$..." styles take the theme's colours each time the table draws.
+            pin = ((0, 2, "$risk-medium"),) if e.pinned else ()
+            title = Cell(("▲ " if pin else "") + printable(e.title), spans=pin, justify="default")
+            status_style = {"proposed": "$agent-waiting", "retired": "dim", "superseded": "dim"}.get(e.status, "")
             # A str cell is markup to DataTable: what agents wrote goes in as plain, escaped Text.
             scope = e.scope if e.scope == "pod" else f"{e.scope}:{_short(e.scope_ref)}"
             table.add_row(e.kind, title, Text(printable(scope)), Text(printable(e.author)),
-                          model.age(now - e.updated_at), Text(e.status, style=status_style),
+                          model.age(now - e.updated_at), Cell(e.status, status_style, justify="default"),
                           key=str(e.id))
         ids = [e.id for e in self.entries]
         if keep in ids:
@@ -256,19 +255,17 @@ class MemoryScreen(Screen[None]):
 
     def _header(self) -> None:
         c = self._counts
-        text = Text(no_wrap=True, overflow="ellipsis")
-        text.append("Memory  ", "bold")
-        text.append(f"{self.view}: {VIEW_LABELS[self.view]}  ", "")
-        text.append(f"{c.get('active', 0)} active · {c.get('pinned', 0)} pinned · ", "dim")
         review = c.get("proposed", 0)
-        text.append(f"{review} to review", "bold " + self.app.theme_variables.get("agent-waiting", "")
-                    if review else "dim")
+        parts: list[str | tuple[str, str]] = [  # Content: "$agent-waiting" is drawn in the theme's colour
+            ("Memory  ", "bold"), f"{self.view}: {VIEW_LABELS[self.view]}  ",
+            (f"{c.get('active', 0)} active · {c.get('pinned', 0)} pinned · ", "dim"),
+            (f"{review} to review", "bold $agent-waiting" if review else "dim")]
         if self.agent_id is not None and self.app.pod_state is not None:
             agent = self.app.pod_state.agent(self.agent_id)
-            text.append(f"  · written by {printable(agent.name) if agent else self.agent_id}", "italic")
+            parts.append((f"  · written by {printable(agent.name) if agent else self.agent_id}", "italic"))
         if self.query_text:
-            text.append(f"  · {len(self.entries)} match “{self.query_text}”", "italic")
-        self.query_one("#memory-head", Static).update(text)
+            parts.append((f"  · {len(self.entries)} match “{self.query_text}”", "italic"))
+        self.query_one("#memory-head", Static).update(Content.assemble(*parts))
 
     def _current(self) -> mem.Entry | None:
         table = self.query_one("#memory-list", DataTable)

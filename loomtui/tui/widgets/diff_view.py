@@ -2,9 +2,10 @@
 
 Only the lines on screen are rendered (and kept in a small cache), so opening and
 scrolling a 50,000-line diff costs what a screenful costs. Added and removed lines get
-the theme's `diff-added` / `diff-removed` colours, hunk headers are set apart, and the
-code itself is highlighted with the file's own syntax (Pygments, one line at a time:
-cheap, and good enough for reading a diff).
+the theme's `diff-added` / `diff-removed` colours and hunk headers its `primary` (read
+from the theme as lines are drawn, and drawn again after a theme switch), and the code
+itself is highlighted with the file's own syntax (Pygments, one line at a time: cheap,
+and good enough for reading a diff).
 
 Bindings: j/k move the cursor line, pgup/pgdn and home/end jump, n/p go to the next or
 previous hunk. `line_in_new_file()` gives the cursor's line in the new file (what `e`
@@ -182,6 +183,8 @@ class DiffView(ScrollView, can_focus=True):
 
     def _render_row(self, row: int, width: int, base: Style) -> Strip:
         line = self.lines[row].replace("\t", "    ")
+        # The theme's colours, read as the line is drawn: an app without LoomTUI's colour
+        # variables (a test's, a benchmark's) draws the signs dim instead.
         colours = self.app.theme_variables
         text = Text(no_wrap=True)
         if line.startswith("@@"):
@@ -205,6 +208,13 @@ class DiffView(ScrollView, can_focus=True):
         segments = list(text.render(self.app.console))
         length = max(width, text.cell_len)
         return Strip(segments, text.cell_len).adjust_cell_length(length, base).apply_style(base)
+
+    def notify_style_update(self) -> None:
+        """The theme changed (or the CSS): rendered lines and highlighted code are drawn
+        again, in the new colours."""
+        super().notify_style_update()
+        self._cache.clear()
+        self._code.clear()
 
     def _highlighted(self, row: int, code: str) -> Text:
         """The row's code in its file's syntax. Rows are lexed a block at a time (the

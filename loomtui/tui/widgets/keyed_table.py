@@ -30,7 +30,7 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from loomtui.tui.widgets.cells import Cell
+from loomtui.tui.widgets.cells import Cell, rich_style
 
 PADDING = 1  # cells of padding on each side of a column
 
@@ -227,9 +227,11 @@ class KeyedTable(ScrollView, can_focus=True):
         line = Text(no_wrap=True, end="")
         pad = " " * PADDING
         for cell, column_width in zip(cells, self._widths):
-            text = Text(cell.text, style=cell.style, no_wrap=True, overflow="ellipsis", end="")
+            # Cells may name theme colours ("$agent-waiting"): resolved here, as the row is drawn
+            # (rows are cached per theme, so a theme switch draws them again).
+            text = Text(cell.text, style=rich_style(cell.style), no_wrap=True, overflow="ellipsis", end="")
             for start, end, span_style in cell.spans:
-                text.stylize(span_style, start, end)
+                text.stylize(rich_style(span_style), start, end)
             text.truncate(column_width, overflow="ellipsis")
             gap = " " * (column_width - text.cell_len)
             line.append(pad)
