@@ -32,8 +32,8 @@ COLUMNS = (
     Column("agent", "Agent", 16),
     Column("place", "Repo · branch", 20),
     Column("summary", "Action", 0),
-    Column("age", "Age", 4),
-    Column("expires", "Expires", 7),
+    Column("age", "Age", 4, "right"),
+    Column("expires", "Expires", 7, "right"),
     Column("claimed", "Claimed", 10),
 )
 NARROW_DROP = {"place", "claimed"}  # under 110 columns

@@ -37,8 +37,9 @@ class Cell:
     text: str
     style: str = ""
     row_id: int | None = None
-    # "left" and "right" fill the column with the cell's style; "default" leaves the room
-    # to the table (in a DataTable, the text is drawn at its own width, as Rich Text is).
+    # For a DataTable (KeyedTable aligns by its Column): "left" and "right" fill the column
+    # with the cell's style; "default" leaves the room to the table (the text is drawn at
+    # its own width, as Rich Text is).
     justify: str = "left"
     spans: tuple[tuple[int, int, str], ...] = ()  # (start, end, style) over parts of the text
 

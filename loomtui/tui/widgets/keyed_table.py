@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from rich.segment import Segment
 from rich.style import Style
@@ -37,9 +38,13 @@ PADDING = 1  # cells of padding on each side of a column
 
 @dataclass(frozen=True)
 class Column:
+    """A column: its key (what screens fill), header label, width and alignment. Figures
+    (ages, tokens, money) are right-aligned, header and cells alike."""
+
     key: str
     label: str
     width: int  # 0 = takes the room that is left
+    justify: Literal["left", "right"] = "left"
 
 
 class KeyedTable(ScrollView, can_focus=True):
@@ -60,8 +65,6 @@ class KeyedTable(ScrollView, can_focus=True):
         "keyed-table--cursor",
         "keyed-table--even-row",
     }
-    RIGHT_ALIGNED = frozenset({"last", "tokens", "cost", "burn", "budget", "diff", "clash", "gates", "age",
-                               "expires"})
 
     DEFAULT_CSS = """
     KeyedTable {
@@ -196,8 +199,7 @@ class KeyedTable(ScrollView, can_focus=True):
 
     def _header_strip(self) -> Strip:
         style = self.get_component_rich_style("keyed-table--header")
-        cells = [Cell(c.label, justify="right" if c.key in self.RIGHT_ALIGNED else "left")
-                 for c in self._columns]
+        cells = [Cell(c.label) for c in self._columns]
         return self._strip(cells, style, self.size.width)
 
     def _row_strip(self, index: int) -> Strip:
@@ -226,7 +228,7 @@ class KeyedTable(ScrollView, can_focus=True):
         `over` puts the style on top of the cells' own (the cursor row)."""
         line = Text(no_wrap=True, end="")
         pad = " " * PADDING
-        for cell, column_width in zip(cells, self._widths):
+        for cell, column, column_width in zip(cells, self._columns, self._widths):
             # Cells may name theme colours ("$agent-waiting"): resolved here, as the row is drawn
             # (rows are cached per theme, so a theme switch draws them again).
             text = Text(cell.text, style=rich_style(cell.style), no_wrap=True, overflow="ellipsis", end="")
@@ -235,7 +237,7 @@ class KeyedTable(ScrollView, can_focus=True):
             text.truncate(column_width, overflow="ellipsis")
             gap = " " * (column_width - text.cell_len)
             line.append(pad)
-            if cell.justify == "right":
+            if column.justify == "right":
                 line.append(gap)
                 line.append_text(text)
             else:
