@@ -11,7 +11,8 @@ import pytest
 from loomtui.store.db import connect, db_path
 from loomtui.store.gates import create_gate, decide, get_gate
 from loomtui.supervisors import account_name
-from loomtui.tui.screens.approvals import ApprovalsScreen, GateScreen, InboxTable, RejectModal
+from loomtui.tui.screens.approvals import ApprovalsScreen, GateScreen, InboxTable
+from loomtui.tui.screens.reason import ReasonModal
 from loomtui.tui.widgets.keyed_table import KeyedTable
 from tests.conftest import build_app
 from tests.pods import NOW
@@ -114,10 +115,10 @@ async def test_reject_asks_for_a_reason_and_refuses_an_empty_one(gated) -> None:
         await open_inbox(pilot)
         await pilot.press("j", "r")
         await pilot.pause()
-        assert isinstance(app.screen, RejectModal)
+        assert isinstance(app.screen, ReasonModal)
         await pilot.press("enter")  # empty: refused, the modal stays
         await pilot.pause()
-        assert isinstance(app.screen, RejectModal)
+        assert isinstance(app.screen, ReasonModal)
         await pilot.press(*"wait for the schema review", "enter")
         await settle(pilot, app)
         gate = gate_status(pod, ids["billing-vat"])

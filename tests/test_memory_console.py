@@ -14,7 +14,8 @@ from loomtui.memory import entries as mem
 from loomtui.store import audit
 from loomtui.store.db import connect, db_path
 from loomtui.supervisors import account_name
-from loomtui.tui.screens.memory import EntryModal, MemoryScreen, ReasonModal
+from loomtui.tui.screens.memory import EntryModal, MemoryScreen
+from loomtui.tui.screens.reason import ReasonModal
 from tests.conftest import build_app
 from tests.pods import NOW
 

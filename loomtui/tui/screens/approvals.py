@@ -10,19 +10,19 @@ from __future__ import annotations
 
 import json
 
-from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical, VerticalScroll
+from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Footer, Input, Label, Static
+from textual.widgets import Footer, Static
 
 from loomtui.store.gates import Gate
 from loomtui.text import printable
 from loomtui.tui import model
 from loomtui.tui.model import PodState
+from loomtui.tui.screens.reason import ReasonModal
 from loomtui.tui.widgets.cells import Cell
 from loomtui.tui.widgets.keyed_table import Column, KeyedTable
 
@@ -53,42 +53,6 @@ class InboxTable(KeyedTable):
             self.marked ^= {gate_id}
             self.screen.redraw()
             self.action_cursor_down()
-
-
-class RejectModal(ModalScreen[str]):
-    """Asks why. enter rejects (a reason is required), esc cancels."""
-
-    BINDINGS = [Binding("escape", "cancel", "Cancel", id="cancel_reject")]
-    DEFAULT_CSS = """
-    RejectModal { align: center middle; }
-    RejectModal > Vertical {
-        width: 72; max-width: 95%; height: auto; border: round $error;
-        background: $surface; padding: 0 1;
-    }
-    RejectModal Label { width: 100%; }
-    RejectModal #reject-hint { color: $text-muted; }
-    """
-
-    def __init__(self, what: str) -> None:
-        super().__init__()
-        self.what = what
-
-    def compose(self) -> ComposeResult:
-        with Vertical():
-            yield Label(Text.assemble(("Reject ", "bold"), printable(self.what)))
-            yield Label("The agent sees this reason and can adapt.", id="reject-hint")
-            yield Input(placeholder="reason (required)", id="reason")
-
-    @on(Input.Submitted, "#reason")
-    def _submitted(self, event: Input.Submitted) -> None:
-        reason = event.value.strip()
-        if not reason:
-            self.notify("A rejection needs a reason.", severity="warning")
-            return
-        self.dismiss(reason)
-
-    def action_cancel(self) -> None:
-        self.dismiss("")
 
 
 class GateScreen(ModalScreen[None]):
@@ -287,7 +251,7 @@ class ApprovalsScreen(Screen[None]):
             return
         table = self.query_one(InboxTable)
 
-        def done(reason: str | None = "") -> None:
+        def done(reason: str | None = None) -> None:
             if not approve and not reason:
                 return  # cancelled
             table.marked -= {g.id for g in gates}
@@ -298,7 +262,8 @@ class ApprovalsScreen(Screen[None]):
             done()
         else:
             what = gates[0].summary if len(gates) == 1 else f"{len(gates)} gated actions"
-            self.app.push_screen(RejectModal(what), done)
+            hint = "The agent sees this reason and can adapt."
+            self.app.push_screen(ReasonModal("Reject", what, hint=hint), done)
 
     def action_claim(self) -> None:
         for gate in self._chosen():

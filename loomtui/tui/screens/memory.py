@@ -27,9 +27,11 @@ from textual.widgets import DataTable, Footer, Input, Label, Markdown, Select, S
 from loomtui.memory import entries as mem
 from loomtui.text import printable
 from loomtui.tui import model
+from loomtui.tui.screens.reason import ReasonModal
 from loomtui.tui.widgets.cells import Cell
 
 VIEWS = (("active", ("active",)), ("review", ("proposed",)), ("all", None))
+REASON_PLACEHOLDER = "reason (required; the author sees it in the history)"
 VIEW_LABELS = {"active": "active entries", "review": "proposed by agents, waiting for review",
                "all": "every entry, retired and superseded included"}
 
@@ -92,36 +94,6 @@ class EntryModal(ModalScreen[dict | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
-
-
-class ReasonModal(ModalScreen[str]):
-    """A reason, required (reject or retire). enter confirms, esc cancels."""
-
-    BINDINGS = [Binding("escape", "cancel", "Cancel", id="cancel_reason")]
-    DEFAULT_CSS = """
-    ReasonModal { align: center middle; }
-    ReasonModal > Vertical { width: 72; max-width: 95%; height: auto; border: round $error;
-                             background: $surface; padding: 0 1; }
-    """
-
-    def __init__(self, what: str) -> None:
-        super().__init__()
-        self.what = what
-
-    def compose(self) -> ComposeResult:
-        with Vertical():
-            yield Label(Text(printable(self.what), style="bold"))
-            yield Input(placeholder="reason (required; the author sees it in the history)", id="reason")
-
-    @on(Input.Submitted, "#reason")
-    def _submitted(self, event: Input.Submitted) -> None:
-        if not event.value.strip():
-            self.notify("A reason is required.", severity="warning")
-            return
-        self.dismiss(event.value.strip())
-
-    def action_cancel(self) -> None:
-        self.dismiss("")
 
 
 class MemoryScreen(Screen[None]):
@@ -436,26 +408,26 @@ class MemoryScreen(Screen[None]):
                         severity="warning")
             return
 
-        def done(reason: str) -> None:
+        def done(reason: str | None) -> None:
             if reason:
                 self._change("Rejected", lambda conn, author, now: mem.reject(
                     conn, entry.id, author=author, reason=reason, now=now,
                     expected_version=entry.version), entry, decision=True)
 
-        self.app.push_screen(ReasonModal(f"Reject #{entry.id}: {entry.title}"), done)
+        self.app.push_screen(ReasonModal("Reject", f"#{entry.id}: {entry.title}", placeholder=REASON_PLACEHOLDER), done)
 
     def action_retire(self) -> None:
         entry = self._current()
         if entry is None:
             return
 
-        def done(reason: str) -> None:
+        def done(reason: str | None) -> None:
             if reason:
                 self._change("Retired", lambda conn, author, now: mem.retire(
                     conn, entry.id, author=author, reason=reason, now=now,
                     expected_version=entry.version), entry, decision=True)
 
-        self.app.push_screen(ReasonModal(f"Retire #{entry.id}: {entry.title}"), done)
+        self.app.push_screen(ReasonModal("Retire", f"#{entry.id}: {entry.title}", placeholder=REASON_PLACEHOLDER), done)
 
 
 def _fields(values: dict) -> dict:
