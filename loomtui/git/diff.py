@@ -51,6 +51,7 @@ from loomtui.git.discovery import (
     Worktree,
 )
 from loomtui.git.run import DIFF_CONFIG, GitError, display, finish, git_env, run, start
+from loomtui.store.worktrees import FileChange
 
 PATCH_LIMIT = 256 * 1024  # bytes of patch text kept per file
 TOTAL_PATCH_LIMIT = 16 * 1024 * 1024  # bytes of patch text read for one worktree
@@ -62,29 +63,6 @@ STATUS = {"A": "added", "M": "modified", "D": "deleted", "R": "renamed", "C": "a
 # Attributes that change what git diffs (`binary` is a macro that unsets `diff`).
 _ATTRS = ("diff", "filter", "working-tree-encoding", "ident")
 _PATCH_START = re.compile(rb"^diff --git ", re.MULTILINE)
-
-
-@dataclass(frozen=True)
-class FileChange:
-    """One changed file. Paths are text safe for JSON and the store (bytes that
-    are not UTF-8 appear as \\xNN)."""
-
-    path: str
-    old_path: str | None
-    status: str  # added, modified, deleted, renamed
-    added: int
-    deleted: int
-    binary: bool
-    patch: str | None = None
-    truncated: bool = False
-
-    def as_dict(self, patches: bool = False) -> dict[str, Any]:
-        doc: dict[str, Any] = {"path": self.path, "old_path": self.old_path, "status": self.status,
-                               "added": self.added, "deleted": self.deleted, "binary": self.binary}
-        if patches:
-            doc["patch"] = self.patch
-            doc["truncated"] = self.truncated
-        return doc
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from loomtui.store.db import transaction
@@ -28,14 +29,28 @@ class WorktreeRow(NamedTuple):
     updated_at: float
 
 
-class FileRow(NamedTuple):
-    worktree: str
+@dataclass(frozen=True)
+class FileChange:
+    """One changed file of a worktree: computed by `loomtui.git.diff` (with its patch when
+    asked), stored here without it. Paths are text safe for JSON and the store (bytes that
+    are not UTF-8 appear as \\xNN)."""
+
     path: str
     old_path: str | None
     status: str  # added, modified, deleted, renamed
     added: int
     deleted: int
     binary: bool
+    patch: str | None = None
+    truncated: bool = False
+
+    def as_dict(self, patches: bool = False) -> dict[str, Any]:
+        doc: dict[str, Any] = {"path": self.path, "old_path": self.old_path, "status": self.status,
+                               "added": self.added, "deleted": self.deleted, "binary": self.binary}
+        if patches:
+            doc["patch"] = self.patch
+            doc["truncated"] = self.truncated
+        return doc
 
 
 class Collision(NamedTuple):
@@ -51,7 +66,7 @@ WORKTREES_SQL = """
     FROM worktrees ORDER BY repo, path
 """
 FILES_SQL = """
-    SELECT worktree, path, old_path, status, added, deleted, binary
+    SELECT path, old_path, status, added, deleted, binary
     FROM worktree_files WHERE worktree = ? ORDER BY path
 """
 # A rename touches its old path too: two worktrees, one renaming x and one editing x, collide.
@@ -86,7 +101,7 @@ def save_worktree(
     """Replace a worktree's row and its files in one short transaction.
 
     `files`: (path, old_path, status, added, deleted, binary) per changed file,
-    such as `FileChange` objects' fields (see `file_tuples`)."""
+    such as a `FileChange`'s fields (see `file_tuples`)."""
     rows = [(path, f[0], f[1], f[2], int(f[3]), int(f[4]), 1 if f[5] else 0) for f in files]
     added = sum(r[4] for r in rows)
     deleted = sum(r[5] for r in rows)
@@ -111,8 +126,8 @@ def save_worktree(
         )
 
 
-def file_tuples(changes: Iterable[Any]) -> list[tuple]:
-    """(path, old_path, status, added, deleted, binary) of objects with those fields."""
+def file_tuples(changes: Iterable[FileChange]) -> list[tuple]:
+    """(path, old_path, status, added, deleted, binary) of each change, as `save_worktree` takes them."""
     return [(c.path, c.old_path, c.status, c.added, c.deleted, c.binary) for c in changes]
 
 
@@ -144,12 +159,13 @@ def fetch_worktree(conn: sqlite3.Connection, path: str) -> WorktreeRow | None:
     return WorktreeRow(*row) if row else None
 
 
-def fetch_files(conn: sqlite3.Connection, worktree: str) -> list[FileRow]:
+def fetch_files(conn: sqlite3.Connection, worktree: str) -> list[FileChange]:
+    """A worktree's changed files as stored (no patches), by path."""
     return [file_from_row(r) for r in conn.execute(FILES_SQL, (worktree,))]
 
 
-def file_from_row(row: Sequence[Any]) -> FileRow:
-    return FileRow(row[0], row[1], row[2], row[3], row[4], row[5], bool(row[6]))
+def file_from_row(row: Sequence[Any]) -> FileChange:
+    return FileChange(row[0], row[1], row[2], row[3], row[4], bool(row[5]))
 
 
 def collisions(conn: sqlite3.Connection, repo: str | None = None) -> list[Collision]:
