@@ -110,10 +110,10 @@ async def measure(text: str, steps: int) -> dict:
         open_ms = opening + sum(WORK)
         rendered_on_open = rendered[0]
         frames, idle = [], []
-        actions = {"j": lambda: view.action_cursor(1), "k": lambda: view.action_cursor(-1),
-                   "pagedown": lambda: view.action_page(1), "pageup": lambda: view.action_page(-1),
-                   "n": lambda: view.action_hunk(1), "end": lambda: view.action_jump(-1),
-                   "home": lambda: view.action_jump(0)}
+        actions = {"j": view.action_cursor_down, "k": view.action_cursor_up,
+                   "pagedown": view.action_page_down, "pageup": view.action_page_up,
+                   "n": lambda: view.action_hunk(1), "end": view.action_last,
+                   "home": view.action_first}
         for i in range(steps):
             key = KEYS[i % len(KEYS)]
             await pilot.pause()

@@ -229,8 +229,8 @@ class Probe:
             agent = state.agent(agent_id) if state is not None and agent_id is not None else None
             return agent.name if agent is not None else "\x00"
 
-        wrap_action(table, "action_cursor_down", lambda: table.cursor_row, cursor_name)
-        wrap_action(table, "action_cursor_up", lambda: table.cursor_row, cursor_name)
+        wrap_action(table, "action_cursor_down", lambda: table.cursor, cursor_name)
+        wrap_action(table, "action_cursor_up", lambda: table.cursor, cursor_name)
         wrap_action(screen, "action_cycle_sort", lambda: screen.sort_mode,
                     lambda: f"sort: {screen.sort_mode}")
 
@@ -267,7 +267,7 @@ class Probe:
             else:
                 if walked >= WALK:
                     direction, walked = -direction, 0
-                row, rows = self.table.cursor_row, self.table.row_count
+                row, rows = self.table.cursor, self.table.row_count
                 if row <= 0:
                     direction = 1
                 elif row >= rows - 1:

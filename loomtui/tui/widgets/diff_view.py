@@ -22,11 +22,10 @@ from rich.style import Style
 from rich.text import Text
 from textual.binding import Binding
 from textual.geometry import Size
-from textual.reactive import reactive
-from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from loomtui.text import printable
+from loomtui.tui.widgets.cursor_view import CursorView
 
 HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
 CACHE_LINES = 400  # rendered strips kept (a few screens)
@@ -44,24 +43,23 @@ def _lexer(path: str):
         return None
 
 
-class DiffView(ScrollView, can_focus=True):
-    """A patch, rendered a line at a time. j/k move, n/p hunks."""
+class DiffView(CursorView):
+    """A patch, rendered a line at a time. j/k move, n/p hunks. The cursor (from
+    CursorView) is a line of the patch."""
 
     BINDINGS = [
-        Binding("j,down", "cursor(1)", "Down", show=False, id="diff_down"),
-        Binding("k,up", "cursor(-1)", "Up", show=False, id="diff_up"),
-        Binding("pagedown,space", "page(1)", "Page down", show=False, id="diff_page_down"),
-        Binding("pageup", "page(-1)", "Page up", show=False, id="diff_page_up"),
-        Binding("home", "jump(0)", "Top", show=False, id="diff_top"),
-        Binding("end", "jump(-1)", "Bottom", show=False, id="diff_bottom"),
+        Binding("j,down", "cursor_down", "Down", show=False, id="diff_down"),
+        Binding("k,up", "cursor_up", "Up", show=False, id="diff_up"),
+        Binding("pagedown,space", "page_down", "Page down", show=False, id="diff_page_down"),
+        Binding("pageup", "page_up", "Page up", show=False, id="diff_page_up"),
+        Binding("home", "first", "Top", show=False, id="diff_top"),
+        Binding("end", "last", "Bottom", show=False, id="diff_bottom"),
         Binding("n", "hunk(1)", "Next hunk", id="next_hunk"),
         Binding("p", "hunk(-1)", "Previous hunk", id="previous_hunk"),
     ]
     DEFAULT_CSS = """
     DiffView { background: $surface; }
     """
-
-    cursor = reactive(0, always_update=True)
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -106,6 +104,10 @@ class DiffView(ScrollView, can_focus=True):
 
     # -- where the cursor is ----------------------------------------------------------
 
+    @property
+    def line_count(self) -> int:
+        return len(self.lines)
+
     def line_in_new_file(self) -> int:
         """The new file's line number at the cursor (1 when before any hunk)."""
         start = next((h for h in reversed(self.hunks) if h <= self.cursor), None)
@@ -118,34 +120,6 @@ class DiffView(ScrollView, can_focus=True):
                 line += 1
         return max(1, line)
 
-    def watch_cursor(self, old: int, new: int) -> None:
-        for row in (old, new):
-            self._forget(row)
-        self.refresh()
-
-    def _forget(self, row: int) -> None:
-        for key in [k for k in self._cache if k[0] == row]:
-            del self._cache[key]
-
-    def _move_to(self, row: int) -> None:
-        if not self.lines:
-            return
-        self.cursor = max(0, min(len(self.lines) - 1, row))
-        top, height = int(self.scroll_y), self.scrollable_content_region.height or 1
-        if self.cursor < top:
-            self.scroll_to(y=self.cursor, animate=False)
-        elif self.cursor >= top + height:
-            self.scroll_to(y=self.cursor - height + 1, animate=False)
-
-    def action_cursor(self, step: int) -> None:
-        self._move_to(self.cursor + step)
-
-    def action_page(self, pages: int) -> None:
-        self._move_to(self.cursor + pages * max(1, self.scrollable_content_region.height - 1))
-
-    def action_jump(self, where: int) -> None:
-        self._move_to(0 if where == 0 else len(self.lines) - 1)
-
     def action_hunk(self, step: int) -> None:
         if not self.hunks:
             return
@@ -153,7 +127,7 @@ class DiffView(ScrollView, can_focus=True):
             target = next((h for h in self.hunks if h > self.cursor), self.hunks[-1])
         else:
             target = next((h for h in reversed(self.hunks) if h < self.cursor), self.hunks[0])
-        self._move_to(target)
+        self.cursor = target
         self.scroll_to(y=max(0, target - 2), animate=False)
 
     # -- rendering ----------------------------------------------------------------------
@@ -250,14 +224,6 @@ class DiffView(ScrollView, can_focus=True):
                     texts[-1].append(part, style)
         for r, text in zip(rows, texts):
             self._code[r] = text
-
-    def on_focus(self) -> None:
-        self._cache.clear()
-        self.refresh()
-
-    def on_blur(self) -> None:
-        self._cache.clear()
-        self.refresh()
 
 
 @lru_cache(maxsize=256)

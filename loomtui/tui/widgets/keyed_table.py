@@ -25,13 +25,12 @@ from rich.style import Style
 from rich.text import Text
 from textual import events
 from textual.binding import Binding
-from textual.geometry import Region, Size
+from textual.geometry import Size
 from textual.message import Message
-from textual.reactive import reactive
-from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from loomtui.tui.widgets.cells import Cell, rich_style
+from loomtui.tui.widgets.cursor_view import CursorView
 
 PADDING = 1  # cells of padding on each side of a column
 
@@ -47,8 +46,11 @@ class Column:
     justify: Literal["left", "right"] = "left"
 
 
-class KeyedTable(ScrollView, can_focus=True):
-    """Rows keyed by id, with a header line. j/k move, enter chooses."""
+class KeyedTable(CursorView):
+    """Rows keyed by id, with a header line. j/k move, enter chooses. The cursor (from
+    CursorView) is the index of its row in display order."""
+
+    HEADER_LINES = 1
 
     BINDINGS = [
         Binding("j,down", "cursor_down", "Down", show=False, id="down"),
@@ -98,8 +100,6 @@ class KeyedTable(ScrollView, can_focus=True):
         def control(self) -> KeyedTable:
             return self.table
 
-    cursor_row: reactive[int] = reactive(0, always_update=True, init=False)
-
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self._columns: tuple[Column, ...] = ()
@@ -119,6 +119,10 @@ class KeyedTable(ScrollView, can_focus=True):
         return len(self._ids)
 
     @property
+    def line_count(self) -> int:
+        return len(self._ids)
+
+    @property
     def ordered_ids(self) -> list[int]:
         return list(self._ids)
 
@@ -133,7 +137,7 @@ class KeyedTable(ScrollView, can_focus=True):
     def cursor_id(self) -> int | None:
         if not self._ids:
             return None
-        return self._ids[min(self.cursor_row, len(self._ids) - 1)]
+        return self._ids[min(self.cursor, len(self._ids) - 1)]
 
     # -- filling the table ---------------------------------------------------
 
@@ -170,17 +174,17 @@ class KeyedTable(ScrollView, can_focus=True):
             self._update_virtual_size()
         if cursor in self._cells:
             index = new_ids.index(cursor)
-            if index != self.cursor_row:
-                self.set_reactive(KeyedTable.cursor_row, index)
-                self._scroll_to_cursor()
+            if index != self.cursor:
+                self.set_reactive(KeyedTable.cursor, index)
+                self.scroll_to_cursor()
         elif new_ids:
-            self.set_reactive(KeyedTable.cursor_row, min(self.cursor_row, len(new_ids) - 1))
+            self.set_reactive(KeyedTable.cursor, min(self.cursor, len(new_ids) - 1))
         if new_ids != old_ids:
             self.refresh()  # order changed: every strip is cached, so this is cheap
         else:
             position = {row_id: i for i, row_id in enumerate(new_ids)}
             for row_id in changed:
-                self._refresh_row(position[row_id])
+                self.refresh_index(position[row_id])
 
     def _update_virtual_size(self) -> None:
         width = sum(self._widths) + 2 * PADDING * len(self._widths)
@@ -205,7 +209,7 @@ class KeyedTable(ScrollView, can_focus=True):
     def _row_strip(self, index: int) -> Strip:
         row_id = self._ids[index]
         cells = self._cells[row_id]
-        if index == self.cursor_row:
+        if index == self.cursor:
             look = "cursor-focus" if self.has_focus else "cursor"
         else:
             look = "even" if index % 2 else "odd"
@@ -251,52 +255,7 @@ class KeyedTable(ScrollView, can_focus=True):
             segments = list(Segment.apply_style(segments, style=style))
         return Strip(segments).extend_cell_length(width, style)
 
-    def _refresh_row(self, index: int) -> None:
-        line = index - self.scroll_offset.y + 1
-        if 1 <= line < self.size.height:
-            self.refresh(Region(0, line, self.size.width, 1))
-
-    # -- the cursor ----------------------------------------------------------
-
-    def watch_cursor_row(self, old: int, new: int) -> None:
-        self._refresh_row(old)
-        self._refresh_row(new)
-        self._scroll_to_cursor()
-
-    def validate_cursor_row(self, row: int) -> int:
-        return max(0, min(row, len(self._ids) - 1)) if self._ids else 0
-
-    def _scroll_to_cursor(self) -> None:
-        visible = max(1, self.size.height - 1)
-        top = self.scroll_offset.y
-        if self.cursor_row < top:
-            self.scroll_to(y=self.cursor_row, animate=False, immediate=True)
-        elif self.cursor_row >= top + visible:
-            self.scroll_to(y=self.cursor_row - visible + 1, animate=False, immediate=True)
-
-    def on_focus(self) -> None:
-        self._refresh_row(self.cursor_row)
-
-    def on_blur(self) -> None:
-        self._refresh_row(self.cursor_row)
-
-    def action_cursor_down(self) -> None:
-        self.cursor_row += 1
-
-    def action_cursor_up(self) -> None:
-        self.cursor_row -= 1
-
-    def action_page_down(self) -> None:
-        self.cursor_row += max(1, self.size.height - 2)
-
-    def action_page_up(self) -> None:
-        self.cursor_row -= max(1, self.size.height - 2)
-
-    def action_first(self) -> None:
-        self.cursor_row = 0
-
-    def action_last(self) -> None:
-        self.cursor_row = len(self._ids) - 1
+    # -- choosing ------------------------------------------------------------
 
     def action_select(self) -> None:
         if (row_id := self.cursor_id) is not None:
@@ -308,10 +267,10 @@ class KeyedTable(ScrollView, can_focus=True):
         index = self.scroll_offset.y + event.y - 1
         if index >= len(self._ids):
             return
-        if index == self.cursor_row:
+        if index == self.cursor:
             self.action_select()
         else:
-            self.cursor_row = index
+            self.cursor = index
 
     def on_resize(self) -> None:
         self._strips.clear()
