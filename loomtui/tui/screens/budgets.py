@@ -174,7 +174,8 @@ class BudgetsScreen(Screen[None]):
         if b.limited:
             style = "$" + model.budget_level(b.fraction)
             width = next(w for k, _l, w in self._columns if k == "gauge")
-            gauge = Cell(model.gauge(b.fraction, width), ("bold " + style) if b.over else style, justify="default")
+            gauge = Cell(model.gauge(b.fraction, width), ("bold " + style) if b.over else style,
+                         justify="default")
         else:
             gauge = Text("—", style="dim")
         burn = (f"{model.tokens(int(b.burn_tokens_min))}/m {model.money(b.burn_usd_hour)}/h"

@@ -154,7 +154,8 @@ class DiffTab(Vertical):
             added, deleted = f"+{f.added}", f"−{f.deleted}"
             stat = Cell("bin", "dim", justify="default") if f.binary else Cell(
                 f"{added} {deleted}", justify="default",
-                spans=((0, len(added), "$diff-added"), (len(added) + 1, len(added) + 1 + len(deleted), "$diff-removed")))
+                spans=((0, len(added), "$diff-added"),
+                       (len(added) + 1, len(added) + 1 + len(deleted), "$diff-removed")))
             table.add_row(STATUS_MARK.get(f.status, "?"), label, stat, key=f.path)
         if keep is not None and keep in {f.path for f in files}:
             table.move_cursor(row=table.get_row_index(keep), animate=False)

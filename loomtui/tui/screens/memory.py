@@ -213,7 +213,8 @@ class MemoryScreen(Screen[None]):
             # Cells, whose "$..." styles take the theme's colours each time the table draws.
             pin = ((0, 2, "$risk-medium"),) if e.pinned else ()
             title = Cell(("▲ " if pin else "") + printable(e.title), spans=pin, justify="default")
-            status_style = {"proposed": "$agent-waiting", "retired": "dim", "superseded": "dim"}.get(e.status, "")
+            status_style = {"proposed": "$agent-waiting", "retired": "dim",
+                            "superseded": "dim"}.get(e.status, "")
             # A str cell is markup to DataTable: what agents wrote goes in as plain, escaped Text.
             scope = e.scope if e.scope == "pod" else f"{e.scope}:{_short(e.scope_ref)}"
             table.add_row(e.kind, title, Text(printable(scope)), Text(printable(e.author)),
@@ -414,7 +415,8 @@ class MemoryScreen(Screen[None]):
                     conn, entry.id, author=author, reason=reason, now=now,
                     expected_version=entry.version), entry, decision=True)
 
-        self.app.push_screen(ReasonModal("Reject", f"#{entry.id}: {entry.title}", placeholder=REASON_PLACEHOLDER), done)
+        self.app.push_screen(ReasonModal("Reject", f"#{entry.id}: {entry.title}",
+                                         placeholder=REASON_PLACEHOLDER), done)
 
     def action_retire(self) -> None:
         entry = self._current()
@@ -427,7 +429,8 @@ class MemoryScreen(Screen[None]):
                     conn, entry.id, author=author, reason=reason, now=now,
                     expected_version=entry.version), entry, decision=True)
 
-        self.app.push_screen(ReasonModal("Retire", f"#{entry.id}: {entry.title}", placeholder=REASON_PLACEHOLDER), done)
+        self.app.push_screen(ReasonModal("Retire", f"#{entry.id}: {entry.title}",
+                                         placeholder=REASON_PLACEHOLDER), done)
 
 
 def _fields(values: dict) -> dict:
