@@ -184,3 +184,13 @@ async def test_diff_tab_recolours(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
             ("#diff-files", "−0", "diff-removed"),  # src/new.py, not under the cursor
             ("#diff-view", "+", "diff-added", True),  # the sign of the added line
         ])
+
+
+def test_a_cell_drawn_outside_the_console_keeps_its_other_styles() -> None:
+    """With no theme to resolve "$risk-high" against (a cell printed by Rich alone, or in
+    an app without LoomTUI's colours), the colour is left out and the rest kept."""
+    from loomtui.tui.widgets.cells import Cell
+
+    text = Cell("! auth-api", "bold $risk-high", spans=((0, 1, "reverse on $panel"),)).__rich__()
+    assert str(text.style) == "bold"
+    assert [str(span.style) for span in text.spans] == ["reverse"]

@@ -8,13 +8,18 @@ its rows."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from rich.style import Style as RichStyle
 from rich.text import Text
+from textual.css.errors import UnresolvedVariableError
 from textual.style import Style as TextualStyle
 
 from loomtui.text import printable
+
+
+_VARIABLE = re.compile(r"(?:\bon\s+)?\$[\w-]+")  # a theme colour, foreground or background
 
 
 def rich_style(style: str) -> str | RichStyle:
@@ -25,8 +30,8 @@ def rich_style(style: str) -> str | RichStyle:
         return style
     try:
         return TextualStyle.parse(style).rich_style
-    except Exception:  # noqa: BLE001 - drawn outside a running app: no theme, no colour
-        return RichStyle()
+    except UnresolvedVariableError:  # no such colour (drawn outside LoomApp): the rest only
+        return _VARIABLE.sub("", style).strip()
 
 
 @dataclass(frozen=True, slots=True)
