@@ -16,13 +16,14 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import ModalScreen, Screen
+from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Input, Label, Static
 
 from loomtui.store.budgets import BudgetState
 from loomtui.text import printable
 from loomtui.tui import model
 from loomtui.tui.model import PodState
+from loomtui.tui.screens.base import LoomScreen
 
 SCOPE_ORDER = {"pod": 0, "repo": 1, "agent": 2}
 # (key, label, width); an 80-column pane keeps who, what is used, of which limit, and when
@@ -88,7 +89,7 @@ class LimitModal(ModalScreen[tuple[int | None, float | None] | None]):
         self.dismiss(None)
 
 
-class BudgetsScreen(Screen[None]):
+class BudgetsScreen(LoomScreen[None]):
     """All budgets. j/k move, e edits the selected limit, esc goes back."""
 
     BINDINGS = [
@@ -212,6 +213,15 @@ class BudgetsScreen(Screen[None]):
 
         def done(result: tuple[int | None, float | None] | None) -> None:
             if result is not None:
-                self.app.run_worker(self.app.set_budget(state, *result), exit_on_error=False)
+                self.app.run_worker(self._set_budget(state, *result), exit_on_error=False)
 
         self.app.push_screen(LimitModal(what, state), done)
+
+    async def _set_budget(self, state: BudgetState, max_tokens: int | None, max_usd: float | None) -> None:
+        outcome = await self.actions.set_budget(state, max_tokens, max_usd)
+        if outcome is None:
+            return  # the store failed, and said so
+        if outcome.ok:
+            self.notify(outcome.message, timeout=4)
+        else:
+            self.notify(outcome.message, title="Not allowed", severity="error", timeout=10)

@@ -12,7 +12,7 @@ unpins, x retires, A accepts a proposal, r rejects one (a reason is required), e
 
 from __future__ import annotations
 
-import sqlite3
+from collections.abc import Awaitable
 from datetime import datetime
 
 from rich.text import Text
@@ -20,12 +20,14 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen, Screen
+from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Input, Label, Markdown, Select, Static, TextArea
 
+from loomtui.actions import MemoryOutcome
 from loomtui.memory import entries as mem
 from loomtui.text import printable
 from loomtui.tui import model
+from loomtui.tui.screens.base import LoomScreen
 
 VIEWS = (("active", ("active",)), ("review", ("proposed",)), ("all", None))
 VIEW_LABELS = {"active": "active entries", "review": "proposed by agents, waiting for review",
@@ -122,7 +124,7 @@ class ReasonModal(ModalScreen[str]):
         self.dismiss("")
 
 
-class MemoryScreen(Screen[None]):
+class MemoryScreen(LoomScreen[None]):
     """Shared memory. / search, v view, a add, e edit, p pin, x retire, A accept, r reject."""
 
     BINDINGS = [
@@ -209,22 +211,7 @@ class MemoryScreen(Screen[None]):
 
     @work(exclusive=True, group="memory-load", exit_on_error=False)
     async def reload(self, select: int | None = None) -> None:
-        query, statuses, agent_id = self.query_text.strip(), self._statuses(), self.agent_id
-        now = self.app.clock()
-
-        def read(conn: sqlite3.Connection):
-            if query:
-                from loomtui.memory.retrieval import rank
-
-                found = [h.entry for h in rank(conn, query, now=now,
-                                               statuses=statuses or mem.STATUSES, limit=200)]
-            else:
-                found = mem.list_entries(conn, statuses=statuses, limit=500)
-            if agent_id is not None:
-                found = [e for e in found if e.agent_id == agent_id]
-            return found, mem.counts(conn)
-
-        result = await self.app.in_store(read)
+        result = await self.actions.memory_entries(self.query_text.strip(), self._statuses(), self.agent_id)
         if result is None:
             return
         self.entries, self._counts = result
@@ -313,7 +300,7 @@ class MemoryScreen(Screen[None]):
 
     @work(exclusive=True, group="memory-history", exit_on_error=False)
     async def _load_history(self, entry_id: int) -> None:
-        changes = await self.app.in_store(lambda conn: mem.history(conn, entry_id))
+        changes = await self.actions.memory_history(entry_id)
         if changes is None or self._shown != entry_id:
             return
         text = Text()
@@ -357,23 +344,13 @@ class MemoryScreen(Screen[None]):
         self.view = names[(names.index(self.view) + 1) % len(names)]
         self.reload()
 
-    def _change(self, what: str, work, entry: mem.Entry | None, *, decision: bool = False) -> None:
-        """Run one change as this supervisor; report conflicts and refusals, then reload.
-        A `decision` (accept, reject, pin, retire) passes loomtui.supervisors.authorize
-        first and is recorded as the console's OS account."""
-        decider = self.app.decider
-        author = mem.supervisor(decider.account if decision else self.app.supervisor)
+    def _change(self, what: str, change: Awaitable[MemoryOutcome | None],
+                entry: mem.Entry | None = None) -> None:
+        """Await one memory change of the pod's actions; report conflicts and refusals,
+        then reload."""
 
         async def run() -> None:
-            def apply(conn: sqlite3.Connection):
-                if decision and (refused := self.app.refusal()):
-                    return None, mem.EntryError(refused)
-                try:
-                    return work(conn, author, self.app.clock()), None
-                except mem.EntryError as exc:
-                    return None, exc
-
-            result = await self.app.in_store(apply)
+            result = await change
             if result is None:
                 return
             done, problem = result
@@ -389,13 +366,9 @@ class MemoryScreen(Screen[None]):
         self.run_worker(run(), exit_on_error=False)
 
     def action_add(self) -> None:
-        review_kinds = tuple(self.app.config.memory.review_kinds)
-
         def done(values: dict | None) -> None:
             if values:
-                self._change("Added", lambda conn, author, now: mem.add(
-                    conn, author=author, now=now, review_kinds=review_kinds,
-                    **_fields(values)), None)
+                self._change("Added", self.actions.add_memory(values))
 
         self.app.push_screen(EntryModal(), done)
 
@@ -406,18 +379,14 @@ class MemoryScreen(Screen[None]):
 
         def done(values: dict | None) -> None:
             if values:
-                self._change("Saved", lambda conn, author, now: mem.edit(
-                    conn, entry.id, author=author, now=now, expected_version=entry.version,
-                    **_fields(values)), entry)
+                self._change("Saved", self.actions.edit_memory(entry, values), entry)
 
         self.app.push_screen(EntryModal(entry), done)
 
     def action_pin(self) -> None:
         entry = self._current()
         if entry is not None:
-            self._change("Unpinned" if entry.pinned else "Pinned", lambda conn, author, now: mem.set_pinned(
-                conn, entry.id, not entry.pinned, author=author, now=now, expected_version=entry.version),
-                entry, decision=True)
+            self._change("Unpinned" if entry.pinned else "Pinned", self.actions.pin_memory(entry), entry)
 
     def action_accept(self) -> None:
         entry = self._current()
@@ -427,8 +396,7 @@ class MemoryScreen(Screen[None]):
             self.notify("Only a proposed entry can be accepted (v shows the review queue).",
                         severity="warning")
             return
-        self._change("Accepted", lambda conn, author, now: mem.accept(
-            conn, entry.id, author=author, now=now, expected_version=entry.version), entry, decision=True)
+        self._change("Accepted", self.actions.accept_memory(entry), entry)
 
     def action_reject(self) -> None:
         entry = self._current()
@@ -441,9 +409,7 @@ class MemoryScreen(Screen[None]):
 
         def done(reason: str) -> None:
             if reason:
-                self._change("Rejected", lambda conn, author, now: mem.reject(
-                    conn, entry.id, author=author, reason=reason, now=now,
-                    expected_version=entry.version), entry, decision=True)
+                self._change("Rejected", self.actions.reject_memory(entry, reason), entry)
 
         self.app.push_screen(ReasonModal(f"Reject #{entry.id}: {entry.title}"), done)
 
@@ -454,16 +420,9 @@ class MemoryScreen(Screen[None]):
 
         def done(reason: str) -> None:
             if reason:
-                self._change("Retired", lambda conn, author, now: mem.retire(
-                    conn, entry.id, author=author, reason=reason, now=now,
-                    expected_version=entry.version), entry, decision=True)
+                self._change("Retired", self.actions.retire_memory(entry, reason), entry)
 
         self.app.push_screen(ReasonModal(f"Retire #{entry.id}: {entry.title}"), done)
-
-
-def _fields(values: dict) -> dict:
-    return {"kind": values["kind"], "title": values["title"], "body": values["body"],
-            "tags": values["tags"], "scope": values["scope"], "scope_ref": values["scope_ref"]}
 
 
 def _short(ref: str) -> str:
