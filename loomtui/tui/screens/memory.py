@@ -28,6 +28,8 @@ from loomtui.memory import entries as mem
 from loomtui.text import printable
 from loomtui.tui import model
 from loomtui.tui.screens.base import LoomScreen
+from loomtui.tui.widgets.cells import Cell
+from loomtui.tui.widgets.table_rows import sync_rows
 
 VIEWS = (("active", ("active",)), ("review", ("proposed",)), ("all", None))
 VIEW_LABELS = {"active": "active entries", "review": "proposed by agents, waiting for review",
@@ -218,11 +220,13 @@ class MemoryScreen(LoomScreen[None]):
         self._fill(select)
 
     def _fill(self, select: int | None) -> None:
+        """The list, by keyed updates: a keystroke in the search changes only the rows
+        that differ, and the cursor stays on its entry."""
         table = self.query_one("#memory-list", DataTable)
         keep = select if select is not None else self._shown
-        table.clear()
         colours = self.app.theme_variables
         now = self.app.clock()
+        rows = []
         for e in self.entries:
             title = Text(no_wrap=True, overflow="ellipsis")
             if e.pinned:
@@ -232,12 +236,10 @@ class MemoryScreen(LoomScreen[None]):
                             "superseded": "dim"}.get(e.status, "")
             # A str cell is markup to DataTable: what agents wrote goes in as plain, escaped Text.
             scope = e.scope if e.scope == "pod" else f"{e.scope}:{_short(e.scope_ref)}"
-            table.add_row(e.kind, title, Text(printable(scope)), Text(printable(e.author)),
-                          model.age(now - e.updated_at), Text(e.status, style=status_style),
-                          key=str(e.id))
-        ids = [e.id for e in self.entries]
-        if keep in ids:
-            table.move_cursor(row=ids.index(keep), animate=False)
+            rows.append((str(e.id), (Cell(e.kind, row_id=e.id), title, Text(printable(scope)),
+                                     Text(printable(e.author)), model.age(now - e.updated_at),
+                                     Text(e.status, style=status_style))))
+        sync_rows(table, rows, "kind", cursor=str(keep) if keep is not None else None)
         self._header()
         self.show_entry(self._current())
 
@@ -258,11 +260,12 @@ class MemoryScreen(LoomScreen[None]):
         self.query_one("#memory-head", Static).update(text)
 
     def _current(self) -> mem.Entry | None:
+        """The entry under the cursor (by its row's key)."""
         table = self.query_one("#memory-list", DataTable)
         if not table.row_count or not self.entries:
             return None
-        row = table.cursor_row
-        return self.entries[row] if 0 <= row < len(self.entries) else None
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        return next((e for e in self.entries if str(e.id) == key), None)
 
     @on(DataTable.RowHighlighted, "#memory-list")
     def _highlighted(self, event: DataTable.RowHighlighted) -> None:
