@@ -144,3 +144,55 @@ async def test_budgets_update_changed_cells_and_keep_the_cursor(
         assert "$99.00" in str(table.get_cell("pod||week", "limit"))
         assert row_keys(table) == before and cursor_key(table) == chosen
         assert clears == []
+
+
+async def test_palette_sorts_and_filters_the_fleet_from_another_screen(pod: Path) -> None:
+    """The palette's fleet commands are messages the app hands to the fleet, whichever
+    screen the palette was opened on."""
+    from loomtui.tui.screens.agent import AgentScreen
+    from loomtui.tui.screens.fleet import FleetScreen
+
+    app = build_app(pod)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        fleet = app.screen
+        assert isinstance(fleet, FleetScreen) and fleet.sort_mode == "status"
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, AgentScreen)
+        for command in ("Sort fleet by name", "Show waiting agents"):
+            await pilot.press("ctrl+p")
+            await pilot.pause()
+            await pilot.press(*command)
+            await pilot.pause(0.5)
+            await pilot.press("enter")
+            await pilot.pause()
+        assert isinstance(app.screen, AgentScreen)
+        assert fleet.sort_mode == "name" and fleet.query_text == "waiting"
+
+
+async def test_the_consoles_diff_watcher_follows_an_edit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The watcher runs as an async worker on the console's own loop: an edit in an agent's
+    worktree reaches the fleet's state, and the console holds the `diffs` lease meanwhile."""
+    from tests.gitrepos import write
+    from tests.test_diff_tab import make_pod
+
+    pod = make_pod(tmp_path, monkeypatch)
+    app = build_app(pod, live=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        agent = next(a for a in app.pod_state.agents if a.name == "two-agent")
+
+        def added() -> int:
+            wt = app.pod_state.worktree_of(app.pod_state.agent(agent.id))
+            return wt.added if wt is not None else -1
+
+        watcher = app.differ.watcher
+        # Discovered and computed once (its watches are in place before that compute):
+        # from here on only a file event makes it compute again.
+        await until(pilot, lambda: watcher.refreshes[agent.worktree] >= 1 and not watcher.busy())
+        computed, before = watcher.refreshes[agent.worktree], added()
+        write(Path(agent.worktree) / "src" / "more.py", "a = 1\nb = 2\nc = 3\n")
+        await until(pilot, lambda: added() == before + 3)
+        assert added() == before + 3 and watcher.refreshes[agent.worktree] > computed
+        assert leases.holder_of(pod, "diffs", time.time()) == app.differ.holder
+    assert leases.holder_of(pod, "diffs", time.time()) is None  # given up at exit
