@@ -7,9 +7,9 @@ for the store, JSON and the screen.
 Why not gitpython: the diff needs raw `-z` bytes, two git processes running
 side by side, a temporary index through the environment and no optional locks,
 which `subprocess` does directly. Measured (bench/git_calls.py, 20 worktrees,
-2026-12-07): the diff numstat through gitpython's command wrapper ties with this
-module (0.98-1.05x, 10-12 ms p50), its `Commit.diff()` takes 2.7-3.0x and has no
-line counts, and `import git` adds ~85 ms; so gitpython is not a dependency
+2026-12-07, p50): the diff numstat through gitpython's command wrapper ties with
+this module (0.97-1.05x), its `Commit.diff()` takes 2.4-3.0x and has no line
+counts, and `import git` adds 85-225 ms; so gitpython is not a dependency
 (docs/architecture.md, "Why not gitpython").
 """
 
