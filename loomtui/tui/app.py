@@ -129,6 +129,14 @@ class LoomApp(App[None]):
         return dict(APP_VARIABLES)
 
     async def on_mount(self) -> None:
+        # Thread workers and `asyncio.to_thread` share the loop's default executor, whose
+        # size follows the CPU count (6 threads on 2 cores); the ingester, the diff service
+        # and the idle watcher hold one each for the console's life. Give the short store
+        # commands room beside them, whatever the machine.
+        from concurrent.futures import ThreadPoolExecutor
+
+        asyncio.get_running_loop().set_default_executor(
+            ThreadPoolExecutor(max_workers=16, thread_name_prefix="loomtui"))
         loaded = load_themes(self.pod / "themes")
         for theme in loaded.themes:
             self.register_theme(theme)
