@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from loomtui.hooks.claude import Answer
+from loomtui.hooks.protocol import Answer
 from loomtui.memory.entries import Entry, counts, history, list_entries
 from loomtui.sim.agents import SAM, SEED_MEMORY, Simulation, context_entries
 from loomtui.sim.pod import DEMO_STALL_SECONDS, DemoPod, create_demo_pod

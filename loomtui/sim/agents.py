@@ -1,6 +1,6 @@
 r"""Simulated agents that live realistic lifecycles and report them through the
 real hook path: every session start, tool call, turn end and session end is a
-Claude Code (or Codex) hook JSON document handed to `loomtui.hooks.claude.Hook`,
+Claude Code (or Codex) hook JSON document handed to `loomtui.hooks.dispatch.Hook`,
 exactly as `loomtui hook claude` gets it on stdin. The pod's policy classifies
 each tool call; a gated one creates a gate and *blocks* until a supervisor
 decides it or it expires, and the agent reacts to the answer.
@@ -63,7 +63,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from loomtui.hooks.claude import Answer, Hook, HookInterrupted
+from loomtui.hooks.dispatch import Hook
+from loomtui.hooks.protocol import Answer
+from loomtui.hooks.signals import HookInterrupted
 from loomtui.places import locate
 from loomtui.memory.entries import DEFAULT_REVIEW_KINDS, Author, Entry, EntryError, add, supervisor
 from loomtui.memory.entries import accept as accept_entry
