@@ -69,9 +69,11 @@ def _decide(command: str, agent_name: str | None) -> tuple[bool, str, int]:
         cwd = os.getcwd()
         place = locate(cwd)
         name = _agent_name(agent_name, cwd)
-        agent_id = upsert_agent(conn, kind="script", now=time.time(), session_id=f"gate:{name}", name=name,
+        now = time.time()
+        agent_id = upsert_agent(conn, kind="script", now=now, session_id=f"gate:{name}", name=name,
                                 cwd=cwd, repo=place.repo, worktree=place.worktree, branch=place.branch)
-        action = Action(agent_id, "Bash", {"command": command}, command, cwd, place.repo, name)
+        action = Action(agent_id=agent_id, tool="Bash", tool_input={"command": command}, summary=command,
+                        cwd=cwd, repo=place.repo, agent_name=name)
         verdict = gatekeep(conn, pod, action, check_budgets=False, record_policy_as=None)
         if verdict.by == "policy":
             if verdict.action == "deny":

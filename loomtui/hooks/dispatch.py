@@ -109,8 +109,9 @@ class Hook:
                          payload=payload, status=status, status_reason=reason)
 
         if event in DECIDING_EVENTS:
-            action = Action(agent_id, tool, tool_input, summarize(tool, tool_input, cwd), cwd, place.repo,
-                            _agent_name(conn, agent_id))
+            action = Action(agent_id=agent_id, tool=tool, tool_input=tool_input,
+                            summary=summarize(tool, tool_input, cwd), cwd=cwd, repo=place.repo,
+                            agent_name=_agent_name(conn, agent_id))
             return self._decide(conn, event, action, payload, governance)
         if event == "PostToolUse":
             note("tool_done", summarize(tool, tool_input, cwd), "working", "", with_tool=tool)
