@@ -24,7 +24,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from loomtui.hooks.gatekeeper import Action, gatekeep
 from loomtui.hooks.protocol import (
     DECIDING_EVENTS,
     Answer,
@@ -109,10 +108,8 @@ class Hook:
                          payload=payload, status=status, status_reason=reason)
 
         if event in DECIDING_EVENTS:
-            action = Action(agent_id=agent_id, tool=tool, tool_input=tool_input,
-                            summary=summarize(tool, tool_input, cwd), cwd=cwd, repo=place.repo,
-                            agent_name=_agent_name(conn, agent_id))
-            return self._decide(conn, event, action, payload, governance)
+            return self._decide(conn, event, agent_id, tool, tool_input, cwd, place.repo, payload,
+                                governance)
         if event == "PostToolUse":
             note("tool_done", summarize(tool, tool_input, cwd), "working", "", with_tool=tool)
         elif event == "PostToolUseFailure":
@@ -143,10 +140,17 @@ class Hook:
             note("event", event)  # formats drift: record what we do not know, never fail on it
         return Answer()
 
-    def _decide(self, conn: sqlite3.Connection, event: str, action: Action, payload: dict[str, Any],
+    def _decide(self, conn: sqlite3.Connection, event: str, agent_id: int, tool: str,
+                tool_input: dict[str, Any], cwd: str | None, repo: str | None, payload: dict[str, Any],
                 governance: tuple[str, str, str]) -> Answer:
         """PreToolUse and PermissionRequest: the gatekeeper decides (waiting for a
         supervisor if it must); the answer takes this agent's shape."""
+        # Imported here: the records (half of all hook calls) never need it.
+        from loomtui.hooks.gatekeeper import Action, gatekeep
+
+        action = Action(agent_id=agent_id, tool=tool, tool_input=tool_input,
+                        summary=summarize(tool, tool_input, cwd), cwd=cwd, repo=repo,
+                        agent_name=_agent_name(conn, agent_id))
         verdict = gatekeep(conn, self.pod, action, asking=event == "PermissionRequest", clock=self.clock,
                            sleep=watching_caller(self.sleep), payload=payload, governance=governance,
                            under_agent=not self.simulated)

@@ -22,7 +22,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from loomtui.hooks.protocol import GATE_HOOK_TIMEOUT
 from loomtui.store.agents import record_event
@@ -37,28 +37,42 @@ WAIT_INTERVAL = 0.1
 MAX_GATE_SECONDS = GATE_HOOK_TIMEOUT - 60
 
 
-class Action(NamedTuple):
+# Action and Verdict are plain classes: a NamedTuple class costs ~0.2 ms to create
+# (namedtuple evals its __new__), paid by every hook call at import (measured).
+
+
+class Action:
     """One action an agent asks to take, as the gatekeeper sees it."""
 
-    agent_id: int
-    tool: str
-    tool_input: Mapping[str, Any]
-    summary: str  # one line for people (the inbox, the timeline)
-    cwd: str | None
-    repo: str | None
-    agent_name: str | None  # policy rules may name agents
+    __slots__ = ("agent_id", "tool", "tool_input", "summary", "cwd", "repo", "agent_name")
+
+    def __init__(self, *, agent_id: int, tool: str, tool_input: Mapping[str, Any], summary: str,
+                 cwd: str | None, repo: str | None, agent_name: str | None) -> None:
+        self.agent_id = agent_id
+        self.tool = tool
+        self.tool_input = tool_input
+        self.summary = summary  # one line for people (the inbox, the timeline)
+        self.cwd = cwd
+        self.repo = repo
+        self.agent_name = agent_name  # policy rules may name agents
 
 
-class Verdict(NamedTuple):
+class Verdict:
     """The gatekeeper's answer. `action` is "allow", "pass" (the agent's own
     permission flow decides) or "deny"; `by` is "policy" (then `rule` and the
     rule's `reason`) or "supervisor" (a gate was held: `reason` names who decided
     and why, or why nobody could)."""
 
-    action: str
-    by: str
-    reason: str
-    rule: str = ""
+    __slots__ = ("action", "by", "reason", "rule")
+
+    def __init__(self, action: str, by: str, reason: str, rule: str = "") -> None:
+        self.action = action
+        self.by = by
+        self.reason = reason
+        self.rule = rule
+
+    def __repr__(self) -> str:
+        return f"Verdict({self.action!r}, by={self.by!r}, reason={self.reason!r}, rule={self.rule!r})"
 
 
 def gatekeep(conn: sqlite3.Connection, pod: Path, action: Action, *, asking: bool = False,
