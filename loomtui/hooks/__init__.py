@@ -1,1 +1,1 @@
-"""The agents' way in: the hook's dispatch, protocol and gatekeeper, and the agents' hook settings. Lean: no textual, no gitpython."""
+"""The agents' way in: the hook's dispatch, protocol and gatekeeper, and their hook settings."""
