@@ -423,7 +423,7 @@ def writer_main(pod: Path, rate: float, seed: int, out) -> None:
 def make_pod(root: Path, agents: int, seed: int) -> Path:
     """A pod of `agents` simulated agents with a little history; the worktree
     paths are never touched, so they need not exist."""
-    from loomtui.sim.agents import Simulation
+    from loomtui.sim.engine import Simulation
     from loomtui.store.db import connect, db_path
 
     pod = root / "pod"

@@ -21,9 +21,10 @@ import pytest
 
 from loomtui.config import load_config
 from loomtui.policy import load_policy
-from loomtui.sim.agents import LONG_COMMANDS, SAM, Simulation
+from loomtui.sim.engine import Simulation
 from loomtui.sim.pod import (DEMO_GATE_SECONDS, DEMO_STALL_SECONDS, SPARE_WORKTREES, DemoPod,
                              create_demo_pod)
+from loomtui.sim.scenario import LONG_COMMANDS, SAM
 from loomtui.store.agents import fetch_agents
 from loomtui.store.db import DB_NAME, connect, db_path
 from loomtui.store.gates import decide, list_gates

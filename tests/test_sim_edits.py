@@ -17,7 +17,7 @@ import pytest
 from loomtui.git import diff as diffmod
 from loomtui.git.discovery import discover
 from loomtui.git.watch import refresh_all
-from loomtui.sim.agents import Simulation
+from loomtui.sim.engine import Simulation
 from loomtui.sim.pod import DEMO_STALL_SECONDS, DemoPod, create_demo_pod
 from loomtui.store.db import connect, db_path
 from loomtui.store.worktrees import Collision, collisions

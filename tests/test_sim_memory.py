@@ -16,8 +16,10 @@ import pytest
 
 from loomtui.hooks.protocol import Answer
 from loomtui.memory.entries import Entry, counts, history, list_entries
-from loomtui.sim.agents import SAM, SEED_MEMORY, Simulation, context_entries
+from loomtui.sim.engine import Simulation
+from loomtui.sim.memory_notes import context_entries
 from loomtui.sim.pod import DEMO_STALL_SECONDS, DemoPod, create_demo_pod
+from loomtui.sim.scenario import SAM, SEED_MEMORY
 from loomtui.store.db import connect, db_path
 from tests.gitrepos import isolate
 

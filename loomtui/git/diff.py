@@ -236,6 +236,8 @@ def base_commit(path: str, dirs: refs.GitDirs, base: str | None) -> str | None:
 
 
 def _merge_base(path: str, commondir: str, base_sha: str, head: str) -> str | None:
+    # Cached (a hit: 0.01 ms). A miss runs `git merge-base`, not gitpython's
+    # Repo.merge_base: 1.25-1.35x slower (the same git, then objects; bench/git_calls.py).
     key = (commondir, base_sha, head)
     with _cache_lock:
         if key in _merge_bases:
@@ -510,7 +512,11 @@ _settings_cache: dict[str, tuple[tuple, _Settings]] = {}
 
 def _settings(root: str, dirs: refs.GitDirs) -> _Settings:
     """The two settings the shortcuts depend on, from `git config` (so includes and
-    every config level count), cached until a config file changes."""
+    every config level count), cached until a config file changes.
+
+    `git config` rather than gitpython's faster reader (0.17x of it, bench/git_calls.py):
+    that reader misses GIT_CONFIG_GLOBAL, GIT_CONFIG_COUNT and config.worktree; and
+    with the cache a call costs about 0.1 ms (0.05x)."""
     home = os.path.expanduser("~")
     xdg = os.environ.get("XDG_CONFIG_HOME") or os.path.join(home, ".config")
     files = (os.environ.get("GIT_CONFIG_GLOBAL") or os.path.join(home, ".gitconfig"),

@@ -4,10 +4,13 @@ Everything in `loomtui.git` talks to git through here. Output stays bytes
 (file names need not be UTF-8); `display()` turns a path into text that is safe
 for the store, JSON and the screen.
 
-Why not gitpython's command wrapper: the diff needs raw `-z` bytes, two git
-processes running side by side, a temporary index through the environment and
-no optional locks; `subprocess` does all of that directly and costs less per
-call, which the 1.3x target against a bare `git diff --numstat` cares about.
+Why not gitpython: the diff needs raw `-z` bytes, two git processes running
+side by side, a temporary index through the environment and no optional locks,
+which `subprocess` does directly. Measured (bench/git_calls.py, 20 worktrees,
+2026-12-07, p50): the diff numstat through gitpython's command wrapper ties with
+this module (0.97-1.05x), its `Commit.diff()` takes 2.4-3.0x and has no line
+counts, and `import git` adds 85-225 ms; so gitpython is not a dependency
+(docs/architecture.md, "Why not gitpython").
 """
 
 from __future__ import annotations

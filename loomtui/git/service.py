@@ -1,11 +1,15 @@
 """The pod's one diff watcher: holds the `diffs` lease, discovers the worktrees the agents
-work in (and the repositories config names), and runs a `WorktreeWatcher` on them, so the
-store's diff stats (and the collisions computed from them) stay current for every console.
+work in (and the repositories config names), and hands them to its `WorktreeWatcher`, so
+the store's diff stats (and the collisions computed from them) stay current for every
+console.
 
-Run by every live console in a thread: the lease holder watches, the others stand by and
-take over within about 8 s when the holder goes away. Agents come and go: every few
-seconds the holder looks at the store's agents again and, when the set of places changed,
-re-discovers and hands the watcher the new set.
+Every live console runs one, as two workers: `run(stop)` in a thread (the lease and the
+discovery, blocking work) and `watcher.run()` on the event loop (watchfiles.awatch; the
+recomputes run in its own thread pool). A failure of either ends its worker, for the
+console to handle. The lease holder watches, the others stand by with nothing to watch
+and take over within about 8 s when the holder goes away. Agents come and go: every few
+seconds the holder looks at the store's agents again and, when the set of places
+changed, re-discovers and hands the watcher the new set.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from loomtui.git.watch import WorktreeWatcher
 from loomtui.store import leases
 from loomtui.store.db import db_path
 
@@ -25,6 +30,9 @@ RESCAN_EVERY = 3.0  # seconds between looks at the agents' places
 
 
 class DiffService(leases.LeasedWorker):
+    """Discovers while it holds the `diffs` lease and feeds `watcher`, which the caller
+    runs (`await service.watcher.run()`) and stops (`service.watcher.stop()`)."""
+
     LEASE = "diffs"
     VERB = "watches"
 
@@ -33,7 +41,7 @@ class DiffService(leases.LeasedWorker):
         super().__init__(pod, holder=holder, clock=clock)
         self.bases = dict(bases or {})
         self.repos = tuple(repos)
-        self.watcher = None
+        self.watcher = WorktreeWatcher(db_path(pod), clock=clock)
 
     def run(self, stop: threading.Event) -> None:
         # watchfiles reports every change at INFO on its own logger: not for a console
@@ -47,14 +55,10 @@ class DiffService(leases.LeasedWorker):
 
     def _hold(self, conn, stop: threading.Event) -> None:
         from loomtui.git.discovery import discover
-        from loomtui.git.watch import WorktreeWatcher
         from loomtui.store.agents import fetch_agents
 
-        watcher = WorktreeWatcher(db_path(self.pod), clock=self.clock)
-        self.watcher = watcher
         seen = None
         last_renew = 0.0
-        watcher.start()
         try:
             while not stop.is_set():
                 now = self.clock()
@@ -66,8 +70,8 @@ class DiffService(leases.LeasedWorker):
                 if places != seen:
                     seen = places
                     found = discover(fetch_agents(conn), self.repos, self.bases)
-                    watcher.set_worktrees(found)
+                    self.watcher.set_worktrees(found)
                 stop.wait(min(leases.RENEW, RESCAN_EVERY))
         finally:
-            watcher.stop()
-            self.watcher = None
+            # The lease is lost (or we stop): the next holder watches, not this console.
+            self.watcher.set_worktrees(())

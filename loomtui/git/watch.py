@@ -118,6 +118,10 @@ class WorktreeWatcher:
                 if self._worktrees.get(path) != wt:
                     self._pending_initial.add(path)
                     self._branch_refs[path] = f"refs/heads/{wt.branch}" if wt.branch else None
+            for path in set(self._last) - set(wanted):
+                # Dropped (or the lease went to another console, which may write other
+                # stats meanwhile): when it comes back, its stats are written again.
+                self._last.pop(path, None)
             self._worktrees = wanted
         self._wake.set()
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from loomtui.policy import POLICY_NAME
-from loomtui.sim.agents import Simulation
+from loomtui.sim.engine import Simulation
 from loomtui.sim.repo import add_worktree, create_repo
 from loomtui.store.db import connect, db_path, ensure_pod_dir, write_pod_file
 

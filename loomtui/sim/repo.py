@@ -11,7 +11,7 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-# Every path the simulated agents' areas name (sim.agents.AREAS) is here, with a few
+# Every path the simulated agents' areas name (sim.scenario.AREAS) is here, with a few
 # lines of code, so that their edits show as modifications with real +/- lines.
 FILES = {
     "README.md": (

@@ -1,7 +1,9 @@
 """The console's async view of the pod store (aiosqlite).
 
-It shares SQL and row mapping with the synchronous hook path in `agents.py`, so
-the two never disagree about what an agent is.
+Every query here is a sync store module's SQL and row builder, run through
+aiosqlite: the console and the synchronous paths (hook, CLI, ingester) never
+disagree about what an agent, a gate, a budget or a worktree is, and no SQL is
+written twice.
 """
 
 from __future__ import annotations
@@ -12,8 +14,14 @@ from pathlib import Path
 import aiosqlite
 
 from loomtui.store import agents as q
+from loomtui.store import budgets as b
 from loomtui.store import gates as g
+from loomtui.store import usage as u
+from loomtui.store import worktrees as w
 from loomtui.store.db import PRAGMAS, StoreError, connect, describe_error
+
+# The budget and diff tables' fingerprints in one row (one trip through aiosqlite's thread).
+CHANGE_MARKS_SQL = f"SELECT * FROM ({b.CHANGE_MARK_SQL}), ({w.CHANGE_MARK_SQL})"
 
 
 class AsyncStore:
@@ -63,64 +71,42 @@ class AsyncStore:
         async with self._conn.execute(g.PENDING_SQL, (now,)) as cursor:
             return [g.gate_from_row(r) async for r in cursor]
 
-    async def fetch_budget_states(self) -> list:
+    async def fetch_budget_states(self) -> list[b.BudgetState]:
         """Every budget's state as the ingester last computed it (a small table)."""
-        from loomtui.store.budgets import STATE_SQL, BudgetState
-
-        async with self._conn.execute(STATE_SQL) as cursor:
-            return [BudgetState(*r) async for r in cursor]
+        async with self._conn.execute(b.STATE_SQL) as cursor:
+            return [b.BudgetState(*r) async for r in cursor]
 
     async def fetch_usage_minutes(self, agent_id: int) -> list[tuple[float, int]]:
         """(minute start, tokens) for the agent's session, oldest first."""
-        sql = ("SELECT CAST(ts / 60 AS INTEGER) * 60.0 AS m, sum(input_tokens + output_tokens + "
-               "cache_write_tokens + cache_read_tokens) FROM usage WHERE agent_id = ? GROUP BY m ORDER BY m")
-        async with self._conn.execute(sql, (agent_id,)) as cursor:
-            return [(float(m), int(t)) async for m, t in cursor]
+        async with self._conn.execute(u.MINUTES_SQL, (agent_id,)) as cursor:
+            return [u.minute_from_row(r) async for r in cursor]
 
-    async def fetch_usage_by_model(self, agent_id: int) -> list[tuple]:
-        """(model, input, output, cache write, cache read, cost or None, unpriced rows)."""
-        sql = ("SELECT model, sum(input_tokens), sum(output_tokens), sum(cache_write_tokens), "
-               "sum(cache_read_tokens), sum(cost_usd), sum(cost_source = 'unpriced') FROM usage "
-               "WHERE agent_id = ? GROUP BY model ORDER BY sum(input_tokens + output_tokens + "
-               "cache_write_tokens + cache_read_tokens) DESC")
-        async with self._conn.execute(sql, (agent_id,)) as cursor:
-            return [tuple(r) async for r in cursor]
+    async def fetch_usage_by_model(self, agent_id: int) -> list[u.ModelUsage]:
+        """The agent's totals per model, the most tokens first."""
+        async with self._conn.execute(u.BY_MODEL_SQL, (agent_id,)) as cursor:
+            return [u.model_from_row(r) async for r in cursor]
 
     async def fetch_last_context(self, agent_id: int) -> tuple[str, int] | None:
-        """(model, tokens in the context) of the agent's latest response: its input,
-        cache reads and cache writes together."""
-        sql = ("SELECT model, input_tokens + cache_write_tokens + cache_read_tokens FROM usage "
-               "WHERE agent_id = ? ORDER BY ts DESC LIMIT 1")
-        async with self._conn.execute(sql, (agent_id,)) as cursor:
-            row = await cursor.fetchone()
-        return (str(row[0]), int(row[1])) if row else None
+        """(model, tokens in the context) of the agent's latest response."""
+        async with self._conn.execute(u.LAST_CONTEXT_SQL, (agent_id,)) as cursor:
+            return u.context_from_row(await cursor.fetchone())
 
-    async def fetch_worktrees(self) -> list:
+    async def fetch_worktrees(self) -> list[w.WorktreeRow]:
         """Every worktree's diff stats, as the diff watcher last wrote them."""
-        from loomtui.store import worktrees as w
-
         async with self._conn.execute(w.WORKTREES_SQL) as cursor:
             return [w.WorktreeRow(*r) async for r in cursor]
 
-    async def fetch_collisions(self) -> list:
-        from loomtui.store import worktrees as w
-
+    async def fetch_collisions(self) -> list[w.Collision]:
+        """Files changed in two or more worktrees of one repository."""
         async with self._conn.execute(w.COLLISIONS_SQL) as cursor:
             return [w.collision_from_row(r) async for r in cursor]
 
     async def fetch_worktree_files(self, worktree: str) -> list:
-        from loomtui.store import worktrees as w
-
+        """The changed files of one worktree, by path."""
         async with self._conn.execute(w.FILES_SQL, (worktree,)) as cursor:
             return [w.file_from_row(r) async for r in cursor]
 
     async def change_marks(self) -> tuple:
         """A cheap fingerprint of the budget and diff tables: it changes when they do."""
-        sql = ("SELECT (SELECT max(updated_at) FROM budget_state), (SELECT count(*) FROM budget_state), "
-               "(SELECT total(used_tokens) + total(used_usd) + total(max_usd) + total(max_tokens) "
-               "        + total(burn_tokens_min) FROM budget_state), "
-               "(SELECT max(updated_at) FROM worktrees), (SELECT count(*) FROM worktrees), "
-               "(SELECT total(files) + total(added) + total(deleted) FROM worktrees), "
-               "(SELECT count(*) FROM worktree_files)")
-        async with self._conn.execute(sql) as cursor:
+        async with self._conn.execute(CHANGE_MARKS_SQL) as cursor:
             return tuple(await cursor.fetchone())

@@ -257,6 +257,14 @@ STATE_SQL = (f"SELECT {', '.join(BudgetState._fields)} FROM budget_state "
 def read_states(conn: sqlite3.Connection) -> list[BudgetState]:
     return [BudgetState(*r) for r in conn.execute(STATE_SQL)]
 
+# A cheap fingerprint of budget_state (latest write, rows, a sum of the figures): the
+# console re-reads the states only when it changes.
+CHANGE_MARK_SQL = """
+    SELECT max(updated_at), count(*), total(used_tokens) + total(used_usd) + total(max_usd)
+           + total(max_tokens) + total(burn_tokens_min)
+    FROM budget_state
+"""
+
 
 # The hook's one read: budgets at or over 100 % that apply to this agent, still current.
 OVER_SQL = f"""

@@ -54,6 +54,13 @@ FILES_SQL = """
     SELECT worktree, path, old_path, status, added, deleted, binary
     FROM worktree_files WHERE worktree = ? ORDER BY path
 """
+# A cheap fingerprint of the diff tables (latest write, rows, a sum of the figures): the
+# console re-reads worktrees and collisions only when it changes.
+CHANGE_MARK_SQL = """
+    SELECT max(updated_at), count(*), total(files) + total(added) + total(deleted),
+           (SELECT count(*) FROM worktree_files)
+    FROM worktrees
+"""
 # A rename touches its old path too: two worktrees, one renaming x and one editing x, collide.
 COLLISIONS_SQL = """
     WITH touched AS (

@@ -3,6 +3,10 @@ tests can fix the clock, time zone, theme and data.
 
 Global bindings: ? help, ctrl+p command palette, T cycle theme, q quit.
 
+Screens change the pod through one handle, `app.actions` (loomtui/tui/pod.py, the
+plain commands in loomtui/actions.py); widgets post messages to their screen, and the
+app opens screens on the cross-cutting ones (loomtui/tui/messages.py).
+
 The console reads the store, never the agents' terminals: a worker checks
 `PRAGMA data_version` up to 4 times a second and, when another process has
 committed, reads the fleet off the event loop and publishes a `PodState` that
@@ -13,12 +17,14 @@ reading the store.
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import TypeVar
 from datetime import tzinfo
 from pathlib import Path
+from typing import NamedTuple
 
 from textual import work
 from textual.app import App
@@ -26,6 +32,7 @@ from textual.binding import Binding
 from textual.signal import Signal
 from textual.worker import Worker, WorkerState
 
+from loomtui.actions import PodActions
 from loomtui.config import Config
 from loomtui.store.aio import AsyncStore
 from loomtui.store.agents import Agent
@@ -33,14 +40,29 @@ from loomtui.store.gates import Gate
 from loomtui.store.db import db_path, describe_error
 from loomtui.supervisors import Decider, current_decider
 from loomtui.tui.commands import FleetCommands
+from loomtui.tui.messages import AgentSelected, FleetFilterChosen, FleetSortChosen, WorkerFailed
 from loomtui.tui.model import PodState
+from loomtui.tui.pod import ConsolePod
 from loomtui.tui.screens.agent import AgentScreen
 from loomtui.tui.screens.fleet import FleetScreen
 from loomtui.tui.screens.help import HelpScreen
 from loomtui.tui.themes import APP_VARIABLES, DEFAULT_THEME, load_themes
 
-T = TypeVar("T")
+log = logging.getLogger(__name__)
+
 TICK_SECONDS = 1.0  # how often ages ("3m ago") move on without new data
+STOP_WAIT = 10.0  # seconds a background service gets to let go of its lease at exit
+
+
+class Service(NamedTuple):
+    """A background service in a thread worker: `stop` asks it to end; `started` is set
+    once its thread runs and `done` once it has ended (its lease given up)."""
+
+    name: str
+    group: str
+    stop: threading.Event
+    started: threading.Event
+    done: threading.Event
 
 
 class LoomApp(App[None]):
@@ -86,14 +108,16 @@ class LoomApp(App[None]):
         # Every live console runs an ingester; the store's lease lets one of them work.
         self.ingest = live if ingest is None else ingest
         self.ingest_environ = environ
-        self.ingester = None
-        self.differ = None
+        self.differ = None  # the DiffService, when this console runs one
+        self.services: list[Service] = []
         self._marks: tuple = ()
         # Decisions are recorded as this process's OS account; `supervisor` (else
         # $LOOM_USER) is only the name shown beside it.
         decider = decider or current_decider()
         self.decider = decider._replace(display=supervisor) if supervisor else decider
         self.supervisor = self.decider.display
+        self.actions = ConsolePod(PodActions(pod, config, self.decider, clock=clock, tz=tz),
+                                  report=self._store_failed, after_write=self.refresh_state)
         self.requested_theme = theme or config.console.theme
         self.store: AsyncStore
         self.pod_state: PodState | None = None
@@ -130,33 +154,89 @@ class LoomApp(App[None]):
         if self.live:
             self.watch_store()
 
+    # -- background services ------------------------------------------------------------
+
     def _start_ingest(self) -> None:
         from loomtui.ingest.pricing import PriceError
         from loomtui.ingest.service import IngestService
 
         try:
-            self.ingester = IngestService(self.pod, self.config, role="console", tz=self.tz,
-                                          environ=self.ingest_environ)
-            self.ingester.start()
+            ingester = IngestService(self.pod, self.config, role="console", tz=self.tz,
+                                     environ=self.ingest_environ)
         except PriceError as exc:  # a bad prices.json override: say so, run without ingest
             self.notify(f"Token ingest is off: {exc}", title="Prices", severity="error", timeout=15)
+            return
+        self._run_service(ingester.run, "Token ingest", "ingest")
 
     def _start_diffs(self) -> None:
+        """The diff service in two workers: its lease and discovery in a thread, its
+        watcher (watchfiles.awatch) on the event loop."""
         from loomtui.git.service import DiffService
         from loomtui.ingest.service import holder_name
 
         git = self.config.git
         self.differ = DiffService(self.pod, bases=dict(git.bases), repos=git.repos,
                                   holder=holder_name("console"))
-        self.differ.start()
+        self._run_service(self.differ.run, "Diff watching", "diffs")
+        self.run_worker(self.differ.watcher.run(), name="Diff watching", group="diffs",
+                        exit_on_error=False)
+
+    def _run_service(self, run: Callable[[threading.Event], None], name: str, group: str) -> None:
+        """`run(stop)` in a thread worker until `stop` is set; its failure reaches
+        on_worker_state_changed like any worker's."""
+        service = Service(name, group, threading.Event(), threading.Event(), threading.Event())
+        self.services.append(service)
+
+        def serve() -> None:
+            service.started.set()
+            try:
+                run(service.stop)
+            finally:
+                service.done.set()
+
+        self.run_worker(serve, name=name, group=group, thread=True, exit_on_error=False)
+
+    def _stop_services(self, group: str | None = None) -> list[Service]:
+        """Ask the services (of `group`, else all) to stop; the ones asked."""
+        asked = [s for s in self.services if group is None or s.group == group]
+        for service in asked:
+            service.stop.set()
+        if self.differ is not None and group in (None, "diffs"):
+            self.differ.watcher.stop()
+        return asked
 
     async def on_unmount(self) -> None:
-        if self.differ is not None:
-            await asyncio.to_thread(self.differ.stop)
-        if self.ingester is not None:
-            await asyncio.to_thread(self.ingester.stop)
+        # Workers are cancelled by now, but a thread runs on until asked: ask, and give
+        # each the time to let go of its lease so another console takes over at once. (A
+        # worker cancelled before its thread started never runs: nothing to wait for.)
+        for service in self._stop_services():
+            if service.started.is_set():
+                await asyncio.to_thread(service.done.wait, STOP_WAIT)
         if hasattr(self, "store"):
             await self.store.close()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.state == WorkerState.ERROR:
+            self.worker_failed(event.worker)
+
+    def on_worker_failed(self, event: WorkerFailed) -> None:
+        self.worker_failed(event.worker)  # a screen's (LoomScreen sends them here)
+
+    def worker_failed(self, worker: Worker) -> None:
+        """Worker failures are handled here, in one place: a background service that
+        stops says so once (the console goes on, but tokens and budget enforcement, or
+        diffs, are no longer live) and takes its partner worker down with it, so its
+        lease goes to another console; any other worker's failure is reported."""
+        error = worker.error
+        if worker.group in ("ingest", "diffs"):
+            log.error("%s stopped", worker.name, exc_info=error)
+            self._stop_services(worker.group)
+            self.notify(f"{worker.name} stopped: {error}. Restart the console, or run "
+                        "`loomtui ingest` to see the error.", title=worker.name, severity="error",
+                        timeout=20)
+            return
+        self.notify(f"{worker.name or 'background work'} failed: {error}",
+                    title="Error", severity="error", timeout=15, markup=False)
 
     # -- the live loop -------------------------------------------------------
 
@@ -260,7 +340,6 @@ class LoomApp(App[None]):
                 if failing:
                     failing = ""
                     self.notify("The pod store answers again; live updates resumed.", timeout=5)
-                self._report_workers()
             except Exception as exc:
                 # A locked or vanished store (or anything else): say so once,
                 # keep the last picture, retry. The live view never just freezes.
@@ -273,33 +352,16 @@ class LoomApp(App[None]):
                 await asyncio.sleep(1.0)
 
     async def _cancel_orphans(self) -> None:
-        """Cancel the gates whose waiting hook on this host is gone (killed, even with
-        SIGKILL): nobody would act on a decision. Runs about once a second while
-        gates wait; reads /proc in a thread and writes only when one is dead."""
-        from loomtui.store.gates import cancel_orphans, waiter_gone
-
+        """Cancel the gates whose waiting hook on this host is gone, about once a second
+        while gates wait (see PodActions.cancel_orphans)."""
         waiting = [g for g in self.pod_state.gates if g.waiter_pid is not None] if self.pod_state else []
-        if not waiting or not any(await asyncio.to_thread(lambda: [waiter_gone(g) for g in waiting])):
-            return
-        await self.in_store(lambda conn: cancel_orphans(conn, now=self.clock()))
+        if waiting:
+            await self.actions.cancel_orphans(waiting)
 
-    def _report_workers(self) -> None:
-        """Say once when the ingester or the diff watcher has stopped with an error: the
-        console goes on, but tokens (and budget enforcement) or diffs are no longer live."""
-        for service, what in ((self.ingester, "Token ingest"), (self.differ, "Diff watching")):
-            state = getattr(service, "state", "")
-            if state.startswith("error") and getattr(service, "_reported", "") != state:
-                service._reported = state
-                self.notify(f"{what} stopped: {state[6:].strip()}. Restart the console, or run "
-                            "`loomtui ingest` to see the error.", title=what, severity="error",
-                            timeout=20)
-
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        """Worker failures are handled here, in one place."""
-        if event.state == WorkerState.ERROR:
-            error = event.worker.error
-            self.notify(f"{event.worker.name or 'background work'} failed: {error}",
-                        title="Error", severity="error", timeout=15, markup=False)
+    def _store_failed(self, text: str) -> None:
+        """A pod command met a failing store (locked past the busy timeout, gone,
+        corrupt): said, and the console stays up."""
+        self.notify(text, title="Pod store", severity="error", timeout=10, markup=False)
 
     # -- navigation and actions -------------------------------------------
 
@@ -321,125 +383,30 @@ class LoomApp(App[None]):
         if not isinstance(self.screen, BudgetsScreen):
             self.push_screen(BudgetsScreen())
 
-    async def set_budget(self, state, max_tokens: int | None, max_usd: float | None) -> None:
-        """Change one budget's limit as this supervisor (audited), then recompute the
-        budget state at once so the hook gates, or stops gating, from now on."""
-        from loomtui.store import budgets
-
-        if problem := await asyncio.to_thread(self.refusal):
-            self.notify(problem, title="Not allowed", severity="error", timeout=10)
-            return
-
-        def work(conn: sqlite3.Connection) -> None:
-            now = self.clock()
-            budgets.set_limit(conn, scope=state.scope, scope_ref=state.scope_ref, period=state.period,
-                              max_tokens=max_tokens, max_usd=max_usd, actor=self.decider.account, now=now)
-            limits = self.config.budgets
-            budgets.refresh(conn, limits.limits, now, self.tz, limits.week_starts)
-
-        await self.in_store(work)
-        await self.refresh_state()
-        unit = " · ".join(x for x in (f"${max_usd:g}" if max_usd is not None else "",
-                                      f"{max_tokens:,} tokens" if max_tokens is not None else "") if x)
-        self.notify(f"{state.scope} {state.period} budget set to {unit or 'no limit'}", timeout=4)
-
     def action_audit(self) -> None:
         from loomtui.tui.screens.audit import AuditScreen
 
         if not isinstance(self.screen, AuditScreen):
             self.push_screen(AuditScreen())
 
-    async def in_store(self, work: Callable[[sqlite3.Connection], T]) -> T | None:
-        """Run `work(conn)` on a short-lived store connection in a thread: the
-        same functions the CLI uses. A store that fails (locked past the busy
-        timeout, gone, corrupt) is reported and gives None; the console stays up."""
-        from loomtui.store.db import StoreError, connect
-
-        def run() -> T:
-            conn = connect(db_path(self.pod), create=False)
-            try:
-                return work(conn)
-            finally:
-                conn.close()
-
-        try:
-            return await asyncio.to_thread(run)
-        except (StoreError, sqlite3.Error) as exc:
-            text = str(exc) if isinstance(exc, StoreError) else describe_error(db_path(self.pod), exc)
-            self.notify(text, title="Pod store", severity="error", timeout=10, markup=False)
-            return None
-
-    def refusal(self, gate: Gate | None = None) -> str | None:
-        """Why this console may not decide (on `gate`), or None; see
-        loomtui.supervisors.authorize. Reads /proc and the pod: call it off the loop."""
-        from loomtui.supervisors import NotAllowed, authorize
-
-        try:
-            authorize(self.pod, self.config, self.decider, gate)
-        except NotAllowed as exc:
-            return str(exc)
-        return None
-
-    async def decide_gates(self, gates: list[Gate], *, approve: bool, reason: str) -> None:
-        """Approve or reject gates as this supervisor. Conflicts (another
-        supervisor was faster, the gate expired) and refusals (not an approver,
-        an agent's own gate) are reported, never raised."""
-        from loomtui.store.gates import GateError, decide
-
-        def work(conn: sqlite3.Connection) -> list[tuple[bool, str]]:
-            messages = []
-            for gate in gates:
-                if problem := self.refusal(gate):
-                    messages.append((False, problem))
-                    continue
-                try:
-                    # The approval records the content the supervisor saw on
-                    # screen; if the action changed since, the hook voids it.
-                    decide(conn, gate.id, approve=approve, actor=self.decider.account,
-                           display=self.decider.display, reason=reason, now=self.clock(),
-                           seen_hash=gate.content_hash)
-                    verb = "Approved" if approve else "Rejected"
-                    messages.append((True, f"{verb} gate {gate.id}: {gate.summary}"))
-                except GateError as exc:
-                    messages.append((False, str(exc)))
-            return messages
-
-        for ok, message in await self.in_store(work) or []:
-            self.notify(message, severity="information" if ok else "error", timeout=3 if ok else 8,
-                        markup=False)  # quotes the gate's summary
-        await self.refresh_state()
-
-    async def claim_gate(self, gate_id: int) -> None:
-        from loomtui.store.gates import GateError, claim, get_gate
-
-        def work(conn: sqlite3.Connection) -> str:
-            try:
-                if problem := self.refusal(get_gate(conn, gate_id)):
-                    return problem
-                claim(conn, gate_id, actor=self.decider.account, display=self.decider.display,
-                      now=self.clock())
-                return ""
-            except GateError as exc:
-                return str(exc)
-
-        if problem := await self.in_store(work):
-            self.notify(problem, severity="error", markup=False)
-        await self.refresh_state()
-
     def open_agent(self, agent_id: int) -> None:
+        """The Agent screen of `agent_id` (while the pod has that agent)."""
         if self.pod_state is not None and self.pod_state.agent(agent_id) is not None:
             self.push_screen(AgentScreen(agent_id))
+
+    def on_agent_selected(self, event: AgentSelected) -> None:
+        self.open_agent(event.agent_id)
 
     def _fleet(self) -> FleetScreen | None:
         return next((s for s in self.screen_stack if isinstance(s, FleetScreen)), None)
 
-    def fleet_sort(self, mode: str) -> None:
+    def on_fleet_sort_chosen(self, event: FleetSortChosen) -> None:
         if fleet := self._fleet():
-            fleet.set_sort(mode)
+            fleet.set_sort(event.mode)
 
-    def fleet_filter(self, query: str) -> None:
+    def on_fleet_filter_chosen(self, event: FleetFilterChosen) -> None:
         if fleet := self._fleet():
-            fleet.set_filter(query)
+            fleet.set_filter(event.query)
 
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):

@@ -10,10 +10,13 @@ from textual.markup import escape
 
 from loomtui.text import printable
 from loomtui.tui import model
+from loomtui.tui.messages import AgentSelected, FleetFilterChosen, FleetSortChosen
 
 
 class FleetCommands(Provider):
-    """Open an agent, sort, filter by status, switch theme."""
+    """Open an agent, sort, filter by status, switch theme. The fleet's commands are
+    messages to the app (loomtui/tui/messages.py), which opens the agent or hands the
+    sort and filter to the fleet."""
 
     def _commands(self) -> list[tuple[str, object, str]]:
         app = self.app
@@ -21,15 +24,16 @@ class FleetCommands(Provider):
         state = app.pod_state
         if state is not None:
             for agent in sorted(state.agents, key=lambda a: a.name):
-                commands.append((f"Open agent {printable(agent.name)}", partial(app.open_agent, agent.id),
+                commands.append((f"Open agent {printable(agent.name)}",
+                                 partial(app.post_message, AgentSelected(agent.id)),
                                  f"{printable(agent.kind)} · {model.place(agent)} · {state.status_of(agent)}"))
         for mode in model.SORT_MODES:
             commands.append((f"Sort fleet by {model.SORT_LABELS[mode]}",
-                             partial(app.fleet_sort, mode), "s cycles the sort"))
+                             partial(app.post_message, FleetSortChosen(mode)), "s cycles the sort"))
         for status in ("waiting", "working", "stalled", "error", "idle", "done"):
-            commands.append((f"Show {status} agents", partial(app.fleet_filter, status),
+            commands.append((f"Show {status} agents", partial(app.post_message, FleetFilterChosen(status)),
                              "sets the fleet filter"))
-        commands.append(("Clear fleet filter", partial(app.fleet_filter, ""), ""))
+        commands.append(("Clear fleet filter", partial(app.post_message, FleetFilterChosen("")), ""))
         commands.append(("Open the approvals inbox", app.action_approvals, "i"))
         commands.append(("Open the audit log", app.action_audit, "L"))
         commands.append(("Cycle theme", app.action_cycle_theme, "T"))

@@ -12,7 +12,6 @@ from datetime import datetime
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import Screen
 from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Footer, Sparkline, Static, TabbedContent, TabPane
 from textual.widgets.data_table import ColumnKey
@@ -21,6 +20,7 @@ from loomtui.store.agents import STATUS_SYMBOLS, Agent, Event
 from loomtui.text import printable
 from loomtui.tui import model
 from loomtui.tui.model import PodState
+from loomtui.tui.screens.base import LoomScreen
 from loomtui.tui.screens.diff_tab import DiffTab
 from loomtui.tui.widgets.cells import Cell
 
@@ -40,7 +40,7 @@ class Timeline(DataTable[Cell]):
     ]
 
 
-class AgentScreen(Screen[None]):
+class AgentScreen(LoomScreen[None]):
     """One agent: summary on top, tabs below. esc goes back to the fleet."""
 
     BINDINGS = [
@@ -131,11 +131,7 @@ class AgentScreen(Screen[None]):
     async def _load_memory(self) -> None:
         """What this agent wrote to the shared memory, newest first (enter opens it in
         the Memory screen)."""
-        from loomtui.memory import entries as mem
-
-        agent_id = self.agent_id
-        found = await self.app.in_store(lambda conn: [
-            e for e in mem.list_entries(conn, statuses=None, limit=2000) if e.agent_id == agent_id])
+        found = await self.actions.agent_memory(self.agent_id)
         if found is None:
             return
         table = self.query_one("#agent-memory-list", DataTable)

@@ -15,13 +15,15 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
-from textual.screen import ModalScreen, Screen
+from textual.message import Message
+from textual.screen import ModalScreen
 from textual.widgets import Footer, Input, Label, Static
 
 from loomtui.store.gates import Gate
 from loomtui.text import printable
 from loomtui.tui import model
 from loomtui.tui.model import PodState
+from loomtui.tui.screens.base import LoomScreen
 from loomtui.tui.widgets.cells import Cell
 from loomtui.tui.widgets.keyed_table import Column, KeyedTable
 
@@ -43,6 +45,9 @@ class InboxTable(KeyedTable):
 
     BINDINGS = [Binding("space", "toggle_mark", "Select", id="select")]
 
+    class MarksChanged(Message):
+        """The gates selected for a batch decision changed (`marked`)."""
+
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.marked: set[int] = set()
@@ -50,7 +55,7 @@ class InboxTable(KeyedTable):
     def action_toggle_mark(self) -> None:
         if (gate_id := self.cursor_id) is not None:
             self.marked ^= {gate_id}
-            self.screen.redraw()
+            self.post_message(self.MarksChanged())
             self.action_cursor_down()
 
 
@@ -90,9 +95,10 @@ class RejectModal(ModalScreen[str]):
         self.dismiss("")
 
 
-class GateScreen(ModalScreen[None]):
+class GateScreen(ModalScreen[bool | None]):
     """The whole action of one gate: command or change, rule, and the agent's
-    last events. a approves, r rejects, esc closes."""
+    last events. a approves, r rejects, esc closes. Dismissed with the decision:
+    True approve, False reject, None none."""
 
     BINDINGS = [
         Binding("escape", "dismiss", "Close", id="close_gate"),
@@ -106,10 +112,9 @@ class GateScreen(ModalScreen[None]):
     }
     """
 
-    def __init__(self, gate: Gate, inbox: ApprovalsScreen) -> None:
+    def __init__(self, gate: Gate) -> None:
         super().__init__()
         self.gate = gate
-        self.inbox = inbox
 
     def compose(self) -> ComposeResult:
         with VerticalScroll():
@@ -125,12 +130,10 @@ class GateScreen(ModalScreen[None]):
             self.query_one("#gate-detail", Static).update(text)
 
     def action_approve(self) -> None:
-        self.dismiss()
-        self.inbox.decide([self.gate], approve=True)
+        self.dismiss(True)
 
     def action_reject(self) -> None:
-        self.dismiss()
-        self.inbox.decide([self.gate], approve=False)
+        self.dismiss(False)
 
 
 def describe(gate: Gate, colours: dict[str, str]) -> Text:
@@ -184,7 +187,7 @@ def _summary_cell(gate: Gate, colours: dict[str, str]) -> Cell:
                 spans=((0, len(note), "bold " + colours.get("risk-high", "")),))
 
 
-class ApprovalsScreen(Screen[None]):
+class ApprovalsScreen(LoomScreen[None]):
     """The inbox. a approve, r reject, space select, enter details, c claim, esc back."""
 
     AUTO_FOCUS = "#inbox"
@@ -229,6 +232,10 @@ class ApprovalsScreen(Screen[None]):
     def show_state(self, state: PodState) -> None:
         if self.is_current:
             self.redraw()
+
+    @on(InboxTable.MarksChanged)
+    def _marks_changed(self) -> None:
+        self.redraw()
 
     def redraw(self) -> None:
         state = self.app.pod_state
@@ -288,7 +295,7 @@ class ApprovalsScreen(Screen[None]):
             if not approve and not reason:
                 return  # cancelled
             table.marked -= {g.id for g in gates}
-            self.run_worker(self.app.decide_gates(gates, approve=approve, reason=reason or ""),
+            self.run_worker(self._decide(gates, approve=approve, reason=reason or ""),
                             group="decide", exit_on_error=False)
 
         if approve:
@@ -297,9 +304,18 @@ class ApprovalsScreen(Screen[None]):
             what = gates[0].summary if len(gates) == 1 else f"{len(gates)} gated actions"
             self.app.push_screen(RejectModal(what), done)
 
+    async def _decide(self, gates: list[Gate], *, approve: bool, reason: str) -> None:
+        for ok, message in await self.actions.decide_gates(gates, approve=approve, reason=reason):
+            self.notify(message, severity="information" if ok else "error", timeout=3 if ok else 8,
+                        markup=False)  # quotes the gate's summary
+
     def action_claim(self) -> None:
         for gate in self._chosen():
-            self.run_worker(self.app.claim_gate(gate.id), group="claim", exit_on_error=False)
+            self.run_worker(self._claim(gate.id), group="claim", exit_on_error=False)
+
+    async def _claim(self, gate_id: int) -> None:
+        if problem := await self.actions.claim_gate(gate_id):
+            self.notify(problem, severity="error", markup=False)
 
     @on(KeyedTable.RowChosen, "#inbox")
     def _chosen_row(self, event: KeyedTable.RowChosen) -> None:
@@ -307,4 +323,9 @@ class ApprovalsScreen(Screen[None]):
         state = self.app.pod_state
         gate = next((g for g in state.gates if g.id == event.row_id), None) if state else None
         if gate is not None:
-            self.app.push_screen(GateScreen(gate, self))
+            self.app.push_screen(GateScreen(gate), lambda approve: self._gate_closed(gate, approve))
+
+    def _gate_closed(self, gate: Gate, approve: bool | None) -> None:
+        """The gate's details were closed, with a decision or without."""
+        if approve is not None:
+            self.decide([gate], approve=approve)

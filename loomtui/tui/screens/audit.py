@@ -12,11 +12,11 @@ from datetime import datetime
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from loomtui.text import printable
 from loomtui.tui.model import PodState
+from loomtui.tui.screens.base import LoomScreen
 from loomtui.tui.widgets.cells import Cell
 from loomtui.tui.widgets.keyed_table import Column, KeyedTable
 
@@ -42,7 +42,7 @@ def detail_text(detail: object) -> str:
     return ", ".join(f"{k}={detail[k]}" for k in keys if detail[k] not in (None, ""))
 
 
-class AuditScreen(Screen[None]):
+class AuditScreen(LoomScreen[None]):
     """The audit log. j/k move, esc back."""
 
     AUTO_FOCUS = "#audit"
@@ -75,19 +75,8 @@ class AuditScreen(Screen[None]):
         self.run_worker(self._load(), exclusive=True, group="audit", exit_on_error=False)
 
     async def _load(self) -> None:
-        from loomtui.store import audit
-
-        def read(conn) -> tuple[tuple, list[dict], list[str]] | None:
-            head = audit.head(conn)
-            if head == self._head:  # nothing appended since the last read
-                return None
-            # Every check `loomtui audit verify` makes: the chain, this user's witness,
-            # the triggers, and decided gates and budgets against their entries.
-            from loomtui.store import witness
-
-            return head, audit.export(conn), audit.inspect(conn, witness.own_heads(self.app.pod)).problems
-
-        result = await self.app.in_store(read)
+        # None when nothing was appended since the last read (or the store failed).
+        result = await self.actions.audit_log(self._head)
         if result is None:
             return
         self._head, entries, problems = result

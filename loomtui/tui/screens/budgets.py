@@ -16,13 +16,16 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import ModalScreen, Screen
+from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Input, Label, Static
 
 from loomtui.store.budgets import BudgetState
 from loomtui.text import printable
 from loomtui.tui import model
 from loomtui.tui.model import PodState
+from loomtui.tui.screens.base import LoomScreen
+from loomtui.tui.widgets.cells import Cell
+from loomtui.tui.widgets.table_rows import sync_rows
 
 SCOPE_ORDER = {"pod": 0, "repo": 1, "agent": 2}
 # (key, label, width); an 80-column pane keeps who, what is used, of which limit, and when
@@ -88,7 +91,7 @@ class LimitModal(ModalScreen[tuple[int | None, float | None] | None]):
         self.dismiss(None)
 
 
-class BudgetsScreen(Screen[None]):
+class BudgetsScreen(LoomScreen[None]):
     """All budgets. j/k move, e edits the selected limit, esc goes back."""
 
     BINDINGS = [
@@ -107,6 +110,7 @@ class BudgetsScreen(Screen[None]):
         super().__init__()
         self._shown: tuple[BudgetState, ...] | None = None
         self._rows: dict[str, BudgetState] = {}
+        self._row_ids: dict[str, int] = {}  # a number per row key, to keep the rows in order
 
     def compose(self) -> ComposeResult:
         yield Static(id="budgets-head")
@@ -133,21 +137,14 @@ class BudgetsScreen(Screen[None]):
         if state.budgets == self._shown:
             return
         self._shown = state.budgets
-        table = self.query_one(DataTable)
-        cursor = None
-        if table.row_count:
-            cursor = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        table.clear()
-        self._rows = {}
         names = {str(a.id): a.name for a in state.agents}
         ordered = sorted(state.budgets, key=lambda b: (SCOPE_ORDER[b.scope], self._who(b, names),
                                                        PERIOD_ORDER[b.period]))
-        for b in ordered:
-            key = f"{b.scope}|{b.scope_ref}|{b.period}"
-            self._rows[key] = b
-            table.add_row(*self._cells(b, names, state.now), key=key)
-        if cursor in self._rows:
-            table.move_cursor(row=table.get_row_index(cursor), animate=False)
+        self._rows = {f"{b.scope}|{b.scope_ref}|{b.period}": b for b in ordered}
+        rows = [(key, self._cells(b, names, state.now, self._row_ids.setdefault(key, len(self._row_ids))))
+                for key, b in self._rows.items()]
+        # Keyed: only the cells that changed are updated; the cursor stays on its budget.
+        sync_rows(self.query_one(DataTable), rows, "period")
 
     @staticmethod
     def _who(b: BudgetState, names: dict[str, str]) -> str:
@@ -165,7 +162,7 @@ class BudgetsScreen(Screen[None]):
         today = datetime.fromtimestamp(now, tz=self.app.tz).date()
         return when.strftime("%H:%M") if when.date() == today else when.strftime("%a %H:%M")
 
-    def _cells(self, b: BudgetState, names: dict[str, str], now: float) -> tuple:
+    def _cells(self, b: BudgetState, names: dict[str, str], now: float, row_id: int) -> tuple:
         colours = self.app.theme_variables
         limit = " · ".join(x for x in (
             model.money(b.max_usd) if b.max_usd is not None else "",
@@ -180,7 +177,7 @@ class BudgetsScreen(Screen[None]):
         out = Text("over", style="bold " + colours.get("budget-critical", "")) if b.over else \
             Text(self._time(b.exhausts_at, now))
         # "who" goes in as Text: a str cell is markup to DataTable, and names are agents' text.
-        values = {"scope": b.scope, "who": Text(self._who(b, names)), "period": b.period,
+        values = {"scope": b.scope, "who": Text(self._who(b, names)), "period": Cell(b.period, row_id=row_id),
                   "used": f"{model.tokens(b.used_tokens)} tok {model.money(b.used_usd)}", "limit": limit,
                   "gauge": gauge, "burn": burn, "out": out, "resets": self._time(b.resets_at, now)}
         return tuple(values[key] for key, _label, _width in self._columns)
@@ -212,6 +209,15 @@ class BudgetsScreen(Screen[None]):
 
         def done(result: tuple[int | None, float | None] | None) -> None:
             if result is not None:
-                self.app.run_worker(self.app.set_budget(state, *result), exit_on_error=False)
+                self.app.run_worker(self._set_budget(state, *result), exit_on_error=False)
 
         self.app.push_screen(LimitModal(what, state), done)
+
+    async def _set_budget(self, state: BudgetState, max_tokens: int | None, max_usd: float | None) -> None:
+        outcome = await self.actions.set_budget(state, max_tokens, max_usd)
+        if outcome is None:
+            return  # the store failed, and said so
+        if outcome.ok:
+            self.notify(outcome.message, timeout=4)
+        else:
+            self.notify(outcome.message, title="Not allowed", severity="error", timeout=10)

@@ -24,6 +24,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.message import Message
 from textual.widgets import DataTable, Static
 
 from loomtui.store.agents import Agent
@@ -36,14 +37,19 @@ STATUS_MARK = {"added": "A", "modified": "M", "deleted": "D", "renamed": "R"}
 
 
 class FileList(DataTable):
+    """The changed files. j/k move, l (or enter) reads the file's patch."""
+
     BINDINGS = [
         Binding("j", "cursor_down", "Down", show=False, id="files_down"),
         Binding("k", "cursor_up", "Up", show=False, id="files_up"),
         Binding("l", "read", "Read patch", show=False, id="files_read"),
     ]
 
+    class ReadChosen(Message):
+        """l was pressed: the patch of the file under the cursor is to be read."""
+
     def action_read(self) -> None:
-        self.screen.query_one(DiffView).focus()
+        self.post_message(self.ReadChosen())
 
 
 class DiffTab(Vertical):
@@ -202,7 +208,8 @@ class DiffTab(Vertical):
         self._show_selected()
 
     @on(DataTable.RowSelected, "#diff-files")
-    def _selected_row(self, event: DataTable.RowSelected) -> None:
+    @on(FileList.ReadChosen)
+    def _read(self, event: DataTable.RowSelected | FileList.ReadChosen) -> None:
         event.stop()
         self.query_one(DiffView).focus()
 

@@ -13,13 +13,14 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
 from loomtui.store.agents import STATUS_SYMBOLS, Agent
 from loomtui.text import printable
 from loomtui.tui import model
+from loomtui.tui.messages import AgentSelected
 from loomtui.tui.model import PodState
+from loomtui.tui.screens.base import LoomScreen
 from loomtui.tui.widgets.cells import Cell
 from loomtui.tui.widgets.fleet_table import Column, FleetTable
 
@@ -92,7 +93,7 @@ class PodHeader(Static):
             self.update(text, layout=False)
 
 
-class FleetScreen(Screen[None]):
+class FleetScreen(LoomScreen[None]):
     """The fleet. j/k move, enter opens, / filters, esc clears, s sorts."""
 
     AUTO_FOCUS = "#fleet"
@@ -308,7 +309,7 @@ class FleetScreen(Screen[None]):
     @on(FleetTable.RowChosen, "#fleet")
     def _agent_chosen(self, event: FleetTable.RowChosen) -> None:
         event.stop()
-        self.app.open_agent(event.row_id)
+        self.post_message(AgentSelected(event.row_id))
 
     def action_filter(self) -> None:
         self.query_one("#filter-bar").add_class("-active")

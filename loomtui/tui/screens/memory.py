@@ -12,7 +12,7 @@ unpins, x retires, A accepts a proposal, r rejects one (a reason is required), e
 
 from __future__ import annotations
 
-import sqlite3
+from collections.abc import Awaitable
 from datetime import datetime
 
 from rich.text import Text
@@ -20,12 +20,16 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen, Screen
+from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Input, Label, Markdown, Select, Static, TextArea
 
+from loomtui.actions import MemoryOutcome
 from loomtui.memory import entries as mem
 from loomtui.text import printable
 from loomtui.tui import model
+from loomtui.tui.screens.base import LoomScreen
+from loomtui.tui.widgets.cells import Cell
+from loomtui.tui.widgets.table_rows import sync_rows
 
 VIEWS = (("active", ("active",)), ("review", ("proposed",)), ("all", None))
 VIEW_LABELS = {"active": "active entries", "review": "proposed by agents, waiting for review",
@@ -122,7 +126,7 @@ class ReasonModal(ModalScreen[str]):
         self.dismiss("")
 
 
-class MemoryScreen(Screen[None]):
+class MemoryScreen(LoomScreen[None]):
     """Shared memory. / search, v view, a add, e edit, p pin, x retire, A accept, r reject."""
 
     BINDINGS = [
@@ -209,33 +213,20 @@ class MemoryScreen(Screen[None]):
 
     @work(exclusive=True, group="memory-load", exit_on_error=False)
     async def reload(self, select: int | None = None) -> None:
-        query, statuses, agent_id = self.query_text.strip(), self._statuses(), self.agent_id
-        now = self.app.clock()
-
-        def read(conn: sqlite3.Connection):
-            if query:
-                from loomtui.memory.retrieval import rank
-
-                found = [h.entry for h in rank(conn, query, now=now,
-                                               statuses=statuses or mem.STATUSES, limit=200)]
-            else:
-                found = mem.list_entries(conn, statuses=statuses, limit=500)
-            if agent_id is not None:
-                found = [e for e in found if e.agent_id == agent_id]
-            return found, mem.counts(conn)
-
-        result = await self.app.in_store(read)
+        result = await self.actions.memory_entries(self.query_text.strip(), self._statuses(), self.agent_id)
         if result is None:
             return
         self.entries, self._counts = result
         self._fill(select)
 
     def _fill(self, select: int | None) -> None:
+        """The list, by keyed updates: a keystroke in the search changes only the rows
+        that differ, and the cursor stays on its entry."""
         table = self.query_one("#memory-list", DataTable)
         keep = select if select is not None else self._shown
-        table.clear()
         colours = self.app.theme_variables
         now = self.app.clock()
+        rows = []
         for e in self.entries:
             title = Text(no_wrap=True, overflow="ellipsis")
             if e.pinned:
@@ -245,12 +236,10 @@ class MemoryScreen(Screen[None]):
                             "superseded": "dim"}.get(e.status, "")
             # A str cell is markup to DataTable: what agents wrote goes in as plain, escaped Text.
             scope = e.scope if e.scope == "pod" else f"{e.scope}:{_short(e.scope_ref)}"
-            table.add_row(e.kind, title, Text(printable(scope)), Text(printable(e.author)),
-                          model.age(now - e.updated_at), Text(e.status, style=status_style),
-                          key=str(e.id))
-        ids = [e.id for e in self.entries]
-        if keep in ids:
-            table.move_cursor(row=ids.index(keep), animate=False)
+            rows.append((str(e.id), (Cell(e.kind, row_id=e.id), title, Text(printable(scope)),
+                                     Text(printable(e.author)), model.age(now - e.updated_at),
+                                     Text(e.status, style=status_style))))
+        sync_rows(table, rows, "kind", cursor=str(keep) if keep is not None else None)
         self._header()
         self.show_entry(self._current())
 
@@ -271,11 +260,12 @@ class MemoryScreen(Screen[None]):
         self.query_one("#memory-head", Static).update(text)
 
     def _current(self) -> mem.Entry | None:
+        """The entry under the cursor (by its row's key)."""
         table = self.query_one("#memory-list", DataTable)
         if not table.row_count or not self.entries:
             return None
-        row = table.cursor_row
-        return self.entries[row] if 0 <= row < len(self.entries) else None
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        return next((e for e in self.entries if str(e.id) == key), None)
 
     @on(DataTable.RowHighlighted, "#memory-list")
     def _highlighted(self, event: DataTable.RowHighlighted) -> None:
@@ -313,7 +303,7 @@ class MemoryScreen(Screen[None]):
 
     @work(exclusive=True, group="memory-history", exit_on_error=False)
     async def _load_history(self, entry_id: int) -> None:
-        changes = await self.app.in_store(lambda conn: mem.history(conn, entry_id))
+        changes = await self.actions.memory_history(entry_id)
         if changes is None or self._shown != entry_id:
             return
         text = Text()
@@ -357,23 +347,13 @@ class MemoryScreen(Screen[None]):
         self.view = names[(names.index(self.view) + 1) % len(names)]
         self.reload()
 
-    def _change(self, what: str, work, entry: mem.Entry | None, *, decision: bool = False) -> None:
-        """Run one change as this supervisor; report conflicts and refusals, then reload.
-        A `decision` (accept, reject, pin, retire) passes loomtui.supervisors.authorize
-        first and is recorded as the console's OS account."""
-        decider = self.app.decider
-        author = mem.supervisor(decider.account if decision else self.app.supervisor)
+    def _change(self, what: str, change: Awaitable[MemoryOutcome | None],
+                entry: mem.Entry | None = None) -> None:
+        """Await one memory change of the pod's actions; report conflicts and refusals,
+        then reload."""
 
         async def run() -> None:
-            def apply(conn: sqlite3.Connection):
-                if decision and (refused := self.app.refusal()):
-                    return None, mem.EntryError(refused)
-                try:
-                    return work(conn, author, self.app.clock()), None
-                except mem.EntryError as exc:
-                    return None, exc
-
-            result = await self.app.in_store(apply)
+            result = await change
             if result is None:
                 return
             done, problem = result
@@ -389,13 +369,9 @@ class MemoryScreen(Screen[None]):
         self.run_worker(run(), exit_on_error=False)
 
     def action_add(self) -> None:
-        review_kinds = tuple(self.app.config.memory.review_kinds)
-
         def done(values: dict | None) -> None:
             if values:
-                self._change("Added", lambda conn, author, now: mem.add(
-                    conn, author=author, now=now, review_kinds=review_kinds,
-                    **_fields(values)), None)
+                self._change("Added", self.actions.add_memory(values))
 
         self.app.push_screen(EntryModal(), done)
 
@@ -406,18 +382,14 @@ class MemoryScreen(Screen[None]):
 
         def done(values: dict | None) -> None:
             if values:
-                self._change("Saved", lambda conn, author, now: mem.edit(
-                    conn, entry.id, author=author, now=now, expected_version=entry.version,
-                    **_fields(values)), entry)
+                self._change("Saved", self.actions.edit_memory(entry, values), entry)
 
         self.app.push_screen(EntryModal(entry), done)
 
     def action_pin(self) -> None:
         entry = self._current()
         if entry is not None:
-            self._change("Unpinned" if entry.pinned else "Pinned", lambda conn, author, now: mem.set_pinned(
-                conn, entry.id, not entry.pinned, author=author, now=now, expected_version=entry.version),
-                entry, decision=True)
+            self._change("Unpinned" if entry.pinned else "Pinned", self.actions.pin_memory(entry), entry)
 
     def action_accept(self) -> None:
         entry = self._current()
@@ -427,8 +399,7 @@ class MemoryScreen(Screen[None]):
             self.notify("Only a proposed entry can be accepted (v shows the review queue).",
                         severity="warning")
             return
-        self._change("Accepted", lambda conn, author, now: mem.accept(
-            conn, entry.id, author=author, now=now, expected_version=entry.version), entry, decision=True)
+        self._change("Accepted", self.actions.accept_memory(entry), entry)
 
     def action_reject(self) -> None:
         entry = self._current()
@@ -441,9 +412,7 @@ class MemoryScreen(Screen[None]):
 
         def done(reason: str) -> None:
             if reason:
-                self._change("Rejected", lambda conn, author, now: mem.reject(
-                    conn, entry.id, author=author, reason=reason, now=now,
-                    expected_version=entry.version), entry, decision=True)
+                self._change("Rejected", self.actions.reject_memory(entry, reason), entry)
 
         self.app.push_screen(ReasonModal(f"Reject #{entry.id}: {entry.title}"), done)
 
@@ -454,16 +423,9 @@ class MemoryScreen(Screen[None]):
 
         def done(reason: str) -> None:
             if reason:
-                self._change("Retired", lambda conn, author, now: mem.retire(
-                    conn, entry.id, author=author, reason=reason, now=now,
-                    expected_version=entry.version), entry, decision=True)
+                self._change("Retired", self.actions.retire_memory(entry, reason), entry)
 
         self.app.push_screen(ReasonModal(f"Retire #{entry.id}: {entry.title}"), done)
-
-
-def _fields(values: dict) -> dict:
-    return {"kind": values["kind"], "title": values["title"], "body": values["body"],
-            "tags": values["tags"], "scope": values["scope"], "scope_ref": values["scope_ref"]}
 
 
 def _short(ref: str) -> str:
