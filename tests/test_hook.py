@@ -376,7 +376,7 @@ def test_a_signal_before_the_input_arrives_blocks(pod: Path) -> None:
 def test_gate_expiry_is_capped_below_the_hook_timeout(pod: Path, repo: Path) -> None:
     """A hook that outlives Claude Code's timeout lets the action through, so no
     policy may make a gate wait that long."""
-    from loomtui.hooks.claude import GATE_HOOK_TIMEOUT
+    from loomtui.hooks.protocol import GATE_HOOK_TIMEOUT
 
     (pod / "policy.toml").write_text(
         '[[rule]]\nname = "push"\naction = "gate"\nrisk = "high"\ntool = "Bash"\n'
@@ -393,7 +393,8 @@ def test_gate_expiry_is_capped_below_the_hook_timeout(pod: Path, repo: Path) -> 
 
 def test_a_signal_during_a_record_event_does_not_block_the_agent(pod: Path, repo: Path) -> None:
     """Exit 2 on Stop would keep the agent going; records never block."""
-    from loomtui.hooks.claude import Hook, HookInterrupted
+    from loomtui.hooks.dispatch import Hook
+    from loomtui.hooks.signals import HookInterrupted
 
     class Interrupting(Hook):
         def _handle(self, event, data):

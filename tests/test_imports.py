@@ -37,7 +37,10 @@ HOOK_PATH_MODULES = (
     "loomtui.hooks",
     "loomtui.store.gates",
     "loomtui.store.audit",
-    "loomtui.hooks.claude",
+    "loomtui.hooks.signals",
+    "loomtui.hooks.protocol",
+    "loomtui.hooks.gatekeeper",
+    "loomtui.hooks.dispatch",
     "loomtui.places",
     "loomtui.commands.hook",
     "loomtui.memory.context",  # the SessionStart hook imports it
@@ -105,7 +108,7 @@ def test_only_the_mcp_server_loads_the_mcp_sdk(module):
 SESSION_START_PROBE = """
 import json, sys
 from pathlib import Path
-from loomtui.hooks.claude import Hook
+from loomtui.hooks.dispatch import Hook
 from loomtui.memory import entries
 from loomtui.store.db import connect, db_path
 pod = Path(sys.argv[1])

@@ -137,7 +137,7 @@ PROBE = """
 import signal, sys
 class Spy:
     def find_spec(self, name, path=None, target=None):
-        if name in ("loomtui.hooks.claude", "loomtui.store.db"):
+        if name in ("loomtui.hooks.dispatch", "loomtui.hooks.protocol", "loomtui.store.db"):
             handler = signal.getsignal(signal.SIGTERM)
             print(name, getattr(handler, "__name__", handler), file=sys.stderr)
         return None

@@ -1,6 +1,6 @@
 """The simulated pod behind `loomtui demo` and the benchmarks: a real git repository
 with real worktrees, a real store, and simulated agents whose every session start,
-tool call and turn end goes through the real hook (`loomtui.hooks.claude.Hook`)
+tool call and turn end goes through the real hook (`loomtui.hooks.dispatch.Hook`)
 as Claude Code / Codex hook JSON, under the demo policy. Risky calls are gated and
 wait for a supervisor: "sam" (simulated) decides some, the rest expire. Runs on a
 fake clock so that twenty minutes of pod life take seconds, and replays exactly

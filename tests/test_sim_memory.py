@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from loomtui.hooks.claude import Answer
+from loomtui.hooks.protocol import Answer
 from loomtui.memory.entries import Entry, counts, history, list_entries
 from loomtui.sim.engine import Simulation
 from loomtui.sim.memory_notes import context_entries

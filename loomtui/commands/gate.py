@@ -15,7 +15,8 @@ import subprocess
 import sys
 import time
 
-from loomtui.hooks.claude import HookInterrupted, hold, interrupts_raise
+from loomtui.hooks.gatekeeper import Action, gatekeep
+from loomtui.hooks.signals import HookInterrupted, interrupts_raise
 from loomtui.places import locate
 from loomtui.store.agents import record_event, upsert_agent
 from loomtui.store.db import StoreError, connect, db_path, pod_dir
@@ -59,8 +60,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _decide(command: str, agent_name: str | None) -> tuple[bool, str, int]:
-    from loomtui.policy import classify, load_policy, protection_context
-
+    """The gatekeeper's verdict on `command` as a Bash call of the named agent:
+    (allowed, reason, agent id). Passed counts as allowed: no agent's own
+    permission flow sits behind this command."""
     pod = pod_dir()
     conn = connect(db_path(pod), create=False)
     try:
@@ -70,21 +72,14 @@ def _decide(command: str, agent_name: str | None) -> tuple[bool, str, int]:
         now = time.time()
         agent_id = upsert_agent(conn, kind="script", now=now, session_id=f"gate:{name}", name=name,
                                 cwd=cwd, repo=place.repo, worktree=place.worktree, branch=place.branch)
-        policy = load_policy(pod)
-        decision = classify(policy, "Bash", {"command": command}, cwd=cwd, repo=place.repo, agent=name,
-                            **protection_context(pod, os.environ))
-        if decision.action == "deny":
-            record_event(conn, agent_id, kind="denied", now=now, tool="Bash",
-                         summary=f"{command} (policy: {decision.reason})", status="working", status_reason="")
-            return False, f"denied by policy ({decision.rule}): {decision.reason}", agent_id
-        if decision.action in ("allow", "pass"):
-            record_event(conn, agent_id, kind="tool", now=now, tool="Bash", summary=command,
-                         status="working", status_reason="")
+        action = Action(agent_id=agent_id, tool="Bash", tool_input={"command": command}, summary=command,
+                        cwd=cwd, repo=place.repo, agent_name=name)
+        verdict = gatekeep(conn, pod, action, check_budgets=False, record_policy_as=None)
+        if verdict.by == "policy":
+            if verdict.action == "deny":
+                return False, f"denied by policy ({verdict.rule}): {verdict.reason}", agent_id
             return True, "", agent_id
-        ok, reason = hold(conn, agent_id, tool="Bash", tool_input={"command": command}, summary=command,
-                          rule=decision.rule, risk=decision.risk, why=decision.reason,
-                          expires_after=decision.expires_after)
-        return ok, reason, agent_id
+        return verdict.action == "allow", verdict.reason, agent_id
     finally:
         conn.close()
 

@@ -1,7 +1,7 @@
 """`loomtui hook claude|codex`: read one hook event on stdin, answer on stdout.
 
-The exit status and output come from `loomtui.hooks.claude.Hook.run`, which
-never raises: see that module for the fail-closed rules.
+The exit status and output come from `loomtui.hooks.dispatch.Hook.run`, which
+never raises: see loomtui/hooks/protocol.py for the fail-closed rules.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import signal
 import sys
 from typing import TYPE_CHECKING
 
-from loomtui.hooks.claude import Hook
+from loomtui.hooks.dispatch import Hook
 from loomtui.store.db import pod_dir
 
 if TYPE_CHECKING:

@@ -1,1 +1,1 @@
-"""Agent-facing hook entry points (issue 3). Must stay lean: no textual, no gitpython."""
+"""The agents' way in: the hook's dispatch, protocol and gatekeeper, and their hook settings."""

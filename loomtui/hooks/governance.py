@@ -22,11 +22,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+# The events where our hook decides: without both, an agent's call can skip the policy.
+from loomtui.hooks.protocol import DECIDING_EVENTS
+
 # Claude Code's managed settings on Linux (highest precedence; absent on most boxes).
 MANAGED_SETTINGS = Path("/etc/claude-code/managed-settings.json")
-
-# The events where our hook decides: without both, an agent's call can skip the policy.
-DECIDING_EVENTS = ("PreToolUse", "PermissionRequest")
 
 # Permission modes in which Claude Code runs calls without asking anyone: bypassPermissions
 # (everything) and auto (a classifier approves instead of a person). `dontAsk` is not one:

@@ -18,7 +18,7 @@ from typing import Any
 
 # Longer than any gate's expiry (the hook caps expiry below it), so the hook always
 # answers before Claude Code gives up on it (a timed-out hook lets the action through).
-from loomtui.hooks.claude import GATE_HOOK_TIMEOUT
+from loomtui.hooks.protocol import GATE_HOOK_TIMEOUT
 
 CLAUDE_EVENTS = {
     # event: (matcher or None, deciding?)

@@ -1,7 +1,7 @@
 r"""The engine of the simulated pod: simulated agents that live realistic
 lifecycles and report them through the real hook path. Every session start,
 tool call, turn end and session end is a Claude Code (or Codex) hook JSON
-document handed to `loomtui.hooks.claude.Hook`, exactly as `loomtui hook claude`
+document handed to `loomtui.hooks.dispatch.Hook`, exactly as `loomtui hook claude`
 gets it on stdin. The pod's policy classifies each tool call; a gated one
 creates a gate and *blocks* until a supervisor decides it or it expires, and the
 agent reacts to the answer.
@@ -44,7 +44,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from loomtui.hooks.claude import Answer, Hook, HookInterrupted
+from loomtui.hooks.dispatch import Hook
+from loomtui.hooks.protocol import Answer
+from loomtui.hooks.signals import HookInterrupted
 from loomtui.places import locate
 from loomtui.sim.edits import WorktreeEdits
 from loomtui.sim.gated_call import HookCall

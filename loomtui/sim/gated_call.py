@@ -14,7 +14,9 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
-from loomtui.hooks.claude import Answer, Hook, HookInterrupted
+from loomtui.hooks.dispatch import Hook
+from loomtui.hooks.protocol import Answer
+from loomtui.hooks.signals import HookInterrupted
 
 CALL_TIMEOUT = 30.0  # seconds step() waits for a hook worker before moving on
 

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from loomtui.hooks.claude import Answer
+from loomtui.hooks.protocol import Answer
 from loomtui.memory.entries import DEFAULT_REVIEW_KINDS, Author, Entry, EntryError, add, supervisor
 from loomtui.memory.identity import head_commit
 from loomtui.sim.scenario import (AREAS, HANDOFF_LEFT, MEMORY_NOTES, NEW_FILES, NOTE_PROBLEMS, NOTES,

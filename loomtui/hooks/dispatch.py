@@ -1,0 +1,212 @@
+"""`loomtui hook claude|codex`: one hook event in, one answer out. The same
+dispatch serves Claude Code and Codex (Codex's hooks are Claude-compatible;
+`agent` only shapes the answers, hooks/protocol.py), and the simulator drives
+it with the same JSON.
+
+Every event upserts the agent and appends to its timeline; the agent's status
+follows (waiting on a permission prompt or a gate, idle on Stop, done on
+SessionEnd). PreToolUse and PermissionRequest go to the gatekeeper
+(hooks/gatekeeper.py: classify, hold, wait, answer); a PermissionRequest (the
+agent's own prompt) goes to the inbox too, so nobody has to watch twenty
+terminals. SessionStart answers with the pod's shared memory.
+
+`Hook.run` never raises and fails closed (the rules are in hooks/protocol.py).
+Imports stay lean: stdlib, the store's sync path and the policy. No textual,
+no gitpython.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from loomtui.hooks.protocol import (
+    DECIDING_EVENTS,
+    Answer,
+    BadInput,
+    additional_context,
+    allow,
+    deny,
+    event_payload,
+    failed,
+    parse,
+    report,
+    summarize,
+    text_field,
+    tool_call,
+)
+from loomtui.hooks.signals import HookInterrupted, interrupts_raise, watching_caller
+from loomtui.places import locate
+from loomtui.store.agents import one_line, record_event, upsert_agent
+from loomtui.store.db import StoreError, connect, db_path, describe_error
+
+
+class Hook:
+    """One hook call. `run()` never raises.
+
+    `agent` ("claude" or "codex") shapes the answers; `pod` is the pod directory."""
+
+    def __init__(self, agent: str, pod: Path, clock: Callable[[], float] = time.time,
+                 sleep: Callable[[float], None] = time.sleep, simulated: bool = False) -> None:
+        self.agent = agent
+        self.pod = pod
+        self.clock = clock
+        self.sleep = sleep
+        # The demo's agents run in the console's own process: no agent process sits
+        # above this call, so none is recorded on its gates (else the console would be
+        # refused as deciding from inside the agent's tree).
+        self.simulated = simulated
+
+    def run(self, raw: bytes) -> Answer:
+        event = "?"
+        try:
+            with interrupts_raise():
+                data = parse(raw)
+                event = data["hook_event_name"]
+                return self._handle(event, data)
+        except BadInput as exc:
+            return deny(exc.event if exc.event in DECIDING_EVENTS else "?", str(exc))
+        except HookInterrupted as exc:
+            return failed(event, f"the LoomTUI hook was interrupted ({exc})")
+        except StoreError as exc:
+            return failed(event, f"the pod store cannot be used: {exc}")
+        except sqlite3.Error as exc:
+            return failed(event, describe_error(db_path(self.pod), exc))
+        except Exception as exc:  # fail closed on anything unforeseen
+            return failed(event, f"internal error in the LoomTUI hook: {type(exc).__name__}: {exc}")
+
+    def _handle(self, event: str, data: dict[str, Any]) -> Answer:
+        conn = connect(db_path(self.pod), create=False)
+        try:
+            return self._dispatch(conn, event, data)
+        finally:
+            conn.close()
+
+    def _dispatch(self, conn: sqlite3.Connection, event: str, data: dict[str, Any]) -> Answer:
+        now = self.clock()
+        cwd = text_field(data, "cwd")
+        place = locate(cwd)
+        # Without a session id every call would make a new agent: key it on the
+        # directory instead, so one sessionless caller stays one row.
+        session = str(data.get("session_id") or "") or f"no-session:{cwd or '?'}"
+        agent_id = upsert_agent(
+            conn, kind=self.agent, now=now, session_id=session,
+            cwd=cwd, repo=place.repo, worktree=place.worktree, branch=place.branch,
+            model=text_field(data, "model"), transcript_path=text_field(data, "transcript_path"),
+        )
+        tool, tool_input = tool_call(data)
+        payload = event_payload(data)
+        governance = self._governance(conn, agent_id, event, data, cwd)
+
+        def note(kind: str, summary: str = "", status: str | None = None, reason: str | None = None,
+                 with_tool: str = "") -> None:
+            record_event(conn, agent_id, kind=kind, now=self.clock(), tool=with_tool, summary=summary,
+                         payload=payload, status=status, status_reason=reason)
+
+        if event in DECIDING_EVENTS:
+            return self._decide(conn, event, agent_id, tool, tool_input, cwd, place.repo, payload,
+                                governance)
+        if event == "PostToolUse":
+            note("tool_done", summarize(tool, tool_input, cwd), "working", "", with_tool=tool)
+        elif event == "PostToolUseFailure":
+            error = str(data.get("error") or "failed").strip().splitlines()
+            note("tool_failed", f"{summarize(tool, tool_input, cwd)}: {error[0] if error else 'failed'}",
+                 "working", "", with_tool=tool)
+        elif event == "UserPromptSubmit":
+            note("prompt", str(data.get("prompt") or ""), "working", "")
+        elif event == "SessionStart":
+            note("session_start", f"session {data.get('source') or 'started'}", "working", "")
+            return session_memory(conn, self.pod, agent_id, self.clock())
+        elif event == "Notification":
+            kind = data.get("notification_type")
+            message = str(data.get("message") or "")
+            if kind == "permission_prompt":
+                note("notification", message, "waiting", one_line(message))
+            elif kind == "idle_prompt":
+                note("notification", message, "idle", "")
+            else:
+                note("notification", message)
+        elif event == "Stop":
+            note("stop", str(data.get("last_assistant_message") or "turn finished"), "idle", "")
+        elif event == "SubagentStop":
+            note("subagent_stop", f"subagent {data.get('agent_type') or ''} finished".replace("  ", " "))
+        elif event == "SessionEnd":
+            note("session_end", f"session ended ({data.get('reason') or 'exit'})", "done", "")
+        else:
+            note("event", event)  # formats drift: record what we do not know, never fail on it
+        return Answer()
+
+    def _decide(self, conn: sqlite3.Connection, event: str, agent_id: int, tool: str,
+                tool_input: dict[str, Any], cwd: str | None, repo: str | None, payload: dict[str, Any],
+                governance: tuple[str, str, str]) -> Answer:
+        """PreToolUse and PermissionRequest: the gatekeeper decides (waiting for a
+        supervisor if it must); the answer takes this agent's shape."""
+        # Imported here: the records (half of all hook calls) never need it.
+        from loomtui.hooks.gatekeeper import Action, gatekeep
+
+        action = Action(agent_id=agent_id, tool=tool, tool_input=tool_input,
+                        summary=summarize(tool, tool_input, cwd), cwd=cwd, repo=repo,
+                        agent_name=_agent_name(conn, agent_id))
+        verdict = gatekeep(conn, self.pod, action, asking=event == "PermissionRequest", clock=self.clock,
+                           sleep=watching_caller(self.sleep), payload=payload, governance=governance,
+                           under_agent=not self.simulated)
+        if verdict.action == "pass":
+            return Answer()
+        if verdict.by == "policy":
+            if verdict.action == "deny":
+                return deny(event, f"Denied by LoomTUI policy ({verdict.rule}): {verdict.reason}")
+            return allow(event, self.agent, f"Allowed by LoomTUI policy ({verdict.rule})")
+        if verdict.action == "allow":
+            return allow(event, self.agent, verdict.reason)
+        return deny(event, verdict.reason)
+
+    def _governance(self, conn: sqlite3.Connection, agent_id: int, event: str, data: dict[str, Any],
+                    cwd: str | None) -> tuple[str, str, str]:
+        """The agent's (permission_mode, sandbox, hooks), kept current on its row: the
+        mode arrives with every event; sandbox and hooks are read from the agent's
+        settings files at session start (and once for an agent first seen mid-session)."""
+        from loomtui.store.agents import set_governance
+
+        row = conn.execute("SELECT permission_mode, sandbox, hooks FROM agents WHERE id = ?",
+                           (agent_id,)).fetchone() or ("", "", "")
+        mode = text_field(data, "permission_mode")
+        sandbox = hooks = None
+        if event == "SessionStart" or (row[1] == "" and row[2] == ""):
+            from loomtui.hooks.governance import inspect_settings
+
+            sandbox, hooks = inspect_settings(self.agent, cwd, os.environ)
+        if (mode is not None and mode != row[0]) or (sandbox, hooks) != (None, None):
+            set_governance(conn, agent_id, permission_mode=mode, sandbox=sandbox, hooks=hooks)
+        return (mode if mode is not None else row[0], row[1] if sandbox is None else sandbox,
+                row[2] if hooks is None else hooks)
+
+
+def session_memory(conn: sqlite3.Connection, pod: Path, agent_id: int, now: float) -> Answer:
+    """SessionStart: the pod's memory and status for this agent, as additionalContext
+    (the same answer for Claude Code and Codex). Never fails the session: on any error
+    nothing is printed on stdout, the reason goes to stderr and the agent's timeline,
+    and the exit status is 0."""
+    try:
+        from loomtui.memory.context import session_budget, session_context
+
+        budget = session_budget(pod)
+        text = session_context(conn, agent_id=agent_id, budget_tokens=budget, now=now) if budget > 0 else ""
+    except Exception as exc:  # noqa: BLE001 - a memory problem must not stop the agent
+        reason = f"shared memory not injected: {type(exc).__name__}: {exc}"
+        try:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            record_event(conn, agent_id, kind="memory_error", now=now, summary=reason)
+        except Exception:  # noqa: BLE001 - the store may be what failed
+            pass
+        return report("SessionStart", reason)
+    return additional_context(text)
+
+
+def _agent_name(conn: sqlite3.Connection, agent_id: int) -> str | None:
+    row = conn.execute("SELECT name FROM agents WHERE id = ?", (agent_id,)).fetchone()
+    return row[0] if row else None
