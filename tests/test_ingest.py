@@ -285,6 +285,29 @@ def test_lease_has_one_holder_and_lapses() -> None:
     assert leases.TTL + leases.RENEW <= 10
 
 
+def watches(pid: int, folder: Path) -> bool:
+    """Does process `pid` have an inotify watch on `folder`? (its inode in /proc/PID/fdinfo).
+
+    The service takes the lease, catches up, and only then starts watching: a line
+    written in between is only found by the next full scan. A test that writes a line
+    to see it followed live waits for the watch first. Where there is no /proc: True."""
+    if not Path("/proc/self/fdinfo").exists():
+        return True
+    inode = "ino:%x " % folder.stat().st_ino
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return False
+    for fd in fds:
+        try:
+            if "inotify" in os.readlink(f"/proc/{pid}/fd/{fd}") and \
+                    inode in Path(f"/proc/{pid}/fdinfo/{fd}").read_text().replace("\n", " "):
+                return True
+        except OSError:
+            continue
+    return False
+
+
 def _holder(pod: Path) -> str | None:
     return leases.holder_of(pod, "ingest", time.time())
 
@@ -316,6 +339,8 @@ def test_a_second_ingester_takes_over_when_the_holder_is_killed(tmp_path: Path, 
                  "the second ingester to take the lease over", timeout=20, interval=0.1)
         took = time.monotonic() - killed
         # the takeover then ingests: a new transcript line reaches the store
+        wait_for(lambda: watches(second.pid, roots.claude[0] / "projects"),
+                 "the second ingester to watch the transcripts", timeout=20)
         path = roots.claude[0] / "projects" / "-srv" / "s1.jsonl"
         path.parent.mkdir(parents=True)
         path.write_text(assistant(mid="m", rid="r", sid="s1") + "\n")
@@ -350,6 +375,7 @@ def test_the_service_follows_appended_lines_live(tmp_path: Path, roots) -> None:
     conn = connect(db_path(pod))
     try:
         wait_for(lambda: service.state == "holding", "the service to hold the lease", timeout=20)
+        wait_for(lambda: watches(os.getpid(), folder), "the service to watch the rollout's folder", timeout=20)
         with path.open("a") as f:
             f.write(token_count("2026-11-20T09:21:00.000Z", total=usage(100, 40, 7),
                                 last=usage(100, 40, 7)) + "\n")
