@@ -35,6 +35,7 @@ from tests.gitrepos import (
 )
 from tests.waiting import wait_for
 
+
 @pytest.fixture(autouse=True)
 def _git_env(monkeypatch, tmp_path):
     isolate(monkeypatch, tmp_path / "home")

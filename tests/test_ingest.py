@@ -248,7 +248,7 @@ def test_kill_9_during_ingest_then_resume_changes_no_total(tmp_path: Path, roots
     for _attempt in range(3):  # a very fast ingester may finish between a look and the kill
         proc = subprocess.Popen([sys.executable, "-m", "loomtui", "ingest", "--once"], env=env,
                                 cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_for(lambda: proc.poll() is not None or stored_rows() > 0,
+        wait_for(lambda proc=proc: proc.poll() is not None or stored_rows() > 0,
                  "the ingester to store its first usage rows", interval=0.01)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
