@@ -230,6 +230,13 @@ async def test_keymap_from_config_rebinds_a_key(pod: Path) -> None:
         assert app.screen.sort_mode == "recent"
 
 
+def palette_offers(app, command: str) -> bool:
+    """Is the open command palette's highlighted option `command` (what enter runs)?"""
+    options = app.screen.query_one(CommandList)
+    return options.highlighted is not None and \
+        str(options.get_option_at_index(options.highlighted).prompt).startswith(command)
+
+
 async def test_command_palette_opens_an_agent(pod: Path) -> None:
     app = build_app(pod)
     async with app.run_test(size=(100, 30)) as pilot:
@@ -237,9 +244,7 @@ async def test_command_palette_opens_an_agent(pod: Path) -> None:
         await pilot.press("ctrl+p")
         await pilot.pause()
         await pilot.press(*"Open agent db-orders")
-        commands = app.screen.query_one(CommandList)
-        await until(pilot, lambda: commands.highlighted is not None and str(
-            commands.get_option_at_index(commands.highlighted).prompt).startswith("Open agent db-orders"),
+        await until(pilot, lambda: palette_offers(app, "Open agent db-orders"),
                     "the palette to offer 'Open agent db-orders'")
         await pilot.press("enter")
         await pilot.pause()
