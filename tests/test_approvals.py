@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from loomtui.store.agents import record_event
 from loomtui.store.db import connect, db_path
 from loomtui.store.gates import create_gate, decide, get_gate
 from loomtui.supervisors import account_name
@@ -16,6 +17,7 @@ from loomtui.tui.screens.reason import ReasonModal
 from loomtui.tui.widgets.keyed_table import KeyedTable
 from tests.conftest import build_app
 from tests.pods import NOW
+from tests.waiting import until
 
 ME = account_name(os.geteuid())  # decisions are recorded as the OS account; "ana" is its display name
 
@@ -206,15 +208,20 @@ async def test_a_new_gate_rings_the_bell_and_notifies(pod: Path) -> None:
         app.bell = lambda: rang.append(True)  # the terminal bell, counted
         await pilot.pause()
         add_gates(pod)
-        for _ in range(50):
-            await pilot.pause(0.1)
-            if rang:
-                break
+        await until(pilot, lambda: rang, "the bell for the new gates")
         assert rang == [True]  # one ring for the batch that arrived together
         messages = [n.message for n in app._notifications]
         assert any("git push --force origin cart" in m for m in messages)
-        for _ in range(10):  # later refreshes do not ring again for the same gates
-            await pilot.pause(0.1)
+        # Later refreshes do not ring again for the same gates: one the live loop makes
+        # when the store changes, and one more by hand.
+        before = app.pod_state
+        writer = connect(db_path(pod))
+        agent_id = writer.execute("SELECT id FROM agents WHERE name = 'auth-api'").fetchone()[0]
+        record_event(writer, agent_id, kind="tool", now=NOW, tool="Read", summary="README.md")
+        writer.close()
+        await until(pilot, lambda: app.pod_state is not before, "a live refresh after the store changed")
+        await app.refresh_state()
+        await pilot.pause()
         assert rang == [True]
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from textual.command import CommandList
+
 from loomtui.config import parse_config
 from loomtui.store.agents import record_event, upsert_agent
 from loomtui.store.db import connect, db_path
@@ -14,6 +16,7 @@ from loomtui.tui.screens.help import HelpScreen
 from loomtui.tui.widgets.fleet_table import FleetTable
 from tests.conftest import build_app
 from tests.pods import FLEET, NOW
+from tests.waiting import until
 
 
 def names(app) -> list[str]:
@@ -128,10 +131,8 @@ async def test_live_change_updates_the_cell_without_moving_the_cursor(pod: Path)
         record_event(writer, agent_id, kind="waiting", now=NOW, summary="question: which docs tool?",
                      status="waiting", status_reason="question: which docs tool?")
         writer.close()
-        for _ in range(50):  # the watcher checks 4 times a second
-            await pilot.pause(0.1)
-            if cell(app, "docs-setup", "status") == "◆ waiting":
-                break
+        # the watcher checks 4 times a second
+        await until(pilot, lambda: cell(app, "docs-setup", "status") == "◆ waiting", "docs-setup shown waiting")
         assert cell(app, "docs-setup", "status") == "◆ waiting"
         assert cell(app, "docs-setup", "doing") == "question: which docs tool?"
         assert names(app)[0] == "docs-setup"
@@ -146,10 +147,7 @@ async def test_new_agent_appears_live(pod: Path) -> None:
         agent_id = upsert_agent(writer, kind="claude", now=NOW, session_id="new-1", name="newcomer")
         record_event(writer, agent_id, kind="tool", now=NOW, tool="Read", summary="README.md")
         writer.close()
-        for _ in range(50):
-            await pilot.pause(0.1)
-            if "newcomer" in names(app):
-                break
+        await until(pilot, lambda: "newcomer" in names(app), "the new agent in the fleet")
         assert "newcomer" in names(app)
         assert len(names(app)) == len(FLEET) + 1
 
@@ -232,6 +230,13 @@ async def test_keymap_from_config_rebinds_a_key(pod: Path) -> None:
         assert app.screen.sort_mode == "recent"
 
 
+def palette_offers(app, command: str) -> bool:
+    """Is the open command palette's highlighted option `command` (what enter runs)?"""
+    options = app.screen.query_one(CommandList)
+    return options.highlighted is not None and \
+        str(options.get_option_at_index(options.highlighted).prompt).startswith(command)
+
+
 async def test_command_palette_opens_an_agent(pod: Path) -> None:
     app = build_app(pod)
     async with app.run_test(size=(100, 30)) as pilot:
@@ -239,7 +244,8 @@ async def test_command_palette_opens_an_agent(pod: Path) -> None:
         await pilot.press("ctrl+p")
         await pilot.pause()
         await pilot.press(*"Open agent db-orders")
-        await pilot.pause(0.5)
+        await until(pilot, lambda: palette_offers(app, "Open agent db-orders"),
+                    "the palette to offer 'Open agent db-orders'")
         await pilot.press("enter")
         await pilot.pause()
         assert isinstance(app.screen, AgentScreen)

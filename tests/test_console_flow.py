@@ -16,14 +16,9 @@ from loomtui.store.budgets import refresh, set_limit
 from loomtui.store.db import connect, db_path
 from tests.conftest import build_app
 from tests.pods import LIMITS, NOW
+from tests.test_console import palette_offers
 from tests.test_memory_console import memory_pod, open_memory, settle  # noqa: F401 - a fixture
-
-
-async def until(pilot, condition, seconds: float = 10.0) -> None:
-    """Let the app run until `condition()` holds (or the time is up)."""
-    deadline = time.monotonic() + seconds
-    while not condition() and time.monotonic() < deadline:
-        await pilot.pause(0.05)
+from tests.waiting import until
 
 
 def messages(app) -> list[str]:
@@ -55,7 +50,8 @@ async def test_a_failing_diff_service_is_reported_once_and_lets_its_lease_go(
         def stopped() -> bool:  # both halves: the lease's thread and the watcher
             return service.done.is_set() and not any(w.group == "diffs" for w in app.workers)
 
-        await until(pilot, lambda: stopped() and any(m.startswith(expected) for m in messages(app)))
+        await until(pilot, lambda: stopped() and any(m.startswith(expected) for m in messages(app)),
+                    f"the diff service to stop and say {expected!r}")
         assert stopped()
         assert sum(m.startswith(expected) for m in messages(app)) == 1, messages(app)
         # The lease is free for another console to watch.
@@ -74,7 +70,8 @@ async def test_a_screen_worker_failure_reaches_the_apps_handler(
     app = build_app(pod)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("L")
-        await until(pilot, lambda: any("cannot read the log" in m for m in messages(app)))
+        await until(pilot, lambda: any("cannot read the log" in m for m in messages(app)),
+                    "the worker's failure in a notification")
         assert any("failed: cannot read the log" in m for m in messages(app)), messages(app)
 
 
@@ -164,7 +161,8 @@ async def test_palette_sorts_and_filters_the_fleet_from_another_screen(pod: Path
             await pilot.press("ctrl+p")
             await pilot.pause()
             await pilot.press(*command)
-            await pilot.pause(0.5)
+            await until(pilot, lambda command=command: palette_offers(app, command),
+                        f"the palette to offer {command!r}")
             await pilot.press("enter")
             await pilot.pause()
         assert isinstance(app.screen, AgentScreen)
@@ -189,10 +187,11 @@ async def test_the_consoles_diff_watcher_follows_an_edit(tmp_path: Path, monkeyp
         watcher = app.differ.watcher
         # Discovered and computed once (its watches are in place before that compute):
         # from here on only a file event makes it compute again.
-        await until(pilot, lambda: watcher.refreshes[agent.worktree] >= 1 and not watcher.busy())
+        await until(pilot, lambda: watcher.refreshes[agent.worktree] >= 1 and not watcher.busy(),
+                    "the watcher's first compute of the worktree")
         computed, before = watcher.refreshes[agent.worktree], added()
         write(Path(agent.worktree) / "src" / "more.py", "a = 1\nb = 2\nc = 3\n")
-        await until(pilot, lambda: added() == before + 3)
+        await until(pilot, lambda: added() == before + 3, "the edit's three lines in the fleet's state")
         assert added() == before + 3 and watcher.refreshes[agent.worktree] > computed
         assert leases.holder_of(pod, "diffs", time.time()) == app.differ.holder
     assert leases.holder_of(pod, "diffs", time.time()) is None  # given up at exit

@@ -31,6 +31,7 @@ from tests import hook_fixtures
 from tests.conftest import build_app
 from tests.gitrepos import add_worktree, commit_all, isolate, make_repo, write
 from tests.pods import FLEET, NOW, make_pod
+from tests.waiting import until
 
 CLEAR = "\x1b[2J"
 RETITLE = "\x1b]0;pwned\x07"
@@ -269,10 +270,9 @@ async def test_console_fleet_inbox_gate_and_memory_render_escaped(console_pod: P
         finally:
             conn.close()
         await app.refresh_state()
-        for _ in range(50):  # the notification is a message, then a toast to mount
-            await pilot.pause(0.02)
-            if "[b]ring[/b]" in (toast := screen_text(app)):
-                break
+        # the notification is a message, then a toast to mount
+        toast = await until(pilot, lambda: "[b]ring[/b]" in (text := screen_text(app)) and text,
+                            "the new gate's toast on screen")
         assert_screen_clean(toast)
         assert r"\x1b[2J[b]ring[/b]\x1b]0;pwned\x07" in toast, [n.message for n in app._notifications]
 

@@ -7,12 +7,15 @@ import pty
 import re
 import select
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+
+from tests.waiting import wait_for
 
 ANSI = re.compile(rb"\x1b\[[0-9;?<>=]*[A-Za-z]|\x1b[()][A-Z0-9]|\x1b\][^\x07]*\x07")
 
@@ -71,6 +74,15 @@ def demo_dirs(tmp: Path) -> list[Path]:
     return sorted(tmp.glob("loomtui-demo-*"))
 
 
+def events(root: Path) -> int:
+    """How many events the demo's store holds (read-only: the demo owns it)."""
+    conn = sqlite3.connect(f"file:{root / 'demo' / 'loom.db'}?mode=ro", uri=True)
+    try:
+        return conn.execute("SELECT count(*) FROM events").fetchone()[0]
+    finally:
+        conn.close()
+
+
 @pytest.fixture
 def term(tmp_path: Path):
     terminals = []
@@ -91,7 +103,10 @@ def test_demo_shows_a_live_fleet_and_q_leaves_cleanly(term, tmp_path: Path) -> N
     assert len(demo_dirs(tmp_path)) == 1
     root = demo_dirs(tmp_path)[0]
     assert len(list((root / "wt").iterdir())) >= 24  # a real worktree per agent
-    time.sleep(1.0)
+    # q while the fleet is live: the agents write new events (the pty drained meanwhile,
+    # so the app never blocks on its output)
+    shown = events(root)
+    wait_for(lambda: t.read_until(b"\x00", 0.05) or events(root) > shown, "the demo's agents to write new events")
     t.type("q")
     assert t.wait() == 0
     assert demo_dirs(tmp_path) == []  # the temporary pod is gone

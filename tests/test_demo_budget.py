@@ -4,7 +4,6 @@ them, and the agent that starts near its budget crosses it and has its calls gat
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from loomtui.config import load_config
@@ -14,6 +13,7 @@ from loomtui.ingest.service import IngestService
 from loomtui.sim.pod import create_demo_pod
 from loomtui.store.db import connect, db_path
 from tests.ccusage import run_ccusage
+from tests.waiting import wait_for
 
 
 def parsed(demo) -> dict[str, list[int]]:
@@ -48,18 +48,32 @@ def run_demo(tmp_path: Path, seconds: float = 90):
     service = IngestService(demo.pod, load_config(demo.pod), role="test", environ=demo.environ())
     service.start()
     conn = connect(db_path(demo.pod))
-    gate = None
-    deadline = time.monotonic() + seconds
     try:
-        while gate is None and time.monotonic() < deadline:
-            gate = conn.execute("SELECT g.id, a.name, a.model, g.summary FROM gates g JOIN agents a "
-                                "ON a.id = g.agent_id WHERE g.risk = 'budget'").fetchone()
-            time.sleep(0.2)
+        gate = wait_for(lambda: conn.execute(
+            "SELECT g.id, a.name, a.model, g.summary FROM gates g JOIN agents a "
+            "ON a.id = g.agent_id WHERE g.risk = 'budget'").fetchone(),
+            "an agent of the demo to cross its budget (a gate of risk 'budget')", timeout=seconds,
+            interval=0.2)
     finally:
         demo.stop()  # waiting hooks cancel their gates
-        time.sleep(1.5)  # the last lines reach the store
-        service.stop()
+        try:
+            # the live ingester catches up with the last lines the agents wrote
+            wait_for(lambda: stored(conn) == parsed(demo), "the live ingester to store every line written")
+        finally:
+            service.stop()
     return demo, conn, gate
+
+
+def usage_lines(demo) -> int:
+    """How many usage records the demo's Claude agents have written so far (complete
+    lines only: an agent may be writing one right now)."""
+    count = 0
+    for agent in demo.sim.agents:
+        if agent.kind == "claude" and agent.transcript and Path(agent.transcript).exists():
+            data = Path(agent.transcript).read_bytes()
+            session = ClaudeSession(agent.session)
+            count += sum(1 for line in data[:data.rfind(b"\n") + 1].splitlines() if session.feed(line))
+    return count
 
 
 def test_demo_agents_write_transcripts_the_ingester_counts_and_one_is_gated(tmp_path: Path) -> None:
@@ -84,10 +98,14 @@ def test_demo_agents_write_transcripts_the_ingester_counts_and_one_is_gated(tmp_
 def test_demo_transcripts_count_as_ccusage_counts_them(ccusage, tmp_path: Path) -> None:
     """The simulator's Claude transcripts are real enough for ccusage itself."""
     demo = create_demo_pod(4, root=tmp_path / "demo")
-    demo.start(4, seed=5, speed=4)
-    time.sleep(4)
-    demo.stop()
     try:
+        demo.start(4, seed=5, speed=4)
+        try:
+            # Compare more than the history written before the start: live turns too.
+            opening = usage_lines(demo)
+            wait_for(lambda: usage_lines(demo) > opening, "a Claude agent of the demo to write a live turn")
+        finally:
+            demo.stop()
         ours = {sid: t for sid, t in parsed(demo).items()
                 if any((demo.claude_dir / "projects").rglob(f"{sid}.jsonl"))}
         report = run_ccusage(ccusage, tmp_path, "claude", {"CLAUDE_CONFIG_DIR": str(demo.claude_dir)})

@@ -16,6 +16,7 @@ import pytest
 from loomtui.store.db import connect, db_path
 from loomtui.store.gates import GateConflict, decide, list_gates
 from tests.test_hook import bash, env_for, finish, start
+from tests.waiting import wait_for
 
 
 @pytest.fixture
@@ -33,15 +34,10 @@ def loom(pod: Path, *args: str, cwd: Path | None = None) -> subprocess.Popen:
 def decide_first_gate(pod: Path, approve: bool, reason: str = "") -> None:
     conn = connect(db_path(pod))
     try:
-        for _ in range(400):
-            pending = list_gates(conn)
-            if pending:
-                decide(conn, pending[0].id, approve=approve, actor="ana", reason=reason, now=time.time())
-                return
-            time.sleep(0.05)
+        pending = wait_for(lambda: list_gates(conn), "a pending gate", interval=0.05)
+        decide(conn, pending[0].id, approve=approve, actor="ana", reason=reason, now=time.time())
     finally:
         conn.close()
-    raise AssertionError("no gate appeared")
 
 
 # -- loomtui gate ------------------------------------------------------------
@@ -168,10 +164,7 @@ def test_thirty_gated_hooks_and_four_racing_deciders(pod: Path, tmp_path: Path) 
         payload["session_id"] = f"session-{i:02d}"
         hooks.append(start(pod, payload))
     conn = connect(db_path(pod))
-    for _ in range(600):
-        if len(list_gates(conn)) == 30:
-            break
-        time.sleep(0.05)
+    wait_for(lambda: len(list_gates(conn)) == 30, "30 pending gates", interval=0.05)
     gates = list_gates(conn)
     conn.close()
     assert len(gates) == 30

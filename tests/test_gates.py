@@ -35,6 +35,7 @@ from loomtui.store.gates import (
     list_gates,
     wait_for_decision,
 )
+from tests.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 NOW = 1_750_000_000.0  # 2025-06-15T15:06:40Z
@@ -270,6 +271,16 @@ print(json.dumps({"status": gate.status, "by": gate.decided_by, "reason": gate.r
 """
 
 
+def asleep(pid: int) -> bool:
+    """Is process `pid` sleeping (state S in /proc/PID/stat)? Where there is no /proc,
+    True: the decision may then come before the wait begins, which the test accepts too."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return not Path("/proc/self/stat").exists()
+    return stat.rsplit(")", 1)[1].split()[0] == "S"
+
+
 def test_wait_returns_a_decision_made_by_another_process(conn, path):
     gate = make(conn, now=time.time())
     waiter = subprocess.Popen([sys.executable, "-c", WAIT_SCRIPT, str(path), str(gate.id), "20"],
@@ -277,7 +288,9 @@ def test_wait_returns_a_decision_made_by_another_process(conn, path):
                               env=child_env())
     try:
         assert waiter.stdout.readline().strip() == "ready", waiter.stderr.read()
-        time.sleep(0.3)
+        # decide while it waits: after "ready" the only sleep is the one between polls
+        wait_for(lambda: asleep(waiter.pid) or waiter.poll() is not None, "the waiter to sleep in its wait",
+                 interval=0.005)
         decided_at = time.time()
         decide(conn, gate.id, approve=False, actor="bob", reason="use a PR", now=decided_at)
         out, err = waiter.communicate(timeout=10)

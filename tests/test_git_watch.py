@@ -4,8 +4,10 @@ files changed in two worktrees of one repository are collisions."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
+from pathlib import Path
 
 import pytest
 
@@ -31,8 +33,7 @@ from tests.gitrepos import (
     reference,
     write,
 )
-
-DEADLINE = 5.0
+from tests.waiting import wait_for
 
 
 @pytest.fixture(autouse=True)
@@ -56,20 +57,27 @@ def repo3(tmp_path):
     return repo, worktrees
 
 
-def wait_for(predicate, deadline=DEADLINE):
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.01)
-    raise AssertionError("timed out waiting")
+def flush(watcher, worktree):
+    """Wait until the watcher has handled every file change made so far.
+
+    Rewrites `worktree`'s HEAD with the same content, the way git does (HEAD.lock
+    renamed over HEAD): that costs the worktree one recompute and changes none of
+    its stats. File events arrive in order, so once that recompute has run and
+    nothing is queued, every earlier change has been routed and recomputed."""
+    head = Path(git(worktree, "rev-parse", "--path-format=absolute", "--git-path", "HEAD"))
+    before = watcher.refreshes[str(worktree)]
+    lock = head.with_name("HEAD.lock")
+    lock.write_bytes(head.read_bytes())
+    os.replace(lock, head)
+    wait_for(lambda: watcher.refreshes[str(worktree)] > before and not watcher.busy(),
+             f"the watcher to recompute {worktree.name} after its HEAD was rewritten")
 
 
-def settle(watcher):
-    wait_for(lambda: watcher.watching.is_set() and not watcher.busy())
-    time.sleep(0.3)  # let stray events of the set-up pass
-    wait_for(lambda: not watcher.busy())
+def settle(watcher, worktree):
+    """The watches are in place, the first recomputes done, and the file events
+    of the set-up (if any) handled; `worktree` is one the watcher watches."""
+    wait_for(lambda: watcher.watching.is_set() and not watcher.busy(), "the watcher to start")
+    flush(watcher, worktree)
 
 
 def test_only_the_changed_worktree_is_recomputed(pod, repo3):
@@ -78,17 +86,17 @@ def test_only_the_changed_worktree_is_recomputed(pod, repo3):
     watcher = WorktreeWatcher(db, discover(repos=[str(repo)]))
     watcher.start()
     try:
-        settle(watcher)
+        settle(watcher, repo)
         assert {w.path for w in fetch_worktrees(conn)} == {str(repo), str(x), str(y), str(z)}
         before = dict(watcher.refreshes)
         start = time.monotonic()
         write(y / "a.txt", "a\nmore\n")
-        row = wait_for(lambda: (r := fetch_worktree(conn, str(y))) and r.added == 1 and r)
+        row = wait_for(lambda: (r := fetch_worktree(conn, str(y))) and r.added == 1 and r,
+                       "y's edit in the store")
         latency = time.monotonic() - start
-        wait_for(lambda: not watcher.busy())
-        time.sleep(0.2)
+        flush(watcher, repo)  # any stray recompute the edit caused has run by now
         changed = {p: n - before.get(p, 0) for p, n in watcher.refreshes.items() if n != before.get(p, 0)}
-        assert changed == {str(y): 1}
+        assert changed == {str(y): 1, str(repo): 1}  # repo: the flush's own recompute
         assert row.files == 1 and row.state == "ok" and row.base == "main"
         assert latency < 2.0  # generous for a loaded CI box; the benchmark measures it properly
         files = fetch_files(conn, str(y))
@@ -98,11 +106,10 @@ def test_only_the_changed_worktree_is_recomputed(pod, repo3):
         before = dict(watcher.refreshes)
         write(x / "new.py", "n = 1\n")
         commit_all(x, "x works")
-        wait_for(lambda: (r := fetch_worktree(conn, str(x))) and r.files == 1)
-        wait_for(lambda: not watcher.busy())
-        time.sleep(0.2)
-        changed = {p for p, n in watcher.refreshes.items() if n != before.get(p, 0)}
-        assert changed == {str(x)}
+        wait_for(lambda: (r := fetch_worktree(conn, str(x))) and r.files == 1, "x's commit in the store")
+        flush(watcher, repo)
+        changed = {p: n - before.get(p, 0) for p, n in watcher.refreshes.items() if n != before.get(p, 0)}
+        assert set(changed) == {str(x), str(repo)} and changed[str(repo)] == 1  # repo: the flush
         assert watcher.errors == []
     finally:
         watcher.stop()
@@ -114,15 +121,17 @@ def test_moving_the_base_recomputes_the_worktrees_on_it(pod, repo3):
     watcher = WorktreeWatcher(db, discover(repos=[str(repo)]))
     watcher.start()
     try:
-        settle(watcher)
+        settle(watcher, repo)
         before = dict(watcher.refreshes)
         write(repo / "a.txt", "a\nmain moves\n")
         commit_all(repo, "main moves")  # main is every worktree's base
-        wait_for(lambda: all(watcher.refreshes[str(w)] > before[str(w)] for w in (x, y, z)))
+        wait_for(lambda: all(watcher.refreshes[str(w)] > before[str(w)] for w in (x, y, z)),
+                 "a recompute of x, y and z after main moved")
         # A rebase of y onto the new main moves y's merge-base; the store follows.
         git(y, "rebase", "-q", "main")
         main = git(repo, "rev-parse", "main")
-        wait_for(lambda: (r := fetch_worktree(conn, str(y))) and r.merge_base == main)
+        wait_for(lambda: (r := fetch_worktree(conn, str(y))) and r.merge_base == main,
+                 "y's new merge-base in the store")
     finally:
         watcher.stop()
 
@@ -135,17 +144,18 @@ def test_a_worktree_removed_while_watched_becomes_missing(pod, repo3):
     watcher = WorktreeWatcher(db, discover(repos=[str(repo)]))
     watcher.start()
     try:
-        settle(watcher)
+        settle(watcher, repo)
         assert [c.path for c in collisions(conn)] == ["shared.py"]
         git(repo, "worktree", "remove", "--force", str(z))
-        row = wait_for(lambda: (r := fetch_worktree(conn, str(z))) and r.state == "missing" and r)
+        row = wait_for(lambda: (r := fetch_worktree(conn, str(z))) and r.state == "missing" and r,
+                       "z stored as missing")
         assert row.files == 0 and fetch_files(conn, str(z)) == []
         assert collisions(conn) == []  # a gone worktree no longer collides
         # The others are still watched.
         write(x / "a.txt", "x\n")
-        wait_for(lambda: (r := fetch_worktree(conn, str(x))) and r.files == 1)
+        wait_for(lambda: (r := fetch_worktree(conn, str(x))) and r.files == 1, "x's edit in the store")
         shutil.rmtree(y)  # removed behind git's back
-        wait_for(lambda: (r := fetch_worktree(conn, str(y))) and r.state == "missing")
+        wait_for(lambda: (r := fetch_worktree(conn, str(y))) and r.state == "missing", "y stored as missing")
         assert watcher.errors == []
     finally:
         watcher.stop()
@@ -157,13 +167,13 @@ def test_new_worktrees_join_with_set_worktrees(pod, repo3, tmp_path):
     watcher = WorktreeWatcher(db, discover(repos=[str(repo)]))
     watcher.start()
     try:
-        settle(watcher)
+        settle(watcher, repo)
         late = add_worktree(repo, tmp_path / "wt" / "late", "agent/late")
         watcher.set_worktrees(discover(repos=[str(repo)]))
-        wait_for(lambda: fetch_worktree(conn, str(late)) is not None)
-        settle(watcher)
+        wait_for(lambda: fetch_worktree(conn, str(late)) is not None, "the new worktree in the store")
+        settle(watcher, late)
         write(late / "late.txt", "1\n2\n")
-        wait_for(lambda: (r := fetch_worktree(conn, str(late))) and r.added == 2)
+        wait_for(lambda: (r := fetch_worktree(conn, str(late))) and r.added == 2, "the new worktree's edit")
     finally:
         watcher.stop()
 
@@ -180,18 +190,18 @@ def test_untracked_files_follow_edits_adds_staging_and_ignore_rules(pod, repo3):
         return {f.path: f.added for f in fetch_files(conn, str(x))}
 
     try:
-        settle(watcher)
+        settle(watcher, x)
         assert stored() == {"notes.txt": 1}
         write(x / "notes.txt", "1\n2\n3\n")  # in place
-        wait_for(lambda: stored() == {"notes.txt": 3})
+        wait_for(lambda: stored() == {"notes.txt": 3}, "the in-place edit in the store")
         write(x / "todo.md", "a\nb\n")  # a new file
-        wait_for(lambda: stored() == {"notes.txt": 3, "todo.md": 2})
+        wait_for(lambda: stored() == {"notes.txt": 3, "todo.md": 2}, "the new file in the store")
         git(x, "add", "todo.md")  # staged: tracked now, counted once
         write(x / "todo.md", "a\nb\nc\n")
-        wait_for(lambda: stored() == {"notes.txt": 3, "todo.md": 3})
+        wait_for(lambda: stored() == {"notes.txt": 3, "todo.md": 3}, "the staged file's edit in the store")
         write(x / ".gitignore", "notes.txt\n")  # ignored from now on
-        wait_for(lambda: stored() == {".gitignore": 1, "todo.md": 3})
-        wait_for(lambda: not watcher.busy())
+        wait_for(lambda: stored() == {".gitignore": 1, "todo.md": 3}, "the ignore rule in the store")
+        wait_for(lambda: not watcher.busy(), "the last recompute to end")
         merge_base = fetch_worktree(conn, str(x)).merge_base
         assert {f.path: (f.added, f.deleted, f.old_path) for f in fetch_files(conn, str(x))} \
             == reference(x, merge_base)

@@ -22,6 +22,7 @@ import pytest
 from loomtui.store.db import connect, db_path
 from loomtui.store.gates import decide, list_gates
 from tests import hook_fixtures
+from tests.waiting import wait_for
 
 pod, repo = hook_fixtures.pod, hook_fixtures.repo  # the bare pod and repository fixtures
 
@@ -69,17 +70,13 @@ def pre_tool_use(decision: str, reason: str) -> dict:
 
 
 def wait_for_gate(pod: Path, timeout: float = 20) -> int:
+    """The id of the first pending gate in `pod`, once one appears."""
     conn = connect(db_path(pod))
     try:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            pending = list_gates(conn)
-            if pending:
-                return pending[0].id
-            time.sleep(0.05)
+        return wait_for(lambda: (pending := list_gates(conn)) and pending[0].id, "a pending gate",
+                        timeout=timeout, interval=0.05)
     finally:
         conn.close()
-    raise AssertionError("no gate appeared")
 
 
 def decide_when_ready(pod: Path, approve: bool, reason: str = "", actor: str = "ana") -> threading.Thread:
@@ -208,13 +205,9 @@ def test_permission_request_goes_to_the_inbox(pod: Path, repo: Path) -> None:
 
 
 def agent_wait_status(pod: Path, status: str, timeout: float = 20) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        row = agent_row(pod)
-        if row is not None and row["status"] == status:
-            return True
-        time.sleep(0.05)
-    return False
+    """True once the agent's row has `status` (fails the test if it never does)."""
+    return wait_for(lambda: (row := agent_row(pod)) is not None and row["status"] == status,
+                    f"the agent's status to become {status!r}", timeout=timeout, interval=0.05)
 
 
 # -- fail closed ---------------------------------------------------------------
@@ -364,10 +357,25 @@ def test_a_pod_path_that_cannot_be_expanded_blocks(pod: Path, repo: Path) -> Non
     assert done.returncode == 2 and b"denied to be safe" in done.stderr and b"Traceback" not in done.stderr
 
 
+def reading_stdin(pid: int) -> bool:
+    """Is process `pid` asleep in read(0, ...)? (/proc/PID/syscall: number, then arguments.)"""
+    try:
+        fields = Path(f"/proc/{pid}/syscall").read_text().split()
+    except OSError:
+        return False
+    return len(fields) > 1 and fields[0] == str(READ_SYSCALL) and int(fields[1], 16) == 0
+
+
+READ_SYSCALL = {"x86_64": 0, "aarch64": 63}.get(os.uname().machine)
+
+
+@pytest.mark.skipif(READ_SYSCALL is None or not Path("/proc/self/syscall").exists(),
+                    reason="needs Linux /proc/PID/syscall on x86_64 or aarch64")
 def test_a_signal_before_the_input_arrives_blocks(pod: Path) -> None:
     proc = subprocess.Popen([sys.executable, "-m", "loomtui", "hook", "claude"], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env_for(pod))
-    time.sleep(1.0)  # the hook is blocked reading stdin
+    wait_for(lambda: reading_stdin(proc.pid) or proc.poll() is not None, "the hook to block reading stdin",
+             interval=0.01)
     proc.send_signal(signal.SIGTERM)
     code, out, err = finish(proc)
     assert code == 2 and "denied to be safe" in err

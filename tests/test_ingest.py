@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -27,6 +28,7 @@ from loomtui.store.agents import upsert_agent
 from loomtui.store.db import connect, db_path
 from tests.test_ingest_parsers import (META, TURN, _claude_corpus, _codex_corpus, assistant, token_count,
                                        usage)
+from tests.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS_NOW = 1795168800.0  # 2026-11-20 10:00 UTC: the generated corpora are "recent"
@@ -229,17 +231,28 @@ def test_kill_9_during_ingest_then_resume_changes_no_total(tmp_path: Path, roots
     expected = totals(reference_conn)
     reference_conn.close()
     env = _env(tmp_path, roots)
+    def stored_rows() -> int:
+        """Usage rows in the pod's store so far (0 while the ingester is still creating it)."""
+        store = db_path(tmp_path / "pod")
+        if not store.exists():
+            return 0
+        conn = sqlite3.connect(f"file:{store}?mode=ro", uri=True)
+        try:
+            return conn.execute("SELECT count(*) FROM usage").fetchone()[0]
+        except sqlite3.OperationalError:  # no usage table yet
+            return 0
+        finally:
+            conn.close()
+
     interrupted = False
-    for delay in (0.3, 0.5, 0.8, 1.2, 1.8, 2.5):
+    for _attempt in range(3):  # a very fast ingester may finish between a look and the kill
         proc = subprocess.Popen([sys.executable, "-m", "loomtui", "ingest", "--once"], env=env,
                                 cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(delay)
+        wait_for(lambda proc=proc: proc.poll() is not None or stored_rows() > 0,
+                 "the ingester to store its first usage rows", interval=0.01)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-        conn = connect(db_path(tmp_path / "pod"))
-        rows = conn.execute("SELECT count(*) FROM usage").fetchone()[0]
-        conn.close()
-        if 0 < rows < 120 * 400:
+        if 0 < stored_rows() < 120 * 400:
             interrupted = True
             break
     assert interrupted, "could not kill the ingester mid-way"
@@ -255,8 +268,6 @@ def test_kill_9_during_ingest_then_resume_changes_no_total(tmp_path: Path, roots
 
 
 def test_lease_has_one_holder_and_lapses() -> None:
-    import sqlite3
-
     conn = sqlite3.connect(":memory:", isolation_level=None)
     conn.execute("CREATE TABLE leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, "
                  "acquired_at REAL NOT NULL, expires_at REAL NOT NULL)")
@@ -274,18 +285,31 @@ def test_lease_has_one_holder_and_lapses() -> None:
     assert leases.TTL + leases.RENEW <= 10
 
 
+def watches(pid: int, folder: Path) -> bool:
+    """Does process `pid` have an inotify watch on `folder`? (its inode in /proc/PID/fdinfo).
+
+    The service takes the lease, catches up, and only then starts watching: a line
+    written in between is only found by the next full scan. A test that writes a line
+    to see it followed live waits for the watch first. Where there is no /proc: True."""
+    if not Path("/proc/self/fdinfo").exists():
+        return True
+    inode = "ino:%x " % folder.stat().st_ino
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return False
+    for fd in fds:
+        try:
+            if "inotify" in os.readlink(f"/proc/{pid}/fd/{fd}") and \
+                    inode in Path(f"/proc/{pid}/fdinfo/{fd}").read_text().replace("\n", " "):
+                return True
+        except OSError:
+            continue
+    return False
+
+
 def _holder(pod: Path) -> str | None:
     return leases.holder_of(pod, "ingest", time.time())
-
-
-def _wait(predicate, timeout: float):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    return predicate()
 
 
 def test_a_second_ingester_takes_over_when_the_holder_is_killed(tmp_path: Path, roots) -> None:
@@ -296,24 +320,34 @@ def test_a_second_ingester_takes_over_when_the_holder_is_killed(tmp_path: Path, 
         first = subprocess.Popen([sys.executable, "-m", "loomtui", "ingest"], env=env, cwd=tmp_path,
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         procs.append(first)
-        assert _wait(lambda: (h := _holder(tmp_path / "pod")) and f"pid {first.pid}" in h, 20)
-        second = subprocess.Popen([sys.executable, "-m", "loomtui", "ingest"], env=env, cwd=tmp_path,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(lambda: (h := _holder(tmp_path / "pod")) and f"pid {first.pid}" in h,
+                 "the first ingester to hold the lease", timeout=20, interval=0.1)
+        said = tmp_path / "second.err"
+        with said.open("w") as err:
+            second = subprocess.Popen([sys.executable, "-m", "loomtui", "ingest"], env=env, cwd=tmp_path,
+                                      stdout=subprocess.DEVNULL, stderr=err)
         procs.append(second)
-        time.sleep(1.0)
+        wait_for(lambda: "ingesting for" in said.read_text(), "the second ingester to start")
+        # It asks for the lease as soon as it has started; letting that moment pass is the
+        # point (a refusal leaves no trace to wait for).
+        time.sleep(0.5)
         assert f"pid {first.pid}" in (_holder(tmp_path / "pod") or "")  # the second stands by
         first.send_signal(signal.SIGKILL)
         first.wait()
         killed = time.monotonic()
-        assert _wait(lambda: (h := _holder(tmp_path / "pod")) and f"pid {second.pid}" in h, 20)
+        wait_for(lambda: (h := _holder(tmp_path / "pod")) and f"pid {second.pid}" in h,
+                 "the second ingester to take the lease over", timeout=20, interval=0.1)
         took = time.monotonic() - killed
         # the takeover then ingests: a new transcript line reaches the store
+        wait_for(lambda: watches(second.pid, roots.claude[0] / "projects"),
+                 "the second ingester to watch the transcripts", timeout=20)
         path = roots.claude[0] / "projects" / "-srv" / "s1.jsonl"
         path.parent.mkdir(parents=True)
         path.write_text(assistant(mid="m", rid="r", sid="s1") + "\n")
         conn = connect(db_path(tmp_path / "pod"))
         try:
-            assert _wait(lambda: conn.execute("SELECT count(*) FROM usage").fetchone()[0] == 1, 20)
+            wait_for(lambda: conn.execute("SELECT count(*) FROM usage").fetchone()[0] == 1,
+                     "the new line in the store", timeout=20, interval=0.1)
         finally:
             conn.close()
         assert took < 20
@@ -340,11 +374,13 @@ def test_the_service_follows_appended_lines_live(tmp_path: Path, roots) -> None:
     service.start()
     conn = connect(db_path(pod))
     try:
-        assert _wait(lambda: service.state == "holding", 20), service.state
+        wait_for(lambda: service.state == "holding", "the service to hold the lease", timeout=20)
+        wait_for(lambda: watches(os.getpid(), folder), "the service to watch the rollout's folder", timeout=20)
         with path.open("a") as f:
             f.write(token_count("2026-11-20T09:21:00.000Z", total=usage(100, 40, 7),
                                 last=usage(100, 40, 7)) + "\n")
-        assert _wait(lambda: totals(conn).get(sid) == [60, 7, 0, 40], 20), totals(conn)
+        wait_for(lambda: totals(conn).get(sid) == [60, 7, 0, 40],
+                 "the appended token count in the store as [60, 7, 0, 40]", timeout=20)
         row = conn.execute("SELECT kind, model, cost_source FROM usage").fetchone()
         assert row == ("codex", "gpt-5-codex", "table")
     finally:

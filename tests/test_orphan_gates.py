@@ -25,6 +25,7 @@ from loomtui.store.db import connect, db_path
 from loomtui.store.gates import cancel_orphans, create_gate, get_gate, waiter_gone
 from tests import hook_fixtures
 from tests.test_hook import bash, env_for, finish, start, wait_for_gate
+from tests.waiting import wait_for
 
 pod, repo = hook_fixtures.pod, hook_fixtures.repo
 
@@ -124,10 +125,10 @@ def test_sigterm_as_soon_as_the_handler_is_in_place_answers_deny(pod: Path) -> N
     (which Claude Code treats as a non-blocking error and lets the call through)."""
     proc = subprocess.Popen([sys.executable, "-m", "loomtui", "hook", "claude"], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env_for(pod))
-    started = time.monotonic()
-    while not _catches(proc.pid, signal.SIGTERM):
-        assert proc.poll() is None and time.monotonic() - started < 30, "the hook never caught SIGTERM"
-        time.sleep(0.0005)
+    # polled tightly: the signal should come as soon as the handler is in place
+    wait_for(lambda: _catches(proc.pid, signal.SIGTERM) or proc.poll() is not None,
+             "the hook to catch SIGTERM", interval=0.0005)
+    assert proc.poll() is None, "the hook ended before it caught SIGTERM"
     proc.send_signal(signal.SIGTERM)
     code, out, err = finish(proc)
     assert code == 2 and "denied to be safe" in err and out == ""

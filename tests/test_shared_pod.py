@@ -20,7 +20,6 @@ import shutil
 import stat
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
@@ -28,6 +27,7 @@ import pytest
 
 import loomtui
 from loomtui.store.db import connect, db_path, pod_is_shared
+from tests.waiting import wait_for
 
 SYSTEM_PYTHON = "/usr/bin/python3"
 REPO_ROOT = Path(loomtui.__file__).resolve().parent.parent
@@ -317,20 +317,17 @@ expires_after = 60
 def wait_for_pending(account: Account, agent: subprocess.Popen, timeout: float = 30) -> int:
     """The id of the one pending gate, as `account` sees it with `loomtui gates --json`
     (an AssertionError with the agent's answer if its hook ends without waiting)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def pending() -> list[dict]:
         if agent.poll() is not None:
             out, err = agent.communicate()
             raise AssertionError(f"the hook answered without a gate: {out!r} {err!r}")
         listed = account.loom("gates", "--json")
         assert listed.returncode == 0, listed.stderr
-        gates = json.loads(listed.stdout)["gates"]
-        if gates:
-            (gate,) = gates
-            assert gate["rule"] == "shared-pod-test-force-push"  # the rule the other member added
-            return gate["id"]
-        time.sleep(0.1)
-    raise AssertionError("no pending gate appeared")
+        return json.loads(listed.stdout)["gates"]
+
+    (gate,) = wait_for(pending, "a pending gate", timeout=timeout, interval=0.1)
+    assert gate["rule"] == "shared-pod-test-force-push"  # the rule the other member added
+    return gate["id"]
 
 
 def assert_group_files(pod: Path, group: grp.struct_group, *required: str) -> None:

@@ -29,6 +29,7 @@ from loomtui.store.agents import fetch_agents
 from loomtui.store.db import DB_NAME, connect, db_path
 from loomtui.store.gates import decide, list_gates
 from loomtui.store.schema import SCHEMA_VERSION
+from tests.waiting import wait_for
 
 SEED = 7
 AGENTS = 24
@@ -491,10 +492,10 @@ def test_demo_pod_thread_runs_and_stops_cleanly(tmp_path: Path) -> None:
         reader = sqlite3.connect(store)
         after_start = reader.execute("SELECT count(*) FROM events").fetchone()[0]
         assert reader.execute("SELECT count(*) FROM agents").fetchone()[0] == 8
-        time.sleep(0.5)
-        pending = reader.execute("SELECT count(*) FROM gates WHERE status = 'pending'").fetchone()[0]
-        time.sleep(1.5)
-        during = reader.execute("SELECT count(*) FROM events").fetchone()[0]
+        pending = wait_for(lambda: reader.execute(
+            "SELECT count(*) FROM gates WHERE status = 'pending'").fetchone()[0], "a pending gate in the inbox")
+        during = wait_for(lambda: (n := reader.execute("SELECT count(*) FROM events").fetchone()[0]) > after_start
+                          and n, "the running demo to write more events")
         reader.close()
     finally:
         began = time.monotonic()
@@ -512,6 +513,8 @@ def test_demo_pod_thread_runs_and_stops_cleanly(tmp_path: Path) -> None:
     # Stopped means stopped: nothing more is written, and nothing is left pending.
     reader = sqlite3.connect(store)
     settled = reader.execute("SELECT count(*) FROM events").fetchone()[0]
+    # Letting time pass is the point: no writer is left (checked above), so none may
+    # show up now. There is no event to wait on for "nothing happens".
     time.sleep(0.3)
     assert reader.execute("SELECT count(*) FROM events").fetchone()[0] == settled >= during
     assert reader.execute("SELECT count(*) FROM gates WHERE status = 'pending'").fetchone()[0] == 0

@@ -8,7 +8,6 @@ simulation's main random generator: the event stream after start() is the same."
 from __future__ import annotations
 
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from loomtui.sim.pod import DEMO_STALL_SECONDS, DemoPod, create_demo_pod
 from loomtui.store.db import connect, db_path
 from loomtui.store.worktrees import Collision, collisions
 from tests.gitrepos import isolate, ours, reference
+from tests.waiting import wait_for
 
 SEED = 11
 AGENTS = 8
@@ -167,14 +167,22 @@ def test_the_demo_pod_edits_and_collides_on_the_real_clock(tmp_path: Path,
     worktrees change the same file."""
     isolate(monkeypatch, tmp_path / "home")
     demo = create_demo_pod(6, root=tmp_path / "demo")
-    demo.start(6, seed=3, speed=4)
-    try:
-        time.sleep(2)
-    finally:
-        demo.stop()
-    assert demo.error is None
     conn = connect(db_path(demo.pod))
+
+    def hot_collision() -> bool:
+        """What git says now: two worktrees or more change the sim's hot file."""
+        refresh_all(conn, discover(repos=[str(demo.repo)]))
+        return any(c.path == demo.sim.hot and len(c.worktrees) >= 2 for c in collisions(conn))
+
     try:
+        demo.start(6, seed=3, speed=4)
+        try:
+            # "within seconds": ten, where an idle machine needs one or two
+            wait_for(lambda: demo.error is not None or (demo.sim.files_written > 0 and hot_collision()),
+                     "two worktrees of the running demo to change the same file", timeout=10, interval=0.2)
+        finally:
+            demo.stop()
+        assert demo.error is None
         assert demo.sim is not None and demo.sim.files_written > 0
         refresh_all(conn, discover(repos=[str(demo.repo)]))
         found = collisions(conn)

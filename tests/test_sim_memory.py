@@ -8,7 +8,6 @@ event stream is the same with memory on or off, and memory off writes nothing.""
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from loomtui.sim.pod import DEMO_STALL_SECONDS, DemoPod, create_demo_pod
 from loomtui.sim.scenario import SAM, SEED_MEMORY
 from loomtui.store.db import connect, db_path
 from tests.gitrepos import isolate
+from tests.waiting import wait_for
 
 SEED = 5
 AGENTS = 8
@@ -174,7 +174,8 @@ def test_the_demo_pod_uses_memory_on_the_real_clock(tmp_path: Path, monkeypatch:
     demo = create_demo_pod(4, root=tmp_path / "demo")
     demo.start(4, seed=3, speed=4)
     try:
-        time.sleep(1)
+        wait_for(lambda: demo.error is not None or all(a.memory_read >= 2 for a in demo.sim.agents),
+                 "every demo agent to read the pod's memory at its session start")
     finally:
         demo.stop()
     assert demo.error is None

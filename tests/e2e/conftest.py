@@ -33,6 +33,21 @@ def pytest_configure(config: pytest.Config) -> None:
         "stand-in model API; deselect with -m 'not e2e'")
 
 
+# pytest-timeout's budget for one e2e test, fixtures included: installing its agent
+# (npm, up to INSTALL_TIMEOUT) and ccusage (up to 150 s) on first use, two agent runs
+# of up to AGENT_TIMEOUT each, and 300 s for the rest (inits, ccusage, reaping). The
+# suite's default (pyproject.toml) is for tests that start no real agent.
+E2E_TIMEOUT = agents.INSTALL_TIMEOUT + 150 + 2 * AGENT_TIMEOUT + 300
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The e2e tests (this directory) get E2E_TIMEOUT unless they set their own."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in item.path.parents and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(E2E_TIMEOUT))
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     """Under LOOMTUI_E2E_REQUIRED=1 (CI), an e2e test that would be skipped fails
