@@ -51,7 +51,9 @@ class Context:
 
 
 class Heredoc:
-    """A here-document whose body is still to be read, after the line that opened it."""
+    """A here-document whose body is still to be read, after the line that opened it.
+    `owner["shell"]` is set by the normaliser when a shell reads its commands from it:
+    the body is then analysed as commands, not as data."""
 
     __slots__ = ("delimiter", "strip_tabs", "quoted", "owner")
 
@@ -246,6 +248,8 @@ class Parser(Lexer):
                 _scan_expansions(body, self.ctx, self.depth + 1)
 
     def _emit(self, words: list[Word], redirs: Redirections, stdin: str) -> None:
+        """Hand a simple command that just ended to the normaliser (a redirection of its
+        standard input wins over the pipe)."""
         if redirs.stdin:
             stdin = redirs.stdin
         if not words:
