@@ -24,8 +24,7 @@ import hashlib
 from typing import Iterable
 
 from loomtui.ingest.records import (Activity, BadNumber, ParseStats, UsageRecord, as_cost, as_int, decode_line,
-                                    parse_ts,
-                                    read_object)
+                                    parse_ts, read_object, scan_lines)
 
 SYNTHETIC_MODEL = "<synthetic>"
 
@@ -56,7 +55,7 @@ class ClaudeSession:
         Tool results are most of a transcript's bytes and carry no usage: their only effect
         is the activity (session, time, cwd, branch), which the next line that has those
         fields overwrites. So a long line that is plainly such a `user` line (see
-        `_deferrable`) is set aside, and parsed only when a later line leaves a field to it
+        `_DEFERRED`) is set aside, and parsed only when a later line leaves a field to it
         or it is among the last of the chunk (the latest of them first, as few as settle
         the activity). A line set aside and never parsed is counted in `stats.lines` but is
         not checked: if it was malformed it is not counted as bad, and if its type was not
@@ -64,29 +63,21 @@ class ClaudeSession:
         stats = self.stats
         found: list[UsageRecord] = []
         pending: list[tuple[int, int]] = []  # lines set aside since the activity was settled
-        find = data.find
-        end = len(data) if end is None else end
-        pos = 0
-        while True:
-            nl = find(b"\n", pos, end)
-            stop = end if nl < 0 else nl
-            if stop - pos >= DEFER_MIN_BYTES and _deferrable(data, pos, stop):
+        for pos, stop, deferrable in scan_lines(data, end, DEFER_MIN_BYTES, _DEFERRED, _NOT_DEFERRED):
+            if deferrable:
                 stats.lines += 1
                 pending.append((pos, stop))
-            else:
-                line = data[pos:stop]
-                obj = read_object(line, stats)
-                if obj is not None:
-                    if pending:
-                        kind = obj.get("type")
-                        if kind == "user" or kind == "assistant":
-                            self._settle(data, pending, _ALL & ~_fields_set(obj))
-                    rec = _parse_object(obj, line, stats, self)
-                    if rec is not None:
-                        found.append(rec)
-            if nl < 0:
-                break
-            pos = nl + 1
+                continue
+            line = data[pos:stop]
+            obj = read_object(line, stats)
+            if obj is not None:
+                if pending:
+                    kind = obj.get("type")
+                    if kind == "user" or kind == "assistant":
+                        self._settle(data, pending, _ALL & ~_fields_set(obj))
+                rec = _parse_object(obj, line, stats, self)
+                if rec is not None:
+                    found.append(rec)
         if pending:
             self._settle(data, pending, _ALL)
         return found
@@ -112,35 +103,22 @@ class ClaudeSession:
             if kind == "user" or kind == "assistant":
                 need &= ~_fields_set(obj)
         for obj, line in reversed(parsed):
-            _parse_object(obj, line, stats, self)  # no usage: `_deferrable` made sure
+            _parse_object(obj, line, stats, self)  # no usage: `scan_lines` made sure
         pending.clear()
 
 
-# Which lines `feed_chunk` may leave unparsed. Without `\u00..` escapes a JSON text spells
-# every ASCII character of its keys and string values literally (no other escape can stand
-# for one), so a line without the bytes `"assistant"`, `"cost-state"` and `"tool_use"` is
-# neither an assistant line (usage) nor a cost-state line, and holds no tool_use block (the
-# activity's tool): parsed, it could only set the activity's session, time, cwd and branch
-# (or count as skipped or bad). `"type":"user"`, `{...}` and the length pick the long
-# tool-result lines this is meant for.
+# Which lines `feed_chunk` may leave unparsed (see `scan_lines`). A line without the bytes
+# `"assistant"`, `"cost-state"` and `"tool_use"` is neither an assistant line (usage) nor a
+# cost-state line, and holds no tool_use block (the activity's tool): parsed, it could only
+# set the activity's session, time, cwd and branch (or count as skipped or bad).
+# `"type":"user"`, `{...}` and the length pick the long tool-result lines this is meant for.
 DEFER_MIN_BYTES = 1024
+_DEFERRED = (b'"type":"user"',)
 _NOT_DEFERRED = (b'"assistant"', b'"tool_use"', b'"cost-state"', b"\\u00")
 _SID, _TS, _CWD, _BRANCH = 1, 2, 4, 8
 _ALL = _SID | _TS | _CWD | _BRANCH
 _KEYS = ((_SID, b'"sessionId"', b'"sessionId":""'), (_TS, b'"timestamp"', b'"timestamp":""'),
          (_CWD, b'"cwd"', b'"cwd":""'), (_BRANCH, b'"gitBranch"', b'"gitBranch":""'))
-
-
-def _deferrable(data: bytes, start: int, stop: int) -> bool:
-    if not (data.startswith(b"{", start) and data.endswith(b"}", start, stop)):
-        return False
-    find = data.find
-    if find(b'"type":"user"', start, stop) < 0:
-        return False
-    for needle in _NOT_DEFERRED:
-        if find(needle, start, stop) >= 0:
-            return False
-    return True
 
 
 def _may_set(data: bytes, start: int, stop: int, need: int) -> bool:

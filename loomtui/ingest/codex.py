@@ -25,9 +25,8 @@ state the format needs (../shared/reference/agent-formats.md, sections 3 and 8):
 
 from __future__ import annotations
 
-
 from loomtui.ingest.records import (Activity, BadNumber, ParseStats, UsageRecord, as_int, parse_ts,
-                                    read_object)
+                                    read_object, scan_lines)
 
 _FIELDS = ("input_tokens", "cached_input_tokens", "output_tokens", "reasoning_output_tokens",
            "total_tokens")
@@ -43,26 +42,14 @@ def _usage(value: object) -> tuple[int, int, int, int, int] | None:
     return fields  # type: ignore[return-value]
 
 
-# Lines `feed_chunk` may leave unparsed. Without `\u00..` escapes a JSON text spells every
-# ASCII character of its keys and string values literally (no other escape can stand for
-# one), so a line without any of the bytes below holds no token count, turn context, session
-# meta or tool call: parsed, a `response_item` or `event_msg` line like that changes nothing
-# (it could only count as bad, or as skipped if its type was some other one).
+# Lines `feed_chunk` may leave unparsed (see `scan_lines`). A line without any of the bytes
+# `_NOT_INERT` holds no token count, turn context, session meta or tool call: parsed, a
+# `response_item` or `event_msg` line like that changes nothing (it could only count as bad,
+# or as skipped if its type was some other one).
 INERT_MIN_BYTES = 1024
+_INERT_TYPES = (b'"type":"response_item"', b'"type":"event_msg"')
 _NOT_INERT = (b'"token_count"', b'"turn_context"', b'"session_meta"', b'"function_call"',
               b'"custom_tool_call"', b"\\u00")
-
-
-def _inert(data: bytes, start: int, stop: int) -> bool:
-    if not (data.startswith(b"{", start) and data.endswith(b"}", start, stop)):
-        return False
-    find = data.find
-    if find(b'"type":"response_item"', start, stop) < 0 and find(b'"type":"event_msg"', start, stop) < 0:
-        return False
-    for needle in _NOT_INERT:
-        if find(needle, start, stop) >= 0:
-            return False
-    return True
 
 
 class CodexRollout:
@@ -93,27 +80,19 @@ class CodexRollout:
     def feed_chunk(self, data: bytes, end: int | None = None) -> list[UsageRecord]:
         """The records of every line of `data[:end]` (lines as `split(b"\\n")` cuts them), in
         order: what `feed` gives line by line, without decoding the long lines that can
-        change nothing (`_inert`: a model's messages, reasoning and tool output). Such a
+        change nothing (`_NOT_INERT`: a model's messages, reasoning and tool output). Such a
         line is counted in `stats.lines` but not checked: if it was malformed it is not
         counted as bad."""
         stats = self.stats
         feed = self.feed
         found: list[UsageRecord] = []
-        find = data.find
-        end = len(data) if end is None else end
-        pos = 0
-        while True:
-            nl = find(b"\n", pos, end)
-            stop = end if nl < 0 else nl
-            if stop - pos >= INERT_MIN_BYTES and _inert(data, pos, stop):
+        for pos, stop, inert in scan_lines(data, end, INERT_MIN_BYTES, _INERT_TYPES, _NOT_INERT):
+            if inert:
                 stats.lines += 1
-            else:
-                rec = feed(data[pos:stop])
-                if rec is not None:
-                    found.append(rec)
-            if nl < 0:
-                break
-            pos = nl + 1
+                continue
+            rec = feed(data[pos:stop])
+            if rec is not None:
+                found.append(rec)
         return found
 
     def feed(self, line: bytes | str) -> UsageRecord | None:

@@ -1,4 +1,5 @@
-"""The records the transcript parsers produce (stdlib only, no store access).
+"""The records the transcript parsers produce, and the reading they share (stdlib only,
+no store access).
 
 `NamedTuple`s rather than dataclasses: `dataclasses` imports `inspect` and `exec`s code
 per class, and the ingest loop is meant to stay lean (see docs/architecture.md).
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
-from typing import NamedTuple
+from typing import Iterator, NamedTuple
 
 
 class UsageRecord(NamedTuple):
@@ -156,3 +157,43 @@ def read_object(line: bytes | str, stats: ParseStats) -> dict | None:
         stats.bad_lines += 1
         return None
     return obj
+
+
+def scan_lines(data: bytes, end: int | None, min_bytes: int, kinds: tuple[bytes, ...],
+               telling: tuple[bytes, ...]) -> Iterator[tuple[int, int, bool]]:
+    """(start, stop, skippable) for every line of `data[:end]` (None: all of it), as
+    `split(b"\\n")` cuts them (the part after the last newline included), without decoding.
+
+    A transcript parser feeds its lines one by one, except the lines that plainly can tell
+    it nothing, which it may count or set aside unparsed: `skippable` is True for a line of
+    at least `min_bytes` that looks like one JSON object (`{...}`) holding one of the bytes
+    `kinds` (its type) and none of `telling` (what would matter to the parser). Without
+    `\\u00..` escapes (put `b"\\\\u00"` in `telling`) a JSON text spells every ASCII
+    character of its keys and string values literally (no other escape can stand for one),
+    so a search for their bytes is enough."""
+    find = data.find
+    end = len(data) if end is None else end
+    pos = 0
+    while True:
+        nl = find(b"\n", pos, end)
+        stop = end if nl < 0 else nl
+        yield pos, stop, (stop - pos >= min_bytes and _holds(data, pos, stop, kinds, telling))
+        if nl < 0:
+            return
+        pos = nl + 1
+
+
+def _holds(data: bytes, start: int, stop: int, kinds: tuple[bytes, ...], telling: tuple[bytes, ...]) -> bool:
+    """Whether `data[start:stop]` is `{...}` with one of `kinds` in it and none of `telling`."""
+    if not (data.startswith(b"{", start) and data.endswith(b"}", start, stop)):
+        return False
+    find = data.find
+    for kind in kinds:
+        if find(kind, start, stop) >= 0:
+            break
+    else:
+        return False
+    for needle in telling:
+        if find(needle, start, stop) >= 0:
+            return False
+    return True

@@ -36,6 +36,8 @@ import os
 import posixpath
 import sys
 
+from loomtui.policy.shell import inline_code
+
 POD_FILES = "protect-pod-files"
 POD_COMMANDS = "protect-pod-commands"
 DECISIONS = "protect-decisions"
@@ -483,8 +485,6 @@ def check_bash(guard: Guard, text: str, commands: tuple, cwd: str | None, tool_i
         found.append(("gate", SANDBOX, "high", _SANDBOX_REASON))
     if not isinstance(text, str):
         return found
-    from loomtui.policy.shell import inline_code
-
     codes = [inline_code(cmd) for cmd in commands]
     code = any(codes)
     why = _names_store(text, code)
