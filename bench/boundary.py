@@ -64,7 +64,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 TARGET_US = 2000.0
@@ -204,7 +204,7 @@ def hook_cost(versions: list[Version], runs: int, seed: int) -> tuple[dict[str, 
 
 def paired_difference(new: list[float], old: list[float], seed: int) -> tuple[float, float, float]:
     """Median of the per-round differences and a bootstrap 95 % interval of it."""
-    diffs = [n - o for n, o in zip(new, old)]
+    diffs = [n - o for n, o in zip(new, old, strict=False)]
     rng = random.Random(seed)
     medians = sorted(statistics.median(rng.choices(diffs, k=len(diffs))) for _ in range(2000))
     return statistics.median(diffs), medians[49], medians[1949]
@@ -374,7 +374,7 @@ def imports(v: Version, runs: int) -> dict:
 
 def report(args, versions: list[Version], times, notes, found: dict[str, dict], load: tuple,
            imported: dict[str, dict], coldness: dict[str, dict]) -> None:
-    print(f"LoomTUI boundary benchmark  {datetime.now(timezone.utc).isoformat(timespec='seconds')}")
+    print(f"LoomTUI boundary benchmark  {datetime.now(UTC).isoformat(timespec='seconds')}")
     print(f"machine: {os.cpu_count()} CPUs, {platform.platform()}, python {platform.python_version()}")
     print(f"load average before: {load[0][0]:.2f} {load[0][1]:.2f} {load[0][2]:.2f}; "
           f"after: {load[1][0]:.2f} {load[1][1]:.2f} {load[1][2]:.2f}")

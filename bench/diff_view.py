@@ -24,7 +24,7 @@ import platform
 import statistics
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -139,7 +139,7 @@ def main() -> int:
     patch_textual()
     big = asyncio.run(measure(patch(args.lines), args.steps))
     small = asyncio.run(measure(patch(50), args.steps))
-    print(f"# diff viewer, {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {platform.machine()}, "
+    print(f"# diff viewer, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.machine()}, "
           f"Python {platform.python_version()}")
     print(f"{'':28}{'50,000-line diff':>18}{'50-line diff':>16}")
     print(f"{'lines':28}{big['lines']:>18,}{small['lines']:>16,}")

@@ -695,7 +695,7 @@ def run_one(agents: int, busy: bool, seconds: float, rate: float,
             "cpu_pct": (c1 - c0) / (w1 - w0) * 100,
             "cpu_pct_samples": [
                 (b[1] - a[1]) / (b[0] - a[0]) * 100
-                for a, b in zip(samples, samples[1:]) if b[0] > a[0]
+                for a, b in zip(samples, samples[1:], strict=False) if b[0] > a[0]
             ],
             "rss_start_mb": rss[0] / MB,
             "rss_mean_mb": sum(rss) / len(rss) / MB,
@@ -841,7 +841,7 @@ def table(runs: list[dict[str, Any]], sizes: list[int]) -> str:
     out = []
     for i, line in enumerate([header, *rows]):
         out.append("  ".join(c.ljust(w) if j == 0 else c.rjust(w)
-                             for j, (c, w) in enumerate(zip(line, widths))))
+                             for j, (c, w) in enumerate(zip(line, widths, strict=False))))
         if i == 0:
             out.append("  ".join("-" * w for w in widths))
     return "\n".join(out)

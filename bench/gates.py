@@ -31,7 +31,7 @@ import sys
 import tempfile
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -105,7 +105,7 @@ def round_trips(pod: Path, repo: Path, trips: int, env: dict[str, str]) -> list[
             exited = threading.Event()
             ended = [0.0]
 
-            def reap() -> None:
+            def reap(proc=proc, ended=ended, exited=exited) -> None:
                 proc.wait()
                 ended[0] = time.perf_counter()
                 exited.set()
@@ -145,7 +145,7 @@ def main() -> int:
 
     hook_p50, hook_p99 = percentile(cost["hook_ms"], 50), percentile(cost["hook_ms"], 99)
     bare_p50, bare_p99 = percentile(cost["bare_ms"], 50), percentile(cost["bare_ms"], 99)
-    print(f"LoomTUI gate benchmark  {datetime.now(timezone.utc).isoformat(timespec='seconds')}")
+    print(f"LoomTUI gate benchmark  {datetime.now(UTC).isoformat(timespec='seconds')}")
     print(f"machine: {os.cpu_count()} CPUs, {platform.platform()}, python {platform.python_version()}")
     print()
     print(f"hook cost, `git status` (not gated), {args.runs} runs each, alternating")

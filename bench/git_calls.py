@@ -289,7 +289,7 @@ def config_agreement(root: Path) -> dict[str, tuple[str, str]]:
 def time_all(table: dict, wts: list[Path], rounds: int) -> dict[str, dict[str, list[float]]]:
     times: dict[str, dict[str, list[float]]] = {op: {v: [] for v in vs} for op, vs in table.items()}
     rng = random.Random(5)
-    for op, vs in table.items():  # warm up: page cache, gitpython's lazy attributes
+    for vs in table.values():  # warm up: page cache, gitpython's lazy attributes
         for call in vs.values():
             for wt in wts[:3]:
                 call(wt)

@@ -41,7 +41,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -95,7 +95,7 @@ def build_store(pod: Path, n: int, seed: int = 6) -> dict:
     titles = []
     started = time.perf_counter()
     rows = []
-    for i in range(n):
+    for _i in range(n):
         title = " ".join(zipf.draw(rng.randint(4, 12)))
         titles.append(title)
         body = " ".join(zipf.draw(rng.randint(20, 160)))
@@ -243,7 +243,7 @@ def main() -> int:
         cost = hook_cost(pod, repo, args.runs)
         db_mb = db_path(pod).stat().st_size / 1e6
 
-    print(f"LoomTUI memory benchmark  {datetime.now(timezone.utc).isoformat(timespec='seconds')}")
+    print(f"LoomTUI memory benchmark  {datetime.now(UTC).isoformat(timespec='seconds')}")
     print(f"machine: {os.cpu_count()} CPUs, {platform.platform()}, python {platform.python_version()}")
     print()
     print(f"store: {args.entries:,} entries ({db_mb:.0f} MB, built in {store['build_s']:.1f} s); "

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import sqlite3
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
-from loomtui.store.budgets import refresh
 from loomtui.store.agents import record_event, upsert_agent
+from loomtui.store.budgets import refresh
 from loomtui.store.db import connect, db_path, transaction
 from loomtui.store.worktrees import save_worktree
 
-NOW = datetime(2026, 11, 20, 9, 30, tzinfo=timezone.utc).timestamp()
+NOW = datetime(2026, 11, 20, 9, 30, tzinfo=UTC).timestamp()
 
 # name, kind, repo, branch, status, reason, seconds since last activity, (tool, summary)
 FLEET = [
@@ -47,7 +47,7 @@ def make_pod(root: Path, fleet=FLEET, now: float = NOW, spend=SPEND) -> Path:
             if spend and index < len(spend) and spend[index] is not None:
                 add_usage(conn, agent_id, index, spend[index], row[1], now=now)
         if spend:
-            refresh(conn, LIMITS, now, timezone.utc)
+            refresh(conn, LIMITS, now, UTC)
         if spend and fleet is FLEET:
             add_diffs(conn, now)
     finally:

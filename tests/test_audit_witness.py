@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from loomtui.store.budgets import set_limit
 from loomtui.store import audit, witness
+from loomtui.store.budgets import set_limit
 from loomtui.store.db import connect, db_path, transaction
 from loomtui.store.gates import cancel, create_gate, decide, expire_due, get_gate
 
@@ -449,7 +449,7 @@ def test_witness_is_monotonic_and_written_only_after_commit(pod, state):
         with pytest.raises(ZeroDivisionError):
             with transaction(conn):
                 audit.append(conn, actor="ana", action="test.step", now=NOW + 300)
-                1 / 0
+                raise ZeroDivisionError
         assert witness.read(path)["id"] == head_id  # rolled back: not witnessed
         with transaction(conn):
             conn.execute("UPDATE agents SET name = name")  # a write that appends nothing
@@ -520,7 +520,7 @@ def test_witness_stays_monotonic_under_concurrent_writers(pod, state):
         proc.stdin.write("go\n")
         proc.stdin.flush()
     results = [proc.communicate(timeout=120) for proc in procs]
-    for proc, (out, err) in zip(procs, results):
+    for proc, (out, err) in zip(procs, results, strict=False):
         assert proc.returncode == 0, err
         assert json.loads(out) == [], "the witness went backwards after a commit"
     head_id, head_hash = head_of(pod)
@@ -614,7 +614,7 @@ def test_decision_recorded_append_and_gate_checks_do_not_grow_with_the_log(pod):
         audit.decision_recorded(conn, gate)
         conn.set_trace_callback(None)
         assert statements and not any("count(" in sql.lower() for sql in statements), statements
-        for name, before, after in zip(("decision_recorded", "append", "check_gates"), small, large):
+        for name, before, after in zip(("decision_recorded", "append", "check_gates"), small, large, strict=False):
             assert after < before * 1.5 + 50, (name, before, after)
     finally:
         conn.close()

@@ -7,24 +7,34 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from loomtui.store.budgets import (BudgetState, active_block, billing_blocks, compute, day_start,
-                                    over_budget, read_states, refresh, set_limit, week_start)
 from loomtui.store import audit
 from loomtui.store.agents import upsert_agent
+from loomtui.store.budgets import (
+    BudgetState,
+    active_block,
+    billing_blocks,
+    compute,
+    day_start,
+    over_budget,
+    read_states,
+    refresh,
+    set_limit,
+    week_start,
+)
 from loomtui.store.db import connect, db_path, transaction
 from loomtui.store.gates import get_gate, list_gates
-from tests.test_hook import SESSION, bash, decide_when_ready, finish, hook, pre_tool_use, start
 from tests import hook_fixtures
+from tests.test_hook import SESSION, bash, decide_when_ready, finish, hook, pre_tool_use, start
 
 pod, repo = hook_fixtures.pod, hook_fixtures.repo  # the bare pod and repository fixtures
 
 H = 3600.0
-UTC = timezone.utc
+UTC = UTC
 
 
 def t(text: str) -> float:

@@ -23,7 +23,7 @@ import pytest
 from loomtui.memory import entries
 from loomtui.memory.entries import Author
 from loomtui.store import leases
-from loomtui.store.agents import record_event, upsert_agent
+from loomtui.store.agents import upsert_agent
 from loomtui.store.db import connect, db_path
 from loomtui.store.gates import create_gate
 from loomtui.text import printable

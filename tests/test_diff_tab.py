@@ -19,8 +19,8 @@ from loomtui.tui.screens.agent import AgentScreen
 from loomtui.tui.screens.diff_tab import FileList
 from loomtui.tui.widgets.diff_view import DiffView
 from tests.conftest import build_app
-from tests.pods import NOW
 from tests.gitrepos import add_worktree, commit_all, isolate, make_repo, write
+from tests.pods import NOW
 
 CODE = "".join(f"def f{i}(x):\n    return x + {i}\n\n" for i in range(40))
 

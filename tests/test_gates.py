@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 
 from loomtui.store import audit
-from loomtui.supervisors import account_name
 from loomtui.store.agents import upsert_agent
 from loomtui.store.db import DB_NAME, connect
 from loomtui.store.gates import (
@@ -35,6 +34,7 @@ from loomtui.store.gates import (
     list_gates,
     wait_for_decision,
 )
+from loomtui.supervisors import account_name
 from tests.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[1]

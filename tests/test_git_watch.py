@@ -225,7 +225,9 @@ def test_refresh_worktree_writes_what_git_says(pod, repo3):
 
 def test_collisions_are_per_repository_and_include_renames(pod):
     _, conn = pod
-    files = lambda *rows: [(p, old, st, 1, 0, False) for p, old, st in rows]
+    def files(*rows):
+        return [(p, old, st, 1, 0, False) for p, old, st in rows]
+
     common = {"branch": "b", "base": "main", "merge_base": "0" * 40, "state": "ok", "now": 1.0}
     save_worktree(conn, path="/r/a", repo="/r", files=files(("x.py", None, "modified"),
                                                                ("y.py", None, "modified")), **common)

@@ -451,11 +451,11 @@ def test_an_empty_pod_says_so(tmp_path) -> None:
 
 
 async def test_fleet_marks_an_ungoverned_agent_and_the_inbox_shows_the_gates_note(tmp_path) -> None:
-    from tests.conftest import build_app
-    from tests.pods import NOW
     from loomtui.tui.screens.approvals import ApprovalsScreen, InboxTable
     from loomtui.tui.widgets.cells import rich_style
     from loomtui.tui.widgets.fleet_table import FleetTable
+    from tests.conftest import build_app
+    from tests.pods import NOW
 
     pod = make_pod(tmp_path)
     conn = connect(db_path(pod))

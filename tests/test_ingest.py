@@ -26,8 +26,7 @@ from loomtui.ingest.sources import Roots, Source, classify, default_roots, disco
 from loomtui.store import leases
 from loomtui.store.agents import upsert_agent
 from loomtui.store.db import connect, db_path
-from tests.test_ingest_parsers import (META, TURN, _claude_corpus, _codex_corpus, assistant, token_count,
-                                       usage)
+from tests.test_ingest_parsers import META, TURN, _claude_corpus, _codex_corpus, assistant, token_count, usage
 from tests.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -15,8 +15,8 @@ from loomtui.memory import entries
 from loomtui.memory.retrieval import estimate_tokens
 from loomtui.store.agents import record_event, upsert_agent
 from loomtui.store.db import connect, db_path
-from tests.test_hook import SESSION, event, hook
 from tests import hook_fixtures
+from tests.test_hook import SESSION, event, hook
 
 pod, repo = hook_fixtures.pod, hook_fixtures.repo  # the bare pod and repository fixtures
 

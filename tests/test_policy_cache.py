@@ -20,7 +20,8 @@ from loomtui.policy import classify, default_policy_text, load_policy, parse_pol
 from loomtui.policy.quicktoml import Unsupported, loads
 from loomtui.sim.pod import demo_policy_text
 from tests import hook_fixtures
-from tests.test_hook import bash, hook as run
+from tests.test_hook import bash
+from tests.test_hook import hook as run
 
 pod, repo = hook_fixtures.pod, hook_fixtures.repo
 

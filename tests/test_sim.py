@@ -22,8 +22,7 @@ import pytest
 from loomtui.config import load_config
 from loomtui.policy import load_policy
 from loomtui.sim.engine import Simulation
-from loomtui.sim.pod import (DEMO_GATE_SECONDS, DEMO_STALL_SECONDS, SPARE_WORKTREES, DemoPod,
-                             create_demo_pod)
+from loomtui.sim.pod import DEMO_GATE_SECONDS, DEMO_STALL_SECONDS, SPARE_WORKTREES, DemoPod, create_demo_pod
 from loomtui.sim.scenario import LONG_COMMANDS, SAM
 from loomtui.store.agents import fetch_agents
 from loomtui.store.db import DB_NAME, connect, db_path
@@ -344,7 +343,7 @@ def test_events_keep_coming(run: Run) -> None:
     outcome): nothing is lost or written twice."""
     counts = [run.events_after_start, *run.events_per_minute]
     assert len(run.events_per_minute) == DURATION / 60
-    assert all(later > earlier for earlier, later in zip(counts, counts[1:])), counts
+    assert all(later > earlier for earlier, later in zip(counts, counts[1:], strict=False)), counts
     total = run.conn.execute("SELECT count(*) FROM events").fetchone()[0]
     ended = run.conn.execute("SELECT count(*) FROM gates WHERE status != 'pending'").fetchone()[0]
     assert total == counts[-1] == run.sim.sent + ended
@@ -403,7 +402,7 @@ def test_another_seed_gives_another_pod(tmp_path: Path) -> None:
         demo = create_demo_pod(4, root=tmp_path / f"demo{seed}")
         pod_conn = connect(db_path(demo.pod))
         now = [START]
-        sim = Simulation(pod_conn, demo.repo, list(demo.worktrees), seed=seed, clock=lambda: now[0],
+        sim = Simulation(pod_conn, demo.repo, list(demo.worktrees), seed=seed, clock=lambda now=now: now[0],
                          stall_seconds=DEMO_STALL_SECONDS)
         sim.start(4)
         for i in range(1, 241):

@@ -118,7 +118,7 @@ def test_agents_commit_on_their_branches(run: Run) -> None:
     the simulation's time; main never moves."""
     assert run.sim.commits >= 1
     logged = {}
-    for path, branch in run.demo.worktrees:
+    for _path, branch in run.demo.worktrees:
         out = git(run.demo.repo, "log", "--format=%an|%ae|%at|%s", f"main..{branch}")
         if out.strip():
             logged[branch] = [line.split("|") for line in out.splitlines()]

@@ -3,7 +3,7 @@ modules answer on the same database: it runs their SQL and row builders."""
 
 from __future__ import annotations
 
-from datetime import timezone
+from datetime import UTC
 
 from loomtui.store import agents, budgets, gates, usage, worktrees
 from loomtui.store.aio import AsyncStore
@@ -51,7 +51,7 @@ def test_usage_of_one_agent(tmp_path):
         minutes = usage.usage_minutes(conn, 2)
         per_response = 400 * 2 + 2500 + 100 + 1200 + 30_000 + 1000
         assert [t for _, t in minutes] == [per_response] * 6
-        assert [b - a for (a, _), (b, _) in zip(minutes, minutes[1:])] == [300.0] * 5
+        assert [b - a for (a, _), (b, _) in zip(minutes, minutes[1:], strict=False)] == [300.0] * 5
         (row,) = usage.usage_by_model(conn, 2)
         assert row.model == "claude-sonnet-4-5"
         assert (row.input_tokens, row.output_tokens, row.unpriced) == (6 * 800, 6 * 2600, 0)
@@ -82,7 +82,7 @@ async def test_change_marks_move_with_the_budget_and_diff_tables(tmp_path):
         with transaction(conn):
             conn.execute("INSERT INTO usage (agent_id, session_id, ts, model, input_tokens, cost_usd, "
                          "dedupe_key) VALUES (1, 's', ?, 'claude-sonnet-4-5', 5000, 0.5, 'more')", (NOW,))
-        budgets.refresh(conn, LIMITS, NOW, timezone.utc)
+        budgets.refresh(conn, LIMITS, NOW, UTC)
         after_budget = await store.change_marks()
         assert after_budget[:3] != first[:3] and after_budget[3:] == after_diff[3:]
     finally:

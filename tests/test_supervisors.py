@@ -19,8 +19,7 @@ from loomtui.memory import entries
 from loomtui.store import audit
 from loomtui.store.db import connect, db_path
 from loomtui.store.gates import create_gate, get_gate
-from loomtui.supervisors import (Decider, NotAllowed, account_name, agent_variable, approvers, authorize,
-                                 current_decider)
+from loomtui.supervisors import Decider, NotAllowed, account_name, agent_variable, approvers, authorize, current_decider
 from tests import hook_fixtures
 from tests.conftest import build_app
 from tests.test_approvals import add_gates, gate_status, open_inbox, settle

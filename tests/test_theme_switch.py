@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from rich.style import Style
 from textual.color import Color
-from textual.widgets import DataTable
 from textual.geometry import Region
 from textual.widget import Widget
+from textual.widgets import DataTable
 
-from loomtui.store.db import connect, db_path
 from loomtui.memory import entries as mem
+from loomtui.store.db import connect, db_path
 from loomtui.tui.screens.agent import AgentScreen
 from loomtui.tui.screens.approvals import ApprovalsScreen, GateScreen
 from loomtui.tui.screens.audit import AuditScreen

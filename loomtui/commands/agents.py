@@ -10,8 +10,8 @@ import sqlite3
 import sys
 import time
 
-from loomtui.commands.errors import CommandError
 from loomtui.commands.common import open_pod, read_config
+from loomtui.commands.errors import CommandError
 from loomtui.hooks.governance import governance_note, is_ungoverned
 from loomtui.store.agents import Agent, fetch_agents
 from loomtui.store.db import db_path, describe_error

@@ -12,8 +12,8 @@ import json
 import sqlite3
 import time
 
-from loomtui.commands.errors import CommandError
 from loomtui.commands.common import open_pod, read_config
+from loomtui.commands.errors import CommandError
 from loomtui.store.db import db_path, describe_error
 from loomtui.store.gates import GateError, decide, get_gate
 from loomtui.supervisors import NotAllowed, authorize, current_decider

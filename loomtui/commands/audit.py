@@ -13,8 +13,8 @@ import json
 import sqlite3
 from pathlib import Path
 
-from loomtui.commands.errors import CommandError
 from loomtui.commands.common import open_pod
+from loomtui.commands.errors import CommandError
 from loomtui.store import audit
 from loomtui.store.db import db_path, describe_error
 from loomtui.store.gates import iso

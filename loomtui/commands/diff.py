@@ -14,8 +14,8 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
-from loomtui.commands.errors import CommandError
 from loomtui.commands.common import open_pod
+from loomtui.commands.errors import CommandError
 from loomtui.store.agents import Agent, find_agent
 from loomtui.store.db import db_path, describe_error
 from loomtui.text import printable

@@ -8,8 +8,8 @@ import shutil
 import sqlite3
 import time
 
-from loomtui.commands.errors import CommandError
 from loomtui.commands.common import open_pod
+from loomtui.commands.errors import CommandError
 from loomtui.store.db import db_path, describe_error
 from loomtui.store.gates import Gate, cancel_orphans, expire_due, list_gates
 from loomtui.text import printable
@@ -61,8 +61,8 @@ def table(gates: list[Gate], *, now: float, include_status: bool = False, width:
     def line(lcells: list[str], summary: str, rcells: list[str]) -> str:
         if len(summary) > room:
             summary = summary[: room - 1] + "…"
-        cells = [c.ljust(w) for c, w in zip(lcells, left)] + [summary.ljust(room)]
-        cells += [c.ljust(w) for c, w in zip(rcells, right)]
+        cells = [c.ljust(w) for c, w in zip(lcells, left, strict=False)] + [summary.ljust(room)]
+        cells += [c.ljust(w) for c, w in zip(rcells, right, strict=False)]
         return "  ".join(cells).rstrip()
 
     return [line(head, "SUMMARY", tail)] + [line(*r) for r in rows]

@@ -13,8 +13,8 @@ import sqlite3
 import sys
 import threading
 
-from loomtui.commands.errors import CommandError
 from loomtui.commands.common import read_config
+from loomtui.commands.errors import CommandError
 from loomtui.store.db import StoreError, db_path, describe_error, ensure_pod_dir, pod_dir
 
 

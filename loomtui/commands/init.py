@@ -11,8 +11,8 @@ import stat
 import sys
 from pathlib import Path
 
-from loomtui.commands.errors import CommandError
 from loomtui.commands.common import open_pod
+from loomtui.commands.errors import CommandError
 from loomtui.config import DEFAULT_CONFIG_TEXT, config_path
 from loomtui.store.db import (
     PRIVATE_DIR_MODE,

@@ -19,11 +19,11 @@ import os
 import sqlite3
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
-from loomtui.commands.errors import CommandError
 from loomtui.commands.common import open_pod, read_config
+from loomtui.commands.errors import CommandError
 from loomtui.memory import entries, retrieval
 from loomtui.memory.entries import Author, Entry
 from loomtui.store.db import db_path, describe_error
@@ -245,7 +245,7 @@ def _scope_text(data: dict[str, Any]) -> str:
 
 
 def _when(ts: float) -> str:
-    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d %H:%M")
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M")
 
 
 def _table(head: list[str], rows: list[list[str]]) -> None:
@@ -258,4 +258,4 @@ def _table(head: list[str], rows: list[list[str]]) -> None:
     last = max(20, width - fixed)
     for cells in [head, *rows]:
         text = cells[-1] if len(cells[-1]) <= last else cells[-1][: last - 1] + "…"
-        print("  ".join([c.ljust(w) for c, w in zip(cells[:-1], widths)] + [text]).rstrip())
+        print("  ".join([c.ljust(w) for c, w in zip(cells[:-1], widths, strict=False)] + [text]).rstrip())

@@ -9,8 +9,8 @@ import sys
 import time
 from pathlib import Path
 
-from loomtui.commands.errors import CommandError
 from loomtui.commands.common import open_pod, read_config
+from loomtui.commands.errors import CommandError
 from loomtui.store.agents import STATUS_SYMBOLS, STATUSES, fetch_agents
 from loomtui.store.db import db_path, describe_error, pod_is_shared
 from loomtui.store.leases import holder_of

@@ -11,8 +11,8 @@ import json
 import sqlite3
 from datetime import date, datetime
 
-from loomtui.commands.errors import CommandError
 from loomtui.commands.common import open_pod
+from loomtui.commands.errors import CommandError
 from loomtui.ingest.report import FIELDS, usage_rows
 from loomtui.store.db import db_path, describe_error
 from loomtui.text import printable

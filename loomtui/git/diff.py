@@ -602,7 +602,7 @@ def _attach_patches(path: str, against: str, files: list[FileChange], env: dict[
             reason = errors.read().decode("utf-8", "replace").strip().splitlines()
             raise GitError(f"git diff failed: {reason[-1] if reason else proc.returncode}")
     starts = [m.start() for m in _PATCH_START.finditer(data)]
-    chunks = [data[a:b] for a, b in zip(starts, starts[1:] + [len(data)])]
+    chunks = [data[a:b] for a, b in zip(starts, starts[1:] + [len(data)], strict=False)]
     if len(chunks) > len(files) or (not cut and len(chunks) != len(files)):
         return files  # an unexpected shape: counts without patches rather than wrong ones
     out = []

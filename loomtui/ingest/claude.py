@@ -21,10 +21,20 @@ Pure parsing (stdlib only): no store, no tailing, no prices. Rules
 from __future__ import annotations
 
 import hashlib
-from typing import Iterable
+from collections.abc import Iterable
 
-from loomtui.ingest.records import (Activity, BadNumber, ParseStats, UsageRecord, as_cost, as_int, decode_line,
-                                    parse_ts, read_object, scan_lines)
+from loomtui.ingest.records import (
+    Activity,
+    BadNumber,
+    ParseStats,
+    UsageRecord,
+    as_cost,
+    as_int,
+    decode_line,
+    parse_ts,
+    read_object,
+    scan_lines,
+)
 
 SYNTHETIC_MODEL = "<synthetic>"
 

@@ -25,8 +25,16 @@ state the format needs (../shared/reference/agent-formats.md, sections 3 and 8):
 
 from __future__ import annotations
 
-from loomtui.ingest.records import (Activity, BadNumber, ParseStats, UsageRecord, as_int, parse_ts,
-                                    read_object, scan_lines)
+from loomtui.ingest.records import (
+    Activity,
+    BadNumber,
+    ParseStats,
+    UsageRecord,
+    as_int,
+    parse_ts,
+    read_object,
+    scan_lines,
+)
 
 _FIELDS = ("input_tokens", "cached_input_tokens", "output_tokens", "reasoning_output_tokens",
            "total_tokens")
@@ -154,7 +162,7 @@ class CodexRollout:
         if last is not None:
             delta = last
         elif total is not None:
-            delta = total if prev is None else tuple(max(0, a - b) for a, b in zip(total, prev))
+            delta = total if prev is None else tuple(max(0, a - b) for a, b in zip(total, prev, strict=False))
         else:
             return None
         inp, cached, out, reasoning, tot = delta

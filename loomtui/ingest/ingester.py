@@ -23,12 +23,12 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
 
-from loomtui.places import locate
 from loomtui.ingest.claude import ClaudeSession
 from loomtui.ingest.codex import CodexRollout
 from loomtui.ingest.records import Activity, UsageRecord
 from loomtui.ingest.sources import Roots, Source, discover, session_of
 from loomtui.ingest.tail import CHUNK_BYTES, Position, read_chunk
+from loomtui.places import locate
 from loomtui.store.agents import upsert_agent
 from loomtui.store.db import transaction
 

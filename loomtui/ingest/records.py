@@ -8,8 +8,9 @@ per class, and the ingest loop is meant to stay lean (see docs/architecture.md).
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
-from typing import Iterator, NamedTuple
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import NamedTuple
 
 
 class UsageRecord(NamedTuple):
@@ -81,7 +82,7 @@ def parse_ts(value: object) -> float | None:
     except ValueError:
         return None
     if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
+        dt = dt.replace(tzinfo=UTC)
     return dt.timestamp()
 
 

@@ -11,7 +11,7 @@ had one).
 from __future__ import annotations
 
 import sqlite3
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from loomtui.store.budgets import billing_blocks
 
@@ -88,6 +88,6 @@ def _block_rows(conn, where, args, priced):
         r = conn.execute(
             f"SELECT '', group_concat(DISTINCT u.kind), {_sums()}, {priced} FROM usage u "
             "WHERE u.ts >= ? AND u.ts <= ?", (lo, block.last)).fetchone()
-        key = datetime.fromtimestamp(block.start, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        key = datetime.fromtimestamp(block.start, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         out.append((key, *r))
     return out

@@ -17,10 +17,9 @@ from datetime import tzinfo
 from pathlib import Path
 
 from loomtui.config import Config
-from loomtui.store import budgets
 from loomtui.ingest.ingester import Ingester, Progress
 from loomtui.ingest.sources import Roots, classify, default_roots
-from loomtui.store import leases
+from loomtui.store import budgets, leases
 from loomtui.store.db import connect, db_path
 
 log = logging.getLogger(__name__)

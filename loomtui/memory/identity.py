@@ -29,8 +29,8 @@ import sqlite3
 from collections.abc import Mapping
 from pathlib import Path
 
-from loomtui.places import locate
 from loomtui.memory.entries import Author
+from loomtui.places import locate
 from loomtui.store.agents import FLEET_SQL, Agent, agent_from_row, find_agent
 
 AGENT_ENV_MARKERS = ("LOOM_AGENT", "LOOM_SESSION_ID", "CLAUDECODE", "CODEX_SANDBOX",

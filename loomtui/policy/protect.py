@@ -417,7 +417,7 @@ def _braces(word: str, limit: int = 32) -> list[str]:
             continue
         cuts = [start, *commas, end]
         head, tail = current[:start], current[end + 1:]
-        out.extend(head + current[a + 1:b] + tail for a, b in zip(cuts, cuts[1:]))
+        out.extend(head + current[a + 1:b] + tail for a, b in zip(cuts, cuts[1:], strict=False))
     return done + out
 
 
@@ -499,7 +499,7 @@ def check_bash(guard: Guard, text: str, commands: tuple, cwd: str | None, tool_i
     bare = text.replace("'", "").replace('"', "").replace("\\", "")
     if "loomtui" in bare or "kill" in bare:
         from loomtui.policy import protect_commands as rare
-    for cmd, inline in zip(commands, codes):
+    for cmd, inline in zip(commands, codes, strict=False):
         here = _here(cmd, cwd)
         reader = _reader(cmd)
         # naming LoomTUI's code to run or inspect it changes nothing

@@ -12,9 +12,8 @@ import os
 import posixpath
 import re
 from collections.abc import Mapping
-
-
 from typing import NamedTuple
+
 from loomtui.policy.shell import SimpleCommand
 
 ACTIONS = ("allow", "pass", "gate", "deny")

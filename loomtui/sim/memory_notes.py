@@ -26,8 +26,19 @@ from typing import TYPE_CHECKING
 from loomtui.hooks.protocol import Answer
 from loomtui.memory.entries import DEFAULT_REVIEW_KINDS, Author, Entry, EntryError, add, supervisor
 from loomtui.memory.identity import head_commit
-from loomtui.sim.scenario import (AREAS, HANDOFF_LEFT, MEMORY_NOTES, NEW_FILES, NOTE_PROBLEMS, NOTES,
-                                  SEED_MEMORY, TASKS, TEST_CASES, VERBS, WORDS)
+from loomtui.sim.scenario import (
+    AREAS,
+    HANDOFF_LEFT,
+    MEMORY_NOTES,
+    NEW_FILES,
+    NOTE_PROBLEMS,
+    NOTES,
+    SEED_MEMORY,
+    TASKS,
+    TEST_CASES,
+    VERBS,
+    WORDS,
+)
 
 if TYPE_CHECKING:
     from loomtui.sim.engine import SimAgent

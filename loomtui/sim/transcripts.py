@@ -17,13 +17,13 @@ from __future__ import annotations
 import json
 import random
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 
 def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def claude_path(config_dir: Path, cwd: Path, session: str) -> Path:
@@ -31,7 +31,7 @@ def claude_path(config_dir: Path, cwd: Path, session: str) -> Path:
 
 
 def codex_path(codex_home: Path, session: str, started: float) -> Path:
-    at = datetime.fromtimestamp(started, timezone.utc)
+    at = datetime.fromtimestamp(started, UTC)
     return (codex_home / "sessions" / at.strftime("%Y/%m/%d")
             / f"rollout-{at.strftime('%Y-%m-%dT%H-%M-%S')}-{session}.jsonl")
 

@@ -227,7 +227,7 @@ def set_governance(conn: sqlite3.Connection, agent_id: int, *, permission_mode: 
     The hook calls this on every event (the permission mode comes with each one), so
     a plain read decides first and the one UPDATE runs only when something changed:
     an unchanged call takes no write lock."""
-    given = {k: str(v)[:GOVERNANCE_MAX] for k, v in zip(GOVERNANCE_FIELDS, (permission_mode, sandbox, hooks))
+    given = {k: str(v)[:GOVERNANCE_MAX] for k, v in zip(GOVERNANCE_FIELDS, (permission_mode, sandbox, hooks), strict=False)
              if v is not None}  # the mode comes from the agent's payload: keep it short
     if not given:
         return False
@@ -235,7 +235,7 @@ def set_governance(conn: sqlite3.Connection, agent_id: int, *, permission_mode: 
                        (agent_id,)).fetchone()
     if row is None:
         return False
-    current = dict(zip(GOVERNANCE_FIELDS, row))
+    current = dict(zip(GOVERNANCE_FIELDS, row, strict=False))
     changed = {k: v for k, v in given.items() if current[k] != v}
     if not changed:
         return False

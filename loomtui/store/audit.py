@@ -132,7 +132,7 @@ def verify(conn: sqlite3.Connection) -> list[str]:
         problems.append(
             f"{_span(1, rows[0].id - 1)} missing (deleted from the start of the log)"
         )
-    for prev, row in zip(rows, rows[1:]):
+    for prev, row in zip(rows, rows[1:], strict=False):
         if row.id != prev.id + 1:
             gap_before.add(row.id)
             problems.append(
@@ -155,7 +155,7 @@ def verify(conn: sqlite3.Connection) -> list[str]:
 
     chain = _chain_order(rows, by_hash, by_prev)
     ids = [row.id for row in rows]
-    misplaced = [i for i, j in zip(chain, ids) if i != j]
+    misplaced = [i for i, j in zip(chain, ids, strict=False) if i != j]
     if misplaced:
         first = chain.index(misplaced[0])
         last = max(chain.index(i) for i in misplaced)

@@ -19,7 +19,7 @@ import json
 import sqlite3
 import time
 from collections.abc import Callable, Iterable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from loomtui.store import audit
@@ -126,15 +126,15 @@ def iso(ts: float | None) -> str | None:
     """Epoch seconds as an ISO 8601 UTC string, to the second: 2025-06-01T09:14:03Z."""
     if ts is None:
         return None
-    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _when(ts: float | None, now: float) -> str:
     """A time for a message: 09:14:03Z today (UTC), else with the date."""
     if ts is None:
         return "an unknown time"
-    at = datetime.fromtimestamp(ts, timezone.utc)
-    same_day = at.date() == datetime.fromtimestamp(now, timezone.utc).date()
+    at = datetime.fromtimestamp(ts, UTC)
+    same_day = at.date() == datetime.fromtimestamp(now, UTC).date()
     return at.strftime("%H:%M:%SZ" if same_day else "%Y-%m-%d %H:%M:%SZ")
 
 

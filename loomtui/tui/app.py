@@ -34,10 +34,10 @@ from textual.worker import Worker, WorkerState
 
 from loomtui.actions import PodActions
 from loomtui.config import Config
-from loomtui.store.aio import AsyncStore
 from loomtui.store.agents import Agent
-from loomtui.store.gates import Gate
+from loomtui.store.aio import AsyncStore
 from loomtui.store.db import db_path, describe_error
+from loomtui.store.gates import Gate
 from loomtui.supervisors import Decider, current_decider
 from loomtui.tui.commands import FleetCommands
 from loomtui.tui.messages import AgentSelected, FleetFilterChosen, FleetSortChosen, WorkerFailed

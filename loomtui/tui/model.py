@@ -10,9 +10,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
-from loomtui.store.budgets import BudgetState
 from loomtui.hooks.governance import governance_note, is_ungoverned
 from loomtui.store.agents import STATUS_RANK, STATUSES, Agent
+from loomtui.store.budgets import BudgetState
 from loomtui.store.gates import Gate
 from loomtui.text import printable
 

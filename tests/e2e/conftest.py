@@ -297,7 +297,7 @@ class Supervisor:
                 conn.close()
 
 
-def assert_push_gated(supervisor: "Supervisor", context: str):
+def assert_push_gated(supervisor: Supervisor, context: str):
     """The supervisor saw exactly the agent's push as a Bash gate; returns that gate."""
     assert supervisor.error is None, f"supervisor: {supervisor.error}\n{context}"
     gate = supervisor.gate

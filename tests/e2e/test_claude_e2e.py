@@ -11,9 +11,18 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import (PUSH, REJECT_REASON, Supervisor, assert_push_gated,
-                                assert_usage_counted_as_ccusage, base_env, describe_store, loomtui_init,
-                                run_agent, store_snapshot)
+from tests.e2e.conftest import (
+    PUSH,
+    REJECT_REASON,
+    Supervisor,
+    assert_push_gated,
+    assert_usage_counted_as_ccusage,
+    base_env,
+    describe_store,
+    loomtui_init,
+    run_agent,
+    store_snapshot,
+)
 from tests.e2e.model_api import ModelAPI
 
 pytestmark = pytest.mark.e2e

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import (Supervisor, base_env, describe_store, loomtui_init, run_agent)
+from tests.e2e.conftest import Supervisor, base_env, describe_store, loomtui_init, run_agent
 from tests.e2e.model_api import ModelAPI
 
 pytestmark = pytest.mark.e2e

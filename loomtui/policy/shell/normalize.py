@@ -13,7 +13,8 @@ looked up by name in `_PROGRAMS`.
 from __future__ import annotations
 
 import posixpath
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from loomtui.policy.shell import MAX_DEPTH, ShellError, SimpleCommand
 from loomtui.policy.shell.lexer import Word

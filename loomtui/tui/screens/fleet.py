@@ -200,7 +200,7 @@ class FleetScreen(LoomScreen[None]):
             cells = tuple(values[c.key] for c in columns)
             self._row_cells[agent.id] = (key, cells)
         age = Cell(model.age(state.now - agent.last_activity_at), justify="right")
-        return tuple(age if c.key == "last" else cell for c, cell in zip(columns, cells))
+        return tuple(age if c.key == "last" else cell for c, cell in zip(columns, cells, strict=False))
 
     @staticmethod
     def _name_cell(agent: Agent) -> Cell:

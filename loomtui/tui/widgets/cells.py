@@ -18,7 +18,6 @@ from textual.style import Style as TextualStyle
 
 from loomtui.text import printable
 
-
 _VARIABLE = re.compile(r"(?:\bon\s+)?\$[\w-]+")  # a theme colour, foreground or background
 
 
@@ -72,7 +71,7 @@ class Cell:
         return text
 
     @classmethod
-    def of(cls, text: Text, justify: str = "left") -> "Cell":
+    def of(cls, text: Text, justify: str = "left") -> Cell:
         """A cell from a rich Text with styled parts (style strings only)."""
         return cls(text.plain, str(text.style or ""), justify=justify,
                    spans=tuple((s.start, s.end, str(s.style)) for s in text.spans))

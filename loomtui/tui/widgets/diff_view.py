@@ -208,7 +208,7 @@ class DiffView(CursorView):
             self._code.clear()
         codes = [self.lines[r][1:].replace("\t", "    ") for r in rows]
         if lexer is None or not rows or any(len(c) > 2000 for c in codes):
-            for r, c in zip(rows, codes):
+            for r, c in zip(rows, codes, strict=False):
                 self._code[r] = Text(c)
             return
         theme = self.app.current_theme
@@ -222,7 +222,7 @@ class DiffView(CursorView):
                     texts.append(Text())
                 if part:
                     texts[-1].append(part, style)
-        for r, text in zip(rows, texts):
+        for r, text in zip(rows, texts, strict=False):
             self._code[r] = text
 
 

@@ -232,7 +232,7 @@ class KeyedTable(CursorView):
         `over` puts the style on top of the cells' own (the cursor row)."""
         line = Text(no_wrap=True, end="")
         pad = " " * PADDING
-        for cell, column, column_width in zip(cells, self._columns, self._widths):
+        for cell, column, column_width in zip(cells, self._columns, self._widths, strict=False):
             # Cells may name theme colours ("$agent-waiting"): resolved here, as the row is drawn
             # (rows are cached per theme, so a theme switch draws them again).
             text = Text(cell.text, style=rich_style(cell.style), no_wrap=True, overflow="ellipsis", end="")

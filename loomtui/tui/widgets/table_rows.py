@@ -39,7 +39,7 @@ def sync_rows(table: DataTable, rows: Sequence[tuple[str, Sequence[object]]], or
             if key not in table.rows:
                 table.add_row(*cells, key=key)
                 continue
-            for column, old, new in zip(columns, table.get_row(key), cells):
+            for column, old, new in zip(columns, table.get_row(key), cells, strict=False):
                 if not same_cell(old, new):
                     table.update_cell(key, column, new)
         order = [key for key, _cells in rows]
