@@ -1,4 +1,4 @@
-"""Boundary benchmark (issue 10): what the new protections cost the hook, old
+"""Boundary benchmark: what the new protections cost the hook, old
 install against new, and each new check alone.
 
     python bench/boundary.py                                     # the `loomtui` on PATH

@@ -1,4 +1,4 @@
-"""Diff viewer benchmark (issue 5): opening and scrolling a 50,000-line diff.
+"""Diff viewer benchmark: opening and scrolling a 50,000-line diff.
 
     python bench/diff_view.py            # 50,000-line patch vs a 50-line one, 300 steps each
     python bench/diff_view.py --steps 60

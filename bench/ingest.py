@@ -1,4 +1,4 @@
-"""Ingest benchmark (issue 4): cold ingest and warm reports against ccusage, and how long an
+"""Ingest benchmark: cold ingest and warm reports against ccusage, and how long an
 appended transcript line takes to reach the store.
 
     python bench/ingest.py                 # >= 100 MB corpus, 3 runs each, 200 appends

@@ -117,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _memory_parser(commands) -> None:
-    """`loomtui memory ...` (issue 6); the choices are loomtui.memory.entries' KINDS etc."""
+    """`loomtui memory ...`; the choices are loomtui.memory.entries' KINDS etc."""
     kinds = ["decision", "convention", "fact", "warning", "todo", "handoff"]
     statuses = ["proposed", "active", "superseded", "retired", "all"]
     memory = commands.add_parser("memory", help="the pod's shared memory (entries agents read and write)")

@@ -301,7 +301,7 @@ def supervisor_name() -> str:
         return getpass.getuser()
 
 
-# -- [memory] (issue 6) -------------------------------------------------------------
+# -- [memory] -------------------------------------------------------------
 
 MEMORY_KINDS = ("decision", "convention", "fact", "warning", "todo", "handoff")
 
@@ -337,7 +337,7 @@ def _memory(raw: Any, where: str, warnings: list[str]) -> MemoryConfig:
     return MemoryConfig(review_kinds=review, session_budget_tokens=budget)
 
 
-# -- [git] (issue 5) ----------------------------------------------------------------
+# -- [git] ----------------------------------------------------------------
 
 def _git(raw: Any, where: str, warnings: list[str]) -> GitConfig:
     if not isinstance(raw, Mapping):
@@ -362,7 +362,7 @@ def _git(raw: Any, where: str, warnings: list[str]) -> GitConfig:
     return GitConfig(bases=bases, repos=repos)
 
 
-# -- [supervisors] (issue 10) --------------------------------------------------------
+# -- [supervisors] --------------------------------------------------------
 
 @dataclass(frozen=True)
 class SupervisorsConfig:

@@ -1,4 +1,4 @@
-"""The audit trail detects the whole attack (issue 10, item 6): the witness kept
+"""The audit trail detects the whole attack: the witness kept
 outside the pod, `audit verify`'s checks beyond the chain, and decision_recorded().
 
 Each attack is made as an agent with write access to loom.db would: a raw sqlite3

@@ -1,4 +1,4 @@
-"""Budgets (issue 4, item 4): billing blocks as ccusage computes them, the state the
+"""Budgets: billing blocks as ccusage computes them, the state the
 ingester keeps, and enforcement through the real hook: an agent over its budget has its
 next tool call gated with risk `budget` until a supervisor approves it or raises the
 budget (audited)."""

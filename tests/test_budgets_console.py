@@ -1,4 +1,4 @@
-"""The Budgets view (issue 4, item 6): see every budget, change a limit from the keyboard;
+"""The Budgets view: see every budget, change a limit from the keyboard;
 the change is audited and the budget state recomputed at once (so the hook stops gating)."""
 
 from __future__ import annotations

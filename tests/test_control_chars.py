@@ -1,4 +1,4 @@
-"""Text from agents never reaches a terminal raw (issue 10, item 10).
+"""Text from agents never reaches a terminal raw.
 
 An agent writes terminal control sequences into what the supervisor reads: a memory
 title that clears the screen (`ESC [2J`), retitles the window (`ESC ]0;pwned BEL`) and

@@ -1,4 +1,4 @@
-"""The demo's token side (issue 4, item 7): the simulated agents write real-format Claude
+"""The demo's token side: the simulated agents write real-format Claude
 Code and Codex transcripts into the demo's own directories, the demo's ingester reads
 them, and the agent that starts near its budget crosses it and has its calls gated."""
 

@@ -1,4 +1,4 @@
-"""The Agent screen's Diff tab (issue 5, item 5) on real repositories: the file list with
+"""The Agent screen's Diff tab on real repositories: the file list with
 stats from the store, the selected file's patch, hunks, collisions named, binary files
 shown as such, and the diff viewer on a 50,000-line diff."""
 

@@ -1,4 +1,4 @@
-"""Each agent's governance (issue 10, items 2 and 9): what its settings files say about
+"""Each agent's governance: what its settings files say about
 its sandbox and LoomTUI's hooks, stored only when it changed, shown by `loomtui agents`,
 the fleet's `!` mark, the Agent screen and the inbox."""
 

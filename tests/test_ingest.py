@@ -1,4 +1,4 @@
-"""The ingester (issue 4, items 1 and 2): transcripts into the store, restart-safe, with
+"""The ingester: transcripts into the store, restart-safe, with
 the lease that keeps it to one per pod. Real files, a real SQLite store, real processes
 for the kill -9 and takeover cases."""
 

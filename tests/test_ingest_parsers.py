@@ -1,4 +1,4 @@
-"""The transcript parsers (issue 4, item 1) on hand-written lines for every awkward case of
+"""The transcript parsers on hand-written lines for every awkward case of
 ../shared/reference/agent-formats.md sections 2, 3 and 7-8, and against ccusage itself on a
 generated corpus (installed with npm when npm is there; skipped with the reason otherwise)."""
 

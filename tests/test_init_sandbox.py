@@ -1,5 +1,5 @@
 """`loomtui init claude|codex` turns the agent's own sandbox on with the pod and the
-audit witness outside what its commands may write (issue 10, item 1), and approves
+audit witness outside what its commands may write, and approves
 the memory server. What the real Claude Code and Codex do with these settings is
 proved in tests/e2e/test_sandbox_e2e.py; here: what init writes and says."""
 

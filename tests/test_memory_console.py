@@ -1,4 +1,4 @@
-"""The Memory screen (issue 6, item 6) from the keyboard: search as you type, the review
+"""The Memory screen from the keyboard: search as you type, the review
 queue (accept, reject with a reason), add and edit in a modal protected by
 compare-and-swap, pin, retire; and the Agent screen's list of what an agent wrote."""
 

@@ -1,4 +1,4 @@
-"""No derived file holds policy (issue 10, item 5): the hook reads policy.toml on every
+"""No derived file holds policy: the hook reads policy.toml on every
 call and obeys nothing else. A `.policy-cache.json` an agent wrote (the old cache's
 format, with the exact text of policy.toml and a loosened policy as its data) is
 ignored; the fast subset reader that keeps tomllib off the hook path gives exactly

@@ -1,4 +1,4 @@
-"""The built-in protection rules (issue 10, item 3): a table of attacks an agent could try
+"""The built-in protection rules: a table of attacks an agent could try
 on the pod, on the decisions, on its own hook and MCP wiring and on LoomTUI's processes,
 each through classify() with a real pod, worktree and symlinks on disk; the ordinary
 work that must stay untouched; a policy file cannot drop them; and a handful through
@@ -375,7 +375,7 @@ def test_quoting_the_program_name_does_not_hide_a_decision(command: str) -> None
     assert decision.action == "deny" and decision.rule == "protect-decisions"
 
 
-# -- the red team's second round (issue 10): globs, the wiring wholesale, LoomTUI itself ----
+# -- the red team's second round: globs, the wiring wholesale, LoomTUI itself ----
 
 GLOBS = [
     # the pod's path through a pattern: matched component by component, no directory listed

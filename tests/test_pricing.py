@@ -1,4 +1,4 @@
-"""Prices (issue 4): the bundled LiteLLM-shaped table, model-name lookup, tiers above 200k,
+"""Prices: the bundled LiteLLM-shaped table, model-name lookup, tiers above 200k,
 1-hour cache writes, fast mode, the pod's override file, the reported/unpriced fallbacks, and
 costs equal to the real ccusage --offline on generated Claude and Codex corpora (skipped with
 the reason when ccusage cannot be installed)."""

@@ -1,4 +1,4 @@
-"""A pod's privacy (issue 10, item 8): a private pod is 0700 / 0600, a shared one a setgid
+"""A pod's privacy: a private pod is 0700 / 0600, a shared one a setgid
 group directory (2770) whose files, the database's -wal and -shm included, are 0660
 whatever the umask of whoever created them; `status` warns when other users can read it.
 

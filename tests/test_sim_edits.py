@@ -1,4 +1,4 @@
-"""The demo's git side (issue 5, item 7): with `edits=True` the simulated agents really
+"""The demo's git side: with `edits=True` the simulated agents really
 change the files of their worktrees when the hook lets an Edit or Write run, really
 commit on `git commit -am`, and two of them change the same file from the start, so
 the diff engine sees real changes and a collision. With edits off (the default, which

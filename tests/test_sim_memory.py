@@ -1,4 +1,4 @@
-"""The demo's shared memory (issue 6, item 7): with `memory=True` the pod starts with the
+"""The demo's shared memory: with `memory=True` the pod starts with the
 supervisors' notes (two pinned conventions, a few decisions and facts), every simulated
 agent reads what the real SessionStart hook injects, and while working the agents write
 decisions (which wait for review), facts, warnings and, at session end, handoffs, as

@@ -1,4 +1,4 @@
-"""Who may decide (issue 10, item 4), each claim attacked as an agent would, with
+"""Who may decide, each claim attacked as an agent would, with
 real processes: the decider is the OS account whatever $LOOM_USER says; accounts
 outside the approvers are refused; so is a decision command inside an agent's
 environment, and one run under the agent whose gate it is (a real process tree)."""

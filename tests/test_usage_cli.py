@@ -1,4 +1,4 @@
-"""`loomtui usage` (issue 4, item 5) end to end: generated transcripts, `loomtui ingest
+"""`loomtui usage` end to end: generated transcripts, `loomtui ingest
 --once`, then the report, compared with ccusage itself on the same files."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Each agent's governance, as its own settings say (issue 10, item 2): is its OS
+"""Each agent's governance, as its own settings say: is its OS
 sandbox on, and are LoomTUI's deciding hooks still installed. Read once at session
 start; the permission mode arrives with every hook event.
 

@@ -130,7 +130,7 @@ def read_json(path: Path) -> dict[str, Any]:
     return data
 
 
-# -- the MCP server (issue 6) ----------------------------------------------------------
+# -- the MCP server ----------------------------------------------------------
 
 MCP_SERVER_NAME = "loom"
 
@@ -173,7 +173,7 @@ def codex_mcp_toml() -> str:
             "tool_timeout_sec = 30\n")
 
 
-# -- the agents' own sandboxes (issue 10) --------------------------------------------------
+# -- the agents' own sandboxes --------------------------------------------------
 #
 # The boundary between an agent and its governance is the agent's OS sandbox: its
 # shell commands must not write the pod directory (store, policy, config, audit) nor

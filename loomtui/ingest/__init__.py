@@ -1,1 +1,2 @@
-"""Transcript ingest and pricing (issue 4). Nothing here yet."""
+"""Transcripts into the store: the Claude and Codex parsers, tailing, the ingester and its
+service, prices, and the usage report."""

@@ -1,4 +1,4 @@
-"""Shared memory for the pod (issue 6): entries agents and supervisors write,
+"""Shared memory for the pod: entries agents and supervisors write,
 retrieval under a token budget, and the agents' ways in.
 
 - `entries`: the model and its governance (add, edit with compare-and-swap,

@@ -1,4 +1,4 @@
-"""Policy: classification of agents' actions as allow, pass, gate or deny (issue 3).
+"""Policy: classification of agents' actions as allow, pass, gate or deny.
 
 Stdlib only, and cheap to import: this runs inside `loomtui hook` on every tool call
 of every agent. `policy.toml` in the pod directory holds ordered `[[rule]]` tables

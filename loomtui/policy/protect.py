@@ -1,4 +1,4 @@
-"""Built-in protection rules (issue 10): the pod, the agent's own wiring, decisions.
+"""Built-in protection rules: the pod, the agent's own wiring, decisions.
 
 These run before the rules of `policy.toml` and no policy file can drop them (an old
 pod's file written by an earlier `init` included): their answers join the rules'

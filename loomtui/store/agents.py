@@ -47,7 +47,7 @@ class Agent(NamedTuple):
     started_at: float
     last_activity_at: float
     ended_at: float | None
-    # Governance (issue 10): '' when not known yet.
+    # Governance: '' when not known yet.
     permission_mode: str = ""   # default | plan | acceptEdits | auto | dontAsk | bypassPermissions
     sandbox: str = ""           # on | off (from the agent's settings at session start)
     hooks: str = ""             # installed | partial | missing (LoomTUI's hooks in its settings)
@@ -221,7 +221,7 @@ GOVERNANCE_MAX = 40
 
 def set_governance(conn: sqlite3.Connection, agent_id: int, *, permission_mode: str | None = None,
                    sandbox: str | None = None, hooks: str | None = None) -> bool:
-    """Record the agent's governance (issue 10); None keeps a field. Returns whether a
+    """Record the agent's governance; None keeps a field. Returns whether a
     value changed.
 
     The hook calls this on every event (the permission mode comes with each one), so

@@ -249,7 +249,7 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX budget_state_over ON budget_state(fraction);
     """,
-    # 3 -> 4: shared memory retrieval (issue 6).
+    # 3 -> 4: shared memory retrieval.
     #  - memory_fts again with the Porter stemmer, so "migrating" finds "migrations",
     #    and bm25 weights as its default rank (title 4, body 1, tags 2); the content
     #    table and its triggers are unchanged, the index is rebuilt from `memory`;
@@ -264,7 +264,7 @@ MIGRATIONS: tuple[str, ...] = (
     INSERT INTO memory_fts(memory_fts, rank) VALUES ('rank', 'bm25(4.0, 1.0, 2.0)');
     CREATE INDEX memory_scope ON memory(scope, scope_ref, status, pinned, updated_at);
     """,
-    # 4 -> 5: the boundary (issue 10).
+    # 4 -> 5: the boundary.
     #  - gates: the decider's display name beside the OS account in decided_by; the
     #    waiting hook's identity (pid + start time + host, so a dead waiter is told from
     #    a reused pid) and the agent process above it (nobody decides their own

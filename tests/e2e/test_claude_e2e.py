@@ -115,7 +115,7 @@ def test_approved_push_runs(claude_bin, repo: Path, loom_home: Path, tmp_path: P
     fleet, events, _ = store_snapshot(loom_home)
     kinds = [e.kind for e in events]
     assert "approved" in kinds, context
-    # The transcript the real binary wrote counts as ccusage counts it (issue 4).
+    # The transcript the real binary wrote counts as ccusage counts it.
     rows = assert_usage_counted_as_ccusage(ccusage, "claude", loom_home,
                                            {"CLAUDE_CONFIG_DIR": str(config_dir)}, tmp_path, context)
     assert [r["key"] for r in rows] == [result["session_id"]], context

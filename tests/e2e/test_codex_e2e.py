@@ -114,7 +114,7 @@ def test_approved_push_runs(codex_bin, repo: Path, loom_home: Path, tmp_path: Pa
     # It really ran: git itself answered (there is no remote called origin).
     assert "origin" in text and "does not appear to be a git repository" in text, \
         f"the push did not run\n{context}"
-    # The rollout the real binary wrote counts as ccusage counts it (issue 4).
+    # The rollout the real binary wrote counts as ccusage counts it.
     rows = assert_usage_counted_as_ccusage(ccusage, "codex", loom_home,
                                            {"CODEX_HOME": str(tmp_path / "codex-home")}, tmp_path, context)
     assert len(rows) == 1 and rows[0]["kind"] == "codex", context

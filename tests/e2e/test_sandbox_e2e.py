@@ -1,5 +1,5 @@
 """The agents' own sandboxes, as `loomtui init` sets them up, against the real
-binaries (issue 10, item 1): an agent's shell command that writes into the pod
+binaries: an agent's shell command that writes into the pod
 through a path no policy can see (the pod's directory read from the environment at
 run time) fails to write, while the same agent's ordinary work in its worktree
 succeeds. Each claim has its control: the same attack without the setting lands.
