@@ -389,6 +389,45 @@ def test_the_service_follows_appended_lines_live(tmp_path: Path, roots) -> None:
     assert _holder(pod) is None  # released on stop, so another can take over at once
 
 
+def test_a_line_written_before_the_watch_is_in_place_is_not_left_for_the_full_scan(
+        tmp_path: Path, roots, monkeypatch) -> None:
+    """The service catches up, then starts its watch: a line appended in between raises no
+    event. It is read once the watch is in place (its first answer, within the lease's
+    renewal period), not only by the full scan, which this frozen clock never reaches."""
+    from loomtui.ingest import ingester as ingester_module
+
+    folder = roots.codex[0] / "sessions" / "2026" / "11" / "20"
+    folder.mkdir(parents=True)
+    sid = "0199aaaa-0000-7000-8000-00000000001f"
+    path = folder / f"rollout-2026-11-20T09-20-00-{sid}.jsonl"
+    path.write_text(META.replace("0199-s", sid) + "\n" + TURN + "\n")
+    real_catch_up = ingester_module.Ingester.catch_up
+    calls = []
+
+    def catch_up_then_a_line_arrives(self, sources=None):
+        done = real_catch_up(self, sources)
+        calls.append(sources)
+        if len(calls) == 1:  # the first catch-up is over and no watch exists yet
+            with path.open("a") as f:
+                f.write(token_count("2026-11-20T09:21:00.000Z", total=usage(100, 40, 7),
+                                    last=usage(100, 40, 7)) + "\n")
+        return done
+
+    monkeypatch.setattr(ingester_module.Ingester, "catch_up", catch_up_then_a_line_arrives)
+    pod = tmp_path / "pod"
+    connect(db_path(pod)).close()
+    service = IngestService(pod, Config(), role="test", environ=_env(tmp_path, roots),
+                            clock=lambda: CORPUS_NOW)
+    service.start()
+    conn = connect(db_path(pod))
+    try:
+        wait_for(lambda: totals(conn).get(sid) == [60, 7, 0, 40],
+                 "the line written between the catch-up and the watch, in the store", timeout=20)
+    finally:
+        service.stop()
+        conn.close()
+
+
 def test_ingest_once_reports_what_it_read(tmp_path: Path, roots) -> None:
     _claude_corpus(roots.claude[0] / "projects")
     done = subprocess.run([sys.executable, "-m", "loomtui", "ingest", "--once"], env=_env(tmp_path, roots),

@@ -106,6 +106,10 @@ class IngestService(leases.LeasedWorker):
                     return
                 continue
             since_roots = time.monotonic()
+            # The catch-up above ran before this watch was in place: a line written in
+            # between raises no event. The watch's first answer (a change, or its timeout
+            # after leases.RENEW) comes once it is in place; catch up once more then.
+            settling = True
             try:
                 for changes in watchfiles.watch(*watched, stop_event=stop, yield_on_timeout=True,
                                                 rust_timeout=int(leases.RENEW * 1000), debounce=50,
@@ -115,6 +119,11 @@ class IngestService(leases.LeasedWorker):
                         if not self.renew():
                             return
                         last_renew = now
+                    if settling:
+                        settling = False
+                        done = ingester.catch_up()
+                        self.progress = Progress(self.progress.files, self.progress.records + done.records,
+                                                 self.progress.bad_lines + done.bad_lines, done.errors)
                     sources = {s for s in (classify(p, self.roots) for _c, p in changes) if s}
                     for _change, path in changes:
                         # A new folder (a new project, a subagent's) may hold a transcript
