@@ -183,6 +183,8 @@ async def test_diff_tab_recolours(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
             ("#diff-head", "is also changed by", "risk-high"),
             ("#diff-files", "−0", "diff-removed"),  # src/new.py, not under the cursor
             ("#diff-view", "+", "diff-added", True),  # the sign of the added line
+            ("#diff-view", "return", "syntax-keyword", True),  # the code's own colours
+            ("#diff-view", "# faster", "syntax-comment", True),
         ])
 
 

@@ -34,6 +34,14 @@ APP_VARIABLES: dict[str, str] = {
     "budget-critical": "#F7768E",
     "diff-added": "#9ECE6A",
     "diff-removed": "#F7768E",
+    # the diff's syntax colours, by token family
+    "syntax-keyword": "#C678DD",
+    "syntax-function": "#61AFEF",
+    "syntax-class": "#E5C07B",
+    "syntax-builtin": "#56B6C2",
+    "syntax-string": "#98C379",
+    "syntax-number": "#D19A66",
+    "syntax-comment": "#7F848E",
 }
 
 _COLOUR_FIELDS = (

@@ -4,8 +4,8 @@ Only the lines on screen are rendered (and kept in a small cache), so opening an
 scrolling a 50,000-line diff costs what a screenful costs. Added and removed lines get
 the theme's `diff-added` / `diff-removed` colours and hunk headers its `primary` (read
 from the theme as lines are drawn, and drawn again after a theme switch), and the code
-itself is highlighted with the file's own syntax (Pygments, one line at a time: cheap,
-and good enough for reading a diff).
+itself is highlighted with the file's own syntax in the theme's `syntax-*` colours
+(Pygments, a block at a time: cheap, and good enough for reading a diff).
 
 Bindings: j/k move the cursor line, pgup/pgdn and home/end jump, n/p go to the next or
 previous hunk. `line_in_new_file()` gives the cursor's line in the new file (what `e`
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from collections import OrderedDict
+from collections.abc import Mapping
 from functools import lru_cache
 
 from rich.style import Style
@@ -25,6 +26,7 @@ from textual.geometry import Size
 from textual.strip import Strip
 
 from loomtui.text import printable
+from loomtui.tui.themes import APP_VARIABLES
 from loomtui.tui.widgets.cursor_view import CursorView
 
 HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
@@ -211,11 +213,10 @@ class DiffView(CursorView):
             for r, c in zip(rows, codes, strict=False):
                 self._code[r] = Text(c)
             return
-        theme = self.app.current_theme
-        dark = theme.dark if theme else True
+        palette = syntax_palette(self.app.theme_variables)
         texts = [Text()]
         for token, value in lexer.get_tokens("\n".join(codes)):
-            style = _token_style(str(token), dark)
+            style = _token_style(str(token), palette)
             parts = value.split("\n")
             for i, part in enumerate(parts):
                 if i:
@@ -226,22 +227,31 @@ class DiffView(CursorView):
             self._code[r] = text
 
 
-@lru_cache(maxsize=256)
-def _token_style(token: str, dark: bool) -> Style:
-    """A small, theme-neutral palette by token family."""
-    palette = {
-        "Token.Keyword": ("#C678DD", "#8E24AA"),
-        "Token.Name.Function": ("#61AFEF", "#1565C0"),
-        "Token.Name.Class": ("#E5C07B", "#8D6E00"),
-        "Token.Name.Builtin": ("#56B6C2", "#00838F"),
-        "Token.Literal.String": ("#98C379", "#2E7D32"),
-        "Token.Literal.Number": ("#D19A66", "#BF5B04"),
-        "Token.Comment": ("#7F848E", "#757575"),
-        "Token.Operator.Word": ("#C678DD", "#8E24AA"),
-    }
-    for prefix, (on_dark, on_light) in palette.items():
+# Token families and the theme variable that colours each (defaults in tui/themes.py;
+# a theme file may set its own, as loom-light does).
+SYNTAX = (
+    ("Token.Keyword", "syntax-keyword"),
+    ("Token.Name.Function", "syntax-function"),
+    ("Token.Name.Class", "syntax-class"),
+    ("Token.Name.Builtin", "syntax-builtin"),
+    ("Token.Literal.String", "syntax-string"),
+    ("Token.Literal.Number", "syntax-number"),
+    ("Token.Comment", "syntax-comment"),
+    ("Token.Operator.Word", "syntax-keyword"),
+)
+
+
+def syntax_palette(variables: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    """(token prefix, colour) from the theme's variables; an app without LoomTUI's
+    variables (a test's, a benchmark's) gets the defaults."""
+    return tuple((prefix, variables.get(name) or APP_VARIABLES[name]) for prefix, name in SYNTAX)
+
+
+@lru_cache(maxsize=512)
+def _token_style(token: str, palette: tuple[tuple[str, str], ...]) -> Style:
+    for prefix, colour in palette:
         if token.startswith(prefix):
-            return Style(color=on_dark if dark else on_light, italic=token.startswith("Token.Comment"))
+            return Style(color=colour, italic=token.startswith("Token.Comment"))
     return Style()
 
 
