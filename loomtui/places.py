@@ -5,8 +5,8 @@ A linked worktree has a `.git` *file* (`gitdir: <repo>/.git/worktrees/<name>`)
 whose gitdir holds `commondir`, pointing back at the repository's `.git`.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: this module is on the hook path, where
+# NamedTuple would compile() each string annotation (see loomtui/policy/shell/__init__.py).
 from pathlib import Path
 from typing import NamedTuple
 

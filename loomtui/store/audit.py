@@ -25,8 +25,8 @@ every decided gate and budget limit has the audit entry of the change that made 
 Stdlib only: the hook path records gates here.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: this module is on the hook path, where
+# NamedTuple would compile() each string annotation (see loomtui/policy/shell/__init__.py).
 import json
 import sqlite3
 from collections.abc import Sequence
