@@ -36,10 +36,13 @@ HOOK_PATH_MODULES = (
     "loomtui.policy",
     "loomtui.hooks",
     "loomtui.store.gates",
+    "loomtui.store.procs",    # the gatekeeper, when it holds a call for a supervisor
+    "loomtui.store.budgets",  # the gatekeeper, when the pod has budgets
     "loomtui.store.audit",
     "loomtui.hooks.signals",
     "loomtui.hooks.protocol",
     "loomtui.hooks.gatekeeper",
+    "loomtui.hooks.governance",  # SessionStart and a held call's note
     "loomtui.hooks.dispatch",
     "loomtui.places",
     "loomtui.commands.hook",
@@ -136,3 +139,49 @@ def test_a_session_start_loads_only_the_memory_modules(tmp_path):
     assert added and all(m.startswith("loomtui.") for m in added), added
     for heavy in (*MCP_SDK, *HEAVY, "tomllib", "dataclasses"):
         assert heavy not in {m.split(".")[0] for m in added}
+
+
+COMPILE_PROBE = """
+import importlib, json, sys
+events = []
+sys.addaudithook(lambda event, args: events.append(args) if event == "compile" else None)
+for name in sys.argv[2].split(","):
+    importlib.import_module(name)
+from pathlib import Path
+from loomtui.hooks.dispatch import Hook
+pod = Path(sys.argv[1])
+cwd = str(pod.parent)  # outside the pod: the pod directory itself is protected
+for extra in ({"hook_event_name": "PreToolUse", "tool_name": "Bash", "tool_use_id": "toolu_01C",
+               "tool_input": {"command": "git status", "description": "Show working tree status"}},
+              {"hook_event_name": "SessionStart", "source": "startup"}):
+    raw = json.dumps({"session_id": "s", "cwd": cwd, "permission_mode": "default", **extra}).encode()
+    answer = Hook("claude", pod).run(raw)
+    assert answer.exit_code == 0 and '"deny"' not in answer.stdout, answer
+# A module's source is compiled when it has no usable .pyc yet (a fresh checkout, a read-only
+# install, PYTHONDONTWRITEBYTECODE): that is the import system, not the hook's own cost.
+print(json.dumps([repr(source)[:80] for source, filename in events
+                  if not (isinstance(filename, str) and filename.endswith(".py"))]))
+"""
+
+
+def test_the_hook_path_compiles_no_annotations(tmp_path):
+    """A NamedTuple in a module with `from __future__ import annotations` compiles each
+    field's string annotation into a ForwardRef: a compile() call per field (151 for
+    these modules, a PreToolUse and a SessionStart), paid on every tool call. What may
+    remain is one compile() per NamedTuple class: collections.namedtuple builds each
+    class's `__new__` from source."""
+    from loomtui.store.db import connect, db_path
+
+    connect(db_path(tmp_path / "pod")).close()  # the pod `loomtui init` makes
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON") and k != "LOOM_CONFIG"}
+    env["PYTHONPATH"] = str(ROOT)
+    result = subprocess.run([sys.executable, "-c", COMPILE_PROBE, str(tmp_path / "pod"), ",".join(HOOK_PATH_MODULES)],
+                            capture_output=True, text=True, cwd=tmp_path, env=env, timeout=60)
+    assert result.returncode == 0, result.stderr
+    compiled = json.loads(result.stdout.strip().splitlines()[-1])
+    annotations = [source for source in compiled if not source.startswith("b'lambda _cls,")]
+    assert annotations == [], f"{len(annotations)} compile() calls beyond namedtuple's own: {annotations}"
+    # One per NamedTuple class the hook path's modules define: 16 today. Each also costs
+    # ~80 µs to create; a new record type there is better a plain class with __slots__
+    # (as hooks/gatekeeper.py's Action and Verdict are).
+    assert len(compiled) <= 16, f"{len(compiled)} NamedTuple classes created on the hook path: {compiled}"

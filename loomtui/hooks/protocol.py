@@ -22,8 +22,8 @@ The answers differ by agent (formats reference, sections 1 and 8):
 SessionStart may answer `additionalContext` (the same for both agents).
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: this module is on the hook path, where
+# NamedTuple would compile() each string annotation (see loomtui/policy/shell/__init__.py).
 import json
 from collections.abc import Mapping
 from typing import Any, NamedTuple

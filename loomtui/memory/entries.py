@@ -32,8 +32,8 @@ place is for supervisors, and for an agent's own still-proposed entry.
 Stdlib + store only (the SessionStart hook imports the retrieval beside this).
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: the SessionStart hook loads this module, where
+# NamedTuple would compile() each string annotation (see loomtui/policy/shell/__init__.py).
 import json
 import sqlite3
 from collections.abc import Iterable, Sequence

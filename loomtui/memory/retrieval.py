@@ -36,8 +36,8 @@ fit. The budget covers the whole text produced, headers included.
 Stdlib + store only: the SessionStart hook imports this.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: the SessionStart hook loads this module, where
+# NamedTuple would compile() each string annotation (see loomtui/policy/shell/__init__.py).
 import json
 import re
 import sqlite3

@@ -10,8 +10,8 @@ simple commands by `loomtui.policy.shell`, which also documents what it cannot s
     decision.action, decision.rule, decision.risk, decision.reason
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: this module is on the hook path, where
+# NamedTuple would compile() each string annotation (see loomtui/policy/shell/__init__.py).
 import os
 from pathlib import Path
 from typing import NamedTuple

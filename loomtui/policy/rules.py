@@ -5,8 +5,8 @@ agent's cwd and repository. Patterns are compiled on first use and cached, so
 loading a policy stays cheap on the hook path.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: this module is on the hook path, where
+# NamedTuple would compile() each string annotation (see loomtui/policy/shell/__init__.py).
 import functools
 import os
 import posixpath

@@ -4,8 +4,8 @@ simulator) and the read queries the console and `loomtui status` share.
 Stdlib only: this is on the hook path.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: this module is on the hook path, where
+# NamedTuple would compile() each string annotation (see loomtui/policy/shell/__init__.py).
 import json
 import sqlite3
 from collections.abc import Iterable, Mapping

@@ -30,7 +30,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 from loomtui.store import witness
 from loomtui.store.db import transaction
@@ -86,15 +86,22 @@ def append(
     return int(entry_id)
 
 
-class _Row(NamedTuple):
-    id: int
-    ts: float
-    actor: str
-    action: str
-    subject: str
-    detail: str
-    prev_hash: str
-    hash: str
+class _Row:
+    """One audit entry as stored (ENTRY_COLUMNS, in order). A plain class: creating
+    a NamedTuple class compiles source (~80 µs), and this module loads on every hook call."""
+
+    __slots__ = ("id", "ts", "actor", "action", "subject", "detail", "prev_hash", "hash")
+
+    def __init__(self, id: int, ts: float, actor: str, action: str, subject: str, detail: str,
+                 prev_hash: str, hash: str) -> None:
+        self.id = id
+        self.ts = ts
+        self.actor = actor
+        self.action = action
+        self.subject = subject
+        self.detail = detail
+        self.prev_hash = prev_hash
+        self.hash = hash
 
     def computed(self) -> str:
         return entry_hash(self.prev_hash, self.ts, self.actor, self.action, self.subject, self.detail)
@@ -263,12 +270,21 @@ APPEND_ONLY_TRIGGERS = ("audit_no_update", "audit_no_delete")
 DECIDED = ("approved", "rejected", "cancelled", "expired")
 
 
-class Report(NamedTuple):
-    """What `audit verify` found: `problems` is [] when the log is intact."""
-    problems: list[str]
-    entries: int
-    head_id: int
-    head_hash: str
+class Report:
+    """What `audit verify` found: `problems` is [] when the log is intact. A plain
+    class, as `_Row` is."""
+
+    __slots__ = ("problems", "entries", "head_id", "head_hash")
+
+    def __init__(self, problems: list[str], entries: int, head_id: int, head_hash: str) -> None:
+        self.problems = problems
+        self.entries = entries
+        self.head_id = head_id
+        self.head_hash = head_hash
+
+    def __repr__(self) -> str:
+        return (f"Report(problems={self.problems!r}, entries={self.entries!r}, "
+                f"head_id={self.head_id!r}, head_hash={self.head_hash!r})")
 
     @property
     def intact(self) -> bool:

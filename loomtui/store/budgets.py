@@ -15,8 +15,8 @@ Burn rate is over the last 10 minutes (tokens per minute, USD per hour); a budge
 projection is when that rate reaches its limit, if before the period resets.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: this module is on the hook path, where
+# NamedTuple would compile() each string annotation (see loomtui/policy/shell/__init__.py).
 import sqlite3
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, tzinfo

@@ -13,8 +13,8 @@ approval whose hash is not the gate's content hash is void (`approval_matches`).
 Stdlib only: this is on the hook path.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: this module is on the hook path, where
+# NamedTuple would compile() each string annotation (see loomtui/policy/shell/__init__.py).
 import json
 import sqlite3
 import time
@@ -50,22 +50,6 @@ ALL_SQL = GATE_SELECT + " ORDER BY g.created_at DESC, g.id DESC"
 
 # How long past its deadline a waiter keeps retrying a locked store before giving up.
 LOCK_GRACE = 5.0
-
-
-class GateError(Exception):
-    """A gate operation that cannot be done; the message is for people."""
-
-
-class GateNotFound(GateError):
-    pass
-
-
-class GateConflict(GateError):
-    """The gate is no longer pending: decided by someone else, expired or cancelled."""
-
-    def __init__(self, message: str, gate: Gate | None = None) -> None:
-        super().__init__(message)
-        self.gate = gate
 
 
 class Gate(NamedTuple):
@@ -120,6 +104,24 @@ class Gate(NamedTuple):
             "governance": self.governance,
             "action": self.action,
         }
+
+
+# After Gate: GateConflict's annotation names it, and this module has no
+# `from __future__ import annotations` (see loomtui/store/agents.py).
+class GateError(Exception):
+    """A gate operation that cannot be done; the message is for people."""
+
+
+class GateNotFound(GateError):
+    pass
+
+
+class GateConflict(GateError):
+    """The gate is no longer pending: decided by someone else, expired or cancelled."""
+
+    def __init__(self, message: str, gate: Gate | None = None) -> None:
+        super().__init__(message)
+        self.gate = gate
 
 
 def iso(ts: float | None) -> str | None:

@@ -13,8 +13,8 @@ asking the kernel whether the pid exists. Stdlib only: the hook records its
 identity on every gate.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: this module is on the hook path, where
+# NamedTuple would compile() each string annotation (see loomtui/policy/shell/__init__.py).
 import os
 from typing import NamedTuple
 
