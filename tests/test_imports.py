@@ -181,7 +181,7 @@ def test_the_hook_path_compiles_no_annotations(tmp_path):
     compiled = json.loads(result.stdout.strip().splitlines()[-1])
     annotations = [source for source in compiled if not source.startswith("b'lambda _cls,")]
     assert annotations == [], f"{len(annotations)} compile() calls beyond namedtuple's own: {annotations}"
-    # One per NamedTuple class the hook path's modules define: 16 today. Each also costs
-    # ~80 µs to create; a new record type there is better a plain class with __slots__
-    # (as hooks/gatekeeper.py's Action and Verdict are).
-    assert len(compiled) <= 16, f"{len(compiled)} NamedTuple classes created on the hook path: {compiled}"
+    # What remains is one compile per NamedTuple class (each ~80 µs to create): how many
+    # depends on what the stdlib loads beside (urllib.parse's, for one), so it is not
+    # counted here; a new record type on the hook path is better a plain class with
+    # __slots__ (as hooks/gatekeeper.py's Action and Verdict are).
