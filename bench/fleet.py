@@ -837,6 +837,12 @@ def table(runs: list[dict[str, Any]], sizes: list[int]) -> str:
         row("window s", lambda r: fmt(r["window_s"])),
         row("start-up s", lambda r: fmt(r["ready"]["startup_s"], 2)),
     ]
+    return columns(header, rows)
+
+
+def columns(header: list[str], rows: list[list[str]]) -> str:
+    """The header and rows as a text table: the first column left-aligned, the others
+    right-aligned, a rule under the header."""
     widths = [max(len(line[i]) for line in [header, *rows]) for i in range(len(header))]
     out = []
     for i, line in enumerate([header, *rows]):

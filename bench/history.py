@@ -72,7 +72,7 @@ HERE = Path(__file__).resolve()
 sys.path.insert(0, str(HERE.parent))  # fleet.py, beside this file
 sys.path.insert(0, str(HERE.parents[1]))  # loomtui, when run from a checkout
 
-import fleet  # noqa: E402  (its console child, Child, machine(), percentile())
+import fleet  # noqa: E402  (its console child, Child, machine(), percentile(), columns())
 
 BUILD_VERSION = 1  # bump when the pods' content changes: cached pods are rebuilt
 DAYS = 7
@@ -577,14 +577,7 @@ def table(runs: list[dict[str, Any]]) -> str:
         row("pod built / reused", lambda r: "built" if r["built"] else f"reused ({r['age_h']:.1f} h old)"),
         row("  build s", lambda r: fmt(r["meta"]["build_s"], 0)),
     ]
-    widths = [max(len(line[i]) for line in [header, *rows]) for i in range(len(header))]
-    out = []
-    for i, line in enumerate([header, *rows]):
-        out.append("  ".join(c.ljust(w) if j == 0 else c.rjust(w)
-                             for j, (c, w) in enumerate(zip(line, widths, strict=False))))
-        if i == 0:
-            out.append("  ".join("-" * w for w in widths))
-    return "\n".join(out)
+    return fleet.columns(header, rows)
 
 
 def verdict(runs: list[dict[str, Any]]) -> list[str]:
