@@ -90,6 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="group rows by this (default agent)")
     usage.add_argument("--since", metavar="DATE", help="only usage from this day on (YYYY-MM-DD)")
 
+    serve = commands.add_parser("serve", help="the pod service: answers hooks, ingests, watches diffs (one per pod)")
+    serve.add_argument("--no-ingest", action="store_true", help="leave transcript ingest to consoles")
+    serve.add_argument("--no-diffs", action="store_true", help="leave diff watching to consoles")
+
     ingest = commands.add_parser("ingest", help="run the transcript ingester without a console")
     ingest.add_argument("--once", action="store_true", help="catch up on every transcript, then exit")
 

@@ -9,6 +9,7 @@ import pytest
 
 from loomtui.config import Config, ConsoleConfig
 from loomtui.tui.app import LoomApp, make_app
+from tests import hook_routes
 from tests.ccusage import ccusage_binary
 from tests.pods import NOW, make_pod
 
@@ -35,6 +36,22 @@ def witness_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def pod(tmp_path: Path) -> Path:
     return make_pod(tmp_path)
+
+
+@pytest.fixture(params=hook_routes.ROUTES)
+def hook_route(request: pytest.FixtureRequest):
+    """Run the test once with hooks on the direct path and once through the pod
+    service (tests/hook_routes.py); opt in with
+    `pytestmark = pytest.mark.usefixtures("hook_route")`."""
+    route = hook_routes.use(request.param)
+    try:
+        yield route
+    finally:
+        route.stop()
+        hook_routes.use("direct")
+    # A served run where the service came up must have been answered by it (a client
+    # that silently went direct would make the served run prove nothing).
+    assert not route.answering or route.answered > 0, "the pod service answered none of the hook calls"
 
 
 def build_app(pod: Path, *, live: bool = False, clock=lambda: NOW, config: Config | None = None,

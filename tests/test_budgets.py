@@ -138,6 +138,7 @@ def test_store_limits_override_config_and_are_audited(conn) -> None:
 
 # -------------------------------------------------------------------- through the real hook
 
+@pytest.mark.usefixtures("hook_route")  # direct and served
 def test_crossing_the_budget_gates_the_next_tool_call_until_raised(pod: Path, repo: Path) -> None:
     # the agent registers through the hook and works normally
     code, out, _ = hook(pod, bash("ls", repo))
@@ -179,6 +180,7 @@ def test_crossing_the_budget_gates_the_next_tool_call_until_raised(pod: Path, re
         conn.close()
 
 
+@pytest.mark.usefixtures("hook_route")  # direct and served
 def test_a_risky_call_over_budget_keeps_its_own_risk(pod: Path, repo: Path) -> None:
     """Policy gates stay what they are (a push is still `high`), budget or not."""
     hook(pod, bash("ls", repo))

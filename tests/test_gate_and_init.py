@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+import shlex
 import subprocess
 import sys
 import threading
@@ -118,7 +119,9 @@ def test_init_claude_merges_keeps_settings_backs_up_and_is_idempotent(tmp_path: 
     pre = data["hooks"]["PreToolUse"]
     assert pre[0] == mine["hooks"]["PreToolUse"][0]  # their hook kept, first
     ours = pre[1]["hooks"][0]
-    assert ours["command"].endswith("loomtui hook claude") and ours["timeout"] == 1800
+    # The hook client, by this interpreter without site packages (it needs none)
+    assert ours["command"].endswith("/loomtui/hooks/client.py claude") and ours["timeout"] == 1800
+    assert shlex.split(ours["command"])[1:3] == ["-I", "-S"]
     assert set(data["hooks"]) >= {"PreToolUse", "PermissionRequest", "PostToolUse", "Notification", "Stop",
                                   "SessionStart", "SessionEnd", "UserPromptSubmit"}
     assert json.loads((settings.parent / "settings.json.bak").read_text()) == mine
@@ -127,6 +130,13 @@ def test_init_claude_merges_keeps_settings_backs_up_and_is_idempotent(tmp_path: 
     again = run_init(pod, repo, "claude")
     assert again.returncode == 0 and settings.read_text() == first  # idempotent
     assert "already has the LoomTUI hooks" in again.stdout
+    # An earlier init's `loomtui hook claude` is ours too: replaced in place, not doubled
+    older = json.loads(first)
+    for group in older["hooks"]["PreToolUse"][1:]:
+        group["hooks"] = [{**h, "command": "loomtui hook claude"} for h in group["hooks"]]
+    settings.write_text(json.dumps(older))
+    assert run_init(pod, repo, "claude").returncode == 0
+    assert settings.read_text() == first
 
 
 def test_init_claude_print_writes_nothing(tmp_path: Path, repo: Path) -> None:
@@ -148,7 +158,7 @@ def test_init_codex_writes_hooks_and_explains_trust(tmp_path: Path, repo: Path) 
     done = run_init(tmp_path / "p", repo, "codex")
     assert done.returncode == 0
     hooks = json.loads((repo / ".codex" / "hooks.json").read_text())["hooks"]
-    assert hooks["PreToolUse"][0]["hooks"][0]["command"].endswith("loomtui hook codex")
+    assert hooks["PreToolUse"][0]["hooks"][0]["command"].endswith("/loomtui/hooks/client.py codex")
     assert "trusted" in done.stdout
 
 

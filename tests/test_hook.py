@@ -21,10 +21,11 @@ import pytest
 
 from loomtui.store.db import connect, db_path
 from loomtui.store.gates import decide, list_gates
-from tests import hook_fixtures
+from tests import hook_fixtures, hook_routes
 from tests.waiting import wait_for
 
 pod, repo = hook_fixtures.pod, hook_fixtures.repo  # the bare pod and repository fixtures
+pytestmark = pytest.mark.usefixtures("hook_route")  # every test both ways: direct and served
 
 SESSION = "5b1f0c2e-7d1e-4c1a-9f55-0d5a8d7e1111"
 
@@ -47,8 +48,11 @@ def env_for(pod: Path) -> dict[str, str]:
 
 
 def start(pod: Path, payload: dict | bytes, agent: str = "claude") -> subprocess.Popen:
+    """The hook as the agent runs it, by the route the test runs on (tests/hook_routes.py)."""
     data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-    proc = subprocess.Popen([sys.executable, "-m", "loomtui", "hook", agent], stdin=subprocess.PIPE,
+    route = hook_routes.CURRENT
+    route.prepare(pod, env_for(pod))
+    proc = subprocess.Popen(route.argv(agent), stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env_for(pod))
     proc.stdin.write(data)
     proc.stdin.close()
@@ -311,10 +315,19 @@ def test_a_hook_whose_agent_died_cancels_its_gate(pod: Path, repo: Path) -> None
     gate_id = wait_for_gate(pod)
     proc.stdout.close()  # the agent is gone: nobody reads the answer
     proc.stderr.close()
-    assert proc.wait(timeout=10) == 0
-    conn = connect(db_path(pod))
-    (gate,) = [g for g in list_gates(conn, include_all=True) if g.id == gate_id]
-    conn.close()
+    # Nobody reads the status either: the direct path finishes its deny (0), the hook
+    # client stops at once with a block (2), and the service cancels on its hang-up.
+    assert proc.wait(timeout=10) == (2 if hook_routes.CURRENT.name == "served" else 0)
+
+    def cancelled():
+        conn = connect(db_path(pod))
+        try:
+            (gate,) = [g for g in list_gates(conn, include_all=True) if g.id == gate_id]
+        finally:
+            conn.close()
+        return gate if gate.status != "pending" else None
+
+    gate = wait_for(cancelled, "the gate to leave the inbox")
     assert gate.status == "cancelled" and "agent exited" in (gate.reason or "")
 
 

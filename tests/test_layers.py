@@ -18,7 +18,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("store", "policy"),  # the pod's store and the policy language
     ("memory", "supervisors", "git", "ingest"),  # on top of the store
     ("hooks",),  # the agents' way in (reads memory for SessionStart)
-    ("sim", "actions"),  # the simulated pod drives the hooks; the console's pod actions
+    ("sim", "actions", "service"),  # the simulated pod drives the hooks; the console's pod actions; the pod service
     ("tui",),  # the console: the only UI
     ("commands",),  # one module per command; `console` and `demo` start the UI
     ("cli", "__main__"),  # parsing and dispatch

@@ -19,6 +19,7 @@ from tests import hook_fixtures
 from tests.test_hook import SESSION, event, hook
 
 pod, repo = hook_fixtures.pod, hook_fixtures.repo  # the bare pod and repository fixtures
+pytestmark = pytest.mark.usefixtures("hook_route")  # every test both ways: direct and served
 
 
 def seed(pod: Path, repo: Path, n_big: int = 0) -> None:

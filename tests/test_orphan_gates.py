@@ -23,11 +23,12 @@ import pytest
 from loomtui.store import procs
 from loomtui.store.db import connect, db_path
 from loomtui.store.gates import cancel_orphans, create_gate, get_gate, waiter_gone
-from tests import hook_fixtures
+from tests import hook_fixtures, hook_routes
 from tests.test_hook import bash, env_for, finish, start, wait_for_gate
 from tests.waiting import wait_for
 
 pod, repo = hook_fixtures.pod, hook_fixtures.repo
+pytestmark = pytest.mark.usefixtures("hook_route")  # every test both ways: direct and served
 
 
 def _status(pod: Path, gate_id: int):
@@ -41,8 +42,8 @@ def _status(pod: Path, gate_id: int):
 # A stand-in for the agent process: it runs the hook as its child, as Claude Code does,
 # so the supervisor's commands (children of the test) are not in the agent's own tree.
 AGENT = """
-import subprocess, sys
-hook = subprocess.Popen([sys.executable, "-m", "loomtui", "hook", "claude"], stdin=subprocess.PIPE)
+import json, subprocess, sys
+hook = subprocess.Popen(json.loads(sys.argv[2]), stdin=subprocess.PIPE)
 hook.stdin.write(sys.argv[1].encode()); hook.stdin.close()
 print(hook.pid, flush=True)
 hook.wait()
@@ -52,7 +53,10 @@ hook.wait()
 def _killed_waiter(pod: Path, repo: Path) -> int:
     """A real hook gating `git push` (the default policy gates it) under an agent
     process, killed with SIGKILL."""
-    agent = subprocess.Popen([sys.executable, "-c", AGENT, json.dumps(bash("git push origin auth", repo))],
+    route = hook_routes.CURRENT
+    route.prepare(pod, env_for(pod))
+    agent = subprocess.Popen([sys.executable, "-c", AGENT, json.dumps(bash("git push origin auth", repo)),
+                              json.dumps(route.argv("claude"))],
                              stdout=subprocess.PIPE, env=env_for(pod), text=True)
     hook_pid = int(agent.stdout.readline())
     gate_id = wait_for_gate(pod)
@@ -60,7 +64,15 @@ def _killed_waiter(pod: Path, repo: Path) -> int:
     assert (gate.waiter_pid, gate.waiter_host) == (hook_pid, procs.host())
     assert gate.waiter_started == procs.start_time(hook_pid)
     assert (gate.agent_pid, gate.agent_started) == (agent.pid, procs.start_time(agent.pid))
-    os.kill(hook_pid, signal.SIGKILL)
+    if route.name == "served":
+        # The service would cancel the gate the moment its client hangs up: kill it
+        # first (it held this call: the gate is its work). The client then denies by
+        # itself, and the gate is left behind as a killed direct hook leaves it.
+        route.kill_service(pod, held_calls=1)
+    try:
+        os.kill(hook_pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass  # the client had already denied and exited
     assert agent.wait(timeout=10) == 0
     agent.stdout.close()
     assert _status(pod, gate_id).status == "pending"  # nobody cleaned up: that is the attack
@@ -123,7 +135,9 @@ def test_sigterm_as_soon_as_the_handler_is_in_place_answers_deny(pod: Path) -> N
     """The hook installs its SIGTERM handler before importing anything slow; from
     then on a SIGTERM is a deny (exit 2 with the reason), never a death by signal
     (which Claude Code treats as a non-blocking error and lets the call through)."""
-    proc = subprocess.Popen([sys.executable, "-m", "loomtui", "hook", "claude"], stdin=subprocess.PIPE,
+    route = hook_routes.CURRENT
+    route.prepare(pod, env_for(pod))
+    proc = subprocess.Popen(route.argv("claude"), stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env_for(pod))
     # polled tightly: the signal should come as soon as the handler is in place
     wait_for(lambda: _catches(proc.pid, signal.SIGTERM) or proc.poll() is not None,

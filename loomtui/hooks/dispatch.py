@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -45,17 +45,36 @@ from loomtui.store.agents import one_line, record_event, upsert_agent
 from loomtui.store.db import StoreError, connect, db_path, describe_error
 
 
+class Caller:
+    """The process a hook call answers: by default this one (the direct path). The pod
+    service answers for a hook client over its socket: then `pid` is the client's (from
+    the socket's peer credentials, never from what it says), `environ` the client's
+    environment, and `gone` tells when the client hung up."""
+
+    __slots__ = ("pid", "environ", "gone")
+
+    def __init__(self, pid: int | None = None, environ: Mapping[str, str] | None = None,
+                 gone: Callable[[], bool] | None = None) -> None:
+        self.pid = pid  # None: this process
+        self.environ = os.environ if environ is None else environ
+        self.gone = gone  # None: this process's stdout or stderr hung up
+
+
 class Hook:
     """One hook call. `run()` never raises.
 
     `agent` ("claude" or "codex") shapes the answers; `pod` is the pod directory."""
 
     def __init__(self, agent: str, pod: Path, clock: Callable[[], float] = time.time,
-                 sleep: Callable[[float], None] = time.sleep, simulated: bool = False) -> None:
+                 sleep: Callable[[float], None] = time.sleep, simulated: bool = False,
+                 caller: Caller | None = None) -> None:
         self.agent = agent
         self.pod = pod
         self.clock = clock
         self.sleep = sleep
+        # Who called: this process (the direct path), or the hook client the pod
+        # service answers for (hooks/served.py): its pid, environment and hang-up.
+        self.caller = caller if caller is not None else Caller()
         # The demo's agents run in the console's own process: no agent process sits
         # above this call, so none is recorded on its gates (else the console would be
         # refused as deciding from inside the agent's tree).
@@ -152,8 +171,9 @@ class Hook:
                         summary=summarize(tool, tool_input, cwd), cwd=cwd, repo=repo,
                         agent_name=_agent_name(conn, agent_id))
         verdict = gatekeep(conn, self.pod, action, asking=event == "PermissionRequest", clock=self.clock,
-                           sleep=watching_caller(self.sleep), payload=payload, governance=governance,
-                           under_agent=not self.simulated)
+                           sleep=watching_caller(self.sleep, self.caller.gone), payload=payload,
+                           governance=governance, under_agent=not self.simulated,
+                           caller_pid=self.caller.pid, environ=self.caller.environ)
         if verdict.action == "pass":
             return Answer()
         if verdict.by == "policy":
@@ -178,7 +198,7 @@ class Hook:
         if event == "SessionStart" or (row[1] == "" and row[2] == ""):
             from loomtui.hooks.governance import inspect_settings
 
-            sandbox, hooks = inspect_settings(self.agent, cwd, os.environ)
+            sandbox, hooks = inspect_settings(self.agent, cwd, self.caller.environ)
         if (mode is not None and mode != row[0]) or (sandbox, hooks) != (None, None):
             set_governance(conn, agent_id, permission_mode=mode, sandbox=sandbox, hooks=hooks)
         return (mode if mode is not None else row[0], row[1] if sandbox is None else sandbox,

@@ -79,7 +79,8 @@ def gatekeep(conn: sqlite3.Connection, pod: Path, action: Action, *, asking: boo
              clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep,
              payload: Mapping[str, Any] | None = None,
              governance: tuple[str, str, str] | None = None, under_agent: bool = True,
-             check_budgets: bool = True, record_policy_as: str | None = "hook") -> Verdict:
+             check_budgets: bool = True, record_policy_as: str | None = "hook",
+             caller_pid: int | None = None, environ: Mapping[str, str] | None = None) -> Verdict:
     """Classify `action`, then answer at once or hold it for a supervisor.
 
     `asking`: the agent is about to ask its own person (PermissionRequest), so what
@@ -87,7 +88,9 @@ def gatekeep(conn: sqlite3.Connection, pod: Path, action: Action, *, asking: boo
     the events written; `governance` is the agent's (permission mode, sandbox,
     hooks), shown on its gate. `check_budgets` and `record_policy_as` (the audit
     actor of the policy loaded, or None) are on for the hook; `loomtui gate` has
-    never checked budgets nor recorded the policy it loaded.
+    never checked budgets nor recorded the policy it loaded. `caller_pid` and
+    `environ` are the waiting process's (default: this one's), for the pod service
+    answering a hook client.
 
     Raises HookInterrupted (the gate is cancelled first) and store errors: the
     caller denies."""
@@ -100,7 +103,7 @@ def gatekeep(conn: sqlite3.Connection, pod: Path, action: Action, *, asking: boo
         record_policy(conn, policy_hash=policy.hash, source=policy.source, actor=record_policy_as,
                       now=clock())
     decision = classify(policy, action.tool, action.tool_input, cwd=action.cwd, repo=action.repo,
-                        agent=action.agent_name, **protection_context(pod, os.environ))
+                        agent=action.agent_name, **protection_context(pod, os.environ if environ is None else environ))
 
     def note(kind: str, summary: str) -> None:
         record_event(conn, action.agent_id, kind=kind, now=clock(), tool=action.tool, summary=summary,
@@ -132,7 +135,7 @@ def gatekeep(conn: sqlite3.Connection, pod: Path, action: Action, *, asking: boo
     ok, reason = hold(conn, action.agent_id, tool=action.tool, tool_input=action.tool_input,
                       summary=summary, rule=rule, risk=risk, why=why,
                       expires_after=decision.expires_after, clock=clock, sleep=sleep, payload=payload,
-                      governance=note_text, under_agent=under_agent)
+                      governance=note_text, under_agent=under_agent, caller_pid=caller_pid)
     return Verdict("allow" if ok else "deny", "supervisor", reason, rule)
 
 
@@ -151,7 +154,7 @@ def hold(conn: sqlite3.Connection, agent_id: int, *, tool: str, tool_input: Mapp
          summary: str, rule: str, risk: str, why: str, expires_after: float | None,
          clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep,
          payload: Mapping[str, Any] | None = None, governance: str = "",
-         under_agent: bool = True) -> tuple[bool, str]:
+         under_agent: bool = True, caller_pid: int | None = None) -> tuple[bool, str]:
     """Put the action in the inbox and wait for a supervisor: (allowed, reason).
 
     Allowed only by an approval of exactly this content before expiry; a
@@ -173,8 +176,9 @@ def hold(conn: sqlite3.Connection, agent_id: int, *, tool: str, tool_input: Mapp
     expires_at = now + min(expires_after or DEFAULT_GATE_SECONDS, MAX_GATE_SECONDS)
     from loomtui.store import procs
 
-    if under_agent:
-        waiter, above = procs.me(), procs.agent_above()
+    if under_agent:  # the waiting process (a hook, or the client the pod service answers)
+        pid = os.getpid() if caller_pid is None else caller_pid
+        waiter, above = procs.Proc(pid, procs.start_time(pid)), procs.agent_above(pid)
     else:  # a simulated agent in the console's own process: the waiter is the console
         waiter, above = procs.Proc(os.getpid(), None), None
     gate = create_gate(conn, agent_id=agent_id, tool=tool, action=dict(tool_input), summary=summary,

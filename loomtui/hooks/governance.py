@@ -191,8 +191,8 @@ def _matches_every_tool(matcher: Any) -> bool:
 
 
 def _runs_loomtui(handler: Any) -> bool:
-    """A command handler that runs `loomtui hook ...` or `python -m loomtui hook ...`
-    (after any `VAR=value` or `env` prefix)."""
+    """A command handler that runs `loomtui hook ...`, `python -m loomtui hook ...` or
+    the hook client (after any `VAR=value` or `env` prefix)."""
     if not isinstance(handler, dict) or handler.get("type", "command") != "command":
         return False
     command = handler.get("command")
@@ -211,6 +211,9 @@ def _runs_loomtui(handler: Any) -> bool:
         words = words[1:]
     if len(words) >= 2 and os.path.basename(words[0]) == "loomtui" and words[1] == "hook":
         return True
+    if any(w.endswith("/loomtui/hooks/client.py") and words[i + 1:i + 2] in (["claude"], ["codex"])
+           for i, w in enumerate(words)):
+        return True  # the hook client `init` writes: python3 -I -S .../loomtui/hooks/client.py claude
     return any(words[i:i + 3] == ["-m", "loomtui", "hook"] for i in range(1, len(words) - 2))
 
 

@@ -37,14 +37,25 @@ CODEX_EVENTS = ("SessionStart", "PreToolUse", "PermissionRequest", "PostToolUse"
                 "UserPromptSubmit", "Stop")
 
 
+# The hook client: the command agents run on every call (see hooks/client.py).
+CLIENT = Path(__file__).with_name("client.py")
+
+
 def hook_command(agent: str) -> str:
-    """How the agent should call us: `loomtui` when that is what runs now, else
-    this interpreter with `-m loomtui` (a virtual environment off the PATH)."""
+    """How the agent should call us: the minimal hook client, run by this interpreter
+    without site packages (`-I -S`): it hands the call to the pod service, or runs the
+    direct path from beside itself when no service answers."""
+    return f"{shlex.quote(sys.executable)} -I -S {shlex.quote(str(CLIENT))} {agent}"
+
+
+def loomtui_command() -> list[str]:
+    """How to run `loomtui` itself: `loomtui` when that is what runs now, else this
+    interpreter with `-m loomtui` (a virtual environment off the PATH)."""
     on_path = shutil.which("loomtui")
     if on_path and Path(sys.argv[0]).name == "loomtui" and \
             Path(on_path).resolve() == Path(sys.argv[0]).resolve():
-        return f"loomtui hook {agent}"
-    return f"{shlex.quote(sys.executable)} -m loomtui hook {agent}"
+        return ["loomtui"]
+    return [sys.executable, "-m", "loomtui"]
 
 
 def _handler(command: str, deciding: bool, asynchronous: bool = False) -> dict[str, Any]:
@@ -79,8 +90,13 @@ def codex_hooks(command: str) -> dict[str, list]:
 
 
 def _ours(handler: Any) -> bool:
+    """A handler an earlier `init` wrote: `loomtui hook ...`, `-m loomtui hook ...`, or
+    the hook client."""
     command = handler.get("command") if isinstance(handler, dict) else None
-    return isinstance(command, str) and ("loomtui hook " in command)
+    return isinstance(command, str) and ("loomtui hook " in command or CLIENT_TAIL in command)
+
+
+CLIENT_TAIL = "/loomtui/hooks/client.py "
 
 
 def merge(existing: dict[str, Any], ours: dict[str, list]) -> dict[str, Any]:
@@ -136,11 +152,9 @@ MCP_SERVER_NAME = "loom"
 
 
 def mcp_command() -> tuple[str, list[str]]:
-    """How the agent should start `loomtui mcp` (the same choice as `hook_command`)."""
-    command = hook_command("claude")
-    if command.startswith("loomtui "):
-        return "loomtui", ["mcp"]
-    return sys.executable, ["-m", "loomtui", "mcp"]
+    """How the agent should start `loomtui mcp`."""
+    first, *rest = loomtui_command()
+    return first, [*rest, "mcp"]
 
 
 def claude_mcp_servers() -> dict[str, Any]:

@@ -87,12 +87,17 @@ def caller_gone() -> bool:
         return False
 
 
-def watching_caller(sleep: Callable[[float], None]) -> Callable[[float], None]:
-    """`sleep` for a waiting hook: between naps, give up if the caller is gone."""
+def watching_caller(sleep: Callable[[float], None],
+                    gone: Callable[[], bool | str] | None = None) -> Callable[[float], None]:
+    """`sleep` for a waiting hook: between naps, give up if the caller is gone
+    (`gone`, default `caller_gone`: this process's stdout or stderr hung up; it may
+    return the reason as a string, e.g. the signal a hook client was sent)."""
+    gone = caller_gone if gone is None else gone
 
     def nap(seconds: float) -> None:
-        if caller_gone():
-            raise HookInterrupted("the agent exited while waiting")
+        why = gone()
+        if why:
+            raise HookInterrupted(why if isinstance(why, str) else "the agent exited while waiting")
         sleep(seconds)
 
     return nap

@@ -1,0 +1,210 @@
+"""The pod service, `loomtui serve`: one resident process per pod that answers the
+agents' hooks and runs the pod's background work.
+
+One per pod, by the `serve` lease (as the ingester and the diff watcher are): a
+second `serve` stands by and takes over within about 8 s when the first dies. While
+it holds the lease it
+
+- answers hook clients on `<pod>/serve.sock` (hooks/served.py), so an agent's hook
+  costs a small client instead of a Python start with the whole hook path;
+- runs the transcript ingester and the diff watcher (their own leases: a console
+  that got one first keeps it, and the service takes over when that console goes);
+- cancels gates whose waiting hook is gone, as each console does;
+- runs retention and compaction when the pod's store has them (every few minutes).
+
+Any console starts one when none answers (`start_detached`); it also runs alone,
+e.g. as a systemd user unit (docs/guide.md). Nothing depends on it: without a
+service the hook client runs the direct path itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping
+from datetime import tzinfo
+from pathlib import Path
+
+from loomtui.config import Config
+from loomtui.hooks import served
+from loomtui.store import leases
+from loomtui.store.db import connect, db_path, pod_file_mode
+
+log = logging.getLogger(__name__)
+
+ORPHANS_EVERY = 2.0  # seconds between looks for gates whose waiting hook is gone
+LOG_NAME = "serve.log"
+
+
+def holder_name() -> str:
+    from loomtui.ingest.service import holder_name as name
+
+    return name("loomtui serve")
+
+
+class PodService(leases.LeasedWorker):
+    LEASE = "serve"
+    VERB = "serves"
+
+    def __init__(self, pod: Path, config: Config, *, tz: tzinfo | None = None,
+                 environ: Mapping[str, str] | None = None, clock: Callable[[], float] = time.time,
+                 ingest: bool = True, diffs: bool = True) -> None:
+        super().__init__(pod, holder=holder_name(), clock=clock)
+        self.config = config
+        self.tz = tz
+        self.environ = environ
+        self.ingest = ingest
+        self.diffs = diffs
+        self.server: served.HookServer | None = None
+        self.ready = threading.Event()  # the socket answers
+        self.workers: list[leases.LeasedWorker] = []
+
+    def _hold(self, conn, stop: threading.Event) -> None:
+        """Serve while the lease is ours; returns when it is lost or on stop."""
+        _warm_up()
+        path = served.socket_path(self.pod)
+        try:
+            sock = served.listen(path, pod_file_mode(self.pod))
+        except FileExistsError as exc:
+            # The service we took the lease from still answers; it stops at its next
+            # renewal (leases.RENEW). Try again then.
+            self.state = f"standby ({exc})"
+            stop.wait(leases.RENEW)
+            return
+        inode = os.stat(path).st_ino
+        self.server = served.HookServer(self.pod, sock)
+        serving = threading.Event()
+        accept = threading.Thread(target=self.server.serve, args=(serving,), name="loomtui-accept",
+                                  daemon=True)
+        accept.start()
+        background = threading.Event()
+        threads = self._start_background(background)
+        self.ready.set()
+        log.info("serving %s on %s", self.pod, path)
+        try:
+            last_orphans = 0.0
+            while not stop.wait(min(leases.RENEW, ORPHANS_EVERY)):
+                if not self.renew():
+                    log.warning("lost the serve lease; stopping")
+                    return
+                now = self.clock()
+                if now - last_orphans >= ORPHANS_EVERY:
+                    self._cancel_orphans(conn, now)
+                    last_orphans = now
+        finally:
+            self.ready.clear()
+            serving.set()  # no new calls; calls waiting for a supervisor are told we stop
+            self.server.stopping.set()
+            accept.join(5)
+            sock.close()
+            try:
+                if os.stat(path).st_ino == inode:  # ours still: a successor may have bound its own
+                    path.unlink()
+            except FileNotFoundError:
+                pass
+            background.set()
+            for worker in self.workers:
+                worker.stop()
+            for thread in threads:
+                thread.join(10)
+            self._drain()
+            log.info("stopped; answered %d hook call(s)", self.server.served)
+
+    def _drain(self, seconds: float = 10.0) -> None:
+        """Let calls in progress finish (a gate's wait ends at once: `stopping`)."""
+        deadline = time.monotonic() + seconds
+        while self.server is not None and self.server.active and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    def _cancel_orphans(self, conn, now: float) -> None:
+        from loomtui.store.gates import cancel_orphans
+
+        try:
+            cancelled = cancel_orphans(conn, now=now, actor="loomtui serve")
+        except Exception as exc:  # noqa: BLE001 - a busy store now; the next look tries again
+            log.warning("orphaned gates not checked: %s", exc)
+            return
+        if cancelled:
+            log.info("cancelled orphaned gate(s) %s", ", ".join(map(str, cancelled)))
+
+    def _start_background(self, stop: threading.Event) -> list[threading.Thread]:
+        threads: list[threading.Thread] = []
+        if self.ingest:
+            from loomtui.ingest.pricing import PriceError
+            from loomtui.ingest.service import IngestService
+
+            try:
+                ingester = IngestService(self.pod, self.config, role="loomtui serve", tz=self.tz,
+                                         environ=self.environ)
+            except PriceError as exc:
+                log.error("token ingest is off: %s", exc)
+            else:
+                ingester.start()
+                self.workers.append(ingester)
+        if self.diffs:
+            from loomtui.git.service import DiffService
+
+            git = self.config.git
+            differ = DiffService(self.pod, bases=dict(git.bases), repos=git.repos, holder=self.holder)
+            differ.start()
+            self.workers.append(differ)
+
+            def watch() -> None:
+                async def until_stopped() -> None:
+                    task = asyncio.create_task(differ.watcher.run())
+                    await asyncio.get_running_loop().run_in_executor(None, stop.wait)
+                    differ.watcher.stop()
+                    await task
+
+                try:
+                    asyncio.run(until_stopped())
+                except Exception:  # noqa: BLE001 - diffs stop; hooks go on being answered
+                    log.exception("diff watching stopped")
+
+            thread = threading.Thread(target=watch, name="loomtui-diffs", daemon=True)
+            thread.start()
+            threads.append(thread)
+        return threads
+
+
+def _warm_up() -> None:
+    """Import what hook calls use now, not on the first agent's call."""
+    import loomtui.hooks.gatekeeper  # noqa: F401
+    import loomtui.hooks.governance  # noqa: F401
+    import loomtui.memory.context  # noqa: F401
+    import loomtui.policy  # noqa: F401
+    import loomtui.store.audit  # noqa: F401
+    import loomtui.store.budgets  # noqa: F401
+    import loomtui.store.gates  # noqa: F401
+
+
+def running(pod: Path) -> bool:
+    """Does a pod service answer for `pod`?"""
+    return served.answering(served.socket_path(pod), timeout=0.5)
+
+
+def start_detached(pod: Path, environ: Mapping[str, str] | None = None) -> subprocess.Popen | None:
+    """Start `loomtui serve` for `pod` in its own session (it outlives the console),
+    logging to `<pod>/serve.log`; None when one already answers."""
+    if running(pod):
+        return None
+    env = dict(os.environ if environ is None else environ)
+    env["LOOM_HOME"] = str(pod)
+    log_path = pod / LOG_NAME
+    fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, pod_file_mode(pod))
+    try:
+        return subprocess.Popen([sys.executable, "-m", "loomtui", "serve"], env=env,
+                                stdin=subprocess.DEVNULL, stdout=fd, stderr=fd, start_new_session=True,
+                                close_fds=True)
+    finally:
+        os.close(fd)
+
+
+def check_store(pod: Path) -> None:
+    """Open the store once (clear errors before serving: missing, newer version, locked)."""
+    connect(db_path(pod), create=False).close()
