@@ -27,6 +27,9 @@ def run(args: argparse.Namespace) -> int:
     os.environ["XDG_STATE_HOME"] = str(demo.root / "state")
     try:
         demo.start(args.agents, args.seed)
+        if not demo.serve():
+            print(f"loomtui demo: the pod service did not start (see {demo.root / 'serve.log'}); "
+                  "the console ingests and watches diffs itself", file=sys.stderr)
         from loomtui.tui.app import make_app
 
         app = make_app(demo.pod, load_config(demo.pod), theme=args.theme, environ=demo.environ())

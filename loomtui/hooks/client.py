@@ -57,9 +57,6 @@ def _interrupted(signum, _frame):
     posix._exit(2)
 
 
-for _sig in (_signal.SIGTERM, _signal.SIGINT, _signal.SIGHUP):
-    _signal.signal(_sig, _interrupted)
-
 
 def pod_dir(env):
     """As loomtui.store.db.pod_dir: $LOOM_HOME, $XDG_DATA_HOME/loomtui, ~/.local/share/loomtui."""
@@ -225,4 +222,7 @@ def write_all(fd, data):
 
 
 if __name__ == "__main__":
+    # Before anything else: a signal from here on is a deny, never a death by signal.
+    for _sig in (_signal.SIGTERM, _signal.SIGINT, _signal.SIGHUP):
+        _signal.signal(_sig, _interrupted)
     sys.exit(main(sys.argv))

@@ -149,7 +149,6 @@ class HookServer:
             conn.close()
             with self._lock:
                 self.active -= 1
-                self.served += 1
 
     def handle(self, conn: _socket.socket) -> None:
         pid, _uid, _gid = _PEERCRED.unpack(conn.getsockopt(_socket.SOL_SOCKET, _socket.SO_PEERCRED,
@@ -183,8 +182,47 @@ class HookServer:
             return _hung_up(conn)
 
         found = Hook(agent_name, self.pod, caller=Caller(pid, environ, gone)).run(raw)
+        with self._lock:
+            self.served += 1
         conn.sendall(_netstring(str(found.exit_code).encode()) + _netstring(found.stdout.encode())
                      + _netstring(found.stderr.encode()))
+
+
+def send(pod: Path, agent: str, raw: bytes, environ: dict[str, str], cwd: str,
+         timeout: float = 2.0) -> tuple[int, str, str] | None:
+    """One hook call through the pod service, from Python (the demo's simulated agents
+    record their events this way): (exit status, stdout, stderr), or None when no
+    service took it (nothing was done: the caller runs it itself). Only for events that
+    do not decide: a deciding call made here would have this process as its waiter."""
+    from loomtui.hooks.client import netstring, read_netstrings
+
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    sock.settimeout(timeout)
+    fd = None
+    try:
+        address, fd = _address(socket_path(pod))
+        sock.connect(address)
+        env = b"\0".join(os.fsencode(k) + b"=" + os.fsencode(v) for k, v in environ.items())
+        sock.sendall(MAGIC + netstring(agent.encode()) + netstring(os.fsencode(cwd)) + netstring(env)
+                     + netstring(raw))
+        if sock.recv(2) != b"R0":
+            return None
+        sock.sendall(b"G")
+        sock.settimeout(None)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    except OSError:
+        return None
+    finally:
+        sock.close()
+        if fd is not None:
+            os.close(fd)
+    found = read_netstrings(b"".join(chunks), 3)
+    if found is None:
+        return None
+    code, out, err = found
+    return int(code), out.decode(), err.decode()
 
 
 def read_request(conn: _socket.socket) -> list[bytes] | None:

@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from loomtui.hooks.dispatch import Hook
-from loomtui.hooks.protocol import Answer
+from loomtui.hooks.protocol import DECIDING_EVENTS, Answer
 from loomtui.hooks.signals import HookInterrupted
 from loomtui.places import locate
 from loomtui.sim.edits import WorktreeEdits
@@ -131,6 +131,10 @@ class Simulation:
         self.conn = conn
         self.repo = repo
         self.pod = Path(pod) if pod is not None else _pod_of(conn)
+        # Set by the demo when its pod service runs: (agent kind, hook JSON) -> the
+        # service's answer, or None to answer here. Records only: a simulated agent
+        # lives in this process, so a gate it waits on is held here (as `simulated`).
+        self.via_service: Callable[[str, bytes], Answer | None] | None = None
         self.spare = list(worktrees)
         self.sessions: Counter[Path] = Counter()  # sessions started per worktree
         self.rng = random.Random(seed)
@@ -519,9 +523,16 @@ class Simulation:
         def no_wait(_seconds: float) -> None:
             raise HookInterrupted("an unexpected gate in an inline simulated call")
 
-        hook = Hook(agent=agent.kind, pod=self.pod, clock=lambda: now, sleep=no_wait, simulated=True)
+        raw = json.dumps(data).encode()
         self.sent += 1
-        return hook.run(json.dumps(data).encode())
+        if self.via_service is not None and data["hook_event_name"] not in DECIDING_EVENTS:
+            # The demo's pod service runs: the call goes through its socket as a real
+            # agent's hook client's would (decisions stay here: see `via_service`).
+            answered = self.via_service(agent.kind, raw)
+            if answered is not None:
+                return answered
+        hook = Hook(agent=agent.kind, pod=self.pod, clock=lambda: now, sleep=no_wait, simulated=True)
+        return hook.run(raw)
 
     def _record(self, agent: SimAgent, now: float, kind: str, *, summary: str,
                 status: str | None = None, reason: str | None = None) -> None:

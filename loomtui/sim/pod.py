@@ -4,7 +4,10 @@ simulation until stopped."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -57,6 +60,7 @@ class DemoPod:
     _thread: threading.Thread | None = None
     error: BaseException | None = None
     sim: Simulation | None = None
+    service: subprocess.Popen | None = None  # `loomtui serve` for the demo pod (see `serve`)
 
     def start(self, agents: int, seed: int | None, *, clock: Callable[[], float] = time.time,
               speed: float = 1.0, tick: float = 0.05, edits: bool = True, memory: bool = True) -> None:
@@ -109,10 +113,46 @@ class DemoPod:
         return {"HOME": str(self.root), "CLAUDE_CONFIG_DIR": str(self.claude_dir),
                 "CODEX_HOME": str(self.codex_home)}
 
+    def serve(self, timeout: float = 15.0) -> bool:
+        """Run the demo pod's service (`loomtui serve`, a child of the demo) and send the
+        simulated agents' records through it; False (the demo goes on without) when it
+        does not answer within `timeout`."""
+        from loomtui.hooks import served
+        from loomtui.hooks.protocol import Answer
+
+        env = {**os.environ, **self.environ(), "LOOM_HOME": str(self.pod)}
+        log = os.open(self.root / "serve.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            self.service = subprocess.Popen([sys.executable, "-m", "loomtui", "serve"], env=env,
+                                            stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+        finally:
+            os.close(log)
+        deadline = time.monotonic() + timeout
+        while not served.answering(served.socket_path(self.pod), 0.2):
+            if self.service.poll() is not None or time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+        cwd = str(self.repo)
+
+        def via_service(kind: str, raw: bytes) -> Answer | None:
+            found = served.send(self.pod, kind, raw, env, cwd)
+            return Answer(*found) if found is not None else None
+
+        if self.sim is not None:
+            self.sim.via_service = via_service
+        return True
+
     def stop(self) -> None:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
+        if self.service is not None and self.service.poll() is None:
+            self.service.terminate()
+            try:
+                self.service.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.service.kill()
+                self.service.wait()
 
     def remove(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
