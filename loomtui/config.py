@@ -30,6 +30,9 @@ DEFAULT_CONFIG_TEXT = """\
 # Seconds without activity after which a working agent reads as stalled.
 # stall_after = 300
 
+# Start the pod service (`loomtui serve`: hooks, ingest, diffs) when none runs.
+# start_service = true
+
 [ingest]
 # Extra places transcripts are read from (examples indented), besides $CLAUDE_CONFIG_DIR (else ~/.claude and
 # ~/.config/claude) and $CODEX_HOME (else ~/.codex).
@@ -99,6 +102,7 @@ class ConsoleConfig:
     theme: str = "loom-dark"
     refresh_hz: float = 4.0
     stall_after: float = 300.0
+    start_service: bool = True
 
 
 @dataclass(frozen=True)
@@ -178,6 +182,7 @@ def parse_config(data: Mapping[str, Any], path: Path | None = None) -> Config:
         theme=console.theme,
         refresh_hz=min(4.0, max(1.0, float(console.refresh_hz))),
         stall_after=max(1.0, float(console.stall_after)),
+        start_service=console.start_service,
     )
     keymap: dict[str, str] = {}
     raw_keymap = data.get("keymap", {})

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from loomtui.commands.common import open_pod, read_config
 from loomtui.commands.errors import CommandError
+from loomtui.hooks import served
 from loomtui.store.agents import STATUS_SYMBOLS, STATUSES, fetch_agents
 from loomtui.store.db import db_path, describe_error, pod_is_shared
 from loomtui.store.leases import holder_of
@@ -30,6 +31,7 @@ def collect(now: float | None = None) -> dict:
             "SELECT count(*), coalesce(sum(bad_lines), 0), count(*) FILTER (WHERE bad_lines > 0) "
             "FROM ingest_offsets").fetchone()
         holder = holder_of(pod, "ingest", now)
+        service_holder = holder_of(pod, "serve", now)
     except sqlite3.DatabaseError as exc:  # damage past the header shows only on reading
         raise CommandError(describe_error(db_path(pod), exc)) from None
     finally:
@@ -48,6 +50,11 @@ def collect(now: float | None = None) -> dict:
             "bad_lines": bad_lines,
             "files_with_bad_lines": bad_files,
             "holder": holder,
+        },
+        "service": {
+            "holder": service_holder,
+            "answering": served.answering(served.socket_path(pod), timeout=0.5),
+            "socket": str(served.socket_path(pod)),
         },
         "access": access(pod),
     }
@@ -112,6 +119,11 @@ def run(args: argparse.Namespace) -> int:
     if ingest["bad_lines"]:
         print(f"         {ingest['bad_lines']} bad line(s) skipped in "
               f"{ingest['files_with_bad_lines']} file(s) (malformed JSON, truncated or not UTF-8)")
+    service = summary["service"]
+    if service["answering"]:
+        print(printable(f"service  answering hooks ({service['holder'] or 'lease lapsed'})"))
+    else:
+        print("service  not running: hooks take the direct path (`loomtui serve`, or open the console)")
     return 0
 
 
