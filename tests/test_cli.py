@@ -211,7 +211,9 @@ def test_status_json_on_empty_pod(initialised: Path, env: dict[str, str], tmp_pa
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)  # json.loads rejects any second document
     assert set(summary) == {"pod", "store", "store_bytes", "agents", "by_status", "pending_approvals",
-                            "ingest", "access"}
+                            "ingest", "service", "access"}
+    assert summary["service"] == {"holder": None, "answering": False,
+                                  "socket": str(initialised / "serve.sock")}
     assert summary["access"] == {"shared": False, "group": None, "mode": "0700", "store_mode": "0600",
                                  "readable_by_others": False, "warning": None}
     assert summary["ingest"] == {"transcripts": 0, "bad_lines": 0, "files_with_bad_lines": 0,
