@@ -161,3 +161,20 @@ def test_parse_policy_gives_the_same_policy_either_way(monkeypatch) -> None:
 
     monkeypatch.setattr("loomtui.policy.quicktoml.loads", bail)
     assert parse_policy(default_policy_text()) == fast
+
+
+def test_a_long_lived_process_reparses_the_moment_the_bytes_change(tmp_path: Path) -> None:
+    """The pod service keeps the last parse in memory, keyed by the file's exact bytes:
+    any edit (even one that keeps the size and the mtime) is read and obeyed at once."""
+    path = tmp_path / "policy.toml"
+    path.write_text(GATE_LS)
+    first = load_policy(tmp_path)
+    assert load_policy(tmp_path) is first  # same bytes: the same parse
+    stamp = os.stat(path)
+    path.write_text(DENY_LS)  # the same length as GATE_LS
+    os.utime(path, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
+    assert len(path.read_bytes()) == len(GATE_LS.encode())
+    second = load_policy(tmp_path)
+    assert second is not first
+    assert classify(second, "Bash", {"command": "ls"}).action == "deny"
+    assert classify(first, "Bash", {"command": "ls"}).action == "gate"

@@ -117,9 +117,10 @@ def _build(data: dict, source: str, digest: str) -> Policy:
 def load_policy(pod: Path) -> Policy:
     """`<pod>/policy.toml`; the defaults if there is none; PolicyError if it is unusable.
 
-    Read and parsed on every call, on purpose: no derived file (a cache in the pod,
-    which an agent might rewrite) is trusted to hold policy. A `.policy-cache.json`
-    left by an earlier version is ignored."""
+    Read on every call, on purpose: no derived file (a cache in the pod, which an
+    agent might rewrite) is trusted to hold policy. A `.policy-cache.json` left by
+    an earlier version is ignored. A long-lived process (the pod service) keeps the
+    last parse of each file in memory and reuses it only for the very same bytes."""
     path = Path(pod) / POLICY_NAME
     try:
         raw = path.read_bytes()
@@ -127,13 +128,22 @@ def load_policy(pod: Path) -> Policy:
         return _defaults()
     except OSError as exc:
         raise PolicyError(f"cannot read {path}: {exc.strerror or exc}") from None
+    source = str(path)
+    seen = _PARSED.get(source)
+    if seen is not None and seen[0] == raw:
+        return seen[1]
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise PolicyError(f"{path} is not UTF-8 text (byte {exc.start})") from None
-    return parse_policy(text, str(path))
+    policy = parse_policy(text, source)
+    _PARSED[source] = (raw, policy)
+    return policy
 
 
+# path -> (the file's bytes, their parse). Policies are immutable (tuples all the way
+# down), so one parse serves every thread; different bytes are parsed again.
+_PARSED: dict[str, tuple[bytes, Policy]] = {}
 _DEFAULTS: list[Policy] = []
 
 
