@@ -2,7 +2,7 @@
 
 - direct: `loomtui hook claude|codex`, the whole hook path in the agent's process;
 - served: the command `loomtui init` writes (the hook client, `python3 -I -S
-  .../loomtui/hooks/client.py claude`) with a `loomtui serve` running for the pod,
+  .../loomtui/hooks/launch.py claude`) with a `loomtui serve` running for the pod,
   started on the first call into that pod and stopped after the test.
 
 A module opts in with `pytestmark = pytest.mark.usefixtures("hook_route")` (the

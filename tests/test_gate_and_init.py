@@ -120,7 +120,7 @@ def test_init_claude_merges_keeps_settings_backs_up_and_is_idempotent(tmp_path: 
     assert pre[0] == mine["hooks"]["PreToolUse"][0]  # their hook kept, first
     ours = pre[1]["hooks"][0]
     # The hook client, by this interpreter without site packages (it needs none)
-    assert ours["command"].endswith("/loomtui/hooks/client.py claude") and ours["timeout"] == 1800
+    assert ours["command"].endswith("/loomtui/hooks/launch.py claude") and ours["timeout"] == 1800
     assert shlex.split(ours["command"])[1:3] == ["-I", "-S"]
     assert set(data["hooks"]) >= {"PreToolUse", "PermissionRequest", "PostToolUse", "Notification", "Stop",
                                   "SessionStart", "SessionEnd", "UserPromptSubmit"}
@@ -158,7 +158,7 @@ def test_init_codex_writes_hooks_and_explains_trust(tmp_path: Path, repo: Path) 
     done = run_init(tmp_path / "p", repo, "codex")
     assert done.returncode == 0
     hooks = json.loads((repo / ".codex" / "hooks.json").read_text())["hooks"]
-    assert hooks["PreToolUse"][0]["hooks"][0]["command"].endswith("/loomtui/hooks/client.py codex")
+    assert hooks["PreToolUse"][0]["hooks"][0]["command"].endswith("/loomtui/hooks/launch.py codex")
     assert "trusted" in done.stdout
 
 

@@ -66,7 +66,7 @@ def events(pod: Path) -> list[tuple[str, str]]:
 
 def test_client_and_service_speak_the_same_protocol() -> None:
     assert (client.SOCKET_NAME, client.MAGIC) == (served.SOCKET_NAME, served.MAGIC)
-    assert install.hook_command("codex").endswith("/loomtui/hooks/client.py codex")
+    assert install.hook_command("codex").endswith("/loomtui/hooks/launch.py codex")
 
 
 def test_client_imports_no_site_packages_and_no_loomtui_when_served(pod: Path, repo: Path) -> None:
@@ -355,3 +355,19 @@ def test_session_start_memory_and_codex_answers_come_back_whole(pod: Path, repo:
         assert code == 0 and "protect-pod-commands" in reason
     finally:
         assert "answered 2 hook call" in stop(service)
+
+
+def test_a_broken_install_blocks_never_lets_through(tmp_path: Path, repo: Path) -> None:
+    """Claude Code lets a call through when its hook exits 1 (a traceback): the hook
+    command must block (2) even when the client beside it is missing or broken."""
+    lone = tmp_path / "lone"
+    lone.mkdir()
+    (lone / "launch.py").write_bytes(install.CLIENT.read_bytes())
+    data = json.dumps(bash("git status", repo)).encode()
+    done = subprocess.run([sys.executable, "-I", "-S", str(lone / "launch.py"), "claude"], input=data,
+                          capture_output=True, timeout=60)
+    assert done.returncode == 2 and b"denied to be safe" in done.stderr and b"Traceback" not in done.stderr
+    (lone / "client.py").write_bytes(Path(client.__file__).read_bytes())  # no package around it
+    done = subprocess.run([sys.executable, "-I", "-S", str(lone / "launch.py"), "claude"], input=data,
+                          capture_output=True, timeout=60, env={"LOOM_HOME": str(tmp_path / "nopod")})
+    assert done.returncode == 2 and b"denied to be safe" in done.stderr and b"Traceback" not in done.stderr

@@ -1,6 +1,6 @@
 """The hook command `loomtui init` writes: a minimal client of the pod service.
 
-    python3 -I -S /path/to/loomtui/hooks/client.py claude|codex
+    python3 -I -S /path/to/loomtui/hooks/launch.py claude|codex   (which runs main())
 
 It reads the hook event on stdin, hands it to `loomtui serve` over the Unix socket
 `<pod>/serve.sock` and prints the service's answer, exactly as `loomtui hook` would
@@ -199,14 +199,20 @@ def direct(agent, raw):
 
 
 def main(argv):
+    """The exit status for the agent; never 1 (Claude Code lets a call through on 1)."""
     if len(argv) != 2 or argv[1] not in ("claude", "codex"):
         posix.write(2, b"usage: client.py claude|codex (the LoomTUI hook); denied to be safe\n")
         return 2
     agent = argv[1]
-    raw = read_stdin()
-    found = ask(agent, raw)
-    if found is None:
-        return direct(agent, raw)
+    try:
+        raw = read_stdin()
+        found = ask(agent, raw)
+        if found is None:
+            return direct(agent, raw)
+    except BaseException as exc:  # noqa: BLE001 - e.g. the package beside us cannot be imported
+        posix.write(2, f"LoomTUI: the hook cannot run ({type(exc).__name__}: {exc}); "
+                       "denied to be safe\n".encode())
+        return 2
     code, out, err = found
     try:
         write_all(1, out)

@@ -211,9 +211,9 @@ def _runs_loomtui(handler: Any) -> bool:
         words = words[1:]
     if len(words) >= 2 and os.path.basename(words[0]) == "loomtui" and words[1] == "hook":
         return True
-    if any(w.endswith("/loomtui/hooks/client.py") and words[i + 1:i + 2] in (["claude"], ["codex"])
+    if any(w.endswith("/loomtui/hooks/launch.py") and words[i + 1:i + 2] in (["claude"], ["codex"])
            for i, w in enumerate(words)):
-        return True  # the hook client `init` writes: python3 -I -S .../loomtui/hooks/client.py claude
+        return True  # the hook client `init` writes: python3 -I -S .../loomtui/hooks/launch.py claude
     return any(words[i:i + 3] == ["-m", "loomtui", "hook"] for i in range(1, len(words) - 2))
 
 

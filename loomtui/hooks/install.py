@@ -37,8 +37,9 @@ CODEX_EVENTS = ("SessionStart", "PreToolUse", "PermissionRequest", "PostToolUse"
                 "UserPromptSubmit", "Stop")
 
 
-# The hook client: the command agents run on every call (see hooks/client.py).
-CLIENT = Path(__file__).with_name("client.py")
+# The hook client: the command agents run on every call (hooks/launch.py starts
+# hooks/client.py from its compiled cache).
+CLIENT = Path(__file__).with_name("launch.py")
 
 
 def hook_command(agent: str) -> str:
@@ -96,7 +97,7 @@ def _ours(handler: Any) -> bool:
     return isinstance(command, str) and ("loomtui hook " in command or CLIENT_TAIL in command)
 
 
-CLIENT_TAIL = "/loomtui/hooks/client.py "
+CLIENT_TAIL = "/loomtui/hooks/launch.py "
 
 
 def merge(existing: dict[str, Any], ours: dict[str, list]) -> dict[str, Any]:
