@@ -289,7 +289,7 @@ def _event_of(raw: bytes) -> str:
     (the Hook then answers the bad input as the direct path does)."""
     try:
         data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         return "PreToolUse"  # unreadable input may be a call that decides: treat it so
     event = data.get("hook_event_name") if isinstance(data, dict) else None
     return event if isinstance(event, str) else "PreToolUse"
