@@ -84,6 +84,15 @@ DEFAULT_CONFIG_TEXT = """\
 # context (an estimate: ASCII characters / 3 + other characters).
 # session_budget_tokens = 2000
 
+[serve]
+# The pod service (`loomtui serve`) can also take Claude Code's events that never
+# decide (PostToolUse, PostToolUseFailure, Notification, Stop, SubagentStop,
+# SessionEnd) as HTTP hooks on 127.0.0.1, which costs the agent no process per event.
+# Set a free port here, then run `loomtui init claude` again to write them. When the
+# service is down those events are lost (Claude Code logs a hook error and goes on);
+# the transcript ingester still counts the agent's activity and tokens. 0: off.
+# http_port = 0
+
 [supervisors]
 # The OS accounts that may decide (approve, reject, claim, change budgets, review
 # memory). Empty: the pod directory's owner, or for a shared pod (init --shared) the
@@ -126,6 +135,11 @@ class BudgetConfig:
 
 
 @dataclass(frozen=True)
+class ServeConfig:
+    http_port: int = 0  # 0: no HTTP hooks
+
+
+@dataclass(frozen=True)
 class GitConfig:
     bases: Mapping[str, str] = field(default_factory=dict)  # repository path -> base
     repos: tuple[str, ...] = ()
@@ -134,6 +148,7 @@ class GitConfig:
 @dataclass(frozen=True)
 class Config:
     console: ConsoleConfig = field(default_factory=ConsoleConfig)
+    serve: ServeConfig = field(default_factory=ServeConfig)
     keymap: Mapping[str, str] = field(default_factory=dict)
     ingest: IngestConfig = field(default_factory=IngestConfig)
     budgets: BudgetConfig = field(default_factory=BudgetConfig)
@@ -175,7 +190,7 @@ def parse_config(data: Mapping[str, Any], path: Path | None = None) -> Config:
     where = str(path) if path else "config"
     warnings: list[str] = []
     for key in data:
-        if key not in ("console", "keymap", "ingest", "budgets", "memory", "git", "supervisors"):
+        if key not in ("console", "keymap", "ingest", "budgets", "memory", "git", "supervisors", "serve"):
             warnings.append(f"{where}: unknown section or key [{key}] ignored")
     console = _section(data.get("console", {}), ConsoleConfig, "console", where, warnings)
     console = ConsoleConfig(
@@ -199,8 +214,12 @@ def parse_config(data: Mapping[str, Any], path: Path | None = None) -> Config:
     memory = _memory(data.get("memory", {}), where, warnings)
     git = _git(data.get("git", {}), where, warnings)
     supervisors = _supervisors(data.get("supervisors", {}), where, warnings)
+    serve = _section(data.get("serve", {}), ServeConfig, "serve", where, warnings)
+    if not 0 <= serve.http_port <= 65535:
+        warnings.append(f"{where}: serve.http_port must be a port (1-65535) or 0; HTTP hooks off")
+        serve = ServeConfig()
     return Config(console=console, keymap=keymap, ingest=ingest, budgets=budgets, memory=memory, git=git,
-                  supervisors=supervisors, path=path, warnings=tuple(warnings))
+                  supervisors=supervisors, serve=serve, path=path, warnings=tuple(warnings))
 
 
 def _number(value: Any) -> bool:

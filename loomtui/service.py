@@ -68,12 +68,26 @@ class PodService(leases.LeasedWorker):
         """Serve while the lease is ours; returns when it is lost or on stop."""
         _warm_up()
         path = served.socket_path(self.pod)
+        # HTTP first: once the socket answers, everything this service takes is up.
+        web = None
+        if self.config.serve.http_port:
+            from loomtui.hooks import http_hooks
+
+            try:
+                web, _ = http_hooks.start(self.pod, self.config.serve.http_port)
+                log.info("HTTP hooks on %s", http_hooks.url(self.config.serve.http_port))
+            except OSError as exc:
+                log.error("no HTTP hooks: port %d: %s (those events are lost until it is free)",
+                          self.config.serve.http_port, exc)
         try:
             sock = served.listen(path, pod_file_mode(self.pod))
         except FileExistsError as exc:
             # The service we took the lease from still answers; it stops at its next
             # renewal (leases.RENEW). Try again then.
             self.state = f"standby ({exc})"
+            if web is not None:
+                web.shutdown()
+                web.server_close()
             stop.wait(leases.RENEW)
             return
         inode = os.stat(path).st_ino
@@ -98,6 +112,10 @@ class PodService(leases.LeasedWorker):
                     last_orphans = now
         finally:
             self.ready.clear()
+            if web is not None:
+                web.shutdown()
+                web.server_close()
+                log.info("answered %d HTTP hook call(s)", web.served)
             serving.set()  # no new calls; calls waiting for a supervisor are told we stop
             self.server.stopping.set()
             accept.join(5)

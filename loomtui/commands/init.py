@@ -178,7 +178,15 @@ def _agent_config(agent: str, pod: Path | None = None, sandbox: bool = True) -> 
     from loomtui.hooks import install
 
     command = install.hook_command(agent)
-    hooks = install.claude_hooks(command) if agent == "claude" else install.codex_hooks(command)
+    http = None
+    if agent == "claude" and pod is not None:
+        from loomtui.commands.common import read_config
+        from loomtui.hooks import http_hooks
+
+        port = read_config(pod, warn=False).serve.http_port
+        if port:  # [serve] http_port: the events that never decide go to the service over HTTP
+            http = (http_hooks.url(port), http_hooks.token(pod))
+    hooks = install.claude_hooks(command, http) if agent == "claude" else install.codex_hooks(command)
     config: dict = {"hooks": hooks}
     if agent == "claude" and pod is not None:
         if sandbox:
@@ -203,7 +211,7 @@ def _install(agent: str, pod: Path, sandbox: bool = True) -> None:
         notes: list[str] = []
 
         def merge(existing: dict) -> dict:
-            merged = install.merge(existing, _agent_config(agent)["hooks"])
+            merged = install.merge(existing, _agent_config(agent, pod)["hooks"])
             merged = install.approve_mcp_server(merged)
             if sandbox:
                 merged, found = install.merge_sandbox(merged, pod)

@@ -68,13 +68,21 @@ def _handler(command: str, deciding: bool, asynchronous: bool = False) -> dict[s
     return handler
 
 
-def claude_hooks(command: str) -> dict[str, list]:
+def claude_hooks(command: str, http: tuple[str, str] | None = None) -> dict[str, list]:
+    """Claude Code's hooks table. With `http` (url, token), the events that never decide
+    go to the pod service as HTTP hooks (hooks/http_hooks.py); the others keep `command`."""
+    from loomtui.hooks.http_hooks import RECORD_EVENTS, TOKEN_HEADER
+
     hooks: dict[str, list] = {}
     for event, (matcher, deciding) in CLAUDE_EVENTS.items():
         group: dict[str, Any] = {}
         if matcher is not None:
             group["matcher"] = matcher
-        group["hooks"] = [_handler(command, deciding, asynchronous=event.startswith("PostToolUse"))]
+        if http is not None and event in RECORD_EVENTS:
+            group["hooks"] = [{"type": "http", "url": http[0], "headers": {TOKEN_HEADER: http[1]},
+                               "timeout": 10}]
+        else:
+            group["hooks"] = [_handler(command, deciding, asynchronous=event.startswith("PostToolUse"))]
         hooks[event] = [group]
     return hooks
 
@@ -91,9 +99,14 @@ def codex_hooks(command: str) -> dict[str, list]:
 
 
 def _ours(handler: Any) -> bool:
-    """A handler an earlier `init` wrote: `loomtui hook ...`, `-m loomtui hook ...`, or
-    the hook client."""
-    command = handler.get("command") if isinstance(handler, dict) else None
+    """A handler an earlier `init` wrote: `loomtui hook ...`, `-m loomtui hook ...`, the
+    hook client, or an HTTP hook to the pod service."""
+    if not isinstance(handler, dict):
+        return False
+    if handler.get("type") == "http":
+        address = handler.get("url")
+        return isinstance(address, str) and "/loomtui/hook/" in address
+    command = handler.get("command")
     return isinstance(command, str) and ("loomtui hook " in command or CLIENT_TAIL in command)
 
 
