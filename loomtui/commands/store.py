@@ -69,9 +69,10 @@ def run_compact(conn: sqlite3.Connection, path, config: retention.Retention, now
             result["vacuum_space"] = retention.vacuum_space(path)
         result["seconds"] = time.monotonic() - started
         return result
+    if full:  # before anything changes: a refusal leaves the store as it was
+        space = retention.require_vacuum_space(path)
     report = retention.apply(conn, config, now, batch=batch, max_seconds=None)
     if full:
-        space = retention.vacuum_space(path)
         if warn is not None:
             warn(f"a full VACUUM rewrites {path} ({space['size'] / 1e6:,.1f} MB) and needs as much free "
                  "space again, twice; hooks wait for it (and fail closed after 5 s), so run it while "

@@ -425,12 +425,8 @@ def vacuum_space(path: Path) -> dict[str, Any]:
             "fits": all(p["free"] >= p["need"] for p in places.values())}
 
 
-def full_vacuum(conn: sqlite3.Connection, path: Path, report: Report | None = None) -> Report:
-    """VACUUM the whole store once, switching it to incremental auto_vacuum. It rewrites
-    the file and holds the write lock throughout (hooks wait, then fail closed after the
-    busy timeout): run it when agents are idle. NotEnoughSpace (nothing done) when the
-    disk is short. Then checkpoints (TRUNCATE when it can)."""
-    report = report or Report()
+def require_vacuum_space(path: Path) -> dict[str, Any]:
+    """vacuum_space(path), or NotEnoughSpace saying where and how much is missing."""
     space = vacuum_space(path)
     if not space["fits"]:
         short = "; ".join(f"{_mb(p['need'])} needed, {_mb(p['free'])} free on {p['path']}"
@@ -439,7 +435,17 @@ def full_vacuum(conn: sqlite3.Connection, path: Path, report: Report | None = No
             f"not enough free disk space for a full VACUUM of {path} ({_mb(space['size'])}): {short}. "
             "VACUUM writes a temporary copy of the database and then the database again through "
             "its write-ahead log; free some space (or point SQLITE_TMPDIR at a roomier disk) "
-            "and try again. Nothing was vacuumed.")
+            "and try again. The VACUUM was not started.")
+    return space
+
+
+def full_vacuum(conn: sqlite3.Connection, path: Path, report: Report | None = None) -> Report:
+    """VACUUM the whole store once, switching it to incremental auto_vacuum. It rewrites
+    the file and holds the write lock throughout (hooks wait, then fail closed after the
+    busy timeout): run it when agents are idle. NotEnoughSpace (nothing done) when the
+    disk is short. Then checkpoints (TRUNCATE when it can)."""
+    report = report or Report()
+    require_vacuum_space(path)
     report.page_size = _pragma(conn, "page_size")
     pages = _pragma(conn, "page_count")
     conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
