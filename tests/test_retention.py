@@ -19,7 +19,7 @@ from loomtui import cli
 from loomtui.config import RetentionConfig, parse_config
 from loomtui.memory import entries
 from loomtui.store import audit, db, retention
-from loomtui.store.agents import record_event, upsert_agent
+from loomtui.store.agents import upsert_agent
 from loomtui.store.db import connect, db_path, transaction
 from loomtui.store.gates import create_gate, decide
 from loomtui.store.schema import SCHEMA_VERSION
