@@ -19,7 +19,7 @@ from loomtui import cli
 from loomtui.config import RetentionConfig, parse_config
 from loomtui.memory import entries
 from loomtui.store import audit, db, retention
-from loomtui.store.agents import upsert_agent
+from loomtui.store.agents import record_event, upsert_agent
 from loomtui.store.db import connect, db_path, transaction
 from loomtui.store.gates import create_gate, decide
 from loomtui.store.schema import SCHEMA_VERSION
@@ -317,6 +317,40 @@ def test_killed_mid_compaction_leaves_a_consistent_store(tmp_path: Path) -> None
         assert after == all_rows(conn)
     finally:
         conn.close()
+
+
+def test_hooks_keep_writing_while_it_compacts(tmp_path: Path) -> None:
+    """Batches are short transactions with a pause after each: a hook's write waits at most
+    about one batch, never its whole busy timeout (which would fail it closed)."""
+    pod = history_pod(tmp_path, events=KILL_EVENTS, usage=0)
+    child = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys; from loomtui.store import retention; from loomtui.config import RetentionConfig; "
+         "retention.run(__import__('pathlib').Path(sys.argv[1]), RetentionConfig(), float(sys.argv[2]), "
+         "batch=100, max_seconds=None)", str(pod), str(NOW)])
+    conn = open_store(pod)
+    try:
+        agent = conn.execute("SELECT id FROM agents WHERE name = 'veteran'").fetchone()[0]
+        waits, during = [], 0
+        wait_for(lambda: conn.execute("SELECT count(*) FROM store_meta").fetchone()[0],
+                 "the compaction's first batch")
+        while child.poll() is None:
+            began = time.monotonic()
+            record_event(conn, agent, kind="tool", now=time.time(), tool="Bash", summary="ls",
+                         payload={"tool_input": {"command": "ls"}})
+            waits.append(time.monotonic() - began)
+            during += child.poll() is None
+        assert child.returncode == 0
+        assert during >= 3, "the compaction ended before hooks could write beside it: nothing was tested"
+        assert max(waits) < 2.5, f"a write waited {max(waits):.2f} s (half the busy timeout)"
+        old = conn.execute("SELECT count(*), sum(payload = '{}') FROM events WHERE ts < ?",
+                           (NOW - 14 * DAY,)).fetchone()
+        assert old == (KILL_EVENTS * 46 // 60,) * 2
+    finally:
+        conn.close()
+        if child.poll() is None:
+            child.kill()
+            child.wait()
 
 
 def test_full_switches_an_older_store_to_incremental_vacuum_and_it_shrinks(
