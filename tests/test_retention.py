@@ -472,3 +472,20 @@ def test_a_locked_or_newer_store_is_a_clear_error(pod: Path) -> None:
     conn.close()
     done = loom(pod, "store", "compact", "--dry-run")
     assert done.returncode == 1 and "upgrade LoomTUI" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_events_with_a_trigger_are_updated_in_place_never_deleted(pod: Path) -> None:
+    """Reduced events are deleted and inserted again (pages get freed); a trigger on events
+    (none in LoomTUI's schema today) would see deletes that are not, so then it UPDATEs."""
+    conn = open_store(pod)
+    try:
+        conn.execute("CREATE TRIGGER no_event_deletes BEFORE DELETE ON events BEGIN "
+                     "SELECT RAISE(ABORT, 'events are never deleted'); END")
+        before = all_rows(conn)
+        report = retention.run(conn, DEFAULTS, NOW)
+        assert report.events_reduced == OLD_EVENTS * 46 // 60
+        after = {e[0]: e for e in conn.execute("SELECT * FROM events")}
+        for e in before["events"]:
+            assert after[e[0]] == ((*e[:6], "{}") if e[2] < NOW - 14 * DAY else e)
+    finally:
+        conn.close()

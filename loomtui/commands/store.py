@@ -32,13 +32,12 @@ def compact(args: argparse.Namespace, now: float | None = None) -> int:
     pod, conn = open_pod(create=False)
     path = db_path(pod)
     try:
-        config = read_config(pod, warn=not args.json)
+        config = read_config(pod)  # warnings go to stderr, never into --json's stdout
         if config.retention.errors:
             raise CommandError("retention is off until config.toml's [retention] is fixed, and nothing "
                                "was changed: " + "; ".join(config.retention.errors))
         result = run_compact(conn, path, config.retention, time.time() if now is None else now,
-                             dry_run=args.dry_run, full=args.full, batch=args.batch,
-                             warn=None if args.json else _warn)
+                             dry_run=args.dry_run, full=args.full, batch=args.batch, warn=_warn)
     except sqlite3.DatabaseError as exc:
         raise CommandError(describe_error(path, exc)) from None
     except StoreError as exc:

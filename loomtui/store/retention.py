@@ -77,9 +77,14 @@ AUTO_VACUUM = {0: "none", 1: "full", 2: "incremental"}
 class Retention(Protocol):
     """What retention reads of the config: loomtui.config.RetentionConfig."""
 
-    event_payload_days: int
-    usage_days: int
-    errors: tuple[str, ...]
+    @property
+    def event_payload_days(self) -> int: ...
+
+    @property
+    def usage_days(self) -> int: ...
+
+    @property
+    def errors(self) -> tuple[str, ...]: ...
 
 
 class RetentionOff(StoreError):
@@ -279,12 +284,17 @@ def _rewrite_reduced(conn: sqlite3.Connection, mark: int, last: int) -> tuple[in
     UPDATEd: SQLite does not rebalance a page whose rows shrink in place, so an UPDATE
     leaves the same pages, mostly empty, and frees nothing (measured: 1.6 MB of payload
     reduced, 8 KB freed). A DELETE merges the emptied pages and frees them; the small rows
-    go back into a few full ones. Nothing references events by id, and no trigger is on it."""
+    go back into a few full ones. Nothing references events by id, and no trigger is on it;
+    should a later schema put one there, this falls back to the UPDATE (which would not
+    fire a delete trigger for rows that are kept)."""
     columns = [r[1] for r in conn.execute("PRAGMA table_info(events)")]
     where = "WHERE id > ? AND id <= ? AND payload != ?"
     params = (mark, last, REDUCED_PAYLOAD)
     size = conn.execute(f"SELECT coalesce(sum(length(CAST(payload AS BLOB))), 0) FROM events {where}",
                         params).fetchone()[0]
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'events'").fetchone():
+        count = conn.execute(f"UPDATE events SET payload = ? {where}", (REDUCED_PAYLOAD, *params)).rowcount
+        return count, size
     kept = ", ".join("?" if c == "payload" else _quote(c) for c in columns)
     rows = conn.execute(f"SELECT {kept} FROM events {where}", (REDUCED_PAYLOAD, *params)).fetchall()
     if not rows:
