@@ -489,3 +489,26 @@ def test_events_with_a_trigger_are_updated_in_place_never_deleted(pod: Path) -> 
             assert after[e[0]] == ((*e[:6], "{}") if e[2] < NOW - 14 * DAY else e)
     finally:
         conn.close()
+
+
+def test_a_reader_holding_a_snapshot_keeps_the_wal_but_does_not_block_the_run(pod: Path) -> None:
+    """A console in the middle of a read: the checkpoint copies what it can (PASSIVE), the
+    TRUNCATE gives up after its short timeout, and the run says so; the next run, with the
+    reader gone, truncates the WAL."""
+    conn = open_store(pod)
+    reader = open_store(pod)
+    try:
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM events").fetchone()  # holds its snapshot
+        began = time.monotonic()
+        report = retention.run(conn, DEFAULTS, NOW)
+        assert report.changed and report.checkpoint in ("busy", "passive")
+        assert time.monotonic() - began < db.BUSY_TIMEOUT_MS / 1000  # never waited out a busy timeout
+        assert (pod / "loom.db-wal").stat().st_size > 0
+        reader.execute("COMMIT")
+        later = retention.run(conn, RetentionConfig(event_payload_days=1), NOW)  # something to do
+        assert later.changed and later.checkpoint == "truncate"
+        assert (pod / "loom.db-wal").stat().st_size == 0
+    finally:
+        reader.close()
+        conn.close()
