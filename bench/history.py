@@ -25,7 +25,14 @@ in the same run:
 * commands: `loomtui usage --json`, `loomtui usage --by session --json` and
   `loomtui status --json` (LOOM_HOME = the pod), wall time, `--repeat` times, median;
 * the database: file size, and bytes per event and per usage row (the growth of the
-  file while each kind was written, after a WAL checkpoint).
+  file while each kind was written, after a WAL checkpoint);
+* the size after retention: a copy of the pod's store (sqlite3's backup, in a temporary
+  directory beside the cache) compacted as `loomtui store compact` does it (the same
+  function, default [retention]) at two moments: 14 days after the pod's last day (every
+  event's payload past event_payload_days, the usage rows still kept), then 90 days after
+  (the raw usage rows past usage_days too); then once more with `--full` (one VACUUM).
+  Reported: the file's size (database + WAL) after each, compact's wall time, and what
+  `retention.plan` (which `loomtui status` runs) costs on the uncompacted copy.
 
 What a pod holds. 350 agents: 50 seats (5 repositories, 10 worktrees each), one
 Claude session per seat per day; the last day's 50 are live (working or idle), the
@@ -487,6 +494,48 @@ def measure_startup(pod: Path, agents: int, env: dict[str, str], log: Path) -> f
         console.finish()
 
 
+def measure_retention(pod: Path, meta: dict[str, Any], cache: Path) -> dict[str, Any]:
+    """The store's size after retention, on a copy: compact at the pod's end + 14 days
+    (payloads reduced), at + 90 days (old usage rows deleted), then --full."""
+    import sqlite3
+    import tempfile
+
+    from loomtui.commands.store import run_compact
+    from loomtui.config import RetentionConfig
+    from loomtui.store import retention
+    from loomtui.store.db import connect
+
+    config = RetentionConfig()
+    out: dict[str, Any] = {}
+    work = Path(tempfile.mkdtemp(prefix="retention-", dir=cache))
+    try:
+        copy = work / "loom.db"
+        source = sqlite3.connect(pod / "loom.db")
+        target = sqlite3.connect(copy)
+        try:
+            source.backup(target)
+        finally:
+            target.close()
+            source.close()
+        conn = connect(copy, create=False)
+        try:
+            out["auto_vacuum"] = retention.AUTO_VACUUM.get(conn.execute("PRAGMA auto_vacuum").fetchone()[0])
+            out["bytes_before"] = retention.store_bytes(copy)["total"]
+            moments = (("payloads", meta["end"] + config.event_payload_days * 86400 + 60),
+                       ("usage", meta["end"] + config.usage_days * 86400 + 60))
+            for name, now in moments:
+                start = time.perf_counter()
+                out[f"plan_{name}"] = retention.plan(conn, config, now)
+                out[f"plan_{name}_ms"] = (time.perf_counter() - start) * 1000
+                out[name] = run_compact(conn, copy, config, now)
+            out["full"] = run_compact(conn, copy, config, moments[-1][1], full=True)
+        finally:
+            conn.close()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return out
+
+
 def run_size(n: int, args: argparse.Namespace, cache: Path, env: dict[str, str]) -> dict[str, Any]:
     run: dict[str, Any] = {"size": n}
     try:
@@ -504,6 +553,8 @@ def run_size(n: int, args: argparse.Namespace, cache: Path, env: dict[str, str])
             measure_startup(pod, meta["agents"], env, cache / f"console-{n}.err")
             for _ in range(args.startups - 1)]
         run["file_bytes_now"] = (pod / "loom.db").stat().st_size
+        if not args.no_retention:
+            run["retention"] = measure_retention(pod, meta, cache)
     except Exception as exc:  # one broken size must not lose the others
         run["error"] = f"{type(exc).__name__}: {exc}"
     return run
@@ -557,6 +608,13 @@ def table(runs: list[dict[str, Any]]) -> str:
         row("  bytes per event", lambda r: fmt(r["meta"]["bytes_per_event"], 0)),
         row("    payload JSON mean", lambda r: fmt(r["meta"]["payload_mean"], 0)),
         row("  bytes per usage row", lambda r: fmt(r["meta"]["bytes_per_usage"], 0)),
+        row("after retention (payloads) MB", lambda r: fmt(r["retention"]["payloads"]["bytes_after"]["total"] / MB)),
+        row("  compact s", lambda r: fmt(r["retention"]["payloads"]["seconds"], 1)),
+        row("  plan (status) ms", lambda r: fmt(r["retention"]["plan_payloads_ms"], 1)),
+        row("  + usage rows aged out MB", lambda r: fmt(r["retention"]["usage"]["bytes_after"]["total"] / MB)),
+        row("  compact s", lambda r: fmt(r["retention"]["usage"]["seconds"], 1)),
+        row("  then --full MB", lambda r: fmt(r["retention"]["full"]["bytes_after"]["total"] / MB)),
+        row("  --full s", lambda r: fmt(r["retention"]["full"]["seconds"], 1)),
         row("console start-up ms, median", lambda r: fmt(startup(r), 0)),
         row("  min / max", lambda r: f"{min(r['startups_s']) * 1000:,.0f} / {max(r['startups_s']) * 1000:,.0f}"),
         row("  vs empty pod", ratio(startup)),
@@ -621,6 +679,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--key-seconds", type=float, default=10.0, help="key loop after the idle window")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each command and of the refresh")
     parser.add_argument("--startups", type=int, default=3, help="console starts timed per pod (median)")
+    parser.add_argument("--no-retention", action="store_true",
+                        help="skip the size after retention (it copies each pod's store once)")
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args(argv)
     sizes = [parse_size(s) for s in args.sizes.split(",") if s.strip()]
@@ -657,7 +717,9 @@ def main(argv: list[str] | None = None) -> int:
     print("nothing written). RSS sampled every 0.5 s. key p95: fleet.py's j/k loop after the idle")
     print("window. budget refresh: budgets.refresh in the bench process, default config. commands:")
     print("wall time of the `loomtui` script, median. bytes per row: growth of the file while that")
-    print("kind was written (table and indexes), after a WAL checkpoint.")
+    print("kind was written (table and indexes), after a WAL checkpoint. after retention: a copy")
+    print("of the store compacted (default [retention]) 14 days after the pod's last day, then 90")
+    print("days after (usage rows too), then with --full; sizes are database + WAL.")
     if args.json:
         Path(args.json).write_text(json.dumps({"machine": info, "args": vars(args), "runs": runs}, indent=1))
         print(f"\nresults written to {args.json}")

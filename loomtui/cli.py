@@ -103,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     diff.add_argument("--json", action="store_true", help="one JSON document on stdout")
 
     _memory_parser(commands)
+    _store_parser(commands)
     commands.add_parser("mcp", help="MCP stdio server for agents: shared memory and pod status")
 
     audit = commands.add_parser("audit", help="the pod's hash-chained audit log")
@@ -189,6 +190,28 @@ def _memory_parser(commands) -> None:
     edit.add_argument("--body", help="Markdown text; '-' reads it from standard input")
     edit.add_argument("--tags", help="comma-separated words (replaces the tags)")
     edit.add_argument("--kind", choices=kinds)
+
+
+def _store_parser(commands) -> None:
+    """`loomtui store ...`: the store's upkeep (loomtui/commands/store.py SUBCOMMANDS)."""
+    store = commands.add_parser("store", help="the pod store's upkeep: retention and compaction")
+    sub = store.add_subparsers(dest="store_command", metavar="SUBCOMMAND", required=True)
+    _store_compact_parser(sub)
+
+
+def _store_compact_parser(sub) -> None:
+    compact = sub.add_parser(
+        "compact", help="apply [retention] (old events keep their summary, old raw usage rows go), "
+                        "give freed space back and checkpoint the WAL")
+    compact.add_argument("--dry-run", action="store_true",
+                         help="say what would be reduced, deleted and freed; change nothing")
+    compact.add_argument("--full", action="store_true",
+                         help="also VACUUM the whole file once (switches an older store to incremental "
+                              "vacuum; rewrites the file, needs its size in free space, twice)")
+    compact.add_argument("--batch", type=int, default=2000, metavar="N",
+                         help="at most N rows per write transaction (default 2000; fewer while "
+                              "one takes over 40 ms)")
+    compact.add_argument("--json", action="store_true", help="one JSON document on stdout")
 
 
 def _console_options(parser) -> None:

@@ -84,6 +84,16 @@ DEFAULT_CONFIG_TEXT = """\
 # context (an estimate: ASCII characters / 3 + other characters).
 # session_budget_tokens = 2000
 
+[retention]
+# How long the store keeps what grows with history (`loomtui store compact`, see the
+# user's guide). Gates, decisions, grants, memory and the audit log are never dropped.
+# Days an event keeps its whole payload (the hook's JSON: tool input and response);
+# after that it keeps its time, kind, tool and one-line summary.
+# event_payload_days = 14
+# Days raw usage rows (one per model response) are kept. Usage reports read totals
+# rolled up beside them, so deleting old rows changes no report; at least 8 (the budgets' week).
+# usage_days = 90
+
 [serve]
 # The pod service (`loomtui serve`) can also take Claude Code's events that never
 # decide (PostToolUse, PostToolUseFailure, Notification, Stop, SubagentStop,
@@ -155,6 +165,7 @@ class Config:
     git: GitConfig = field(default_factory=GitConfig)
     memory: MemoryConfig = field(default_factory=lambda: MemoryConfig())
     supervisors: SupervisorsConfig = field(default_factory=lambda: SupervisorsConfig())
+    retention: RetentionConfig = field(default_factory=lambda: RetentionConfig())
     path: Path | None = None
     warnings: tuple[str, ...] = ()
 
@@ -190,7 +201,8 @@ def parse_config(data: Mapping[str, Any], path: Path | None = None) -> Config:
     where = str(path) if path else "config"
     warnings: list[str] = []
     for key in data:
-        if key not in ("console", "keymap", "ingest", "budgets", "memory", "git", "supervisors", "serve"):
+        if key not in ("console", "keymap", "ingest", "budgets", "memory", "git", "supervisors",
+                       "retention", "serve"):
             warnings.append(f"{where}: unknown section or key [{key}] ignored")
     console = _section(data.get("console", {}), ConsoleConfig, "console", where, warnings)
     console = ConsoleConfig(
@@ -214,12 +226,14 @@ def parse_config(data: Mapping[str, Any], path: Path | None = None) -> Config:
     memory = _memory(data.get("memory", {}), where, warnings)
     git = _git(data.get("git", {}), where, warnings)
     supervisors = _supervisors(data.get("supervisors", {}), where, warnings)
+    retention = _retention(data.get("retention", {}), where, warnings)
     serve = _section(data.get("serve", {}), ServeConfig, "serve", where, warnings)
     if not 0 <= serve.http_port <= 65535:
         warnings.append(f"{where}: serve.http_port must be a port (1-65535) or 0; HTTP hooks off")
         serve = ServeConfig()
     return Config(console=console, keymap=keymap, ingest=ingest, budgets=budgets, memory=memory, git=git,
-                  supervisors=supervisors, serve=serve, path=path, warnings=tuple(warnings))
+                  supervisors=supervisors, retention=retention, serve=serve, path=path,
+                  warnings=tuple(warnings))
 
 
 def _number(value: Any) -> bool:
@@ -409,3 +423,46 @@ def _supervisors(raw: Any, where: str, warnings: list[str]) -> SupervisorsConfig
         else:
             warnings.append(f"{where}: unknown key supervisors.{key} ignored")
     return SupervisorsConfig(approvers=approvers)
+
+
+# -- [retention] ----------------------------------------------------------
+
+# The least each may be set to: a day of whole events (the console and `diff` read the
+# last ones' payloads), and the 7 days the week's budget reads from raw usage rows, plus one.
+RETENTION_MIN_DAYS = {"event_payload_days": 1, "usage_days": 8}
+RETENTION_MAX_DAYS = 36_500
+
+
+@dataclass(frozen=True)
+class RetentionConfig:
+    # Days an event keeps its payload; after that only its summary (and time, kind, tool).
+    event_payload_days: int = 14
+    # Days raw usage rows are kept (the rollups keep the totals).
+    usage_days: int = 90
+    # What was wrong in [retention], one sentence each. While any remains, retention drops
+    # nothing: a value it cannot read may have meant "keep longer" (fail closed).
+    errors: tuple[str, ...] = ()
+
+
+def _retention(raw: Any, where: str, warnings: list[str]) -> RetentionConfig:
+    if not isinstance(raw, Mapping):
+        problem = f"{where}: [retention] must be a table"
+        warnings.append(f"{problem}; retention is off until it is fixed")
+        return RetentionConfig(errors=(problem,))
+    values: dict[str, int] = {}
+    errors: list[str] = []
+    for key, value in raw.items():
+        if key not in RETENTION_MIN_DAYS:
+            warnings.append(f"{where}: unknown key retention.{key} ignored "
+                            f"(known: {', '.join(RETENTION_MIN_DAYS)})")
+            continue
+        low = RETENTION_MIN_DAYS[key]
+        if (isinstance(value, int) and not isinstance(value, bool)
+                and low <= value <= RETENTION_MAX_DAYS):
+            values[key] = value
+        else:
+            errors.append(f"{where}: retention.{key} should be a whole number of days from {low} "
+                          f"to {RETENTION_MAX_DAYS}, got {value!r}")
+    for problem in errors:
+        warnings.append(f"{problem}; retention is off until it is fixed")
+    return RetentionConfig(**values, errors=tuple(errors))

@@ -210,8 +210,8 @@ def test_status_json_on_empty_pod(initialised: Path, env: dict[str, str], tmp_pa
     done = loom("status", "--json", env=env, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)  # json.loads rejects any second document
-    assert set(summary) == {"pod", "store", "store_bytes", "agents", "by_status", "pending_approvals",
-                            "ingest", "service", "access"}
+    assert set(summary) == {"pod", "store", "store_bytes", "store_db_bytes", "store_wal_bytes", "retention",
+                            "agents", "by_status", "pending_approvals", "ingest", "service", "access"}
     assert summary["service"] == {"holder": None, "answering": False,
                                   "socket": str(initialised / "serve.sock")}
     assert summary["access"] == {"shared": False, "group": None, "mode": "0700", "store_mode": "0600",
@@ -225,6 +225,7 @@ def test_status_json_on_empty_pod(initialised: Path, env: dict[str, str], tmp_pa
     assert summary["by_status"] == dict.fromkeys(STATUSES, 0)
     assert list(summary["by_status"]) == list(STATUSES)
     assert summary["pending_approvals"] == 0
+    assert (summary["retention"]["events"]["rows"], summary["retention"]["usage"]["rows"]) == (0, 0)
     assert done.stderr == ""
 
 
@@ -261,7 +262,8 @@ def test_plain_status_prints_pod_and_counts(initialised: Path, env: dict[str, st
     lines = done.stdout.splitlines()
     assert lines[0].split() == ["pod", str(initialised)]
     assert lines[1].startswith("store") and str(initialised / DB_NAME) in lines[1]
-    assert re.search(r"\(\d+(\.\d)? (B|KiB|MiB)\)", lines[1])
+    assert re.search(r"\(\d+(\.\d)? (B|KiB|MiB): database \d+(\.\d)? (B|KiB|MiB) \+ WAL \d", lines[1])
+    assert lines[2].split()[0] == "retention"  # what compaction would free (nothing, in a new pod)
     agents_line = next(line for line in lines if line.startswith("agents"))
     assert agents_line.split()[1] == "7"
     for status, count in EXPECTED_COUNTS.items():

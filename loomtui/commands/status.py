@@ -8,6 +8,7 @@ import sqlite3
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from loomtui.commands.common import open_pod, read_config
 from loomtui.commands.errors import CommandError
@@ -15,6 +16,10 @@ from loomtui.hooks import served
 from loomtui.store.agents import STATUS_SYMBOLS, STATUSES, fetch_agents
 from loomtui.store.db import db_path, describe_error, pod_is_shared
 from loomtui.store.leases import holder_of
+from loomtui.store.retention import last_run, plan, store_bytes
+
+if TYPE_CHECKING:
+    from loomtui.config import RetentionConfig
 
 
 def collect(now: float | None = None) -> dict:
@@ -32,16 +37,20 @@ def collect(now: float | None = None) -> dict:
             "FROM ingest_offsets").fetchone()
         holder = holder_of(pod, "ingest", now)
         service_holder = holder_of(pod, "serve", now)
+        kept = _retention(conn, config.retention, now)
     except sqlite3.DatabaseError as exc:  # damage past the header shows only on reading
         raise CommandError(describe_error(db_path(pod), exc)) from None
     finally:
         conn.close()
     path = db_path(pod)
-    size = sum(p.stat().st_size for p in (path, path.with_name(path.name + "-wal")) if p.exists())
+    size = store_bytes(path)
     return {
         "pod": str(pod),
         "store": str(path),
-        "store_bytes": size,
+        "store_bytes": size["total"],
+        "store_db_bytes": size["db"],
+        "store_wal_bytes": size["wal"],
+        "retention": kept,
         "agents": len(agents),
         "by_status": counts,
         "pending_approvals": pending,
@@ -58,6 +67,14 @@ def collect(now: float | None = None) -> dict:
         },
         "access": access(pod),
     }
+
+
+def _retention(conn: sqlite3.Connection, config: RetentionConfig, now: float) -> dict:
+    """What `store compact` would free now (retention.plan: indexed reads and a sample,
+    cheap at any size) and what the last compaction did."""
+    found = plan(conn, config, now)
+    found["last_run"] = last_run(conn)
+    return found
 
 
 def access(pod: Path) -> dict:
@@ -101,7 +118,9 @@ def run(args: argparse.Namespace) -> int:
     if not _can_print(STATUS_SYMBOLS.values()):
         sys.stdout.reconfigure(errors="replace")  # a non-UTF-8 terminal gets "?" for symbols
     print(f"pod      {summary['pod']}")
-    print(f"store    {summary['store']} ({_size(summary['store_bytes'])})")
+    print(f"store    {summary['store']} ({_size(summary['store_bytes'])}: database "
+          f"{_size(summary['store_db_bytes'])} + WAL {_size(summary['store_wal_bytes'])})")
+    print(_retention_line(summary["retention"]))
     line = "  ".join(f"{STATUS_SYMBOLS[s]} {n} {s}" for s, n in summary["by_status"].items() if n)
     print(f"agents   {summary['agents']}" + (f"   {line}" if line else ""))
     print(f"approvals pending: {summary['pending_approvals']}")
@@ -125,6 +144,25 @@ def run(args: argparse.Namespace) -> int:
     else:
         print("service  not running: hooks take the direct path (`loomtui serve`, or open the console)")
     return 0
+
+
+def _retention_line(kept: dict) -> str:
+    if kept["errors"]:
+        return "         retention is off until config.toml's [retention] is fixed"
+    events, usage = kept["events"], kept["usage"]
+    if not (events["rows"] or usage["rows"] or kept["free_pages"]):
+        return "         retention would free nothing now"
+    parts = []
+    if events["rows"]:
+        parts.append(f"~{events['rows']:,} event payload(s) older than {events['older_than_days']} days")
+    if usage["rows"]:
+        parts.append(f"{'>' if usage['at_least'] else ''}{usage['rows']:,} usage row(s) older than "
+                     f"{usage['older_than_days']} days")
+    if kept["free_pages"]:
+        parts.append(f"{_size(kept['free_bytes'])} of free pages")
+    hint = "" if kept["auto_vacuum"] == "incremental" else ", once switched by `store compact --full`"
+    return (f"         retention would free about {_size(kept['bytes'])} ({', '.join(parts)}; "
+            f"`loomtui store compact`{hint})")
 
 
 def _can_print(texts) -> bool:

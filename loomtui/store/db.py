@@ -186,7 +186,8 @@ def connect(path: Path, *, create: bool = True) -> sqlite3.Connection:
         conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
         for pragma in PRAGMAS:
             conn.execute(pragma)
-        check_version(conn, path)  # before anything changes the file
+        if check_version(conn, path) == 0:  # before anything changes the file
+            _new_database(conn)
         _enable_wal(conn)
         migrate(conn, path)
         return conn
@@ -210,6 +211,16 @@ def describe_error(path: Path, exc: sqlite3.Error) -> str:
     if "unable to open" in text or "readonly" in text:
         return f"cannot open the pod store {path} ({text}); check the directory's permissions"
     return f"pod store {path}: {text}"
+
+
+def _new_database(conn: sqlite3.Connection) -> None:
+    """Settings that only a new, empty database can take. `auto_vacuum = INCREMENTAL` lets
+    retention give freed pages back to the file system a few at a time
+    (`PRAGMA incremental_vacuum`, loomtui/store/retention.py); it must be set before the
+    first table and before WAL (which writes the header), and an existing database switches
+    only through a full VACUUM (`loomtui store compact --full`). On a file that already
+    has tables (version 0 but not LoomTUI's) SQLite ignores it."""
+    conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
 
 
 def _enable_wal(conn: sqlite3.Connection) -> None:

@@ -286,6 +286,18 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE agents ADD COLUMN hooks TEXT NOT NULL DEFAULT '';
     CREATE INDEX audit_subject ON audit(subject, id);
     """,
+    # 5 -> 6: retention's bookkeeping (loomtui/store/retention.py). `store_meta` holds small
+    # named values about the store itself: `retention.events_through`, the highest event id
+    # whose payload retention has dealt with (every older one is reduced or was kept on
+    # purpose), so a run starts where the last one stopped and never rescans history; and
+    # `retention.last_run`, what the last run that changed something did (JSON).
+    """
+    CREATE TABLE store_meta (
+        name       TEXT PRIMARY KEY,
+        value      TEXT NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
