@@ -93,6 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="the pod service: answers hooks, ingests, watches diffs (one per pod)")
     serve.add_argument("--no-ingest", action="store_true", help="leave transcript ingest to consoles")
     serve.add_argument("--no-diffs", action="store_true", help="leave diff watching to consoles")
+    serve.add_argument("--compact-every", type=float, default=300.0, metavar="SECONDS",
+                       help="seconds between retention and compaction passes (default 300)")
 
     ingest = commands.add_parser("ingest", help="run the transcript ingester without a console")
     ingest.add_argument("--once", action="store_true", help="catch up on every transcript, then exit")

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -38,6 +39,8 @@ from loomtui.store.db import connect, db_path, pod_file_mode
 log = logging.getLogger(__name__)
 
 ORPHANS_EVERY = 2.0  # seconds between looks for gates whose waiting hook is gone
+COMPACT_EVERY = 300.0  # seconds between retention passes (store/retention.py)
+COMPACT_FIRST = 30.0  # the first pass, once start-up's work has settled
 LOG_NAME = "serve.log"
 
 
@@ -53,13 +56,14 @@ class PodService(leases.LeasedWorker):
 
     def __init__(self, pod: Path, config: Config, *, tz: tzinfo | None = None,
                  environ: Mapping[str, str] | None = None, clock: Callable[[], float] = time.time,
-                 ingest: bool = True, diffs: bool = True) -> None:
+                 ingest: bool = True, diffs: bool = True, compact_every: float = COMPACT_EVERY) -> None:
         super().__init__(pod, holder=holder_name(), clock=clock)
         self.config = config
         self.tz = tz
         self.environ = environ
         self.ingest = ingest
         self.diffs = diffs
+        self.compact_every = compact_every
         self.server: served.HookServer | None = None
         self.ready = threading.Event()  # the socket answers
         self.workers: list[leases.LeasedWorker] = []
@@ -100,6 +104,10 @@ class PodService(leases.LeasedWorker):
         threads = self._start_background(background)
         self.ready.set()
         log.info("serving %s on %s", self.pod, path)
+        compacting = threading.Thread(target=self._compact_every, args=(background,),
+                                      name="loomtui-compact", daemon=True)
+        compacting.start()
+        threads.append(compacting)
         try:
             last_orphans = 0.0
             while not stop.wait(min(leases.RENEW, ORPHANS_EVERY)):
@@ -138,6 +146,28 @@ class PodService(leases.LeasedWorker):
         deadline = time.monotonic() + seconds
         while self.server is not None and self.server.active and time.monotonic() < deadline:
             time.sleep(0.05)
+
+    def _compact_every(self, stop: threading.Event) -> None:
+        """Retention and compaction (store/retention.py) every `compact_every` seconds, on
+        its own connection: bounded batches, so hooks wait for the lock briefly at most."""
+        from loomtui.store import retention
+        from loomtui.store.db import StoreError
+
+        wait = min(COMPACT_FIRST, self.compact_every)
+        while not stop.wait(wait):
+            wait = self.compact_every
+            try:
+                report = retention.run(self.pod, self.config.retention, self.clock())
+            except retention.RetentionOff as exc:
+                log.warning("no retention: %s", exc)
+                return
+            except (StoreError, sqlite3.Error) as exc:  # busy or gone now: the next pass tries again
+                log.warning("retention pass skipped: %s", exc)
+                continue
+            if report.changed:
+                log.info("retention: %d event payload(s) reduced, %d usage row(s) deleted, %d page(s) "
+                         "freed in %.1f s", report.events_reduced, report.usage_deleted,
+                         report.pages_vacuumed, report.seconds)
 
     def _cancel_orphans(self, conn, now: float) -> None:
         from loomtui.store.gates import cancel_orphans

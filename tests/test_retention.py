@@ -512,3 +512,27 @@ def test_a_reader_holding_a_snapshot_keeps_the_wal_but_does_not_block_the_run(po
     finally:
         reader.close()
         conn.close()
+
+
+def test_the_pod_service_runs_retention_on_its_own(pod: Path) -> None:
+    """`loomtui serve` compacts every --compact-every seconds (300 by default): old
+    payloads are reduced without anyone running `store compact`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LOOM", "CLAUDE", "CODEX"))}
+    env.update(LOOM_HOME=str(pod), HOME=str(pod.parent), TZ="UTC")
+    service = subprocess.Popen([sys.executable, "-m", "loomtui", "serve", "--no-ingest", "--no-diffs",
+                                "--compact-every", "0.5"], env=env, stdin=subprocess.DEVNULL,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        def reduced() -> int:
+            conn = open_store(pod)
+            try:
+                return conn.execute("SELECT count(*) FROM events WHERE payload = '{}' AND ts < ?",
+                                    (NOW - 14 * DAY,)).fetchone()[0]
+            finally:
+                conn.close()
+
+        wait_for(lambda: reduced() == OLD_EVENTS * 46 // 60, "the service to reduce the old payloads")
+    finally:
+        service.send_signal(signal.SIGTERM)
+        service.wait(timeout=30)
+    assert f"retention: {OLD_EVENTS * 46 // 60} event payload(s) reduced" in service.stderr.read()

@@ -34,7 +34,10 @@ def run(args: argparse.Namespace) -> int:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    service = PodService(pod, config, ingest=not args.no_ingest, diffs=not args.no_diffs)
+    if not args.compact_every > 0:
+        raise CommandError("--compact-every must be a positive number of seconds")
+    service = PodService(pod, config, ingest=not args.no_ingest, diffs=not args.no_diffs,
+                         compact_every=args.compact_every)
     print(f"serving {pod} (hooks on {pod / 'serve.sock'}); ctrl+c stops", file=sys.stderr, flush=True)
     service.run(stop)
     if service.state.startswith("error"):
