@@ -150,3 +150,19 @@ def test_a_taken_port_leaves_the_socket_answering(pod: Path, repo: Path) -> None
         finally:
             log = stop(service)
     assert "no HTTP hooks" in log and "answered 1 hook call" in log
+
+
+def test_with_the_sandbox_init_keeps_command_hooks_and_says_why(tmp_path: Path, repo: Path) -> None:
+    """Claude Code's sandbox proxies HTTP hooks and cannot reach loopback (seen end to end
+    in tests/e2e): with the sandbox on, `http_port` writes no HTTP hook, and init says so."""
+    home = tmp_path / "pod"
+    env = env_for(home)
+    assert subprocess.run([sys.executable, "-m", "loomtui", "init"], env=env, cwd=repo,
+                          capture_output=True).returncode == 0
+    with_port(home, free_port())
+    done = subprocess.run([sys.executable, "-m", "loomtui", "init", "claude"], env=env, cwd=repo,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "HTTP hooks are written with --no-sandbox only" in done.stderr
+    hooks = json.loads((repo / ".claude" / "settings.json").read_text())["hooks"]
+    assert all(groups[-1]["hooks"][0]["type"] == "command" for groups in hooks.values())

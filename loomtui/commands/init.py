@@ -172,6 +172,9 @@ def _repo_root() -> Path:
     return Path(place.worktree or os.getcwd())
 
 
+_HTTP_NOTES: set[str] = set()  # said once, after the files are written
+
+
 def _agent_config(agent: str, pod: Path | None = None, sandbox: bool = True) -> dict:
     """What init writes for `agent`: its hooks; for Claude Code with a pod, also the
     sandbox (unless `sandbox` is False) and the approval of the memory server."""
@@ -184,7 +187,16 @@ def _agent_config(agent: str, pod: Path | None = None, sandbox: bool = True) -> 
         from loomtui.hooks import http_hooks
 
         port = read_config(pod, warn=False).serve.http_port
-        if port:  # [serve] http_port: the events that never decide go to the service over HTTP
+        if port and sandbox:
+            # Claude Code 2.1 sends HTTP hooks through its sandbox's network proxy, which
+            # does not reach loopback (seen end to end: "Hook cancelled"); opening loopback
+            # to the sandbox would open it to the agent's commands too.
+            http = None
+            _HTTP_NOTES.add("[serve] http_port is set, but Claude Code's sandbox sends HTTP hooks "
+                            "through its network proxy, which cannot reach 127.0.0.1: every event "
+                            "keeps the command hook (the sandbox matters more); HTTP hooks are "
+                            "written with --no-sandbox only")
+        elif port:  # [serve] http_port: the events that never decide go to the service over HTTP
             http = (http_hooks.url(port), http_hooks.token(pod))
     hooks = install.claude_hooks(command, http) if agent == "claude" else install.codex_hooks(command)
     config: dict = {"hooks": hooks}
@@ -211,7 +223,7 @@ def _install(agent: str, pod: Path, sandbox: bool = True) -> None:
         notes: list[str] = []
 
         def merge(existing: dict) -> dict:
-            merged = install.merge(existing, _agent_config(agent, pod)["hooks"])
+            merged = install.merge(existing, _agent_config(agent, pod, sandbox)["hooks"])
             merged = install.approve_mcp_server(merged)
             if sandbox:
                 merged, found = install.merge_sandbox(merged, pod)
@@ -224,7 +236,7 @@ def _install(agent: str, pod: Path, sandbox: bool = True) -> None:
             "the LoomTUI hooks and the memory server's approval (enabledMcpjsonServers)"
         _merge_json(root / ".claude/settings.json", merge, agent, what)
         _install_mcp(agent, root)
-        for note in notes:
+        for note in [*notes, *sorted(_HTTP_NOTES)]:
             print(f"loomtui: warning: claude: {note}", file=sys.stderr)
         _install_sandbox(agent, root, pod, sandbox)
     print(f"{agent}: gates expire after 10 minutes, before the hook's own "

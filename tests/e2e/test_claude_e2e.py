@@ -142,3 +142,74 @@ def test_rejected_push_is_denied_with_reason(claude_bin, repo: Path, loom_home: 
     # ...and the transcript.
     transcript = transcript_text(config_dir, result["session_id"])
     assert REJECT_REASON in transcript, f"reason not in the transcript\n{context}"
+
+
+
+def served_run(claude_bin, repo: Path, loom_home: Path, tmp_path: Path, *init_args: str):
+    """`[serve] http_port` set, `init claude` with `init_args`, the push approved with a pod
+    service running: (settings, events' kinds, service log, context)."""
+    import re
+    import signal
+    import socket
+    import subprocess
+    import sys
+
+    from loomtui.hooks import served
+    from tests.e2e.conftest import base_env
+    from tests.waiting import wait_for
+
+    subprocess.run([sys.executable, "-m", "loomtui", "init"], cwd=repo, env=base_env(loom_home),
+                   capture_output=True, check=True)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = loom_home / "config.toml"
+    config.write_text(config.read_text().replace("# http_port = 0", f"http_port = {port}"))
+    loomtui_init("claude", repo, loom_home, *init_args)
+    settings = json.loads((repo / ".claude" / "settings.json").read_text())
+    config_dir = tmp_path / "claude-config"
+    config_dir.mkdir()
+    service = subprocess.Popen([sys.executable, "-m", "loomtui", "serve", "--no-ingest", "--no-diffs"],
+                               env=base_env(loom_home), stdin=subprocess.DEVNULL,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: service.poll() is not None or served.answering(served.socket_path(loom_home), 0.2),
+                 "the pod service to answer")
+        result, api, supervisor, context = run_claude(claude_bin, repo, loom_home, config_dir,
+                                                      approve=True)
+    finally:
+        service.send_signal(signal.SIGTERM)
+        service.wait(timeout=60)
+        log = service.stderr.read()
+    context += f"\nservice log:\n{log}"
+    check_gate_and_agent(result, supervisor, loom_home, repo, context)
+    assert supervisor.decided.status == "approved" and not denials_for_push(result), context
+    assert "origin" in api.tool_results()[0].text, f"the push did not run\n{context}"
+    counts = {kind: [int(n) for n in re.findall(rf"answered (\d+) {kind}hook call", log)]
+              for kind in ("", "HTTP ")}
+    _, events, _ = store_snapshot(loom_home)
+    return settings, [e.kind for e in events], counts, context
+
+
+def test_served_push_with_the_sandbox(claude_bin, repo: Path, loom_home: Path, tmp_path: Path) -> None:
+    """With the pod service running, the real binary's hook calls go through the hook
+    client to the service (the gate is held there); with its sandbox on, every event
+    keeps the command hook even though `[serve] http_port` is set (Claude Code's sandbox
+    proxy does not reach loopback)."""
+    settings, kinds, counts, context = served_run(claude_bin, repo, loom_home, tmp_path)
+    for name in ("PreToolUse", "PostToolUse", "Stop"):
+        assert settings["hooks"][name][-1]["hooks"][0]["command"].endswith("launch.py claude"), context
+    # SessionStart, UserPromptSubmit, PreToolUse, PostToolUseFailure, Stop, SessionEnd
+    assert counts[""] and counts[""][-1] >= 5, context
+    assert "approved" in kinds and "tool_failed" in kinds and "stop" in kinds, context
+
+
+def test_records_over_http_without_the_sandbox(claude_bin, repo: Path, loom_home: Path, tmp_path: Path) -> None:
+    """Without the sandbox, `init` writes HTTP hooks for the events that never decide,
+    and the real binary posts them to the service: no process per event."""
+    settings, kinds, counts, context = served_run(claude_bin, repo, loom_home, tmp_path, "--no-sandbox")
+    assert settings["hooks"]["PostToolUseFailure"][-1]["hooks"][0]["type"] == "http", context
+    assert settings["hooks"]["PreToolUse"][-1]["hooks"][0]["type"] == "command", context
+    assert counts["HTTP "] and counts["HTTP "][-1] >= 2, context  # the failed push, Stop (SessionEnd)
+    assert counts[""] and counts[""][-1] >= 2, context  # SessionStart, PreToolUse through the socket
+    assert "approved" in kinds and "tool_failed" in kinds and "stop" in kinds, context
