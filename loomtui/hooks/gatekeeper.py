@@ -186,8 +186,10 @@ def hold(conn: sqlite3.Connection, agent_id: int, *, tool: str, tool_input: Mapp
                        waiter_started=waiter.started, waiter_host=procs.host(),
                        agent_pid=above.pid if above else None,
                        agent_started=above.started if above else None, governance=governance)
-    note("gate", f"{summary} (gate {gate.id}, {risk}: {why})", "waiting", f"approval: {summary}")
     try:
+        # Inside the try: a signal that lands while the gate's event is written (the
+        # gate is in the inbox already) must cancel it too.
+        note("gate", f"{summary} (gate {gate.id}, {risk}: {why})", "waiting", f"approval: {summary}")
         final = wait_for_decision(conn, gate.id, deadline=expires_at, interval=WAIT_INTERVAL,
                                   clock=clock, sleep=sleep)
     except BaseException as exc:
