@@ -33,6 +33,7 @@ class Route:
         self.services: dict[Path, subprocess.Popen] = {}
         self.answering: set[Path] = set()  # pods whose service came up
         self.answered = 0  # hook calls the services say they answered
+        self.reaches_service = True  # False: the test stops its calls before they are sent
 
     def argv(self, agent: str) -> list[str]:
         if self.name == "served":

@@ -137,6 +137,7 @@ def test_sigterm_as_soon_as_the_handler_is_in_place_answers_deny(pod: Path) -> N
     (which Claude Code treats as a non-blocking error and lets the call through)."""
     route = hook_routes.CURRENT
     route.prepare(pod, env_for(pod))
+    route.reaches_service = False  # the signal comes before the call is sent
     proc = subprocess.Popen(route.argv("claude"), stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env_for(pod))
     # polled tightly: the signal should come as soon as the handler is in place
