@@ -752,12 +752,12 @@ def fmt(value: float | None, digits: int = 1) -> str:
 
 def table(runs: list[dict[str, Any]], sizes: list[int]) -> str:
     by = {(r["agents"], r["mode"]): r for r in runs}
-    columns = [(n, mode) for n in sizes for mode in ("idle", "busy")]
-    header = ["", *[f"{n} {mode}" for n, mode in columns]]
+    keys = [(n, mode) for n in sizes for mode in ("idle", "busy")]
+    header = ["", *[f"{n} {mode}" for n, mode in keys]]
 
     def row(label: str, get) -> list[str]:
         cells = [label]
-        for key in columns:
+        for key in keys:
             run = by.get(key)
             if run is None or "error" in run:
                 cells.append("error" if run else "—")
