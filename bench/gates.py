@@ -260,8 +260,8 @@ def hook_cost(modes: list[Mode], runs: int, seed: int) -> tuple[dict[str, list[C
     for m in modes:
         if m.service:
             if not m.service.running():
-                raise SystemExit(f"`loomtui serve` for {m.name} exited during the rounds: "
-                                 f"{m.service.log.read_text(errors='replace')[-1000:]}")
+                raise SystemExit(f"`loomtui serve` for {m.name} exited ({m.service.proc.returncode}) during the "
+                                 f"rounds: {m.service.log.read_text(errors='replace')[-1000:]}")
             service_cpu[m.name] = (m.service.cpu() - before[m.name]) * 1000
     return calls, service_cpu, notes
 
@@ -527,7 +527,8 @@ def get_install(args, tmp: Path) -> Install:
     if args.loomtui:
         return given_install(args.loomtui)
     where = Path(args.install_dir) if args.install_dir else tmp / "install"
-    print(f"installing {args.commit} (pip install, not editable) into {where}/venv ...", flush=True)
+    print(f"regular install of {args.commit} (pip install, not editable) in {where}/venv, reused if it holds "
+          f"that commit ...", flush=True)
     return regular_install(args.commit, where)
 
 
