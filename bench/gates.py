@@ -25,7 +25,8 @@ COMMAND` in the repository, the event's JSON on stdin.
 
 1. Hook cost (default): every round runs each of PreToolUse `git status` (not
    gated) and its PostToolUse, per mode, plus the bare floors `python3 -c
-   'import sqlite3, json'` and `python3 -c pass` (the install's interpreter,
+   'import sqlite3, json'`, `python3 -c pass` and `python3 -I -S -c pass` (no
+   site, the least any Python hook starts with; the install's interpreter,
    through the same `sh -c`), once each in a shuffled order, so drift hits all
    alike; 5 rounds first warm the page cache and the store. Wall ms (spawn to
    reaped) p50/p95, the child's CPU (user+sys from os.wait4, the shell and the
@@ -91,6 +92,8 @@ TARGET_LOAD_PCT = 50.0
 TARGET_TRIP_P95_MS = 250.0
 BARE_SQLITE = "bare: python3 -c 'import sqlite3, json'"
 BARE_PASS = "bare: python3 -c pass"
+BARE_ISOLATED = "bare: python3 -I -S -c pass"  # the floor of any Python hook: no site, no sys.path scan
+TARGET_RATE = 50.0  # tool calls a second, the load target's rate
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -240,6 +243,7 @@ def hook_cost(modes: list[Mode], runs: int, seed: int) -> tuple[dict[str, list[C
     first = modes[0]
     jobs[BARE_SQLITE] = ([SH, "-c", f"{shlex.quote(python)} -c 'import sqlite3, json'"], b"", first)
     jobs[BARE_PASS] = ([SH, "-c", f"{shlex.quote(python)} -c pass"], b"", first)
+    jobs[BARE_ISOLATED] = ([SH, "-c", f"{shlex.quote(python)} -I -S -c pass"], b"", first)
     order = list(jobs)
     shuffler = random.Random(seed)
     calls: dict[str, list[Call]] = {name: [] for name in jobs}
@@ -502,19 +506,19 @@ def report_load(loads: list[Load]) -> None:
         row("service CPU % core", lambda f: pct(f, f.service_cpu_s)),
         row("hooks + service CPU % core", lambda f: pct(f, total(f))),
         row("CPU ms per tool call", lambda f: f"{total(f) / f.completed * 1000:.1f}" if f.completed else "—"),
-        row(f"  at {loads[0].rate:g} calls/s, % core", lambda f: f"{total(f) / f.completed * f.rate * 100:.1f}"
+        row(f"  at {TARGET_RATE:g} calls/s, % core", lambda f: f"{total(f) / f.completed * TARGET_RATE * 100:.1f}"
             if f.completed else "—"),
         row("bench process CPU % core", lambda f: pct(f, f.parent_cpu_s)),
     ]
     print(columns(header, rows))
     print("  CPU % core: CPU seconds over the window's seconds (every hook of a call started in the")
-    print("  window is reaped first); `at N calls/s`: CPU per completed call x the offered rate (what")
-    print("  the offered load costs when the box could not keep up). The bench process (spawning and")
-    print("  reaping) is not counted in the hooks' figure.")
+    print(f"  window is reaped first); `at {TARGET_RATE:g} calls/s`: CPU per completed call x {TARGET_RATE:g} (what")
+    print("  the target's load costs, also when the box could not keep up or ran another rate). The")
+    print("  bench process (spawning and reaping) is not counted in the hooks' figure.")
     for f in loads:
-        fig = total(f) / f.completed * f.rate * 100 if f.completed else None
+        fig = total(f) / f.completed * TARGET_RATE * 100 if f.completed else None
         verdict = "—" if fig is None else f"{fig:.1f} % {'met' if fig <= TARGET_LOAD_PCT else 'NOT MET'}"
-        print(f"  target {f.mode}: hooks + service at {f.rate:g} calls/s <= {TARGET_LOAD_PCT:g} % of one core: "
+        print(f"  target {f.mode}: hooks + service at {TARGET_RATE:g} calls/s <= {TARGET_LOAD_PCT:g} % of one core: "
               f"{verdict}")
         for failure in f.failed[:3]:
             print(f"    failed: {failure[:300]}")

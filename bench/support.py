@@ -83,6 +83,7 @@ def regular_install(rev: str, where: Path, python: str = sys.executable) -> Inst
 
 
 def given_install(script: str) -> Install:
+    script = os.path.abspath(script)  # the bench runs it from other directories
     if not os.access(script, os.X_OK):
         raise SystemExit(f"{script} is not an executable")
     python = script_python(script)
