@@ -710,7 +710,8 @@ def run_one(agents: int, busy: bool, seconds: float, rate: float,
             "cpu_pct": (c1 - c0) / (w1 - w0) * 100,
             "cpu_pct_samples": [
                 (b[1] - a[1]) / (b[0] - a[0]) * 100
-                for a, b in zip(samples, samples[1:], strict=False) if b[0] > a[0]
+                for a, b in zip(samples, samples[1:], strict=False)
+                if b[0] - a[0] >= SAMPLE_EVERY / 2  # the window's last sample may follow closely
             ],
             "rss_start_mb": rss[0] / MB,
             "rss_mean_mb": sum(rss) / len(rss) / MB,
