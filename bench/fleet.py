@@ -4,6 +4,7 @@ pods of simulated agents, idle and busy.
     python bench/fleet.py                      # 60 s per run, pods of 24, 100 and 200
     python bench/fleet.py --seconds 10 --sizes 24,200 --json out.json
     python bench/fleet.py --sizes 200 --waiting-hooks 50   # with 50 gates open
+    python bench/fleet.py --sizes 200,1000 --serve         # with `loomtui serve` for the pod
 
 For every pod size the console is measured twice in the same run: on an idle pod
 (nothing writes) and on a busy one (another process writes `--rate` events a
@@ -50,6 +51,14 @@ whose caller hangs up cancels its gate), samples the hooks' CPU over the same
 window as the console's (summed over the N processes), counts the gates still
 pending at the end, then approves them all and reaps the hooks (SIGTERM, then
 SIGKILL, for any that do not answer).
+
+The pod service (`--serve`). When this loomtui has a `serve` command, each run
+starts `python -m loomtui serve` for its pod (LOOM_HOME = the pod) before the
+console, waits until `<pod>/serve.sock` accepts a connection, samples its CPU
+(/proc/<pid>/stat, itself and its reaped children) over the same window as the
+console's, and stops it (SIGTERM) after the run; without the command the header
+says the service was not running. The console of the bench is `make_app`, which
+starts no service of its own (`loomtui console` does, by default).
 
 Raw numbers only: nothing is asserted and the exit status is 0 unless the
 benchmark itself could not run.
