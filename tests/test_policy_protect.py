@@ -284,18 +284,6 @@ def test_the_default_policy_text_documents_the_built_in_rules() -> None:
         assert name in text
 
 
-def test_the_checks_are_cheap(world, policy) -> None:
-    import time
-
-    commands = [fill(c, world) for c, _, _ in BASH if "kill" not in c] + [fill(c, world) for c, _ in ORDINARY]
-    for command in commands:
-        sh(world, policy, command)
-    start = time.perf_counter()
-    for command in commands:
-        sh(world, policy, command)
-    per_call = (time.perf_counter() - start) / len(commands)
-    assert per_call < 0.002, per_call  # issue 10: new checks under 2 ms
-
 
 # -- through the real hook ------------------------------------------------------------
 
