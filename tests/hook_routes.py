@@ -89,3 +89,21 @@ def use(name: str) -> Route:
 
 def served_now() -> bool:
     return CURRENT.name == "served" and any(s.poll() is None for s in CURRENT.services.values())
+
+
+def start_service(pod: Path, env: dict[str, str], *extra: str) -> subprocess.Popen:
+    """`loomtui serve --no-ingest --no-diffs` for `pod`, once its socket answers (text stderr)."""
+    proc = subprocess.Popen([sys.executable, "-m", "loomtui", "serve", "--no-ingest", "--no-diffs", *extra],
+                            env={**env, "LOOM_HOME": str(pod)}, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    wait_for(lambda: proc.poll() is not None or answering(socket_path(pod), 0.2),
+             "the pod service to answer")
+    assert proc.poll() is None, proc.stderr.read()
+    return proc
+
+
+def stop_service(proc: subprocess.Popen) -> str:
+    """SIGTERM, wait, and its log."""
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=30)
+    return proc.stderr.read()

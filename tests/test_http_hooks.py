@@ -6,7 +6,6 @@ is taken."""
 from __future__ import annotations
 
 import json
-import signal
 import socket
 import subprocess
 import sys
@@ -14,11 +13,10 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from loomtui.hooks import http_hooks, install, served
+from loomtui.hooks import http_hooks, install
 from loomtui.store.db import connect, db_path
-from tests import hook_fixtures
+from tests import hook_fixtures, hook_routes
 from tests.test_hook import bash, env_for, event
-from tests.waiting import wait_for
 
 pod, repo = hook_fixtures.pod, hook_fixtures.repo
 
@@ -33,20 +31,12 @@ def with_port(pod: Path, port: int) -> None:
     (pod / "config.toml").write_text(f"[serve]\nhttp_port = {port}\n")
 
 
-def start_service(pod: Path) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-m", "loomtui", "serve", "--no-ingest", "--no-diffs"],
-                            env=env_for(pod), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
-    wait_for(lambda: proc.poll() is not None or served.answering(served.socket_path(pod), 0.2),
-             "the pod service to answer")
-    assert proc.poll() is None, proc.stderr.read()
-    return proc
+def start_service(pod: Path, *extra: str) -> subprocess.Popen:
+    return hook_routes.start_service(pod, env_for(pod), *extra)
 
 
 def stop(proc: subprocess.Popen) -> str:
-    proc.send_signal(signal.SIGTERM)
-    proc.wait(timeout=30)
-    return proc.stderr.read()
+    return hook_routes.stop_service(proc)
 
 
 def post(port: int, payload: dict, token: str | None, path: str = "/loomtui/hook/claude") -> tuple[int, bytes]:

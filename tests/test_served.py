@@ -21,7 +21,7 @@ import pytest
 
 from loomtui.hooks import client, install, served
 from loomtui.store.db import connect, db_path
-from tests import hook_fixtures
+from tests import hook_fixtures, hook_routes
 from tests.test_hook import bash, env_for, event, wait_for_gate
 from tests.waiting import wait_for
 
@@ -41,19 +41,11 @@ def run_client(pod: Path, payload: dict | bytes, env: dict | None = None,
 
 
 def start_service(pod: Path, *extra: str) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-m", "loomtui", "serve", "--no-ingest", "--no-diffs", *extra],
-                            env=env_for(pod), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
-    wait_for(lambda: proc.poll() is not None or served.answering(served.socket_path(pod), 0.2),
-             "the pod service to answer")
-    assert proc.poll() is None, proc.stderr.read()
-    return proc
+    return hook_routes.start_service(pod, env_for(pod), *extra)
 
 
 def stop(proc: subprocess.Popen) -> str:
-    proc.send_signal(signal.SIGTERM)
-    proc.wait(timeout=30)
-    return proc.stderr.read()
+    return hook_routes.stop_service(proc)
 
 
 def events(pod: Path) -> list[tuple[str, str]]:

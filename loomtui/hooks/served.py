@@ -33,6 +33,8 @@ import os
 import select
 import struct
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from loomtui.hooks.dispatch import Caller, Hook
@@ -92,15 +94,23 @@ def listen(path: Path, mode: int) -> _socket.socket:
 
 def answering(path: Path, timeout: float = 1.0) -> bool:
     """Does a live service accept connections at `path`?"""
+    try:
+        with connected(path, timeout):
+            return True
+    except OSError:
+        return False
+
+
+@contextmanager
+def connected(path: Path, timeout: float) -> Iterator[_socket.socket]:
+    """A client socket connected to the service at `path` (deep paths too), closed after."""
     sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     sock.settimeout(timeout)
     fd = None
     try:
         address, fd = _address(path)
         sock.connect(address)
-        return True
-    except OSError:
-        return False
+        yield sock
     finally:
         sock.close()
         if fd is not None:
@@ -196,28 +206,20 @@ def send(pod: Path, agent: str, raw: bytes, environ: dict[str, str], cwd: str,
     do not decide: a deciding call made here would have this process as its waiter."""
     from loomtui.hooks.client import netstring, read_netstrings
 
-    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
-    sock.settimeout(timeout)
-    fd = None
+    env = b"\0".join(os.fsencode(k) + b"=" + os.fsencode(v) for k, v in environ.items())
     try:
-        address, fd = _address(socket_path(pod))
-        sock.connect(address)
-        env = b"\0".join(os.fsencode(k) + b"=" + os.fsencode(v) for k, v in environ.items())
-        sock.sendall(MAGIC + netstring(agent.encode()) + netstring(os.fsencode(cwd)) + netstring(env)
-                     + netstring(raw))
-        if sock.recv(2) != b"R0":
-            return None
-        sock.sendall(b"G")
-        sock.settimeout(None)
-        chunks = []
-        while chunk := sock.recv(65536):
-            chunks.append(chunk)
+        with connected(socket_path(pod), timeout) as sock:
+            sock.sendall(MAGIC + netstring(agent.encode()) + netstring(os.fsencode(cwd)) + netstring(env)
+                         + netstring(raw))
+            if sock.recv(2) != b"R0":
+                return None
+            sock.sendall(b"G")
+            sock.settimeout(None)
+            chunks = []
+            while chunk := sock.recv(65536):
+                chunks.append(chunk)
     except OSError:
         return None
-    finally:
-        sock.close()
-        if fd is not None:
-            os.close(fd)
     found = read_netstrings(b"".join(chunks), 3)
     if found is None:
         return None
