@@ -72,26 +72,14 @@ class PodService(leases.LeasedWorker):
         """Serve while the lease is ours; returns when it is lost or on stop."""
         _warm_up()
         path = served.socket_path(self.pod)
-        # HTTP first: once the socket answers, everything this service takes is up.
-        web = None
-        if self.config.serve.http_port:
-            from loomtui.hooks import http_hooks
-
-            try:
-                web, _ = http_hooks.start(self.pod, self.config.serve.http_port)
-                log.info("HTTP hooks on %s", http_hooks.url(self.config.serve.http_port))
-            except OSError as exc:
-                log.error("no HTTP hooks: port %d: %s (those events are lost until it is free)",
-                          self.config.serve.http_port, exc)
+        web = self._start_http()  # first: once the socket answers, everything here is up
         try:
             sock = served.listen(path, pod_file_mode(self.pod))
         except FileExistsError as exc:
             # The service we took the lease from still answers; it stops at its next
             # renewal (leases.RENEW). Try again then.
             self.state = f"standby ({exc})"
-            if web is not None:
-                web.shutdown()
-                web.server_close()
+            _stop_http(web)
             stop.wait(leases.RENEW)
             return
         inode = os.stat(path).st_ino
@@ -120,10 +108,7 @@ class PodService(leases.LeasedWorker):
                     last_orphans = now
         finally:
             self.ready.clear()
-            if web is not None:
-                web.shutdown()
-                web.server_close()
-                log.info("answered %d HTTP hook call(s)", web.served)
+            _stop_http(web)
             serving.set()  # no new calls; calls waiting for a supervisor are told we stop
             self.server.stopping.set()
             accept.join(5)
@@ -140,6 +125,21 @@ class PodService(leases.LeasedWorker):
                 thread.join(10)
             self._drain()
             log.info("stopped; answered %d hook call(s)", self.server.served)
+
+    def _start_http(self):
+        """Claude Code's HTTP hooks ([serve] http_port), or None."""
+        port = self.config.serve.http_port
+        if not port:
+            return None
+        from loomtui.hooks import http_hooks
+
+        try:
+            web, _ = http_hooks.start(self.pod, port)
+        except OSError as exc:
+            log.error("no HTTP hooks: port %d: %s (those events are lost until it is free)", port, exc)
+            return None
+        log.info("HTTP hooks on %s", http_hooks.url(port))
+        return web
 
     def _drain(self, seconds: float = 10.0) -> None:
         """Let calls in progress finish (a gate's wait ends at once: `stopping`)."""
@@ -182,6 +182,7 @@ class PodService(leases.LeasedWorker):
 
     def _start_background(self, stop: threading.Event) -> list[threading.Thread]:
         threads: list[threading.Thread] = []
+        self.workers = []
         if self.ingest:
             from loomtui.ingest.pricing import PriceError
             from loomtui.ingest.service import IngestService
@@ -218,6 +219,13 @@ class PodService(leases.LeasedWorker):
             thread.start()
             threads.append(thread)
         return threads
+
+
+def _stop_http(web) -> None:
+    if web is not None:
+        web.shutdown()
+        web.server_close()
+        log.info("answered %d HTTP hook call(s)", web.served)
 
 
 def _warm_up() -> None:
