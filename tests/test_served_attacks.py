@@ -589,6 +589,62 @@ def test_tilde_means_the_callers_home_when_served(tmp_path: Path, repo: Path) ->
         stop(service)
 
 
+def _loomtui_script() -> str | None:
+    found = Path(sys.executable).parent / "loomtui"
+    return str(found) if found.exists() else shutil.which("loomtui")
+
+
+@pytest.mark.skipif(_loomtui_script() is None, reason="no `loomtui` script installed")
+@pytest.mark.xfail(strict=True, reason=(
+    "HOLE (from the new hook command, both ways it runs): protect-loomtui-install finds the "
+    "`loomtui` script from sys.argv[0], which is launch.py in the client's direct fallback and "
+    "loomtui/__main__.py in `python -m loomtui serve`. Replacing the script was denied when hooks "
+    "ran `loomtui hook claude`; now it passes, and the supervisor's next `loomtui approve` (outside "
+    "the agent's tree) runs the agent's code."))
+@pytest.mark.parametrize("served_now", [False, True], ids=["client-direct", "served"])
+def test_replacing_the_loomtui_script_is_denied_through_the_client(pod: Path, repo: Path,
+                                                                   served_now: bool) -> None:
+    script = _loomtui_script()
+    calls = [event("PreToolUse", repo, tool_name="Write", tool_input={"file_path": script, "content": "#!/bin/sh\n"}),
+             bash(f"cp /tmp/evil {script}", repo)]
+    for call in calls:  # the control: the old hook command, started as the script
+        old = subprocess.run([script, "hook", "claude"], input=json.dumps(call), env=env_for(pod),
+                             capture_output=True, text=True, timeout=60)
+        assert denied(old.returncode, old.stdout) and "protect-loomtui-install" in old.stdout
+    service = start_service(pod) if served_now else None
+    try:
+        for call in calls:
+            code, out, _ = run_client(pod, call)
+            assert denied(code, out), out
+    finally:
+        if service is not None:
+            stop(service)
+
+
+def test_a_caller_in_its_own_pid_namespace_is_recorded_by_its_pid_here(pod: Path, repo: Path) -> None:
+    """Attack fails: a shell in a new pid namespace (as a sandbox may make one) is
+    pid 1 or 2 to itself; the kernel translates SO_PEERCRED into the service's
+    namespace, so the gate names the real process, which can then be told apart."""
+    if subprocess.run(["unshare", "-p", "-f", "true"], capture_output=True).returncode != 0:
+        pytest.skip("needs unshare -p (root or user namespaces)")
+    service = start_service(pod)
+    try:
+        proc = subprocess.Popen(["unshare", "-p", "-f", sys.executable, "-c", PEER, str(served.socket_path(pod)),
+                                 json.dumps(bash("git push origin auth", repo)), json.dumps(env_for(pod))],
+                                env=env_for(pod), stdout=subprocess.DEVNULL)
+        gate_id = wait_for_gate(pod)
+        waiter = gate_row(pod, gate_id).waiter_pid
+        assert waiter > 2
+        with open(f"/proc/{waiter}/cmdline", "rb") as handle:
+            assert b"read_netstrings" in handle.read()  # the PEER script, by its pid out here
+        assert gate_row(pod, gate_id).agent_pid is None or gate_row(pod, gate_id).agent_pid != waiter
+        os.kill(waiter, signal.SIGKILL)  # the namespace's init: the namespace goes with it
+        proc.wait(timeout=30)
+        wait_for(lambda: gate_row(pod, gate_id).status == "cancelled", "the gate to die with its waiter")
+    finally:
+        stop(service)
+
+
 # -- 7. resource exhaustion
 
 
@@ -696,10 +752,15 @@ def test_the_service_outlives_a_thread_that_cannot_start(pod: Path, repo: Path,
 
 
 @pytest.mark.parametrize("raw", [b"", b"not json", b"[1, 2]", b"{" * 100_000, b"\xff\xfe",
-                                 json.dumps({"hook_event_name": 7}).encode()])
+                                 json.dumps({"hook_event_name": 7}).encode(),
+                                 json.dumps({"hook_event_name": "PreToolUse", "tool_name": "Bash",
+                                             "tool_input": {"command": "git push"}}).encode("utf-16"),
+                                 b"\xef\xbb\xbf" + json.dumps({"hook_event_name": "PreToolUse"}).encode()])
 def test_bad_input_through_the_service_is_a_deny(pod: Path, repo: Path, raw: bytes) -> None:
     """Attack fails: what cannot be read is treated as a deciding call (R1), and the
-    Hook answers it as the direct path does: a block."""
+    Hook answers it as the direct path does: a block. (The service's first look,
+    json.loads on bytes, reads UTF-16 and a BOM that the Hook refuses; that only
+    makes it say R0, and the Hook still blocks.)"""
     service = start_service(pod)
     try:
         code, out, err = run_client(pod, raw)
