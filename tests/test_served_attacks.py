@@ -520,9 +520,10 @@ def test_a_hook_environment_naming_another_pod_is_trusted_on_both_paths_alike(po
     "sandboxed command (pod read-only by denyWrite) reaches serve.sock and the service writes the "
     "store for it: forged events for any session, a fake SessionStart that rewrites an agent's "
     "recorded governance, gates in the inbox. The direct path run from the same sandbox cannot "
-    "write the store (the control below). Claude Code's Linux sandbox is said to block Unix "
-    "sockets with seccomp (unverified here); Codex's workspace-write and a sandbox allowing Unix "
-    "sockets do not."))
+    "write the store (the control below). The real sandboxes stop it by another wall: their "
+    "seccomp filters refuse socket(AF_UNIX) (Claude Code 2.1.332 and Codex workspace-write, "
+    "tests/e2e/test_sandbox_e2e.py::test_*_socket_in_the_pod); a sandbox that only makes the pod "
+    "read-only, or allows Unix sockets, leaves this open."))
 def test_a_sandboxed_shell_cannot_write_the_store_through_the_service(pod: Path, repo: Path) -> None:
     forged = {**event("SessionEnd", repo, reason="forged"), "session_id": "victim-session"}
     # The control: the direct path from the sandbox fails to write (read-only store).
