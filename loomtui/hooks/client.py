@@ -219,7 +219,9 @@ def main(argv):
         write_all(2, err + b"\n" if err else b"")
     except OSError:
         pass  # nobody reads the answer (the agent has gone); the exit status stands
-    return int(code) if code.isdigit() else 2
+    # The Hook answers 0 or 2 only; anything else (1, or 257 which reaches the agent as 1)
+    # from whatever answers on the socket is a block.
+    return int(code) if code in (b"0", b"2") else 2
 
 
 def write_all(fd, data):
