@@ -544,11 +544,6 @@ def test_a_sandboxed_shell_cannot_write_the_store_through_the_service(pod: Path,
 # -- 6. the service's own view differs from the caller's
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "HOLE: protect-processes skips the process it runs in (os.getpid()), meant to be the hook "
-    "itself. In the service that is the service: a pkill/killall pattern that matches only "
-    "`loomtui serve` is denied on the direct path (the service is another process there) and "
-    "passes on the served path. With SIGSTOP it holds every served gate (see the xfail above)."))
 def test_a_pkill_aimed_at_the_service_is_denied_when_served_too(pod: Path, repo: Path, tmp_path: Path) -> None:
     # A service whose process name (comm) is unique, so the pattern matches it alone.
     runner = ("open('/proc/self/comm', 'w').write('loomsvc4711'); import runpy, sys; "
@@ -569,11 +564,6 @@ def test_a_pkill_aimed_at_the_service_is_denied_when_served_too(pod: Path, repo:
         stop(service)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "HOLE: the policy expands `~` in a command's `cd` (and in policy path rules) with the "
-    "service's own HOME, not the caller's (protect.py `_here`, rules.py `_home`). An agent whose "
-    "HOME differs from the service's (LOOM_HOME naming the pod explicitly) runs "
-    "`cd ~ && rm -f pod/policy.toml`: denied on the direct path, passed on the served path."))
 def test_tilde_means_the_callers_home_when_served(tmp_path: Path, repo: Path) -> None:
     home = tmp_path / "agent-home"
     pod = home / "pod"
@@ -598,12 +588,6 @@ def _loomtui_script() -> str | None:
 
 
 @pytest.mark.skipif(_loomtui_script() is None, reason="no `loomtui` script installed")
-@pytest.mark.xfail(strict=True, reason=(
-    "HOLE (from the new hook command, both ways it runs): protect-loomtui-install finds the "
-    "`loomtui` script from sys.argv[0], which is launch.py in the client's direct fallback and "
-    "loomtui/__main__.py in `python -m loomtui serve`. Replacing the script was denied when hooks "
-    "ran `loomtui hook claude`; now it passes, and the supervisor's next `loomtui approve` (outside "
-    "the agent's tree) runs the agent's code."))
 @pytest.mark.parametrize("served_now", [False, True], ids=["client-direct", "served"])
 def test_replacing_the_loomtui_script_is_denied_through_the_client(pod: Path, repo: Path,
                                                                    served_now: bool) -> None:

@@ -103,7 +103,8 @@ def gatekeep(conn: sqlite3.Connection, pod: Path, action: Action, *, asking: boo
         record_policy(conn, policy_hash=policy.hash, source=policy.source, actor=record_policy_as,
                       now=clock())
     decision = classify(policy, action.tool, action.tool_input, cwd=action.cwd, repo=action.repo,
-                        agent=action.agent_name, **protection_context(pod, os.environ if environ is None else environ))
+                        agent=action.agent_name, caller_pid=caller_pid,
+                        **protection_context(pod, os.environ if environ is None else environ))
 
     def note(kind: str, summary: str) -> None:
         record_event(conn, action.agent_id, kind=kind, now=clock(), tool=action.tool, summary=summary,

@@ -20,7 +20,7 @@ from loomtui.policy.defaults import DEFAULT_POLICY_TEXT
 from loomtui.policy.protect import RULES as PROTECTION_RULES
 from loomtui.policy.protect import Guard, check_bash, check_file
 from loomtui.policy.protect import context as protection_context
-from loomtui.policy.rules import ACTIONS, FILE_TOOLS, RISKS, PolicyError, Rule, parse_rules
+from loomtui.policy.rules import ACTIONS, CALLER_HOME, FILE_TOOLS, RISKS, PolicyError, Rule, parse_rules
 from loomtui.policy.shell import ShellError, SimpleCommand, analyse, inline_code
 
 __all__ = [
@@ -174,7 +174,8 @@ def _strictest(decisions: list[Decision]) -> Decision:
 def classify(policy: Policy, tool: str, tool_input: dict[str, object], *, cwd: str | None = None,
              repo: str | None = None, agent: str | None = None, pod: str | os.PathLike | None = None,
              protected: tuple[str, ...] = (), home: str | None = None,
-             claude_config_dir: str | None = None, codex_home: str | None = None) -> Decision:
+             claude_config_dir: str | None = None, codex_home: str | None = None,
+             caller_pid: int | None = None) -> Decision:
     """The decision for one tool call. Never raises for odd input: what cannot be
     understood is gated, never allowed.
 
@@ -182,10 +183,20 @@ def classify(policy: Policy, tool: str, tool_input: dict[str, object], *, cwd: s
     tried first and no policy file can drop them: `pod` is the pod directory,
     `protected` other directories to keep agents out of (the audit witness), `home`
     the agent's home ($HOME), `claude_config_dir` and `codex_home` the agent's
-    $CLAUDE_CONFIG_DIR and $CODEX_HOME when set."""
+    $CLAUDE_CONFIG_DIR and $CODEX_HOME when set; `caller_pid` the hook process the
+    call came through (default: this one). `~` means `home` throughout the call."""
+    token = CALLER_HOME.set(home)
+    try:
+        return _classify(policy, tool, tool_input, cwd, repo, agent,
+                         Guard(pod, tuple(protected or ()), home, claude_config_dir, codex_home, caller_pid))
+    finally:
+        CALLER_HOME.reset(token)
+
+
+def _classify(policy: Policy, tool: str, tool_input: dict[str, object], cwd: str | None,
+              repo: str | None, agent: str | None, guard: Guard) -> Decision:
     if not isinstance(tool_input, dict):
         tool_input = {}
-    guard = Guard(pod, tuple(protected or ()), home, claude_config_dir, codex_home)
     rules = [r for r in policy.rules if r.applies_to_tool(tool) and r.applies_to_context(repo, agent)]
     if tool == "Bash":
         return _classify_bash(policy, rules, tool_input.get("command"), cwd, repo, guard, tool_input)

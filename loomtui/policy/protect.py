@@ -125,10 +125,15 @@ class Guard:
     """The protected places for one call, resolved once (and lazily)."""
 
     __slots__ = ("pods", "_home", "claude_dir", "codex_home", "_real_dirs", "_budget", "_seen", "_globs",
-                 "too_many_globs")
+                 "too_many_globs", "caller_pid")
 
     def __init__(self, pod: str | None, protected: tuple[str, ...], home: str | None,
-                 claude_config_dir: str | None, codex_home: str | None) -> None:
+                 claude_config_dir: str | None, codex_home: str | None,
+                 caller_pid: int | None = None) -> None:
+        # The hook process the call came through (this one on the direct path; the hook
+        # client when the pod service classifies): exempt from the kill check, which
+        # must still see the service itself.
+        self.caller_pid = os.getpid() if caller_pid is None else caller_pid
         self.pods = tuple(posixpath.normpath(os.path.expanduser(str(d))) for d in (pod, *protected)
                           if d and isinstance(d, (str, os.PathLike)))
         self._home = home
@@ -292,7 +297,7 @@ _INSTALL: list = []
 def install_places() -> tuple[tuple[str, ...], tuple[str, ...], bool]:
     """LoomTUI's own code as this process runs it, found once per process: the
     directories of the `loomtui` package, the `loomtui` script (sys.argv[0] when it is
-    that script; `which` would cost too much here), each as given and as its real path;
+    that script, else beside the interpreter or on PATH), each as given and as its real path;
     and whether the package is a source tree (an editable install, pyproject.toml
     beside it), where a change is a supervisor's call rather than a flat deny."""
     if not _INSTALL:
@@ -307,9 +312,21 @@ def install_places() -> tuple[tuple[str, ...], tuple[str, ...], bool]:
                 if form not in packages and form != "/":
                     packages.append(form)
             source = any(os.path.exists(posixpath.join(posixpath.dirname(d), "pyproject.toml")) for d in packages)
+        candidates = []
         script = sys.argv[0] if sys.argv else ""
         if isinstance(script, str) and script.endswith("loomtui"):
-            for form in (os.path.abspath(script), os.path.realpath(script)):
+            candidates.append(script)
+        # The hook client's direct path and the pod service do not run as the script
+        # (argv[0] is launch.py or __main__.py): look where it is installed too, beside
+        # this interpreter and on PATH (a stat per PATH entry, once per process).
+        if sys.executable:
+            candidates.append(posixpath.join(posixpath.dirname(sys.executable), "loomtui"))
+        candidates += [posixpath.join(folder, "loomtui")
+                       for folder in os.environ.get("PATH", "").split(":") if folder.startswith("/")]
+        for candidate in candidates:
+            if candidate != script and not os.path.isfile(candidate):
+                continue
+            for form in (os.path.abspath(candidate), os.path.realpath(candidate)):
                 if form not in scripts:
                     scripts.append(form)
         _INSTALL.append((tuple(packages), tuple(scripts), source))
@@ -565,7 +582,7 @@ def check_bash(guard: Guard, text: str, commands: tuple, cwd: str | None, tool_i
             elif kind == "wiring" and not wiring_hit:
                 wiring_hit = what
             if cmd.program in rare.KILLERS:
-                hit = rare.kills_loomtui(cmd, text)
+                hit = rare.kills_loomtui(cmd, text, guard.caller_pid)
                 if hit:
                     found.append(("deny", PROCESSES, "critical", f"{hit}: {_KILL_REASON}"))
         if cmd.program.startswith("pip") or cmd.program == "uv" or (
@@ -628,7 +645,9 @@ def _here(cmd, cwd: str | None) -> str | None:
         return cwd
     where = cmd.cwd
     if where == "~" or where.startswith("~/"):
-        where = posixpath.normpath(os.path.expanduser("~")) + where[1:]
+        from loomtui.policy.rules import home_dir
+
+        where = home_dir() + where[1:]
     if where.startswith("/"):
         return posixpath.normpath(where)
     return posixpath.normpath(posixpath.join(cwd, where)) if cwd else None

@@ -123,7 +123,9 @@ def _names_loomtui(word: str) -> bool:
 # -- LoomTUI's processes -------------------------------------------------------------------
 
 
-def kills_loomtui(cmd, text: str) -> str:
+def kills_loomtui(cmd, text: str, caller_pid: int) -> str:
+    """Why `cmd` would signal a LoomTUI process, or ''. `caller_pid` (the hook the call
+    came through) is not counted: a pattern matching only it stops nobody else."""
     argv = cmd.argv
     program = cmd.program
     if any("loom" in w.lower() for w in argv[1:]):
@@ -145,7 +147,7 @@ def kills_loomtui(cmd, text: str) -> str:
     full = any(w.startswith("-") and not w.startswith("--") and "f" in w for w in argv[1:]) or "--full" in argv
     if not patterns:
         return ""
-    for pid, cmdline, comm in _loomtui_processes():
+    for pid, cmdline, comm in _loomtui_processes(caller_pid):
         for pattern in patterns:
             subject = cmdline if full else comm
             if program == "killall":
@@ -192,9 +194,8 @@ def _is_loomtui(pid: int) -> bool:
         return False
 
 
-def _loomtui_processes() -> list[tuple[int, str, str]]:
+def _loomtui_processes(me: int) -> list[tuple[int, str, str]]:
     out: list[tuple[int, str, str]] = []
-    me = os.getpid()
     try:
         entries = os.listdir("/proc")
     except OSError:

@@ -12,6 +12,7 @@ import os
 import posixpath
 import re
 from collections.abc import Mapping
+from contextvars import ContextVar
 from typing import NamedTuple
 
 from loomtui.policy.shell import SimpleCommand
@@ -401,8 +402,18 @@ def _operands(cmd: SimpleCommand) -> list[tuple[str, bool]]:
     return out
 
 
-def _home() -> str:
-    return posixpath.normpath(os.path.expanduser("~"))
+# The home directory of the agent whose call is being classified: `classify` sets it for
+# the call (the pod service classifies for many agents, whose $HOME need not be its own).
+CALLER_HOME: ContextVar[str | None] = ContextVar("loomtui_caller_home", default=None)
+
+
+def home_dir() -> str:
+    """`~` for the call being classified: the caller's $HOME, else this process's."""
+    home = CALLER_HOME.get()
+    return posixpath.normpath(home if home else os.path.expanduser("~"))
+
+
+_home = home_dir
 
 
 _NOWHERE = "/\x00worktree"  # stands for an unknown cwd: relative paths stay relative to it
