@@ -37,6 +37,8 @@ import sys
 SOCKET_NAME = "serve.sock"
 MAGIC = b"LOOM/1\n"
 READY_TIMEOUT = 2.0  # seconds to connect and hear "ready"; then the direct path
+SILENCE = 10.0  # seconds without a byte from the service once it acts: it is stopped or hung
+# (a live one sends "." every second while it works on the call: hooks/served.py)
 
 
 _WAITING = []  # [socket, signal name] once the service acts on the call
@@ -157,8 +159,11 @@ def ask(agent, raw):
 
 
 def wait_for_answer(sock):
-    """Read the answer to the end; give up (exit 2) if the agent hangs up meanwhile."""
+    """Read the answer to the end, or None. Gives up (exit 2) if the agent hangs up, or
+    if the service goes silent for SILENCE seconds (stopped, hung): a held call must
+    end in a deny, never in the agent's own hook timeout (which lets the call through)."""
     import select
+    import time
 
     poller = select.poll()
     poller.register(sock.fileno(), select.POLLIN)
@@ -168,13 +173,15 @@ def wait_for_answer(sock):
         except (OSError, ValueError):
             pass
     chunks = []
-    waited = 0
+    heard = time.monotonic()
     while True:
         events = poller.poll(1000)
-        if len(_WAITING) > 1:  # a signal was passed on: the deny should come at once
-            waited += 1
-            if waited > 5:
-                _interrupted(_signal.SIGTERM, None)
+        quiet = time.monotonic() - heard
+        if len(_WAITING) > 1 and quiet > 5:  # a signal was passed on: the deny should come at once
+            _interrupted(_signal.SIGTERM, None)
+        if quiet > SILENCE:
+            posix.write(2, b"LoomTUI: the pod service stopped answering; denied to be safe\n")
+            posix._exit(2)
         for fd, _mask in events:
             if fd != sock.fileno():
                 # The agent hung up on us: closing the socket makes the service cancel
@@ -185,7 +192,8 @@ def wait_for_answer(sock):
             except ConnectionResetError:
                 chunk = b""  # the service closed with our last words unread: its answer is whole
             if not chunk:
-                return read_netstrings(b"".join(chunks), 3)
+                return read_netstrings(b"".join(chunks).lstrip(b"."), 3)
+            heard = time.monotonic()
             chunks.append(chunk)
 
 
@@ -204,6 +212,11 @@ def main(argv):
         posix.write(2, b"usage: client.py claude|codex (the LoomTUI hook); denied to be safe\n")
         return 2
     agent = argv[1]
+    for fd in (1, 2):
+        try:
+            posix.fstat(fd)
+        except OSError:  # nowhere to print an answer: block by the exit status alone
+            return 2
     try:
         raw = read_stdin()
         found = ask(agent, raw)

@@ -16,6 +16,8 @@ from loomtui.store.db import pod_dir
 
 
 def answer(agent: str, raw: bytes) -> int:
+    if sys.stdout is None or sys.stderr is None:  # started with fd 1 or 2 closed
+        return 2  # nowhere to print an answer: block by the exit status alone
     try:
         found = Hook(agent, pod_dir()).run(raw)
     except BaseException as exc:  # e.g. no home directory to find the pod in

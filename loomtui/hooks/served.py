@@ -33,6 +33,7 @@ import os
 import select
 import struct
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -46,7 +47,8 @@ log = logging.getLogger(__name__)
 SOCKET_NAME = "serve.sock"
 MAGIC = b"LOOM/1\n"
 REQUEST_LIMIT = 256 << 20  # bytes; the direct path reads any stdin, this keeps a bound
-REQUEST_TIMEOUT = 10.0  # seconds for the client to send its request, then "go"
+REQUEST_TIMEOUT = 10.0  # seconds for the client to send its request, then "go" (in all)
+KEEPALIVE = 1.0  # seconds between the "." sent to every client whose call is in progress
 _PEERCRED = struct.Struct("3i")  # pid, uid, gid
 
 
@@ -129,8 +131,13 @@ class HookServer:
         self.active = 0
         self.served = 0
         self._lock = threading.Lock()
+        # Calls past "go": a "." every KEEPALIVE seconds tells their clients we live (a
+        # stopped or hung service goes quiet, and its clients deny: hooks/client.py).
+        self._held: dict[_socket.socket, threading.Lock] = {}
 
     def serve(self, stop: threading.Event) -> None:
+        threading.Thread(target=self._keep_alive, args=(stop,), name="loomtui-keepalive",
+                         daemon=True).start()
         self.sock.settimeout(0.5)
         while not stop.is_set():
             try:
@@ -144,9 +151,24 @@ class HookServer:
                 stop.wait(0.1)
                 continue
             client = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM, 0, conn)
-            threading.Thread(target=self._serve_one, args=(client,), name="loomtui-hook",
-                             daemon=True).start()
+            try:
+                threading.Thread(target=self._serve_one, args=(client,), name="loomtui-hook",
+                                 daemon=True).start()
+            except RuntimeError as exc:  # no thread to be had now: this client goes direct
+                log.warning("cannot take a hook call: %s", exc)
+                client.close()
         self.stopping.set()
+
+    def _keep_alive(self, stop: threading.Event) -> None:
+        while not stop.wait(KEEPALIVE):
+            with self._lock:
+                held = list(self._held.items())
+            for conn, lock in held:
+                with lock:
+                    try:
+                        conn.send(b".", _socket.MSG_DONTWAIT)
+                    except OSError:
+                        pass  # gone, or its buffer is full of dots: its call notices
 
     def _serve_one(self, conn: _socket.socket) -> None:
         with self._lock:
@@ -164,7 +186,7 @@ class HookServer:
         pid, _uid, _gid = _PEERCRED.unpack(conn.getsockopt(_socket.SOL_SOCKET, _socket.SO_PEERCRED,
                                                           _PEERCRED.size))
         conn.settimeout(REQUEST_TIMEOUT)
-        fields = read_request(conn)
+        fields = read_request(conn, deadline=time.monotonic() + REQUEST_TIMEOUT)
         if fields is None:
             return  # not a hook client, or it gave up: nothing was done
         agent, cwd, environ_bytes, raw = fields
@@ -191,11 +213,19 @@ class HookServer:
                 return "the pod service is stopping"
             return _hung_up(conn)
 
-        found = Hook(agent_name, self.pod, caller=Caller(pid, environ, gone)).run(raw)
+        sending = threading.Lock()
         with self._lock:
-            self.served += 1
-        conn.sendall(_netstring(str(found.exit_code).encode()) + _netstring(found.stdout.encode())
-                     + _netstring(found.stderr.encode()))
+            self._held[conn] = sending
+        try:
+            found = Hook(agent_name, self.pod, caller=Caller(pid, environ, gone)).run(raw)
+            with self._lock:
+                self.served += 1
+            with sending:
+                conn.sendall(_netstring(str(found.exit_code).encode()) + _netstring(found.stdout.encode())
+                             + _netstring(found.stderr.encode()))
+        finally:
+            with self._lock:
+                self._held.pop(conn, None)
 
 
 def send(pod: Path, agent: str, raw: bytes, environ: dict[str, str], cwd: str,
@@ -220,19 +250,25 @@ def send(pod: Path, agent: str, raw: bytes, environ: dict[str, str], cwd: str,
                 chunks.append(chunk)
     except OSError:
         return None
-    found = read_netstrings(b"".join(chunks), 3)
+    found = read_netstrings(b"".join(chunks).lstrip(b"."), 3)  # the keep-alive dots first
     if found is None:
         return None
     code, out, err = found
     return int(code), out.decode(), err.decode()
 
 
-def read_request(conn: _socket.socket) -> list[bytes] | None:
-    """The four netstrings after MAGIC, or None (bad magic, too big, cut short)."""
-    data = b""
+def read_request(conn: _socket.socket, deadline: float | None = None) -> list[bytes] | None:
+    """The four netstrings after MAGIC, or None (bad magic, too big, cut short, or not
+    all there by `deadline`, a time.monotonic())."""
+    data = bytearray()
     want = len(MAGIC)
     while True:
         while len(data) < want:
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                conn.settimeout(left)
             try:
                 chunk = conn.recv(min(max(want - len(data), 65536), 1 << 20))
             except OSError:
@@ -268,7 +304,7 @@ def _netstrings(data: bytes, at: int, count: int) -> list[bytes] | int:
             return -1
         if end > len(data):
             return end
-        out.append(data[colon + 1:end])
+        out.append(bytes(data[colon + 1:end]))
         at = end
     return out
 
