@@ -90,6 +90,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="group rows by this (default agent)")
     usage.add_argument("--since", metavar="DATE", help="only usage from this day on (YYYY-MM-DD)")
 
+    store = commands.add_parser("store", help="maintenance of the pod store")
+    store_commands = store.add_subparsers(dest="store_command", metavar="SUBCOMMAND", required=True)
+    rebuild = store_commands.add_parser(
+        "rebuild", help="recompute the usage rollups from the raw usage rows they still cover")
+    rebuild.add_argument("--json", action="store_true", help="one JSON document on stdout")
+
     ingest = commands.add_parser("ingest", help="run the transcript ingester without a console")
     ingest.add_argument("--once", action="store_true", help="catch up on every transcript, then exit")
 

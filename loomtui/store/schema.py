@@ -11,6 +11,104 @@ Times are UTC seconds since the epoch (REAL). JSON columns hold text.
 
 from __future__ import annotations
 
+
+def _rollups_migration() -> str:
+    """The text of migration 5 -> 6. It is part of a shipped migration: never edit what
+    it produces; change the rollups with a new migration."""
+    sums = ("input_tokens", "output_tokens", "cache_write_tokens", "cache_read_tokens")
+    counts = ("costed", "n_table", "n_reported", "n_unpriced", "n_rows")
+    figures = (*sums, "cost_usd", *counts)
+    columns = ",\n        ".join(
+        [f"{c} INTEGER NOT NULL DEFAULT 0" for c in sums] + ["cost_usd REAL NOT NULL DEFAULT 0"]
+        + [f"{c} INTEGER NOT NULL DEFAULT 0" for c in counts])
+
+    def row(r: str) -> list[str]:
+        """One usage row's figures (r: new or old)."""
+        return [*(f"{r}.{c}" for c in sums), f"coalesce({r}.cost_usd, 0)", f"{r}.cost_usd IS NOT NULL",
+                f"{r}.cost_source = 'table'", f"{r}.cost_source = 'reported'",
+                f"{r}.cost_source = 'unpriced'", "1"]
+
+    def quarter(t: str) -> str:
+        # floor(t / 900) * 900, exactly: the division may round up to the next integer
+        # for a time a hair below an edge, and then one quarter is taken back.
+        q = f"CAST({t} / 900 AS INTEGER) * 900"
+        return f"({q} - 900 * ({q} > {t}))"
+
+    def edge(t: str) -> str:
+        return f"(CAST({t} / 900 AS INTEGER) * 900 = {t})"
+
+    minute = "CAST({t} / 60 AS INTEGER) * 60.0"  # as the Usage tab's minutes always were
+    tokens = "{r}.input_tokens + {r}.output_tokens + {r}.cache_write_tokens + {r}.cache_read_tokens"
+    # table -> (key columns, key values from a usage row r, extra columns)
+    tables = {
+        "usage_totals": (("agent_id", "session_id", "model", "kind"),
+                         lambda r: [f"coalesce({r}.agent_id, 0)", f"{r}.session_id", f"{r}.model",
+                                    f"{r}.kind"], ()),
+        "usage_quarters": (("bucket", "agent_id", "session_id", "model", "kind"),
+                           lambda r: [quarter(f"{r}.ts"), f"coalesce({r}.agent_id, 0)",
+                                      f"{r}.session_id", f"{r}.model", f"{r}.kind"], ()),
+        "usage_pod_quarters": (("bucket", "edge", "kind"),
+                               lambda r: [quarter(f"{r}.ts"), edge(f"{r}.ts"), f"{r}.kind"],
+                               ("min_ts", "max_ts")),
+    }
+    key_types = {"agent_id": "INTEGER", "bucket": "INTEGER", "edge": "INTEGER"}
+    out = []
+    for table, (keys, _values, extra) in tables.items():
+        key_cols = ",\n        ".join(f"{k} {key_types.get(k, 'TEXT')} NOT NULL" for k in keys)
+        extra_cols = "".join(f",\n        {c} REAL" for c in extra)
+        out.append(f"CREATE TABLE {table} (\n        {key_cols},\n        {columns}{extra_cols},\n"
+                   f"        PRIMARY KEY ({', '.join(keys)})\n    ) WITHOUT ROWID;")
+    out.append("CREATE TABLE usage_minutes (\n        agent_id INTEGER NOT NULL,\n"
+               "        minute REAL NOT NULL,\n        tokens INTEGER NOT NULL DEFAULT 0,\n"
+               "        n_rows INTEGER NOT NULL DEFAULT 0,\n"
+               "        PRIMARY KEY (agent_id, minute)\n    ) WITHOUT ROWID;")
+
+    def add(table: str, r: str) -> str:
+        keys, values, extra = tables[table]
+        cols = [*keys, *figures, *extra]
+        vals = [*values(r), *row(r), *([f"{r}.ts"] * len(extra))]
+        sets = [f"{c} = {c} + excluded.{c}" for c in figures]
+        sets += ["min_ts = min(min_ts, excluded.min_ts)", "max_ts = max(max_ts, excluded.max_ts)"][:len(extra)]
+        return (f"INSERT INTO {table} ({', '.join(cols)})\n        VALUES ({', '.join(vals)})\n"
+                f"        ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {', '.join(sets)};")
+
+    def subtract(table: str, r: str) -> str:
+        keys, values, _extra = tables[table]
+        sets = [f"{c} = {c} - ({v})" if " " in v else f"{c} = {c} - {v}" for c, v in zip(figures, row(r))]
+        where = " AND ".join(f"{k} = {v}" for k, v in zip(keys, values(r)))
+        return f"UPDATE {table} SET {(',' + chr(10) + '            ').join(sets)}\n        WHERE {where};"
+
+    add_minute = ("INSERT INTO usage_minutes (agent_id, minute, tokens, n_rows)\n"
+                  f"        SELECT new.agent_id, {minute.format(t='new.ts')}, {tokens.format(r='new')}, 1"
+                  " WHERE new.agent_id IS NOT NULL\n"
+                  "        ON CONFLICT (agent_id, minute) DO UPDATE SET tokens = tokens + excluded.tokens,\n           "
+                  " n_rows = n_rows + 1;")
+    subtract_minute = (f"UPDATE usage_minutes SET tokens = tokens - ({tokens.format(r='old')}), "
+                       "n_rows = n_rows - 1\n"
+                       f"        WHERE agent_id = old.agent_id AND minute = {minute.format(t='old.ts')};")
+    adds = "\n    ".join([add(t, "new") for t in tables] + [add_minute])
+    subtracts = "\n    ".join([subtract(t, "old") for t in tables] + [subtract_minute])
+    out.append(f"CREATE TRIGGER usage_rollup_insert AFTER INSERT ON usage BEGIN\n    {adds}\nEND;")
+    watched = ", ".join(("agent_id", "session_id", "ts", "model", "kind", *sums, "cost_usd", "cost_source"))
+    out.append(f"CREATE TRIGGER usage_rollup_update AFTER UPDATE OF {watched} ON usage BEGIN\n"
+               f"    {subtracts}\n    {adds}\nEND;")
+    # Fill from the rows already there.
+    u = "usage"
+    for table, (keys, values, extra) in tables.items():
+        aggs = [f"sum({c})" for c in sums] + ["total(cost_usd)", "count(cost_usd)",
+                                              "sum(cost_source = 'table')", "sum(cost_source = 'reported')",
+                                              "sum(cost_source = 'unpriced')", "count(*)"]
+        aggs += ["min(ts)", "max(ts)"][:len(extra)]
+        vals = [v.replace(f"{u}.", "") for v in values(u)]
+        out.append(f"INSERT INTO {table} ({', '.join([*keys, *figures, *extra])})\n"
+                   f"    SELECT {', '.join(vals)}, {', '.join(aggs)}\n"
+                   f"    FROM usage GROUP BY {', '.join(str(i + 1) for i in range(len(keys)))};")
+    out.append(f"INSERT INTO usage_minutes (agent_id, minute, tokens, n_rows)\n"
+               f"    SELECT agent_id, {minute.format(t='ts')}, sum({tokens.format(r='usage')}), count(*)\n"
+               "    FROM usage WHERE agent_id IS NOT NULL GROUP BY 1, 2;")
+    return "\n" + "\n".join(out) + "\n"
+
+
 MIGRATIONS: tuple[str, ...] = (
     # 0 -> 1: the whole first schema.
     """
@@ -286,6 +384,14 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE agents ADD COLUMN hooks TEXT NOT NULL DEFAULT '';
     CREATE INDEX audit_subject ON audit(subject, id);
     """,
+    # 5 -> 6: usage rollups, kept by triggers in the writer's own transaction, so that
+    # budgets, `loomtui usage` and the Usage tab read figures whose size does not grow
+    # with history (see loomtui/store/rollups.py and docs/architecture.md "Costs that do
+    # not grow with history"). No DELETE trigger on purpose: retention deletes old raw
+    # rows, and the rollups keep counting them. The tables are filled from existing rows.
+    _rollups_migration(),
 )
+
+
 
 SCHEMA_VERSION = len(MIGRATIONS)
