@@ -94,6 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
     store_commands = store.add_subparsers(dest="store_command", metavar="SUBCOMMAND", required=True)
     rebuild = store_commands.add_parser(
         "rebuild", help="recompute the usage rollups from the raw usage rows they still cover")
+    rebuild.add_argument("--all", action="store_true",
+                         help="recompute everything from the raw rows, forgetting usage older than them")
     rebuild.add_argument("--json", action="store_true", help="one JSON document on stdout")
 
     ingest = commands.add_parser("ingest", help="run the transcript ingester without a console")

@@ -2,7 +2,7 @@
 
 `rebuild` recomputes the usage rollups (store/rollups.py) from the raw usage rows, for
 the time the raw rows still cover; older buckets, whose raw rows retention deleted, are
-kept. The triggers keep the rollups right on every write, so this is for repair (a store
+kept (`--all` recomputes everything from the raw rows and forgets that history). The triggers keep the rollups right on every write, so this is for repair (a store
 edited by hand, a rollup suspected wrong), not routine.
 """
 
@@ -28,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
 def _rebuild(args: argparse.Namespace) -> int:
     pod, conn = open_pod(create=False)
     try:
-        done = rollups.rebuild(conn)
+        done = rollups.rebuild(conn, everything=args.all)
     except sqlite3.DatabaseError as exc:
         raise CommandError(describe_error(db_path(pod), exc)) from None
     finally:
@@ -37,7 +37,7 @@ def _rebuild(args: argparse.Namespace) -> int:
         print(json.dumps({"rebuilt": done.as_json()}, indent=2))
         return 0
     if done.since is None:
-        print("no raw usage rows: the totals were recomputed from the buckets kept")
+        print("no raw usage rows to recompute from: the totals were summed again from the buckets kept")
     else:
         print(f"recomputed the usage rollups from {done.raw_rows:,} raw rows, "
               f"from {iso(done.since)} on")

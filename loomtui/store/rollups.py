@@ -153,7 +153,7 @@ def blocks(parts: Iterable[Part]) -> Iterator[PartBlock]:
 
 class Rebuilt(NamedTuple):
     raw_rows: int
-    since: float | None  # the first bucket recomputed (None: no raw rows)
+    since: float | None  # the first bucket recomputed (None: none)
     rows: dict[str, int]  # rollup rows per table afterwards
     seconds: float
 
@@ -162,18 +162,25 @@ class Rebuilt(NamedTuple):
                 "seconds": round(self.seconds, 3)}
 
 
-def rebuild(conn: sqlite3.Connection) -> Rebuilt:
+def rebuild(conn: sqlite3.Connection, everything: bool = False) -> Rebuilt:
     """Recompute the rollups from the raw rows, in one transaction: the buckets and
-    minutes from the oldest raw row's bucket on are replaced by sums over the raw rows;
-    older ones (whose raw rows retention deleted) are kept; the totals are then the sum
-    of every bucket."""
+    minutes from the first bucket edge at or after the oldest raw row are replaced by sums
+    over the raw rows; older ones (whose raw rows retention deleted, wholly or, in the
+    bucket where it cut, partly) are kept; the totals are then the sum of every bucket.
+    `everything`: recompute all of it from the raw rows, forgetting history they no
+    longer hold."""
     started = time.perf_counter()
     q = quarter_sql("ts")
     with transaction(conn):
         (oldest, raw_rows) = conn.execute("SELECT min(ts), count(*) FROM usage").fetchone()
         since = None
-        if oldest is not None:
+        if everything:
+            since = float("-inf")
+        elif oldest is not None:
             since = floor_quarter(oldest)
+            if since != oldest:  # retention may have cut inside this bucket: keep it
+                since += QUARTER
+        if since is not None:
             conn.execute("DELETE FROM usage_quarters WHERE bucket >= ?", (since,))
             conn.execute("DELETE FROM usage_pod_quarters WHERE bucket >= ?", (since,))
             conn.execute("DELETE FROM usage_minutes WHERE minute >= ?", (since,))
@@ -181,15 +188,17 @@ def rebuild(conn: sqlite3.Connection) -> Rebuilt:
             conn.execute(
                 f"INSERT INTO usage_quarters (bucket, agent_id, session_id, model, kind, {figures}) "
                 f"SELECT {q}, coalesce(agent_id, 0), session_id, model, kind, {RAW_SUMS} "
-                "FROM usage GROUP BY 1, 2, 3, 4, 5")
+                "FROM usage WHERE ts >= ? GROUP BY 1, 2, 3, 4, 5", (since,))
             conn.execute(
                 f"INSERT INTO usage_pod_quarters (bucket, edge, kind, {figures}, min_ts, max_ts) "
                 f"SELECT {q}, {edge_sql('ts')}, kind, {RAW_SUMS}, min(ts), max(ts) "
-                "FROM usage GROUP BY 1, 2, 3")
+                "FROM usage WHERE ts >= ? GROUP BY 1, 2, 3", (since,))
             conn.execute(
                 "INSERT INTO usage_minutes (agent_id, minute, tokens, n_rows) "
                 f"SELECT agent_id, {MINUTE_SQL}, sum({RAW_TOKENS}), count(*) "
-                "FROM usage WHERE agent_id IS NOT NULL GROUP BY 1, 2")
+                "FROM usage WHERE agent_id IS NOT NULL AND ts >= ? GROUP BY 1, 2", (since,))
+            if everything:
+                since = oldest
         conn.execute("DELETE FROM usage_totals")
         conn.execute(
             f"INSERT INTO usage_totals (agent_id, session_id, model, kind, {', '.join(FIGURES)}) "
