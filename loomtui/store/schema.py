@@ -11,104 +11,6 @@ Times are UTC seconds since the epoch (REAL). JSON columns hold text.
 
 from __future__ import annotations
 
-
-def _rollups_migration() -> str:
-    """The text of migration 5 -> 6. It is part of a shipped migration: never edit what
-    it produces; change the rollups with a new migration."""
-    sums = ("input_tokens", "output_tokens", "cache_write_tokens", "cache_read_tokens")
-    counts = ("costed", "n_table", "n_reported", "n_unpriced", "n_rows")
-    figures = (*sums, "cost_usd", *counts)
-    columns = ",\n        ".join(
-        [f"{c} INTEGER NOT NULL DEFAULT 0" for c in sums] + ["cost_usd REAL NOT NULL DEFAULT 0"]
-        + [f"{c} INTEGER NOT NULL DEFAULT 0" for c in counts])
-
-    def row(r: str) -> list[str]:
-        """One usage row's figures (r: new or old)."""
-        return [*(f"{r}.{c}" for c in sums), f"coalesce({r}.cost_usd, 0)", f"{r}.cost_usd IS NOT NULL",
-                f"{r}.cost_source = 'table'", f"{r}.cost_source = 'reported'",
-                f"{r}.cost_source = 'unpriced'", "1"]
-
-    def quarter(t: str) -> str:
-        # floor(t / 900) * 900, exactly: the division may round up to the next integer
-        # for a time a hair below an edge, and then one quarter is taken back.
-        q = f"CAST({t} / 900 AS INTEGER) * 900"
-        return f"({q} - 900 * ({q} > {t}))"
-
-    def edge(t: str) -> str:
-        return f"(CAST({t} / 900 AS INTEGER) * 900 = {t})"
-
-    minute = "CAST({t} / 60 AS INTEGER) * 60.0"  # as the Usage tab's minutes always were
-    tokens = "{r}.input_tokens + {r}.output_tokens + {r}.cache_write_tokens + {r}.cache_read_tokens"
-    # table -> (key columns, key values from a usage row r, extra columns)
-    tables = {
-        "usage_totals": (("agent_id", "session_id", "model", "kind"),
-                         lambda r: [f"coalesce({r}.agent_id, 0)", f"{r}.session_id", f"{r}.model",
-                                    f"{r}.kind"], ()),
-        "usage_quarters": (("bucket", "agent_id", "session_id", "model", "kind"),
-                           lambda r: [quarter(f"{r}.ts"), f"coalesce({r}.agent_id, 0)",
-                                      f"{r}.session_id", f"{r}.model", f"{r}.kind"], ()),
-        "usage_pod_quarters": (("bucket", "edge", "kind"),
-                               lambda r: [quarter(f"{r}.ts"), edge(f"{r}.ts"), f"{r}.kind"],
-                               ("min_ts", "max_ts")),
-    }
-    key_types = {"agent_id": "INTEGER", "bucket": "INTEGER", "edge": "INTEGER"}
-    out = []
-    for table, (keys, _values, extra) in tables.items():
-        key_cols = ",\n        ".join(f"{k} {key_types.get(k, 'TEXT')} NOT NULL" for k in keys)
-        extra_cols = "".join(f",\n        {c} REAL" for c in extra)
-        out.append(f"CREATE TABLE {table} (\n        {key_cols},\n        {columns}{extra_cols},\n"
-                   f"        PRIMARY KEY ({', '.join(keys)})\n    ) WITHOUT ROWID;")
-    out.append("CREATE TABLE usage_minutes (\n        agent_id INTEGER NOT NULL,\n"
-               "        minute REAL NOT NULL,\n        tokens INTEGER NOT NULL DEFAULT 0,\n"
-               "        n_rows INTEGER NOT NULL DEFAULT 0,\n"
-               "        PRIMARY KEY (agent_id, minute)\n    ) WITHOUT ROWID;")
-
-    def add(table: str, r: str) -> str:
-        keys, values, extra = tables[table]
-        cols = [*keys, *figures, *extra]
-        vals = [*values(r), *row(r), *([f"{r}.ts"] * len(extra))]
-        sets = [f"{c} = {c} + excluded.{c}" for c in figures]
-        sets += ["min_ts = min(min_ts, excluded.min_ts)", "max_ts = max(max_ts, excluded.max_ts)"][:len(extra)]
-        return (f"INSERT INTO {table} ({', '.join(cols)})\n        VALUES ({', '.join(vals)})\n"
-                f"        ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {', '.join(sets)};")
-
-    def subtract(table: str, r: str) -> str:
-        keys, values, _extra = tables[table]
-        sets = [f"{c} = {c} - ({v})" if " " in v else f"{c} = {c} - {v}" for c, v in zip(figures, row(r))]
-        where = " AND ".join(f"{k} = {v}" for k, v in zip(keys, values(r)))
-        return f"UPDATE {table} SET {(',' + chr(10) + '            ').join(sets)}\n        WHERE {where};"
-
-    add_minute = ("INSERT INTO usage_minutes (agent_id, minute, tokens, n_rows)\n"
-                  f"        SELECT new.agent_id, {minute.format(t='new.ts')}, {tokens.format(r='new')}, 1"
-                  " WHERE new.agent_id IS NOT NULL\n"
-                  "        ON CONFLICT (agent_id, minute) DO UPDATE SET tokens = tokens + excluded.tokens,\n           "
-                  " n_rows = n_rows + 1;")
-    subtract_minute = (f"UPDATE usage_minutes SET tokens = tokens - ({tokens.format(r='old')}), "
-                       "n_rows = n_rows - 1\n"
-                       f"        WHERE agent_id = old.agent_id AND minute = {minute.format(t='old.ts')};")
-    adds = "\n    ".join([add(t, "new") for t in tables] + [add_minute])
-    subtracts = "\n    ".join([subtract(t, "old") for t in tables] + [subtract_minute])
-    out.append(f"CREATE TRIGGER usage_rollup_insert AFTER INSERT ON usage BEGIN\n    {adds}\nEND;")
-    watched = ", ".join(("agent_id", "session_id", "ts", "model", "kind", *sums, "cost_usd", "cost_source"))
-    out.append(f"CREATE TRIGGER usage_rollup_update AFTER UPDATE OF {watched} ON usage BEGIN\n"
-               f"    {subtracts}\n    {adds}\nEND;")
-    # Fill from the rows already there.
-    u = "usage"
-    for table, (keys, values, extra) in tables.items():
-        aggs = [f"sum({c})" for c in sums] + ["total(cost_usd)", "count(cost_usd)",
-                                              "sum(cost_source = 'table')", "sum(cost_source = 'reported')",
-                                              "sum(cost_source = 'unpriced')", "count(*)"]
-        aggs += ["min(ts)", "max(ts)"][:len(extra)]
-        vals = [v.replace(f"{u}.", "") for v in values(u)]
-        out.append(f"INSERT INTO {table} ({', '.join([*keys, *figures, *extra])})\n"
-                   f"    SELECT {', '.join(vals)}, {', '.join(aggs)}\n"
-                   f"    FROM usage GROUP BY {', '.join(str(i + 1) for i in range(len(keys)))};")
-    out.append(f"INSERT INTO usage_minutes (agent_id, minute, tokens, n_rows)\n"
-               f"    SELECT agent_id, {minute.format(t='ts')}, sum({tokens.format(r='usage')}), count(*)\n"
-               "    FROM usage WHERE agent_id IS NOT NULL GROUP BY 1, 2;")
-    return "\n" + "\n".join(out) + "\n"
-
-
 MIGRATIONS: tuple[str, ...] = (
     # 0 -> 1: the whole first schema.
     """
@@ -389,7 +291,149 @@ MIGRATIONS: tuple[str, ...] = (
     # with history (see loomtui/store/rollups.py and docs/architecture.md "Costs that do
     # not grow with history"). No DELETE trigger on purpose: retention deletes old raw
     # rows, and the rollups keep counting them. The tables are filled from existing rows.
-    _rollups_migration(),
+    #  - a 15-minute bucket is floor(ts / 900) * 900, exactly: the division can round up
+    #    to the next integer for a time a hair below an edge, and then 900 is taken back;
+    #  - edge: the row is exactly at its bucket's start (billing blocks need those apart);
+    #  - cost_usd is the sum of the costs there are, costed how many rows had one.
+    """
+    CREATE TABLE usage_totals (
+            agent_id INTEGER NOT NULL,
+            session_id TEXT NOT NULL,
+            model TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            input_tokens INTEGER NOT NULL DEFAULT 0,
+            output_tokens INTEGER NOT NULL DEFAULT 0,
+            cache_write_tokens INTEGER NOT NULL DEFAULT 0,
+            cache_read_tokens INTEGER NOT NULL DEFAULT 0,
+            cost_usd REAL NOT NULL DEFAULT 0,
+            costed INTEGER NOT NULL DEFAULT 0,
+            n_table INTEGER NOT NULL DEFAULT 0,
+            n_reported INTEGER NOT NULL DEFAULT 0,
+            n_unpriced INTEGER NOT NULL DEFAULT 0,
+            n_rows INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (agent_id, session_id, model, kind)
+        ) WITHOUT ROWID;
+    CREATE TABLE usage_quarters (
+            bucket INTEGER NOT NULL,
+            agent_id INTEGER NOT NULL,
+            session_id TEXT NOT NULL,
+            model TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            input_tokens INTEGER NOT NULL DEFAULT 0,
+            output_tokens INTEGER NOT NULL DEFAULT 0,
+            cache_write_tokens INTEGER NOT NULL DEFAULT 0,
+            cache_read_tokens INTEGER NOT NULL DEFAULT 0,
+            cost_usd REAL NOT NULL DEFAULT 0,
+            costed INTEGER NOT NULL DEFAULT 0,
+            n_table INTEGER NOT NULL DEFAULT 0,
+            n_reported INTEGER NOT NULL DEFAULT 0,
+            n_unpriced INTEGER NOT NULL DEFAULT 0,
+            n_rows INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (bucket, agent_id, session_id, model, kind)
+        ) WITHOUT ROWID;
+    CREATE TABLE usage_pod_quarters (
+            bucket INTEGER NOT NULL,
+            edge INTEGER NOT NULL,
+            kind TEXT NOT NULL,
+            input_tokens INTEGER NOT NULL DEFAULT 0,
+            output_tokens INTEGER NOT NULL DEFAULT 0,
+            cache_write_tokens INTEGER NOT NULL DEFAULT 0,
+            cache_read_tokens INTEGER NOT NULL DEFAULT 0,
+            cost_usd REAL NOT NULL DEFAULT 0,
+            costed INTEGER NOT NULL DEFAULT 0,
+            n_table INTEGER NOT NULL DEFAULT 0,
+            n_reported INTEGER NOT NULL DEFAULT 0,
+            n_unpriced INTEGER NOT NULL DEFAULT 0,
+            n_rows INTEGER NOT NULL DEFAULT 0,
+            min_ts REAL,
+            max_ts REAL,
+            PRIMARY KEY (bucket, edge, kind)
+        ) WITHOUT ROWID;
+    CREATE TABLE usage_minutes (
+            agent_id INTEGER NOT NULL,
+            minute REAL NOT NULL,
+            tokens INTEGER NOT NULL DEFAULT 0,
+            n_rows INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (agent_id, minute)
+        ) WITHOUT ROWID;
+    CREATE TRIGGER usage_rollup_insert AFTER INSERT ON usage BEGIN
+        INSERT INTO usage_totals (agent_id, session_id, model, kind, input_tokens, output_tokens, cache_write_tokens, cache_read_tokens, cost_usd, costed, n_table, n_reported, n_unpriced, n_rows)
+            VALUES (coalesce(new.agent_id, 0), new.session_id, new.model, new.kind, new.input_tokens, new.output_tokens, new.cache_write_tokens, new.cache_read_tokens, coalesce(new.cost_usd, 0), new.cost_usd IS NOT NULL, new.cost_source = 'table', new.cost_source = 'reported', new.cost_source = 'unpriced', 1)
+            ON CONFLICT (agent_id, session_id, model, kind) DO UPDATE SET input_tokens = input_tokens + excluded.input_tokens, output_tokens = output_tokens + excluded.output_tokens, cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens, cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens, cost_usd = cost_usd + excluded.cost_usd, costed = costed + excluded.costed, n_table = n_table + excluded.n_table, n_reported = n_reported + excluded.n_reported, n_unpriced = n_unpriced + excluded.n_unpriced, n_rows = n_rows + excluded.n_rows;
+        INSERT INTO usage_quarters (bucket, agent_id, session_id, model, kind, input_tokens, output_tokens, cache_write_tokens, cache_read_tokens, cost_usd, costed, n_table, n_reported, n_unpriced, n_rows)
+            VALUES ((CAST(new.ts / 900 AS INTEGER) * 900 - 900 * (CAST(new.ts / 900 AS INTEGER) * 900 > new.ts)), coalesce(new.agent_id, 0), new.session_id, new.model, new.kind, new.input_tokens, new.output_tokens, new.cache_write_tokens, new.cache_read_tokens, coalesce(new.cost_usd, 0), new.cost_usd IS NOT NULL, new.cost_source = 'table', new.cost_source = 'reported', new.cost_source = 'unpriced', 1)
+            ON CONFLICT (bucket, agent_id, session_id, model, kind) DO UPDATE SET input_tokens = input_tokens + excluded.input_tokens, output_tokens = output_tokens + excluded.output_tokens, cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens, cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens, cost_usd = cost_usd + excluded.cost_usd, costed = costed + excluded.costed, n_table = n_table + excluded.n_table, n_reported = n_reported + excluded.n_reported, n_unpriced = n_unpriced + excluded.n_unpriced, n_rows = n_rows + excluded.n_rows;
+        INSERT INTO usage_pod_quarters (bucket, edge, kind, input_tokens, output_tokens, cache_write_tokens, cache_read_tokens, cost_usd, costed, n_table, n_reported, n_unpriced, n_rows, min_ts, max_ts)
+            VALUES ((CAST(new.ts / 900 AS INTEGER) * 900 - 900 * (CAST(new.ts / 900 AS INTEGER) * 900 > new.ts)), (CAST(new.ts / 900 AS INTEGER) * 900 = new.ts), new.kind, new.input_tokens, new.output_tokens, new.cache_write_tokens, new.cache_read_tokens, coalesce(new.cost_usd, 0), new.cost_usd IS NOT NULL, new.cost_source = 'table', new.cost_source = 'reported', new.cost_source = 'unpriced', 1, new.ts, new.ts)
+            ON CONFLICT (bucket, edge, kind) DO UPDATE SET input_tokens = input_tokens + excluded.input_tokens, output_tokens = output_tokens + excluded.output_tokens, cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens, cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens, cost_usd = cost_usd + excluded.cost_usd, costed = costed + excluded.costed, n_table = n_table + excluded.n_table, n_reported = n_reported + excluded.n_reported, n_unpriced = n_unpriced + excluded.n_unpriced, n_rows = n_rows + excluded.n_rows, min_ts = min(min_ts, excluded.min_ts), max_ts = max(max_ts, excluded.max_ts);
+        INSERT INTO usage_minutes (agent_id, minute, tokens, n_rows)
+            SELECT new.agent_id, CAST(new.ts / 60 AS INTEGER) * 60.0, new.input_tokens + new.output_tokens + new.cache_write_tokens + new.cache_read_tokens, 1 WHERE new.agent_id IS NOT NULL
+            ON CONFLICT (agent_id, minute) DO UPDATE SET tokens = tokens + excluded.tokens,
+                n_rows = n_rows + 1;
+    END;
+    CREATE TRIGGER usage_rollup_update AFTER UPDATE OF agent_id, session_id, ts, model, kind, input_tokens, output_tokens, cache_write_tokens, cache_read_tokens, cost_usd, cost_source ON usage BEGIN
+        UPDATE usage_totals SET input_tokens = input_tokens - old.input_tokens,
+                output_tokens = output_tokens - old.output_tokens,
+                cache_write_tokens = cache_write_tokens - old.cache_write_tokens,
+                cache_read_tokens = cache_read_tokens - old.cache_read_tokens,
+                cost_usd = cost_usd - (coalesce(old.cost_usd, 0)),
+                costed = costed - (old.cost_usd IS NOT NULL),
+                n_table = n_table - (old.cost_source = 'table'),
+                n_reported = n_reported - (old.cost_source = 'reported'),
+                n_unpriced = n_unpriced - (old.cost_source = 'unpriced'),
+                n_rows = n_rows - 1
+            WHERE agent_id = coalesce(old.agent_id, 0) AND session_id = old.session_id AND model = old.model AND kind = old.kind;
+        UPDATE usage_quarters SET input_tokens = input_tokens - old.input_tokens,
+                output_tokens = output_tokens - old.output_tokens,
+                cache_write_tokens = cache_write_tokens - old.cache_write_tokens,
+                cache_read_tokens = cache_read_tokens - old.cache_read_tokens,
+                cost_usd = cost_usd - (coalesce(old.cost_usd, 0)),
+                costed = costed - (old.cost_usd IS NOT NULL),
+                n_table = n_table - (old.cost_source = 'table'),
+                n_reported = n_reported - (old.cost_source = 'reported'),
+                n_unpriced = n_unpriced - (old.cost_source = 'unpriced'),
+                n_rows = n_rows - 1
+            WHERE bucket = (CAST(old.ts / 900 AS INTEGER) * 900 - 900 * (CAST(old.ts / 900 AS INTEGER) * 900 > old.ts)) AND agent_id = coalesce(old.agent_id, 0) AND session_id = old.session_id AND model = old.model AND kind = old.kind;
+        UPDATE usage_pod_quarters SET input_tokens = input_tokens - old.input_tokens,
+                output_tokens = output_tokens - old.output_tokens,
+                cache_write_tokens = cache_write_tokens - old.cache_write_tokens,
+                cache_read_tokens = cache_read_tokens - old.cache_read_tokens,
+                cost_usd = cost_usd - (coalesce(old.cost_usd, 0)),
+                costed = costed - (old.cost_usd IS NOT NULL),
+                n_table = n_table - (old.cost_source = 'table'),
+                n_reported = n_reported - (old.cost_source = 'reported'),
+                n_unpriced = n_unpriced - (old.cost_source = 'unpriced'),
+                n_rows = n_rows - 1
+            WHERE bucket = (CAST(old.ts / 900 AS INTEGER) * 900 - 900 * (CAST(old.ts / 900 AS INTEGER) * 900 > old.ts)) AND edge = (CAST(old.ts / 900 AS INTEGER) * 900 = old.ts) AND kind = old.kind;
+        UPDATE usage_minutes SET tokens = tokens - (old.input_tokens + old.output_tokens + old.cache_write_tokens + old.cache_read_tokens), n_rows = n_rows - 1
+            WHERE agent_id = old.agent_id AND minute = CAST(old.ts / 60 AS INTEGER) * 60.0;
+        INSERT INTO usage_totals (agent_id, session_id, model, kind, input_tokens, output_tokens, cache_write_tokens, cache_read_tokens, cost_usd, costed, n_table, n_reported, n_unpriced, n_rows)
+            VALUES (coalesce(new.agent_id, 0), new.session_id, new.model, new.kind, new.input_tokens, new.output_tokens, new.cache_write_tokens, new.cache_read_tokens, coalesce(new.cost_usd, 0), new.cost_usd IS NOT NULL, new.cost_source = 'table', new.cost_source = 'reported', new.cost_source = 'unpriced', 1)
+            ON CONFLICT (agent_id, session_id, model, kind) DO UPDATE SET input_tokens = input_tokens + excluded.input_tokens, output_tokens = output_tokens + excluded.output_tokens, cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens, cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens, cost_usd = cost_usd + excluded.cost_usd, costed = costed + excluded.costed, n_table = n_table + excluded.n_table, n_reported = n_reported + excluded.n_reported, n_unpriced = n_unpriced + excluded.n_unpriced, n_rows = n_rows + excluded.n_rows;
+        INSERT INTO usage_quarters (bucket, agent_id, session_id, model, kind, input_tokens, output_tokens, cache_write_tokens, cache_read_tokens, cost_usd, costed, n_table, n_reported, n_unpriced, n_rows)
+            VALUES ((CAST(new.ts / 900 AS INTEGER) * 900 - 900 * (CAST(new.ts / 900 AS INTEGER) * 900 > new.ts)), coalesce(new.agent_id, 0), new.session_id, new.model, new.kind, new.input_tokens, new.output_tokens, new.cache_write_tokens, new.cache_read_tokens, coalesce(new.cost_usd, 0), new.cost_usd IS NOT NULL, new.cost_source = 'table', new.cost_source = 'reported', new.cost_source = 'unpriced', 1)
+            ON CONFLICT (bucket, agent_id, session_id, model, kind) DO UPDATE SET input_tokens = input_tokens + excluded.input_tokens, output_tokens = output_tokens + excluded.output_tokens, cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens, cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens, cost_usd = cost_usd + excluded.cost_usd, costed = costed + excluded.costed, n_table = n_table + excluded.n_table, n_reported = n_reported + excluded.n_reported, n_unpriced = n_unpriced + excluded.n_unpriced, n_rows = n_rows + excluded.n_rows;
+        INSERT INTO usage_pod_quarters (bucket, edge, kind, input_tokens, output_tokens, cache_write_tokens, cache_read_tokens, cost_usd, costed, n_table, n_reported, n_unpriced, n_rows, min_ts, max_ts)
+            VALUES ((CAST(new.ts / 900 AS INTEGER) * 900 - 900 * (CAST(new.ts / 900 AS INTEGER) * 900 > new.ts)), (CAST(new.ts / 900 AS INTEGER) * 900 = new.ts), new.kind, new.input_tokens, new.output_tokens, new.cache_write_tokens, new.cache_read_tokens, coalesce(new.cost_usd, 0), new.cost_usd IS NOT NULL, new.cost_source = 'table', new.cost_source = 'reported', new.cost_source = 'unpriced', 1, new.ts, new.ts)
+            ON CONFLICT (bucket, edge, kind) DO UPDATE SET input_tokens = input_tokens + excluded.input_tokens, output_tokens = output_tokens + excluded.output_tokens, cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens, cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens, cost_usd = cost_usd + excluded.cost_usd, costed = costed + excluded.costed, n_table = n_table + excluded.n_table, n_reported = n_reported + excluded.n_reported, n_unpriced = n_unpriced + excluded.n_unpriced, n_rows = n_rows + excluded.n_rows, min_ts = min(min_ts, excluded.min_ts), max_ts = max(max_ts, excluded.max_ts);
+        INSERT INTO usage_minutes (agent_id, minute, tokens, n_rows)
+            SELECT new.agent_id, CAST(new.ts / 60 AS INTEGER) * 60.0, new.input_tokens + new.output_tokens + new.cache_write_tokens + new.cache_read_tokens, 1 WHERE new.agent_id IS NOT NULL
+            ON CONFLICT (agent_id, minute) DO UPDATE SET tokens = tokens + excluded.tokens,
+                n_rows = n_rows + 1;
+    END;
+    INSERT INTO usage_totals (agent_id, session_id, model, kind, input_tokens, output_tokens, cache_write_tokens, cache_read_tokens, cost_usd, costed, n_table, n_reported, n_unpriced, n_rows)
+        SELECT coalesce(agent_id, 0), session_id, model, kind, sum(input_tokens), sum(output_tokens), sum(cache_write_tokens), sum(cache_read_tokens), total(cost_usd), count(cost_usd), sum(cost_source = 'table'), sum(cost_source = 'reported'), sum(cost_source = 'unpriced'), count(*)
+        FROM usage GROUP BY 1, 2, 3, 4;
+    INSERT INTO usage_quarters (bucket, agent_id, session_id, model, kind, input_tokens, output_tokens, cache_write_tokens, cache_read_tokens, cost_usd, costed, n_table, n_reported, n_unpriced, n_rows)
+        SELECT (CAST(ts / 900 AS INTEGER) * 900 - 900 * (CAST(ts / 900 AS INTEGER) * 900 > ts)), coalesce(agent_id, 0), session_id, model, kind, sum(input_tokens), sum(output_tokens), sum(cache_write_tokens), sum(cache_read_tokens), total(cost_usd), count(cost_usd), sum(cost_source = 'table'), sum(cost_source = 'reported'), sum(cost_source = 'unpriced'), count(*)
+        FROM usage GROUP BY 1, 2, 3, 4, 5;
+    INSERT INTO usage_pod_quarters (bucket, edge, kind, input_tokens, output_tokens, cache_write_tokens, cache_read_tokens, cost_usd, costed, n_table, n_reported, n_unpriced, n_rows, min_ts, max_ts)
+        SELECT (CAST(ts / 900 AS INTEGER) * 900 - 900 * (CAST(ts / 900 AS INTEGER) * 900 > ts)), (CAST(ts / 900 AS INTEGER) * 900 = ts), kind, sum(input_tokens), sum(output_tokens), sum(cache_write_tokens), sum(cache_read_tokens), total(cost_usd), count(cost_usd), sum(cost_source = 'table'), sum(cost_source = 'reported'), sum(cost_source = 'unpriced'), count(*), min(ts), max(ts)
+        FROM usage GROUP BY 1, 2, 3;
+    INSERT INTO usage_minutes (agent_id, minute, tokens, n_rows)
+        SELECT agent_id, CAST(ts / 60 AS INTEGER) * 60.0, sum(usage.input_tokens + usage.output_tokens + usage.cache_write_tokens + usage.cache_read_tokens), count(*)
+        FROM usage WHERE agent_id IS NOT NULL GROUP BY 1, 2;
+    """,
 )
 
 
