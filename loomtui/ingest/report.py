@@ -103,7 +103,7 @@ def _block_rows(conn: sqlite3.Connection, since: float | None) -> list[tuple]:
             else:
                 continue
             kinds |= part_kinds
-            sums = [a + b for a, b in zip(sums, figures)]
+            sums = [a + b for a, b in zip(sums, figures, strict=True)]
         if not sums[-1]:  # n_rows: nothing in this block from `since` on
             continue
         inp, out_, cw, cr, cost, costed, n_table, n_reported, n_unpriced, _n = sums
