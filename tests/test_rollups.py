@@ -53,6 +53,9 @@ def scratch(conn: sqlite3.Connection) -> dict[str, list[tuple]]:
         "usage_minutes": conn.execute(
             f"SELECT agent_id, CAST(ts / 60 AS INTEGER) * 60.0, sum({TOKENS}), count(*) FROM usage "
             "WHERE agent_id IS NOT NULL GROUP BY 1, 2 ORDER BY 1, 2").fetchall(),
+        "usage_agent_quarters": conn.execute(
+            f"SELECT {q}, agent_id, sum({TOKENS}), total(cost_usd), count(*) FROM usage "
+            "WHERE agent_id IS NOT NULL GROUP BY 1, 2 ORDER BY 1, 2").fetchall(),
     }
 
 
@@ -65,6 +68,9 @@ def stored(conn: sqlite3.Connection) -> dict[str, list[tuple]]:
                            f"WHERE n_rows > 0 ORDER BY {k}").fetchall() for t, k in keys.items()}
     out["usage_minutes"] = conn.execute("SELECT agent_id, minute, tokens, n_rows FROM usage_minutes "
                                         "WHERE n_rows > 0 ORDER BY 1, 2").fetchall()
+    out["usage_agent_quarters"] = conn.execute("SELECT bucket, agent_id, tokens, cost_usd, n_rows "
+                                               "FROM usage_agent_quarters WHERE n_rows > 0 "
+                                               "ORDER BY 1, 2").fetchall()
     return out
 
 

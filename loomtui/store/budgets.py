@@ -164,7 +164,7 @@ def compute(conn: sqlite3.Connection, config: Limits, now: float, tz: tzinfo | N
     are not done, or used tokens in the last day).
 
     Reads the usage rollups (store/rollups.py), never all of history: agent sessions from
-    `usage_totals`, days and the week from today's and this week's 15-minute buckets, the
+    `usage_totals`, days from today's per-agent buckets, the week from the pod's, the
     billing block from the buckets of the last days, and the burn rate from the raw rows
     of the last 10 minutes (the `usage_ts` index)."""
     from loomtui.store import rollups
@@ -179,10 +179,15 @@ def compute(conn: sqlite3.Connection, config: Limits, now: float, tz: tzinfo | N
             "SELECT id FROM agents WHERE status != 'done' OR last_activity_at > ? OR ended_at > ?",
             (now - 86400, now - 86400))]
     # today per agent (buckets from local midnight), and the last 10 minutes per agent (raw)
-    day_rel, day_args = rollups.relation("usage_totals", day0)
-    today = conn.execute(f"SELECT agent_id, sum({TOKENS}), total(cost_usd), sum(n_rows) FROM {day_rel} "
-                         "GROUP BY agent_id", day_args).fetchall()
-    today = {a: (tok, usd) for a, tok, usd, n in today if n}
+    today = {a: (tok, usd) for a, tok, usd, n in conn.execute(
+        "SELECT agent_id, sum(tokens), total(cost_usd), sum(n_rows) FROM usage_agent_quarters "
+        "WHERE bucket >= ? GROUP BY agent_id", (rollups.floor_quarter(day0),)) if n}
+    if rollups.floor_quarter(day0) != day0:  # a midnight off the quarter hours (not a real zone today)
+        for a, tok, usd in conn.execute(
+                f"SELECT agent_id, total({TOKENS}), total(cost_usd) FROM usage WHERE ts >= ? AND ts < ? "
+                "AND agent_id IS NOT NULL GROUP BY agent_id", (rollups.floor_quarter(day0), day0)):
+            if a in today:
+                today[a] = (today[a][0] - int(tok), today[a][1] - usd)
     # the burn per agent, and its part since midnight (what a repository's day counts)
     burning, burning_today = {}, {}
     for a, tok, usd, day_tok, day_usd in conn.execute(

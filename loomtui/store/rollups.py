@@ -10,7 +10,9 @@ agent's deletion setting `agent_id` to NULL):
 - `usage_pod_quarters`: per bucket, kind and `edge` (1 for rows exactly at the
   bucket's start), with the earliest and latest entry time: enough to compute ccusage's
   5-hour billing blocks exactly without a row's time (see `blocks`);
-- `usage_minutes`: tokens per agent and minute (the Usage tab's sparkline).
+- `usage_minutes`: tokens per agent and minute (the Usage tab's sparkline);
+- `usage_agent_quarters`: tokens, cost and rows per bucket and agent (budgets' days: a
+  third of `usage_quarters`' rows for a day, and narrow ones).
 
 Each holds the token sums, the cost (`cost_usd`, with `costed`: how many rows had a cost),
 the rows per cost source and the row count (`n_rows`; a group whose rows all moved
@@ -40,7 +42,7 @@ BLOCK_SECONDS = 5 * 3600.0
 TOKEN_FIELDS = ("input_tokens", "output_tokens", "cache_write_tokens", "cache_read_tokens")
 COUNTS = ("costed", "n_table", "n_reported", "n_unpriced", "n_rows")
 FIGURES = (*TOKEN_FIELDS, "cost_usd", *COUNTS)
-TABLES = ("usage_totals", "usage_quarters", "usage_pod_quarters", "usage_minutes")
+TABLES = ("usage_totals", "usage_quarters", "usage_pod_quarters", "usage_minutes", "usage_agent_quarters")
 
 
 def quarter_sql(t: str) -> str:
@@ -184,6 +186,7 @@ def rebuild(conn: sqlite3.Connection, everything: bool = False) -> Rebuilt:
             conn.execute("DELETE FROM usage_quarters WHERE bucket >= ?", (since,))
             conn.execute("DELETE FROM usage_pod_quarters WHERE bucket >= ?", (since,))
             conn.execute("DELETE FROM usage_minutes WHERE minute >= ?", (since,))
+            conn.execute("DELETE FROM usage_agent_quarters WHERE bucket >= ?", (since,))
             figures = ", ".join(FIGURES)
             conn.execute(
                 f"INSERT INTO usage_quarters (bucket, agent_id, session_id, model, kind, {figures}) "
@@ -196,6 +199,10 @@ def rebuild(conn: sqlite3.Connection, everything: bool = False) -> Rebuilt:
             conn.execute(
                 "INSERT INTO usage_minutes (agent_id, minute, tokens, n_rows) "
                 f"SELECT agent_id, {MINUTE_SQL}, sum({RAW_TOKENS}), count(*) "
+                "FROM usage WHERE agent_id IS NOT NULL AND ts >= ? GROUP BY 1, 2", (since,))
+            conn.execute(
+                "INSERT INTO usage_agent_quarters (bucket, agent_id, tokens, cost_usd, n_rows) "
+                f"SELECT {q}, agent_id, sum({RAW_TOKENS}), total(cost_usd), count(*) "
                 "FROM usage WHERE agent_id IS NOT NULL AND ts >= ? GROUP BY 1, 2", (since,))
             if everything:
                 since = oldest
