@@ -30,7 +30,8 @@ _AGENT_SQL = {
     "session": "coalesce(max(a.name), '')",
 }
 # A group's figures from rollup rows (store/rollups.py): its tokens, rows per cost source
-# and cost (None when no row had one, as sum() over raw rows gives).
+# and cost (None when no row had one, as sum() over raw rows gives). Rollup rows whose
+# usage rows all moved to another key (n_rows 0) are left out, their names and kinds too.
 _SUMS = (", ".join(f"sum(t.{f})" for f in FIELDS)
          + ", sum(t.n_table), sum(t.n_reported), sum(t.n_unpriced), "
            "CASE WHEN sum(t.costed) > 0 THEN sum(t.cost_usd) END")
@@ -52,7 +53,7 @@ def usage_rows(conn: sqlite3.Connection, by: str = "agent", since: float | None 
         join = "" if by == "day" else "LEFT JOIN agents a ON a.id = t.agent_id"
         agent = _AGENT_SQL.get(by, "''")
         sql = (f"SELECT {_KEY_SQL[by]} AS k, {agent}, group_concat(DISTINCT t.kind), {_SUMS} "
-               f"FROM {source} t {join} GROUP BY k HAVING sum(t.n_rows) > 0 ORDER BY k")
+               f"FROM {source} t {join} WHERE t.n_rows > 0 GROUP BY k ORDER BY k")
         raw = conn.execute(sql, args).fetchall()
     rows = [_row(r) for r in raw]
     totals = {f: sum(r[f] for r in rows) for f in (*FIELDS, "total_tokens")}

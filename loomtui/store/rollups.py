@@ -75,24 +75,30 @@ def floor_quarter(t: float) -> float:
 
 def relation(table: str, since: float | None) -> tuple[str, tuple]:
     """An SQL relation (a parenthesised SELECT) with `table`'s columns restricted to
-    rows at or after `since`: `usage_quarters` (or `usage_totals` without `since`) or
-    `usage_pod_quarters`. A `since` that is not on a bucket edge reads the raw rows of
-    its partial bucket."""
+    rows at or after `since`: `usage_totals` (from `usage_quarters` with `since`),
+    `usage_quarters` or `usage_pod_quarters`. A `since` that is not on a bucket edge
+    reads the raw rows of its partial bucket."""
     pod = table == "usage_pod_quarters"
     keys = "bucket, kind" if pod else "bucket, agent_id, session_id, model, kind"
     if since is None:
         return f"(SELECT * FROM {table})", ()
-    if table == "usage_totals":
+    totals = table == "usage_totals"
+    if totals:
         table = "usage_quarters"
     figures = ", ".join(FIGURES)
     lo = floor_quarter(since)
     if lo == since:
-        return f"(SELECT {keys}, {figures} FROM {table} WHERE bucket >= ?)", (since,)
-    raw_keys = (f"{quarter_sql('ts')} AS bucket, kind" if pod else
-                f"{quarter_sql('ts')} AS bucket, coalesce(agent_id, 0) AS agent_id, session_id, model, kind")
-    return (f"(SELECT {keys}, {figures} FROM {table} WHERE bucket >= ? UNION ALL "
-            f"SELECT {raw_keys}, {RAW_FIGURES} FROM usage WHERE ts >= ? AND ts < ?)",
-            (lo + QUARTER, since, lo + QUARTER))
+        rel, args = f"(SELECT {keys}, {figures} FROM {table} WHERE bucket >= ?)", (since,)
+    else:
+        raw_keys = (f"{quarter_sql('ts')} AS bucket, kind" if pod else
+                    f"{quarter_sql('ts')} AS bucket, coalesce(agent_id, 0) AS agent_id, session_id, model, kind")
+        rel, args = (f"(SELECT {keys}, {figures} FROM {table} WHERE bucket >= ? UNION ALL "
+                     f"SELECT {raw_keys}, {RAW_FIGURES} FROM usage WHERE ts >= ? AND ts < ?)",
+                     (lo + QUARTER, since, lo + QUARTER))
+    if totals:  # summed per key first: a report then joins agents once per key, not per bucket
+        sums = ", ".join(f"sum({f}) AS {f}" for f in FIGURES)
+        rel = f"(SELECT agent_id, session_id, model, kind, {sums} FROM {rel} GROUP BY 1, 2, 3, 4)"
+    return rel, args
 
 
 class Part(NamedTuple):

@@ -21,7 +21,7 @@ MINUTES_SQL = """
 BY_MODEL_SQL = f"""
     SELECT model, sum(input_tokens), sum(output_tokens), sum(cache_write_tokens),
            sum(cache_read_tokens), CASE WHEN sum(costed) > 0 THEN sum(cost_usd) END, sum(n_unpriced)
-    FROM usage_totals WHERE agent_id = ? GROUP BY model HAVING sum(n_rows) > 0
+    FROM usage_totals WHERE agent_id = ? AND n_rows > 0 GROUP BY model
     ORDER BY sum({TOKENS}) DESC
 """
 # The context of a response is its input with the cache reads and writes.
