@@ -44,7 +44,10 @@ Claude responses: model (Sonnet, Opus, Haiku), input/output/cache tokens, a pric
 cost, a `msg_...:req_...` dedupe key and the transcript path. Times rise with the row
 id and spread evenly over the week. Rows go in with sqlite3 `executemany` in large
 transactions, into a pod created by the store's own `connect(db_path(pod))`, so the
-schema, migrations and indexes are the real ones.
+schema, migrations and indexes are the real ones. The usage rows go in with plain
+INSERTs, so the store's usage triggers fire on each: the built pods carry the usage
+rollups (store/rollups.py) exactly as the ingester would have left them, and building
+costs what the triggers cost.
 
 Cache. Pods are kept under `--cache` (default /tmp/loombench-history), one directory
 per size, and reused by later runs unless older than `--max-age` hours (their week
@@ -81,7 +84,7 @@ sys.path.insert(0, str(HERE.parents[1]))  # loomtui, when run from a checkout
 
 import fleet  # noqa: E402  (its console child, Child, machine(), percentile(), columns())
 
-BUILD_VERSION = 1  # bump when the pods' content changes: cached pods are rebuilt
+BUILD_VERSION = 2  # bump when the pods' content changes: cached pods are rebuilt (2: usage rollups)
 DAYS = 7
 SEATS = 50  # agents working at once
 REPOS = 5

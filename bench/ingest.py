@@ -442,8 +442,9 @@ def append_latency(tmp: Path, pod: Path, corpus: Path, n: int, seed: int) -> dic
                    key=lambda p: p.stat().st_mtime)
     targets = []
     for path in sorted(files[-40:], key=lambda p: p.name)[:4]:  # four files, seeded choice
-        first = json.loads(path.open("rb").readline())
-        targets.append((path, first["sessionId"], first["cwd"], first["gitBranch"]))
+        with path.open("rb") as f:  # the first line with a session (a summary line has none)
+            first = next(d for d in map(json.loads, f) if "sessionId" in d and "cwd" in d)
+        targets.append((path, first["sessionId"], first["cwd"], first.get("gitBranch", "")))
     env = loom_env(tmp, pod, corpus)
     log = open(tmp / "watcher.log", "wb")  # noqa: SIM115 - closed in the finally below
     proc = subprocess.Popen([*LOOM, "ingest"], env=env, cwd=env["HOME"], stdout=log,

@@ -196,9 +196,14 @@ def _memory_parser(commands) -> None:
 
 def _store_parser(commands) -> None:
     """`loomtui store ...`: the store's upkeep (loomtui/commands/store.py SUBCOMMANDS)."""
-    store = commands.add_parser("store", help="the pod store's upkeep: retention and compaction")
+    store = commands.add_parser("store", help="the pod store's upkeep: retention, compaction, rollups")
     sub = store.add_subparsers(dest="store_command", metavar="SUBCOMMAND", required=True)
     _store_compact_parser(sub)
+    rebuild = sub.add_parser(
+        "rebuild", help="recompute the usage rollups from the raw usage rows they still cover")
+    rebuild.add_argument("--all", action="store_true",
+                         help="recompute everything from the raw rows, forgetting usage older than them")
+    rebuild.add_argument("--json", action="store_true", help="one JSON document on stdout")
 
 
 def _store_compact_parser(sub) -> None:

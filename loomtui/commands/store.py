@@ -1,5 +1,11 @@
 """`loomtui store ...`: the pod store's upkeep.
 
+`store rebuild [--all] [--json]` recomputes the usage rollups (store/rollups.py) from the
+raw usage rows, for the time the raw rows still cover; older buckets, whose raw rows
+retention deleted, are kept (`--all` recomputes everything from the raw rows and forgets
+that history). The triggers keep the rollups right on every write, so this is for repair
+(a store edited by hand, a rollup suspected wrong), not routine.
+
 `store compact [--dry-run] [--full] [--json]` applies config.toml's [retention] (old
 events keep only their summary, old raw usage rows go), gives the freed pages back to the
 file system and checkpoints the WAL (loomtui/store/retention.py). `--full` also runs one
@@ -18,7 +24,7 @@ from typing import Any
 
 from loomtui.commands.common import open_pod, read_config
 from loomtui.commands.errors import CommandError
-from loomtui.store import retention
+from loomtui.store import retention, rollups
 from loomtui.store.db import StoreError, db_path, describe_error
 
 
@@ -164,4 +170,27 @@ def _size(n: float) -> str:
     return f"{n} B"
 
 
-SUBCOMMANDS = {"compact": compact}
+def rebuild(args: argparse.Namespace) -> int:
+    pod, conn = open_pod(create=False)
+    try:
+        done = rollups.rebuild(conn, everything=args.all)
+    except sqlite3.DatabaseError as exc:
+        raise CommandError(describe_error(db_path(pod), exc)) from None
+    finally:
+        conn.close()
+    if args.json:
+        print(json.dumps({"rebuilt": done.as_json()}, indent=2))
+        return 0
+    from loomtui.store.gates import iso
+
+    if done.since is None:
+        print("no raw usage rows to recompute from: the totals were summed again from the buckets kept")
+    else:
+        print(f"recomputed the usage rollups from {done.raw_rows:,} raw rows, "
+              f"from {iso(done.since)} on")
+    print("rollup rows: " + ", ".join(f"{t} {n:,}" for t, n in done.rows.items()))
+    print(f"in {done.seconds:.2f} s")
+    return 0
+
+
+SUBCOMMANDS = {"compact": compact, "rebuild": rebuild}

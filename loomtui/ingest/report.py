@@ -13,43 +13,47 @@ from __future__ import annotations
 import sqlite3
 from datetime import UTC, datetime
 
-from loomtui.store.budgets import billing_blocks
+from loomtui.store import rollups
 
 GROUPS = ("agent", "session", "model", "day", "block", "repo")
 FIELDS = ("input_tokens", "output_tokens", "cache_write_tokens", "cache_read_tokens")
 
 _KEY_SQL = {
-    "agent": "coalesce(a.name, 'session ' || u.session_id)",
-    "session": "u.session_id",
-    "model": "CASE WHEN u.model = '' THEN '(unknown)' ELSE u.model END",
-    "day": "date(u.ts, 'unixepoch', 'localtime')",
+    "agent": "coalesce(a.name, 'session ' || t.session_id)",
+    "session": "t.session_id",
+    "model": "CASE WHEN t.model = '' THEN '(unknown)' ELSE t.model END",
+    "day": "date(t.bucket, 'unixepoch', 'localtime')",
     "repo": "coalesce(a.repo, '(no repository)')",
 }
 _AGENT_SQL = {
     "agent": "coalesce(a.name, '')",
     "session": "coalesce(max(a.name), '')",
 }
-
-
-def _sums(prefix: str = "u.") -> str:
-    return ", ".join(f"sum({prefix}{f})" for f in FIELDS)
+# A group's figures from rollup rows (store/rollups.py): its tokens, rows per cost source
+# and cost (None when no row had one, as sum() over raw rows gives). Rollup rows whose
+# usage rows all moved to another key (n_rows 0) are left out, their names and kinds too.
+_SUMS = (", ".join(f"sum(t.{f})" for f in FIELDS)
+         + ", sum(t.n_table), sum(t.n_reported), sum(t.n_unpriced), "
+           "CASE WHEN sum(t.costed) > 0 THEN sum(t.cost_usd) END")
 
 
 def usage_rows(conn: sqlite3.Connection, by: str = "agent", since: float | None = None) -> dict:
-    """{"rows": [...], "totals": {...}} as `loomtui usage --json` prints it."""
+    """{"rows": [...], "totals": {...}} as `loomtui usage --json` prints it.
+
+    Read from the usage rollups, never the raw rows: per agent, session, model and
+    repository from `usage_totals` (from `usage_quarters` with `since`), per day from
+    the pod's 15-minute buckets, blocks from the same buckets (see `rollups.blocks`)."""
     if by not in GROUPS:
         raise ValueError(f"cannot group by {by!r}; choose one of {', '.join(GROUPS)}")
-    where, args = ("WHERE u.ts >= ?", (since,)) if since is not None else ("", ())
-    priced = ("sum(u.cost_source = 'table'), sum(u.cost_source = 'reported'), "
-              "sum(u.cost_source = 'unpriced'), sum(u.cost_usd)")
     if by == "block":
-        raw = _block_rows(conn, where, args, priced)
+        raw = _block_rows(conn, since)
     else:
+        table = "usage_pod_quarters" if by == "day" else "usage_totals"
+        source, args = rollups.relation(table, since)
+        join = "" if by == "day" else "LEFT JOIN agents a ON a.id = t.agent_id"
         agent = _AGENT_SQL.get(by, "''")
-        kind = "group_concat(DISTINCT u.kind)"
-        sql = (f"SELECT {_KEY_SQL[by]} AS k, {agent}, {kind}, {_sums()}, {priced} "
-               f"FROM usage u LEFT JOIN agents a ON a.id = u.agent_id {where} "
-               f"GROUP BY k ORDER BY k")
+        sql = (f"SELECT {_KEY_SQL[by]} AS k, {agent}, group_concat(DISTINCT t.kind), {_SUMS} "
+               f"FROM {source} t {join} WHERE t.n_rows > 0 GROUP BY k ORDER BY k")
         raw = conn.execute(sql, args).fetchall()
     rows = [_row(r) for r in raw]
     totals = {f: sum(r[f] for r in rows) for f in (*FIELDS, "total_tokens")}
@@ -60,7 +64,9 @@ def usage_rows(conn: sqlite3.Connection, by: str = "agent", since: float | None 
 
 def _row(r) -> dict:
     key, agent, kinds, inp, out, cw, cr, n_table, n_reported, n_unpriced, cost = r
-    row = {"key": str(key), "agent": agent or "", "kind": kinds or "",
+    # the kinds in a group, sorted (a rollup has no insertion order to keep)
+    kinds = ",".join(sorted(set((kinds or "").split(",")) - {""}))
+    row = {"key": str(key), "agent": agent or "", "kind": kinds,
            "input_tokens": inp or 0, "output_tokens": out or 0,
            "cache_write_tokens": cw or 0, "cache_read_tokens": cr or 0}
     row["total_tokens"] = sum(row[f] for f in FIELDS)
@@ -76,18 +82,33 @@ def _row(r) -> dict:
     return row
 
 
-def _block_rows(conn, where, args, priced):
-    """Blocks need every entry's time in order (a block's start depends on the gaps before
-    it), so they are computed over all rows and then filtered."""
-    times = [t for (t,) in conn.execute("SELECT ts FROM usage ORDER BY ts")]
+def _block_rows(conn: sqlite3.Connection, since: float | None) -> list[tuple]:
+    """Blocks depend on every entry's time in order (a block's start depends on the gaps
+    before it), so they are computed over all of history's bucket parts (a few hundred
+    rows a day, whatever the rows per day), then only entries from `since` on are summed.
+    A `since` off a bucket edge takes its partial bucket from the raw rows."""
+    lo = rollups.floor_quarter(since) if since is not None else None
+    partial = None
+    if since is not None and lo != since:
+        partial = conn.execute(f"SELECT group_concat(DISTINCT kind), {rollups.RAW_SUMS} FROM usage "
+                               "WHERE ts >= ? AND ts < ?", (since, lo + rollups.QUARTER)).fetchone()
     out = []
-    for block in billing_blocks(times):
-        if args and block.last < args[0]:
+    for block in rollups.blocks(rollups.parts(conn)):
+        kinds: set[str] = set()
+        sums = [0] * len(rollups.FIGURES)
+        for part in block.parts:
+            if since is None or part.bucket >= since:
+                figures, part_kinds = part.figures, part.kinds
+            elif part.bucket == lo and not part.edge and partial is not None and partial[-1]:
+                figures, part_kinds = partial[1:], set((partial[0] or "").split(","))
+            else:
+                continue
+            kinds |= part_kinds
+            sums = [a + b for a, b in zip(sums, figures, strict=True)]
+        if not sums[-1]:  # n_rows: nothing in this block from `since` on
             continue
-        lo = max(block.start, args[0]) if args else block.start
-        r = conn.execute(
-            f"SELECT '', group_concat(DISTINCT u.kind), {_sums()}, {priced} FROM usage u "
-            "WHERE u.ts >= ? AND u.ts <= ?", (lo, block.last)).fetchone()
+        inp, out_, cw, cr, cost, costed, n_table, n_reported, n_unpriced, _n = sums
         key = datetime.fromtimestamp(block.start, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        out.append((key, *r))
+        out.append((key, "", ",".join(kinds), inp, out_, cw, cr, n_table, n_reported, n_unpriced,
+                    cost if costed else None))
     return out

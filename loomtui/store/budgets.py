@@ -27,7 +27,6 @@ from loomtui.store.db import transaction
 BLOCK_SECONDS = 5 * 3600.0
 BURN_WINDOW = 600.0
 TOKENS = "(input_tokens + output_tokens + cache_write_tokens + cache_read_tokens)"
-U_TOKENS = "(u.input_tokens + u.output_tokens + u.cache_write_tokens + u.cache_read_tokens)"
 
 # (scope, period) -> (max_tokens, max_usd)
 Limits = Mapping[tuple[str, str], tuple[int | None, float | None]]
@@ -162,7 +161,14 @@ def _state(scope, ref, period, tokens, usd, limit, burn_t, burn_u, starts, reset
 def compute(conn: sqlite3.Connection, config: Limits, now: float, tz: tzinfo | None = None,
             week_starts: int = 0, agent_ids: Sequence[int] | None = None) -> list[BudgetState]:
     """Every budget's state. `agent_ids` limits the per-agent part (default: agents that
-    are not done, or used tokens in the last day)."""
+    are not done, or used tokens in the last day).
+
+    Reads the usage rollups (store/rollups.py), never all of history: agent sessions from
+    `usage_totals`, days from today's per-agent buckets, the week from the pod's, the
+    billing block from the buckets of the last days, and the burn rate from the raw rows
+    of the last 10 minutes (the `usage_ts` index)."""
+    from loomtui.store import rollups
+
     limits = effective_limits(conn, config)
     day0 = day_start(now, tz)
     day_end = _next_local_midnight(day0, 1, tz)
@@ -172,55 +178,77 @@ def compute(conn: sqlite3.Connection, config: Limits, now: float, tz: tzinfo | N
         agent_ids = [r[0] for r in conn.execute(
             "SELECT id FROM agents WHERE status != 'done' OR last_activity_at > ? OR ended_at > ?",
             (now - 86400, now - 86400))]
+    # today per agent (buckets from local midnight), and the last 10 minutes per agent (raw)
+    today = {a: (tok, usd) for a, tok, usd, n in conn.execute(
+        "SELECT agent_id, sum(tokens), total(cost_usd), sum(n_rows) FROM usage_agent_quarters "
+        "WHERE bucket >= ? GROUP BY agent_id", (rollups.floor_quarter(day0),)) if n}
+    if rollups.floor_quarter(day0) != day0:  # a midnight off the quarter hours (not a real zone today)
+        for a, tok, usd in conn.execute(
+                f"SELECT agent_id, total({TOKENS}), total(cost_usd) FROM usage WHERE ts >= ? AND ts < ? "
+                "AND agent_id IS NOT NULL GROUP BY agent_id", (rollups.floor_quarter(day0), day0)):
+            if a in today:
+                today[a] = (today[a][0] - int(tok), today[a][1] - usd)
+    # the burn per agent, and its part since midnight (what a repository's day counts)
+    burning, burning_today = {}, {}
+    for a, tok, usd, day_tok, day_usd in conn.execute(
+            f"SELECT coalesce(agent_id, 0), sum({TOKENS}), total(cost_usd), "
+            f"total(CASE WHEN ts >= ? THEN {TOKENS} END), total(CASE WHEN ts >= ? THEN cost_usd END) "
+            "FROM usage WHERE ts >= ? GROUP BY 1", (day0, day0, burn_from)):
+        burning[a], burning_today[a] = (tok, usd), (int(day_tok), day_usd)
     per_agent = f"""
-        SELECT coalesce(sum({TOKENS}), 0), coalesce(sum(cost_usd), 0),
-               coalesce(sum(CASE WHEN ts >= ? THEN {TOKENS} END), 0),
-               coalesce(sum(CASE WHEN ts >= ? THEN cost_usd END), 0),
-               coalesce(sum(CASE WHEN ts >= ? THEN {TOKENS} END), 0),
-               coalesce(sum(CASE WHEN ts >= ? THEN cost_usd END), 0), count(*)
-        FROM usage WHERE agent_id = ?"""
+        SELECT coalesce(sum({TOKENS}), 0), total(cost_usd), coalesce(sum(n_rows), 0)
+        FROM usage_totals WHERE agent_id = ?"""
     for agent_id in agent_ids:
-        tok, usd, day_tok, day_usd, burn_tok, burn_usd, n = conn.execute(
-            per_agent, (day0, day0, burn_from, burn_from, agent_id)).fetchone()
+        tok, usd, n = conn.execute(per_agent, (agent_id,)).fetchone()
         if not n:
             continue
+        day_tok, day_usd = today.get(agent_id, (0, 0.0))
+        burn_tok, burn_usd = burning.get(agent_id, (0, 0.0))
         ref = str(agent_id)
         bt, bu = burn_tok / (BURN_WINDOW / 60), burn_usd * (3600 / BURN_WINDOW)
         states.append(_state("agent", ref, "session", tok, usd, _limit(limits, "agent", ref, "session"),
                              bt, bu, None, None, now))
         states.append(_state("agent", ref, "day", day_tok, day_usd, _limit(limits, "agent", ref, "day"),
                              bt, bu, day0, day_end, now))
-    for repo, tok, usd, burn_tok, burn_usd in conn.execute(f"""
-            SELECT a.repo, coalesce(sum({U_TOKENS}), 0),
-                   coalesce(sum(u.cost_usd), 0),
-                   coalesce(sum(CASE WHEN u.ts >= ? THEN {U_TOKENS} END), 0),
-                   coalesce(sum(CASE WHEN u.ts >= ? THEN u.cost_usd END), 0)
-            FROM usage u JOIN agents a ON a.id = u.agent_id
-            WHERE u.ts >= ? AND a.repo IS NOT NULL GROUP BY a.repo""", (burn_from, burn_from, day0)):
+    # repositories: today's agents' sums, by their repository
+    ids = sorted(a for a in today if a)
+    repo_of = dict(conn.execute(
+        f"SELECT id, repo FROM agents WHERE repo IS NOT NULL AND id IN ({', '.join('?' * len(ids))})",
+        ids)) if ids else {}
+    repos: dict[str, list[float]] = {}
+    for agent_id, (tok, usd) in today.items():
+        if agent_id in repo_of:
+            r = repos.setdefault(repo_of[agent_id], [0, 0.0, 0, 0.0])
+            r[0] += tok
+            r[1] += usd
+            burn_tok, burn_usd = burning_today.get(agent_id, (0, 0.0))
+            r[2] += burn_tok
+            r[3] += burn_usd
+    for repo in sorted(repos):
+        tok, usd, burn_tok, burn_usd = repos[repo]
         states.append(_state("repo", repo, "day", tok, usd, _limit(limits, "repo", repo, "day"),
                              burn_tok / (BURN_WINDOW / 60), burn_usd * (3600 / BURN_WINDOW),
                              day0, day_end, now))
     # the pod: its active billing block and its week
     week0 = week_start(now, tz, week_starts)
     horizon = min(week0, now - 2 * 86400)
-    times = [r[0] for r in conn.execute("SELECT ts FROM usage WHERE ts >= ? ORDER BY ts", (horizon,))]
-    burn_tok, burn_usd = conn.execute(
-        f"SELECT coalesce(sum({TOKENS}), 0), coalesce(sum(cost_usd), 0) FROM usage WHERE ts >= ?",
-        (burn_from,)).fetchone()
+    burn_tok = sum(t for t, _u in burning.values())
+    burn_usd = sum(u for _t, u in burning.values())
     bt, bu = burn_tok / (BURN_WINDOW / 60), burn_usd * (3600 / BURN_WINDOW)
-    block = active_block(billing_blocks(times), now)
+    found = list(rollups.blocks(rollups.parts(conn, horizon)))
+    block = active_block([Block(b.start, b.end, b.first, b.last) for b in found[-1:]], now)
     if block is not None:
-        tok, usd = conn.execute(
-            f"SELECT coalesce(sum({TOKENS}), 0), coalesce(sum(cost_usd), 0) FROM usage "
-            "WHERE ts >= ? AND ts < ?", (block.start, block.end)).fetchone()
+        inside = [p.figures for p in found[-1].parts if block.start <= p.bucket < block.end]
+        tok = sum(sum(f[:4]) for f in inside)
+        usd = sum(f[4] for f in inside)
         states.append(_state("pod", "", "block", tok, usd, _limit(limits, "pod", "", "block"),
                              bt, bu, block.start, block.end, now))
     else:  # no block running: nothing used in it yet; the next entry starts one
         states.append(_state("pod", "", "block", 0, 0.0, _limit(limits, "pod", "", "block"),
                              0.0, 0.0, None, None, now))
-    tok, usd = conn.execute(
-        f"SELECT coalesce(sum({TOKENS}), 0), coalesce(sum(cost_usd), 0) FROM usage WHERE ts >= ?",
-        (week0,)).fetchone()
+    week_rel, week_args = rollups.relation("usage_pod_quarters", week0)
+    tok, usd = conn.execute(f"SELECT coalesce(sum({TOKENS}), 0), total(cost_usd) FROM {week_rel}",
+                            week_args).fetchone()
     states.append(_state("pod", "", "week", tok, usd, _limit(limits, "pod", "", "week"), bt, bu,
                          week0, _next_local_midnight(week0, 7, tz), now))
     return states

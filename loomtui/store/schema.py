@@ -298,6 +298,179 @@ MIGRATIONS: tuple[str, ...] = (
         updated_at REAL NOT NULL
     );
     """,
+    # 6 -> 7: usage rollups, kept by triggers in the writer's own transaction, so that
+    # budgets, `loomtui usage` and the Usage tab read figures whose size does not grow
+    # with history (see loomtui/store/rollups.py and docs/architecture.md "Costs that do
+    # not grow with history"). No DELETE trigger on purpose: retention deletes old raw
+    # rows, and the rollups keep counting them. The tables are filled from existing rows.
+    #  - a 15-minute bucket is floor(ts / 900) * 900, exactly: the division can round up
+    #    to the next integer for a time a hair below an edge, and then 900 is taken back;
+    #  - edge: the row is exactly at its bucket's start (billing blocks need those apart);
+    #  - cost_usd is the sum of the costs there are, costed how many rows had one;
+    #  - usage_agent_quarters: tokens and cost per agent and bucket, all a budget's day needs
+    #    (a third of usage_quarters' rows for today, and narrow ones).
+    """
+    CREATE TABLE usage_totals (
+            agent_id INTEGER NOT NULL,
+            session_id TEXT NOT NULL,
+            model TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            input_tokens INTEGER NOT NULL DEFAULT 0,
+            output_tokens INTEGER NOT NULL DEFAULT 0,
+            cache_write_tokens INTEGER NOT NULL DEFAULT 0,
+            cache_read_tokens INTEGER NOT NULL DEFAULT 0,
+            cost_usd REAL NOT NULL DEFAULT 0,
+            costed INTEGER NOT NULL DEFAULT 0,
+            n_table INTEGER NOT NULL DEFAULT 0,
+            n_reported INTEGER NOT NULL DEFAULT 0,
+            n_unpriced INTEGER NOT NULL DEFAULT 0,
+            n_rows INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (agent_id, session_id, model, kind)
+        ) WITHOUT ROWID;
+    CREATE TABLE usage_quarters (
+            bucket INTEGER NOT NULL,
+            agent_id INTEGER NOT NULL,
+            session_id TEXT NOT NULL,
+            model TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            input_tokens INTEGER NOT NULL DEFAULT 0,
+            output_tokens INTEGER NOT NULL DEFAULT 0,
+            cache_write_tokens INTEGER NOT NULL DEFAULT 0,
+            cache_read_tokens INTEGER NOT NULL DEFAULT 0,
+            cost_usd REAL NOT NULL DEFAULT 0,
+            costed INTEGER NOT NULL DEFAULT 0,
+            n_table INTEGER NOT NULL DEFAULT 0,
+            n_reported INTEGER NOT NULL DEFAULT 0,
+            n_unpriced INTEGER NOT NULL DEFAULT 0,
+            n_rows INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (bucket, agent_id, session_id, model, kind)
+        ) WITHOUT ROWID;
+    CREATE TABLE usage_pod_quarters (
+            bucket INTEGER NOT NULL,
+            edge INTEGER NOT NULL,
+            kind TEXT NOT NULL,
+            input_tokens INTEGER NOT NULL DEFAULT 0,
+            output_tokens INTEGER NOT NULL DEFAULT 0,
+            cache_write_tokens INTEGER NOT NULL DEFAULT 0,
+            cache_read_tokens INTEGER NOT NULL DEFAULT 0,
+            cost_usd REAL NOT NULL DEFAULT 0,
+            costed INTEGER NOT NULL DEFAULT 0,
+            n_table INTEGER NOT NULL DEFAULT 0,
+            n_reported INTEGER NOT NULL DEFAULT 0,
+            n_unpriced INTEGER NOT NULL DEFAULT 0,
+            n_rows INTEGER NOT NULL DEFAULT 0,
+            min_ts REAL,
+            max_ts REAL,
+            PRIMARY KEY (bucket, edge, kind)
+        ) WITHOUT ROWID;
+    CREATE TABLE usage_minutes (
+            agent_id INTEGER NOT NULL,
+            minute REAL NOT NULL,
+            tokens INTEGER NOT NULL DEFAULT 0,
+            n_rows INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (agent_id, minute)
+        ) WITHOUT ROWID;
+    CREATE TABLE usage_agent_quarters (
+            bucket INTEGER NOT NULL,
+            agent_id INTEGER NOT NULL,
+            tokens INTEGER NOT NULL DEFAULT 0,
+            cost_usd REAL NOT NULL DEFAULT 0,
+            n_rows INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (bucket, agent_id)
+        ) WITHOUT ROWID;
+    CREATE TRIGGER usage_rollup_insert AFTER INSERT ON usage BEGIN
+        INSERT INTO usage_totals (agent_id, session_id, model, kind, input_tokens, output_tokens, cache_write_tokens, cache_read_tokens, cost_usd, costed, n_table, n_reported, n_unpriced, n_rows)
+            VALUES (coalesce(new.agent_id, 0), new.session_id, new.model, new.kind, new.input_tokens, new.output_tokens, new.cache_write_tokens, new.cache_read_tokens, coalesce(new.cost_usd, 0), new.cost_usd IS NOT NULL, new.cost_source = 'table', new.cost_source = 'reported', new.cost_source = 'unpriced', 1)
+            ON CONFLICT (agent_id, session_id, model, kind) DO UPDATE SET input_tokens = input_tokens + excluded.input_tokens, output_tokens = output_tokens + excluded.output_tokens, cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens, cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens, cost_usd = cost_usd + excluded.cost_usd, costed = costed + excluded.costed, n_table = n_table + excluded.n_table, n_reported = n_reported + excluded.n_reported, n_unpriced = n_unpriced + excluded.n_unpriced, n_rows = n_rows + excluded.n_rows;
+        INSERT INTO usage_quarters (bucket, agent_id, session_id, model, kind, input_tokens, output_tokens, cache_write_tokens, cache_read_tokens, cost_usd, costed, n_table, n_reported, n_unpriced, n_rows)
+            VALUES ((CAST(new.ts / 900 AS INTEGER) * 900 - 900 * (CAST(new.ts / 900 AS INTEGER) * 900 > new.ts)), coalesce(new.agent_id, 0), new.session_id, new.model, new.kind, new.input_tokens, new.output_tokens, new.cache_write_tokens, new.cache_read_tokens, coalesce(new.cost_usd, 0), new.cost_usd IS NOT NULL, new.cost_source = 'table', new.cost_source = 'reported', new.cost_source = 'unpriced', 1)
+            ON CONFLICT (bucket, agent_id, session_id, model, kind) DO UPDATE SET input_tokens = input_tokens + excluded.input_tokens, output_tokens = output_tokens + excluded.output_tokens, cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens, cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens, cost_usd = cost_usd + excluded.cost_usd, costed = costed + excluded.costed, n_table = n_table + excluded.n_table, n_reported = n_reported + excluded.n_reported, n_unpriced = n_unpriced + excluded.n_unpriced, n_rows = n_rows + excluded.n_rows;
+        INSERT INTO usage_pod_quarters (bucket, edge, kind, input_tokens, output_tokens, cache_write_tokens, cache_read_tokens, cost_usd, costed, n_table, n_reported, n_unpriced, n_rows, min_ts, max_ts)
+            VALUES ((CAST(new.ts / 900 AS INTEGER) * 900 - 900 * (CAST(new.ts / 900 AS INTEGER) * 900 > new.ts)), (CAST(new.ts / 900 AS INTEGER) * 900 = new.ts), new.kind, new.input_tokens, new.output_tokens, new.cache_write_tokens, new.cache_read_tokens, coalesce(new.cost_usd, 0), new.cost_usd IS NOT NULL, new.cost_source = 'table', new.cost_source = 'reported', new.cost_source = 'unpriced', 1, new.ts, new.ts)
+            ON CONFLICT (bucket, edge, kind) DO UPDATE SET input_tokens = input_tokens + excluded.input_tokens, output_tokens = output_tokens + excluded.output_tokens, cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens, cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens, cost_usd = cost_usd + excluded.cost_usd, costed = costed + excluded.costed, n_table = n_table + excluded.n_table, n_reported = n_reported + excluded.n_reported, n_unpriced = n_unpriced + excluded.n_unpriced, n_rows = n_rows + excluded.n_rows, min_ts = min(min_ts, excluded.min_ts), max_ts = max(max_ts, excluded.max_ts);
+        INSERT INTO usage_minutes (agent_id, minute, tokens, n_rows)
+            SELECT new.agent_id, CAST(new.ts / 60 AS INTEGER) * 60.0, new.input_tokens + new.output_tokens + new.cache_write_tokens + new.cache_read_tokens, 1 WHERE new.agent_id IS NOT NULL
+            ON CONFLICT (agent_id, minute) DO UPDATE SET tokens = tokens + excluded.tokens,
+                n_rows = n_rows + 1;
+        INSERT INTO usage_agent_quarters (bucket, agent_id, tokens, cost_usd, n_rows)
+            SELECT (CAST(new.ts / 900 AS INTEGER) * 900 - 900 * (CAST(new.ts / 900 AS INTEGER) * 900 > new.ts)), new.agent_id, new.input_tokens + new.output_tokens + new.cache_write_tokens + new.cache_read_tokens, coalesce(new.cost_usd, 0), 1 WHERE new.agent_id IS NOT NULL
+            ON CONFLICT (bucket, agent_id) DO UPDATE SET tokens = tokens + excluded.tokens,
+                cost_usd = cost_usd + excluded.cost_usd, n_rows = n_rows + 1;
+    END;
+    CREATE TRIGGER usage_rollup_update AFTER UPDATE OF agent_id, session_id, ts, model, kind, input_tokens, output_tokens, cache_write_tokens, cache_read_tokens, cost_usd, cost_source ON usage BEGIN
+        UPDATE usage_totals SET input_tokens = input_tokens - old.input_tokens,
+                output_tokens = output_tokens - old.output_tokens,
+                cache_write_tokens = cache_write_tokens - old.cache_write_tokens,
+                cache_read_tokens = cache_read_tokens - old.cache_read_tokens,
+                cost_usd = cost_usd - (coalesce(old.cost_usd, 0)),
+                costed = costed - (old.cost_usd IS NOT NULL),
+                n_table = n_table - (old.cost_source = 'table'),
+                n_reported = n_reported - (old.cost_source = 'reported'),
+                n_unpriced = n_unpriced - (old.cost_source = 'unpriced'),
+                n_rows = n_rows - 1
+            WHERE agent_id = coalesce(old.agent_id, 0) AND session_id = old.session_id AND model = old.model AND kind = old.kind;
+        UPDATE usage_quarters SET input_tokens = input_tokens - old.input_tokens,
+                output_tokens = output_tokens - old.output_tokens,
+                cache_write_tokens = cache_write_tokens - old.cache_write_tokens,
+                cache_read_tokens = cache_read_tokens - old.cache_read_tokens,
+                cost_usd = cost_usd - (coalesce(old.cost_usd, 0)),
+                costed = costed - (old.cost_usd IS NOT NULL),
+                n_table = n_table - (old.cost_source = 'table'),
+                n_reported = n_reported - (old.cost_source = 'reported'),
+                n_unpriced = n_unpriced - (old.cost_source = 'unpriced'),
+                n_rows = n_rows - 1
+            WHERE bucket = (CAST(old.ts / 900 AS INTEGER) * 900 - 900 * (CAST(old.ts / 900 AS INTEGER) * 900 > old.ts)) AND agent_id = coalesce(old.agent_id, 0) AND session_id = old.session_id AND model = old.model AND kind = old.kind;
+        UPDATE usage_pod_quarters SET input_tokens = input_tokens - old.input_tokens,
+                output_tokens = output_tokens - old.output_tokens,
+                cache_write_tokens = cache_write_tokens - old.cache_write_tokens,
+                cache_read_tokens = cache_read_tokens - old.cache_read_tokens,
+                cost_usd = cost_usd - (coalesce(old.cost_usd, 0)),
+                costed = costed - (old.cost_usd IS NOT NULL),
+                n_table = n_table - (old.cost_source = 'table'),
+                n_reported = n_reported - (old.cost_source = 'reported'),
+                n_unpriced = n_unpriced - (old.cost_source = 'unpriced'),
+                n_rows = n_rows - 1
+            WHERE bucket = (CAST(old.ts / 900 AS INTEGER) * 900 - 900 * (CAST(old.ts / 900 AS INTEGER) * 900 > old.ts)) AND edge = (CAST(old.ts / 900 AS INTEGER) * 900 = old.ts) AND kind = old.kind;
+        UPDATE usage_minutes SET tokens = tokens - (old.input_tokens + old.output_tokens + old.cache_write_tokens + old.cache_read_tokens), n_rows = n_rows - 1
+            WHERE agent_id = old.agent_id AND minute = CAST(old.ts / 60 AS INTEGER) * 60.0;
+        UPDATE usage_agent_quarters SET tokens = tokens - (old.input_tokens + old.output_tokens + old.cache_write_tokens + old.cache_read_tokens), cost_usd = cost_usd - coalesce(old.cost_usd, 0), n_rows = n_rows - 1
+            WHERE bucket = (CAST(old.ts / 900 AS INTEGER) * 900 - 900 * (CAST(old.ts / 900 AS INTEGER) * 900 > old.ts)) AND agent_id = old.agent_id;
+        INSERT INTO usage_totals (agent_id, session_id, model, kind, input_tokens, output_tokens, cache_write_tokens, cache_read_tokens, cost_usd, costed, n_table, n_reported, n_unpriced, n_rows)
+            VALUES (coalesce(new.agent_id, 0), new.session_id, new.model, new.kind, new.input_tokens, new.output_tokens, new.cache_write_tokens, new.cache_read_tokens, coalesce(new.cost_usd, 0), new.cost_usd IS NOT NULL, new.cost_source = 'table', new.cost_source = 'reported', new.cost_source = 'unpriced', 1)
+            ON CONFLICT (agent_id, session_id, model, kind) DO UPDATE SET input_tokens = input_tokens + excluded.input_tokens, output_tokens = output_tokens + excluded.output_tokens, cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens, cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens, cost_usd = cost_usd + excluded.cost_usd, costed = costed + excluded.costed, n_table = n_table + excluded.n_table, n_reported = n_reported + excluded.n_reported, n_unpriced = n_unpriced + excluded.n_unpriced, n_rows = n_rows + excluded.n_rows;
+        INSERT INTO usage_quarters (bucket, agent_id, session_id, model, kind, input_tokens, output_tokens, cache_write_tokens, cache_read_tokens, cost_usd, costed, n_table, n_reported, n_unpriced, n_rows)
+            VALUES ((CAST(new.ts / 900 AS INTEGER) * 900 - 900 * (CAST(new.ts / 900 AS INTEGER) * 900 > new.ts)), coalesce(new.agent_id, 0), new.session_id, new.model, new.kind, new.input_tokens, new.output_tokens, new.cache_write_tokens, new.cache_read_tokens, coalesce(new.cost_usd, 0), new.cost_usd IS NOT NULL, new.cost_source = 'table', new.cost_source = 'reported', new.cost_source = 'unpriced', 1)
+            ON CONFLICT (bucket, agent_id, session_id, model, kind) DO UPDATE SET input_tokens = input_tokens + excluded.input_tokens, output_tokens = output_tokens + excluded.output_tokens, cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens, cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens, cost_usd = cost_usd + excluded.cost_usd, costed = costed + excluded.costed, n_table = n_table + excluded.n_table, n_reported = n_reported + excluded.n_reported, n_unpriced = n_unpriced + excluded.n_unpriced, n_rows = n_rows + excluded.n_rows;
+        INSERT INTO usage_pod_quarters (bucket, edge, kind, input_tokens, output_tokens, cache_write_tokens, cache_read_tokens, cost_usd, costed, n_table, n_reported, n_unpriced, n_rows, min_ts, max_ts)
+            VALUES ((CAST(new.ts / 900 AS INTEGER) * 900 - 900 * (CAST(new.ts / 900 AS INTEGER) * 900 > new.ts)), (CAST(new.ts / 900 AS INTEGER) * 900 = new.ts), new.kind, new.input_tokens, new.output_tokens, new.cache_write_tokens, new.cache_read_tokens, coalesce(new.cost_usd, 0), new.cost_usd IS NOT NULL, new.cost_source = 'table', new.cost_source = 'reported', new.cost_source = 'unpriced', 1, new.ts, new.ts)
+            ON CONFLICT (bucket, edge, kind) DO UPDATE SET input_tokens = input_tokens + excluded.input_tokens, output_tokens = output_tokens + excluded.output_tokens, cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens, cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens, cost_usd = cost_usd + excluded.cost_usd, costed = costed + excluded.costed, n_table = n_table + excluded.n_table, n_reported = n_reported + excluded.n_reported, n_unpriced = n_unpriced + excluded.n_unpriced, n_rows = n_rows + excluded.n_rows, min_ts = min(min_ts, excluded.min_ts), max_ts = max(max_ts, excluded.max_ts);
+        INSERT INTO usage_minutes (agent_id, minute, tokens, n_rows)
+            SELECT new.agent_id, CAST(new.ts / 60 AS INTEGER) * 60.0, new.input_tokens + new.output_tokens + new.cache_write_tokens + new.cache_read_tokens, 1 WHERE new.agent_id IS NOT NULL
+            ON CONFLICT (agent_id, minute) DO UPDATE SET tokens = tokens + excluded.tokens,
+                n_rows = n_rows + 1;
+        INSERT INTO usage_agent_quarters (bucket, agent_id, tokens, cost_usd, n_rows)
+            SELECT (CAST(new.ts / 900 AS INTEGER) * 900 - 900 * (CAST(new.ts / 900 AS INTEGER) * 900 > new.ts)), new.agent_id, new.input_tokens + new.output_tokens + new.cache_write_tokens + new.cache_read_tokens, coalesce(new.cost_usd, 0), 1 WHERE new.agent_id IS NOT NULL
+            ON CONFLICT (bucket, agent_id) DO UPDATE SET tokens = tokens + excluded.tokens,
+                cost_usd = cost_usd + excluded.cost_usd, n_rows = n_rows + 1;
+    END;
+    INSERT INTO usage_totals (agent_id, session_id, model, kind, input_tokens, output_tokens, cache_write_tokens, cache_read_tokens, cost_usd, costed, n_table, n_reported, n_unpriced, n_rows)
+        SELECT coalesce(agent_id, 0), session_id, model, kind, sum(input_tokens), sum(output_tokens), sum(cache_write_tokens), sum(cache_read_tokens), total(cost_usd), count(cost_usd), sum(cost_source = 'table'), sum(cost_source = 'reported'), sum(cost_source = 'unpriced'), count(*)
+        FROM usage GROUP BY 1, 2, 3, 4;
+    INSERT INTO usage_quarters (bucket, agent_id, session_id, model, kind, input_tokens, output_tokens, cache_write_tokens, cache_read_tokens, cost_usd, costed, n_table, n_reported, n_unpriced, n_rows)
+        SELECT (CAST(ts / 900 AS INTEGER) * 900 - 900 * (CAST(ts / 900 AS INTEGER) * 900 > ts)), coalesce(agent_id, 0), session_id, model, kind, sum(input_tokens), sum(output_tokens), sum(cache_write_tokens), sum(cache_read_tokens), total(cost_usd), count(cost_usd), sum(cost_source = 'table'), sum(cost_source = 'reported'), sum(cost_source = 'unpriced'), count(*)
+        FROM usage GROUP BY 1, 2, 3, 4, 5;
+    INSERT INTO usage_pod_quarters (bucket, edge, kind, input_tokens, output_tokens, cache_write_tokens, cache_read_tokens, cost_usd, costed, n_table, n_reported, n_unpriced, n_rows, min_ts, max_ts)
+        SELECT (CAST(ts / 900 AS INTEGER) * 900 - 900 * (CAST(ts / 900 AS INTEGER) * 900 > ts)), (CAST(ts / 900 AS INTEGER) * 900 = ts), kind, sum(input_tokens), sum(output_tokens), sum(cache_write_tokens), sum(cache_read_tokens), total(cost_usd), count(cost_usd), sum(cost_source = 'table'), sum(cost_source = 'reported'), sum(cost_source = 'unpriced'), count(*), min(ts), max(ts)
+        FROM usage GROUP BY 1, 2, 3;
+    INSERT INTO usage_minutes (agent_id, minute, tokens, n_rows)
+        SELECT agent_id, CAST(ts / 60 AS INTEGER) * 60.0, sum(usage.input_tokens + usage.output_tokens + usage.cache_write_tokens + usage.cache_read_tokens), count(*)
+        FROM usage WHERE agent_id IS NOT NULL GROUP BY 1, 2;
+    INSERT INTO usage_agent_quarters (bucket, agent_id, tokens, cost_usd, n_rows)
+        SELECT (CAST(ts / 900 AS INTEGER) * 900 - 900 * (CAST(ts / 900 AS INTEGER) * 900 > ts)), agent_id, sum(input_tokens + output_tokens + cache_write_tokens + cache_read_tokens), total(cost_usd), count(*)
+        FROM usage WHERE agent_id IS NOT NULL GROUP BY 1, 2;
+    """,
 )
+
+
 
 SCHEMA_VERSION = len(MIGRATIONS)

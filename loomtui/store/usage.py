@@ -12,14 +12,17 @@ from typing import NamedTuple
 
 from loomtui.store.budgets import TOKENS
 
-MINUTES_SQL = f"""
-    SELECT CAST(ts / 60 AS INTEGER) * 60.0 AS m, sum({TOKENS}) FROM usage
-    WHERE agent_id = ? GROUP BY m ORDER BY m
+# Both read the rollups the usage triggers keep (store/rollups.py), not the raw rows:
+# an agent's minutes and models cost the same on the first day and the ninetieth.
+MINUTES_SQL = """
+    SELECT minute, tokens FROM usage_minutes
+    WHERE agent_id = ? AND n_rows > 0 ORDER BY minute
 """
 BY_MODEL_SQL = f"""
     SELECT model, sum(input_tokens), sum(output_tokens), sum(cache_write_tokens),
-           sum(cache_read_tokens), sum(cost_usd), sum(cost_source = 'unpriced')
-    FROM usage WHERE agent_id = ? GROUP BY model ORDER BY sum({TOKENS}) DESC
+           sum(cache_read_tokens), CASE WHEN sum(costed) > 0 THEN sum(cost_usd) END, sum(n_unpriced)
+    FROM usage_totals WHERE agent_id = ? AND n_rows > 0 GROUP BY model
+    ORDER BY sum({TOKENS}) DESC
 """
 # The context of a response is its input with the cache reads and writes.
 LAST_CONTEXT_SQL = """
