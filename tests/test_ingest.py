@@ -518,3 +518,32 @@ def test_a_transcript_outside_the_roots_that_a_hook_named_is_read_too(conn, root
     ingester(conn, roots).catch_up()
     assert totals(conn) == {"s-far": [12, 96, 1830, 40211]}
     assert conn.execute("SELECT agent_id FROM usage").fetchone()[0] == agent
+
+
+def test_usage_retention_deleted_is_not_counted_again_when_its_transcript_is_read_again(conn, roots) -> None:
+    """Retention deletes old raw usage rows (the rollups keep their totals), and with them
+    the keys that tell a second reading of a record from a new one. A transcript read
+    again from the start (replaced, truncated, a new root) must not count them twice."""
+    from loomtui.config import RetentionConfig
+    from loomtui.ingest.report import usage_rows
+    from loomtui.store import retention
+
+    path = roots.claude[0] / "projects" / "-srv" / "s1.jsonl"
+    path.parent.mkdir(parents=True)
+    lines = [assistant(mid="old", rid="r-old", sid="s1", ts="2026-07-01T09:00:00.000Z",
+                       usage={"input_tokens": 1, "output_tokens": 1000}),
+             assistant(mid="new", rid="r-new", sid="s1", ts="2026-11-20T09:00:00.000Z",
+                       usage={"input_tokens": 1, "output_tokens": 7})]
+    path.write_text("\n".join(lines) + "\n")
+    ingester(conn, roots).catch_up()
+    before = usage_rows(conn, "session")["totals"]
+    assert before["output_tokens"] == 1007
+    report = retention.apply(conn, RetentionConfig(), CORPUS_NOW)  # 90 days: the July row goes
+    assert report.usage_deleted == 1 and totals(conn)["s1"][1] == 7
+    assert usage_rows(conn, "session")["totals"] == before  # the rollups kept it
+    replacement = path.with_suffix(".new")  # the same transcript, a new file: read from the start
+    replacement.write_text("\n".join(lines) + "\n")
+    os.replace(replacement, path)
+    ingester(conn, roots).catch_up()
+    assert usage_rows(conn, "session")["totals"] == before  # neither record counted twice
+    assert totals(conn)["s1"][1] == 7

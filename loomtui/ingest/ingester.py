@@ -129,6 +129,10 @@ class Ingester:
         self.prices = prices
         self.clock = clock
         self.agent_horizon = agent_horizon
+        # Usage older than this is not written: retention deleted raw rows that old, and
+        # with them the keys that tell a second reading of a record from a new one (the
+        # rollups counted it the first time). Read at each catch-up.
+        self.deleted_before = 0.0
         self.chunk_bytes = chunk_bytes
         self._stored: dict[str, Stored] | None = None
         self._agents: dict[str, int | None] = {}  # session id -> agent id (None: too old)
@@ -153,6 +157,9 @@ class Ingester:
 
     def catch_up(self, sources: Iterable[Source] | None = None) -> Progress:
         """Read every transcript (or the given ones) to its end."""
+        from loomtui.store.retention import usage_deleted_before
+
+        self.deleted_before = usage_deleted_before(self.conn)
         files = records = bad = 0
         errors: list[str] = []
         try:
@@ -268,6 +275,8 @@ class Ingester:
             for sid in sessions:
                 self._agent_for(sid, source, activity if activity and activity.session_id == sid
                                 else None, latest)
+        if self.deleted_before and found:
+            found = [r for r in found if r.ts >= self.deleted_before]
         price = self.prices.price
         kind, path = source.agent, source.path
         agents = self._agents

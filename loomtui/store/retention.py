@@ -314,6 +314,10 @@ def _delete_usage(conn: sqlite3.Connection, cutoff: float, batch: int, now: floa
         deleted = conn.execute(
             "DELETE FROM usage WHERE id IN (SELECT id FROM usage WHERE ts < ? ORDER BY ts LIMIT ?)",
             (cutoff, batch)).rowcount
+        if deleted and cutoff > usage_deleted_before(conn):
+            # The ingester writes no usage older than this again: the keys that would tell
+            # a second reading of a deleted row from a new one are gone with it.
+            _set_meta(conn, USAGE_DELETED_BEFORE, repr(cutoff), now)
     report.batches += 1
     report.usage_deleted += deleted
     report.usage_bytes += round(deleted * per_row)
@@ -498,6 +502,19 @@ def _mark(conn: sqlite3.Connection) -> int:
         return int(row[0]) if row else 0
     except ValueError:
         return 0  # unreadable: start over (reducing twice is harmless)
+
+
+USAGE_DELETED_BEFORE = "retention.usage_deleted_before"
+
+
+def usage_deleted_before(conn: sqlite3.Connection) -> float:
+    """Raw usage rows older than this (seconds since the epoch) may have been deleted; 0.0
+    when none was."""
+    row = conn.execute("SELECT value FROM store_meta WHERE name = ?", (USAGE_DELETED_BEFORE,)).fetchone()
+    try:
+        return float(row[0]) if row else 0.0
+    except ValueError:
+        return 0.0
 
 
 def _set_meta(conn: sqlite3.Connection, name: str, value: str, now: float) -> None:
