@@ -83,6 +83,7 @@ sys.path.insert(0, str(HERE.parent))  # fleet.py, beside this file
 sys.path.insert(0, str(HERE.parents[1]))  # loomtui, when run from a checkout
 
 import fleet  # noqa: E402  (its console child, Child, machine(), percentile(), columns())
+import support  # noqa: E402  (support.Service: `loomtui serve` for a pod, started and stopped)
 
 BUILD_VERSION = 2  # bump when the pods' content changes: cached pods are rebuilt (2: usage rollups)
 DAYS = 7
@@ -550,8 +551,17 @@ def run_size(n: int, args: argparse.Namespace, cache: Path, env: dict[str, str])
         run["refresh_ms"] = measure_refresh(pod, args.repeat)
         run["commands"] = {name: measure_command(pod, env, argv, args.repeat)
                            for name, argv in COMMANDS.items()}
-        run["console"] = measure_console(pod, meta["agents"], env, args.seconds, args.key_seconds,
-                                         cache / f"console-{n}.err")
+        service = None
+        if args.serve:  # the pod service owns ingest, diffs and budgets; the console stands by
+            service = support.Service(loomtui_argv(), pod, env, cache / f"serve-{n}.err").start()
+            cpu0, wall0 = service.cpu(), time.monotonic()
+        try:
+            run["console"] = measure_console(pod, meta["agents"], env, args.seconds, args.key_seconds,
+                                             cache / f"console-{n}.err")
+        finally:
+            if service is not None:
+                run["service_cpu_pct"] = 100 * (service.cpu() - cpu0) / (time.monotonic() - wall0)
+                service.stop()
         run["startups_s"] = [run["console"]["startup_s"]] + [
             measure_startup(pod, meta["agents"], env, cache / f"console-{n}.err")
             for _ in range(args.startups - 1)]
@@ -622,6 +632,7 @@ def table(runs: list[dict[str, Any]]) -> str:
         row("  min / max", lambda r: f"{min(r['startups_s']) * 1000:,.0f} / {max(r['startups_s']) * 1000:,.0f}"),
         row("  vs empty pod", ratio(startup)),
         row("console idle CPU % of a core", lambda r: fmt(r["console"]["cpu_pct"])),
+        row("  service CPU % (with --serve)", lambda r: fmt(r["service_cpu_pct"])),
         row("  max over 0.5 s", lambda r: fmt(r["console"]["cpu_pct_max"])),
         row("console RSS mean MB", lambda r: fmt(r["console"]["rss_mean_mb"])),
         row("console RSS max MB", lambda r: fmt(r["console"]["rss_max_mb"])),
@@ -682,6 +693,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--key-seconds", type=float, default=10.0, help="key loop after the idle window")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each command and of the refresh")
     parser.add_argument("--startups", type=int, default=3, help="console starts timed per pod (median)")
+    parser.add_argument("--serve", action="store_true",
+                        help="run `loomtui serve` for each pod while the console is measured "
+                             "(the issue's setting: the service ingests and keeps the budgets)")
     parser.add_argument("--no-retention", action="store_true",
                         help="skip the size after retention (it copies each pod's store once)")
     parser.add_argument("--json", help="also write the results to this file")
