@@ -197,8 +197,8 @@ class FleetScreen(LoomScreen[None]):
             cells = cached[1]
         else:
             cells = self._cells(agent, status, state, columns)
-        age_cell = _age_cell(age)
-        row = tuple(age_cell if c.key == "last" else cell for c, cell in zip(columns, cells, strict=False))
+        at = next((i for i, c in enumerate(columns) if c.key == "last"), None)
+        row = cells if at is None else cells[:at] + (_age_cell(age),) + cells[at + 1:]
         self._rows[agent.id] = (key, cells, age, row)
         return row
 
