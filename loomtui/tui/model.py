@@ -70,17 +70,35 @@ class PodState:
         """The agent's whole-session figures (tokens, cost, burn)."""
         return self._budgets.get(("agent", str(agent_id), "session"))
 
+    @cached_property
+    def _tightest(self) -> dict[str, BudgetState]:
+        # One pass over the budgets per reading, not one search per agent and row.
+        out: dict[str, BudgetState] = {}
+        for b in self.budgets:
+            if b.scope == "agent" and b.period in ("session", "day") and b.limited:
+                held = out.get(b.scope_ref)
+                if held is None or b.fraction > held.fraction or (
+                        b.fraction == held.fraction and b.period == "session"):
+                    out[b.scope_ref] = b
+        return out
+
     def tightest(self, agent_id: int) -> BudgetState | None:
-        """The agent's most-used budget that has a limit (its own, or its day's)."""
-        found = [b for b in (self._budgets.get(("agent", str(agent_id), p)) for p in ("session", "day"))
-                 if b is not None and b.limited]
-        return max(found, key=lambda b: b.fraction) if found else None
+        """The agent's most-used budget that has a limit (its own, or its day's; its own
+        when both are as full)."""
+        return self._tightest.get(str(agent_id))
+
+    @cached_property
+    def _statuses(self) -> dict[int, str]:
+        # Worked out once per reading: the sort, the counts and every row ask for it.
+        now, stall_after = self.now, self.stall_after
+        return {a.id: a.effective_status(now, stall_after) for a in self.agents}
 
     def status_of(self, agent: Agent) -> str:
-        return agent.effective_status(self.now, self.stall_after)
+        status = self._statuses.get(agent.id)
+        return status if status is not None else agent.effective_status(self.now, self.stall_after)
 
     def counts(self) -> dict[str, int]:
-        counted = Counter(self.status_of(a) for a in self.agents)
+        counted = Counter(self._statuses.values())
         return {status: counted.get(status, 0) for status in STATUSES}
 
     @property
@@ -95,8 +113,12 @@ class PodState:
         """Pending, unexpired gates of one agent (the same gates the inbox shows)."""
         return self._gates_per_agent[agent_id]
 
+    @cached_property
+    def _by_id(self) -> dict[int, Agent]:
+        return {a.id: a for a in self.agents}
+
     def agent(self, agent_id: int) -> Agent | None:
-        return next((a for a in self.agents if a.id == agent_id), None)
+        return self._by_id.get(agent_id)
 
 
 def repo_name(agent: Agent) -> str:
@@ -131,9 +153,13 @@ def matches(agent: Agent, status: str, query: str) -> bool:
 
 def ordered(state: PodState, mode: str, query: str = "") -> list[Agent]:
     """The agents the fleet shows, in display order."""
-    shown = [a for a in state.agents if matches(a, state.status_of(a), query)]
+    if query.strip():
+        shown = [a for a in state.agents if matches(a, state.status_of(a), query)]
+    else:
+        shown = list(state.agents)
     if mode == "status":
-        shown.sort(key=lambda a: (STATUS_RANK[state.status_of(a)], -a.last_activity_at, a.id))
+        status_of = state.status_of
+        shown.sort(key=lambda a: (STATUS_RANK[status_of(a)], -a.last_activity_at, a.id))
     elif mode == "recent":
         shown.sort(key=lambda a: (-a.last_activity_at, a.id))
     elif mode == "name":

@@ -7,6 +7,7 @@ branch, status), esc clears the filter, s cycles the sort.
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 
 from rich.text import Text
 from textual import on
@@ -84,6 +85,12 @@ NO_DIFF = {"diff": _BLANK, "clash": _BLANK}
 LAYOUTS = ((200, XWIDE), (160, WIDE), (110, MEDIUM), (0, NARROW))  # (from terminal width, columns)
 
 
+@lru_cache(maxsize=1024)
+def _age_cell(age: str) -> Cell:
+    """The Last column's cell; a few hundred distinct ages cover every row of any fleet."""
+    return Cell(age, justify="right")
+
+
 class PodHeader(Static):
     """One line: the pod, counts per status, pending approvals, sort, supervisor."""
 
@@ -123,7 +130,8 @@ class FleetScreen(LoomScreen[None]):
         self.query_text = ""
         self._state: PodState | None = None
         self._stale = False
-        self._row_cells: dict[int, tuple[tuple, tuple[Cell, ...]]] = {}
+        # agent id -> (what its cells show, its cells, its age, its row): see _row
+        self._rows: dict[int, tuple[tuple, tuple[Cell, ...], str, tuple[Cell, ...]]] = {}
 
     def compose(self) -> ComposeResult:
         yield PodHeader(id="pod-header")
@@ -167,40 +175,49 @@ class FleetScreen(LoomScreen[None]):
             return
         self._stale = False
         table = self.query_one(FleetTable)
+        columns = table.column_layout
         agents = model.ordered(state, self.sort_mode, self.query_text)
-        rows = [(a.id, self._cells(a, state, table.column_layout)) for a in agents]
-        table.show(rows)
+        table.show([(a.id, self._row(a, state, columns)) for a in agents])
         self.set_class(not state.agents, "-empty")
         self.query_one(PodHeader).show(self._header(state, len(agents)))
 
-    def _cells(self, agent: Agent, state: PodState, columns) -> tuple[Cell, ...]:
-        """The row's cells. All but the age are kept per agent and built again only when
-        something they show changed (a busy pod publishes four times a second)."""
+    def _row(self, agent: Agent, state: PodState, columns) -> tuple[Cell, ...]:
+        """The row's cells. A busy pod publishes four times a second and most of a big
+        fleet has not changed since the last time: the cells (all but the age) are kept
+        per agent and built again only when something they show changed, and the row
+        itself is kept while its age reads the same (the table then sees the same tuple)."""
         status = state.status_of(agent)
-        pending = state.gates_of(agent.id)
-        key = (agent, status, pending, state.usage_of(agent.id), state.tightest(agent.id),
+        key = (agent, status, state.gates_of(agent.id), state.usage_of(agent.id), state.tightest(agent.id),
                state.worktree_of(agent), len(state.collisions_of(agent)), columns)
-        cached = self._row_cells.get(agent.id)
+        age = model.age(state.now - agent.last_activity_at)
+        cached = self._rows.get(agent.id)
         if cached is not None and cached[0] == key:
+            if cached[2] == age:
+                return cached[3]
             cells = cached[1]
         else:
-            colour = f"$agent-{status}"
-            values = {
-                "name": self._name_cell(agent),
-                "kind": Cell(agent.kind),
-                "place": Cell(model.place(agent)),
-                "status": Cell(f"{STATUS_SYMBOLS[status]} {status}", colour),
-                "doing": Cell(model.doing(agent), colour if status in ("waiting", "error") else ""),
-                "last": _BLANK,
-                **self._usage_cells(agent.id, state, columns),
-                **self._diff_cells(agent, state, columns),
-                "gates": Cell(f"⚑ {pending}" if pending else "", "$agent-waiting",
-                              justify="right"),
-            }
-            cells = tuple(values[c.key] for c in columns)
-            self._row_cells[agent.id] = (key, cells)
-        age = Cell(model.age(state.now - agent.last_activity_at), justify="right")
-        return tuple(age if c.key == "last" else cell for c, cell in zip(columns, cells, strict=False))
+            cells = self._cells(agent, status, state, columns)
+        at = next((i for i, c in enumerate(columns) if c.key == "last"), None)
+        row = cells if at is None else cells[:at] + (_age_cell(age),) + cells[at + 1:]
+        self._rows[agent.id] = (key, cells, age, row)
+        return row
+
+    def _cells(self, agent: Agent, status: str, state: PodState, columns) -> tuple[Cell, ...]:
+        """The row's cells, the age left blank (`_row` puts it in)."""
+        pending = state.gates_of(agent.id)
+        colour = f"$agent-{status}"
+        values = {
+            "name": self._name_cell(agent),
+            "kind": Cell(agent.kind),
+            "place": Cell(model.place(agent)),
+            "status": Cell(f"{STATUS_SYMBOLS[status]} {status}", colour),
+            "doing": Cell(model.doing(agent), colour if status in ("waiting", "error") else ""),
+            "last": _BLANK,
+            **self._usage_cells(agent.id, state, columns),
+            **self._diff_cells(agent, state, columns),
+            "gates": Cell(f"⚑ {pending}" if pending else "", "$agent-waiting", justify="right"),
+        }
+        return tuple(values[c.key] for c in columns)
 
     @staticmethod
     def _name_cell(agent: Agent) -> Cell:

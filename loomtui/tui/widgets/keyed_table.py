@@ -106,7 +106,9 @@ class KeyedTable(CursorView):
         self._widths: tuple[int, ...] = ()
         self._ids: list[int] = []  # row ids in display order
         self._cells: dict[int, tuple[Cell, ...]] = {}
-        self._strips: dict[int, tuple[tuple, Strip]] = {}  # row id -> (cache key, strip)
+        # (row id, look) -> (cache key, strip): a row that moves up or down a line (zebra
+        # stripes) or under the cursor and away again is not drawn anew each time
+        self._strips: dict[tuple[int, str], tuple[tuple, Strip]] = {}
 
     # -- what the rest of the console reads ---------------------------------
 
@@ -162,16 +164,17 @@ class KeyedTable(CursorView):
     def show(self, rows: Sequence[tuple[int, tuple[Cell, ...]]]) -> None:
         """Make the table show exactly `rows` (row id, cells), in that order,
         repainting only the lines that changed."""
-        cursor = self.cursor_id
-        old_ids = self._ids
+        cursor, cursor_index = self.cursor_id, self.cursor
+        old_ids, old_cells = self._ids, self._cells
         new_ids = [row_id for row_id, _ in rows]
-        changed = [row_id for row_id, cells in rows if self._cells.get(row_id) != cells]
         self._cells = dict(rows)
-        for gone in set(self._strips) - self._cells.keys():
-            del self._strips[gone]
+        if self._cells.keys() != old_cells.keys():
+            for gone in [key for key in self._strips if key[0] not in self._cells]:
+                del self._strips[gone]
         self._ids = new_ids
         if len(new_ids) != len(old_ids):
             self._update_virtual_size()
+        top = self.scroll_offset.y
         if cursor in self._cells:
             index = new_ids.index(cursor)
             if index != self.cursor:
@@ -179,12 +182,19 @@ class KeyedTable(CursorView):
                 self.scroll_to_cursor()
         elif new_ids:
             self.set_reactive(KeyedTable.cursor, min(self.cursor, len(new_ids) - 1))
-        if new_ids != old_ids:
-            self.refresh()  # order changed: every strip is cached, so this is cheap
-        else:
-            position = {row_id: i for i, row_id in enumerate(new_ids)}
-            for row_id in changed:
-                self.refresh_index(position[row_id])
+        if self.scroll_offset.y != top:
+            return  # scrolled: the whole view is drawn again
+        if (self.cursor, self.cursor_id) != (cursor_index, cursor):
+            self.refresh_index(cursor_index)
+            self.refresh_index(self.cursor)
+        # Repaint the lines on screen whose row changed or moved; a big fleet's other rows
+        # may change and move as they like (a busy pod publishes four times a second).
+        for index in range(top, min(top + self.size.height, max(len(new_ids), len(old_ids)))):
+            row_id = new_ids[index] if index < len(new_ids) else None
+            if row_id != (old_ids[index] if index < len(old_ids) else None) or \
+                    (row_id is not None and old_cells.get(row_id) is not self._cells[row_id]
+                     and old_cells.get(row_id) != self._cells[row_id]):
+                self.refresh_index(index)
 
     def _update_virtual_size(self) -> None:
         width = sum(self._widths) + 2 * PADDING * len(self._widths)
@@ -193,15 +203,17 @@ class KeyedTable(CursorView):
     # -- rendering -----------------------------------------------------------
 
     def render_line(self, y: int) -> Strip:
-        width = self.size.width
+        # Strips are cached at the widget's width, cut to it: returned as they are.
         if y == 0:
-            return self._header_strip().crop_extend(0, width, self.rich_style)
+            return self._header_strip()
         index = self.scroll_offset.y + y - 1
         if index >= len(self._ids):
-            return Strip.blank(width, self.rich_style)
-        return self._row_strip(index).crop_extend(0, width, self.rich_style)
+            return Strip.blank(self.size.width, self.rich_style)
+        return self._row_strip(index)
 
     def _header_strip(self) -> Strip:
+        # Not cached: its style may change under the same theme (drawn before the CSS is
+        # applied), and it is drawn again only when the whole view is.
         style = self.get_component_rich_style("keyed-table--header")
         cells = [Cell(c.label) for c in self._columns]
         return self._strip(cells, style, self.size.width)
@@ -213,8 +225,8 @@ class KeyedTable(CursorView):
             look = "cursor-focus" if self.has_focus else "cursor"
         else:
             look = "even" if index % 2 else "odd"
-        key = (cells, self._widths, look, self.app.theme, self.size.width)
-        cached = self._strips.get(row_id)
+        key = (cells, self._widths, self.app.theme, self.size.width)
+        cached = self._strips.get((row_id, look))
         if cached is not None and cached[0] == key:
             return cached[1]
         if look.startswith("cursor"):
@@ -224,7 +236,7 @@ class KeyedTable(CursorView):
         else:
             style = self.rich_style
         strip = self._strip(cells, style, self.size.width, over=look.startswith("cursor"))
-        self._strips[row_id] = (key, strip)
+        self._strips[row_id, look] = (key, strip)
         return strip
 
     def _strip(self, cells: Sequence[Cell], style: Style, width: int, *, over: bool = False) -> Strip:
@@ -253,7 +265,7 @@ class KeyedTable(CursorView):
             segments = list(Segment.apply_style(segments, post_style=style))
         else:
             segments = list(Segment.apply_style(segments, style=style))
-        return Strip(segments).extend_cell_length(width, style)
+        return Strip(segments).crop_extend(0, width, style)
 
     # -- choosing ------------------------------------------------------------
 
