@@ -125,7 +125,7 @@ def test_a_service_failing_at_any_phase_never_lets_a_denied_call_through(pod: Pa
 
 def test_a_stopped_service_before_ready_sends_the_call_direct_once(pod: Path, repo: Path) -> None:
     """Attack fails: a service that accepts but never says ready (SIGSTOPped: the
-    kernel's backlog still accepts) costs the 2 s ready timeout, then the direct path
+    kernel's backlog still accepts) costs the ready timeout (client.READY_TIMEOUT), then the direct path
     decides, once."""
     service = start_service(pod)
     try:
@@ -748,7 +748,7 @@ def test_bad_input_through_the_service_is_a_deny(pod: Path, repo: Path, raw: byt
 def test_a_huge_input_is_denied_once(pod: Path, repo: Path) -> None:
     """Attack fails: 40 MB of tool input (a Write into the pod, protect-pod-files) is
     denied, and decided once. (It is the direct path that decides it here: the client
-    sends the whole request inside its 2 s ready budget, and the service's reading of
+    sends the whole request inside its ready budget, and the service's reading of
     it, `data += chunk`, is quadratic; the client gives up before "go", so the service
     never acts on it.)"""
     service = start_service(pod)

@@ -36,7 +36,10 @@ import sys
 
 SOCKET_NAME = "serve.sock"
 MAGIC = b"LOOM/1\n"
-READY_TIMEOUT = 2.0  # seconds to connect and hear "ready"; then the direct path
+# Seconds to connect and hear "ready"; then the direct path. Not shorter: on a saturated
+# box (bench/gates.py --load) a 2 s wait sent most calls direct, each costing ~4x the
+# served call's CPU, and the service fell further behind.
+READY_TIMEOUT = 5.0
 SILENCE = 10.0  # seconds without a byte from the service once it acts: it is stopped or hung
 # (a live one sends "." every second while it works on the call: hooks/served.py)
 
