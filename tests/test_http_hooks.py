@@ -78,7 +78,8 @@ def test_init_writes_http_hooks_only_for_events_that_never_decide(tmp_path: Path
             assert handler == {"type": "http", "url": http_hooks.url(port),
                                "headers": {http_hooks.TOKEN_HEADER: token}, "timeout": 10}
         else:  # deciding, SessionStart, UserPromptSubmit: the command hook, which fails closed
-            assert handler["type"] == "command" and handler["command"] == install.hook_command("claude")
+            assert handler["type"] == "command"
+            assert handler["command"].endswith("/loomtui/hooks/launch.py claude")  # the hook client
     assert set(http_hooks.RECORD_EVENTS) <= set(hooks)
     assert not {"PreToolUse", "PermissionRequest"} & set(http_hooks.RECORD_EVENTS)
     # HTTP switched off again: init puts the command hooks back in place, not beside
