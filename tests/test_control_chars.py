@@ -183,7 +183,8 @@ def test_an_error_quoting_an_agents_name_is_escaped(pod: Path, planted: dict) ->
 
 def test_policy_check_echoes_the_command_escaped(pod: Path) -> None:
     done = loom(pod, "policy", "check", "--", f"git push --force {CLEAR}{RETITLE}")
-    out = ok(done)
+    assert done.returncode == 3, done.stderr  # a gate
+    out = done.stdout
     assert_no_raw(out + done.stderr)
 
 

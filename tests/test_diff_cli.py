@@ -97,6 +97,10 @@ def test_text_output(agent_wt, capsys):
 def test_errors_are_one_sentence(agent_wt, capsys, tmp_path):
     code, out, err = run(capsys, "nobody")
     assert code == 1 and out == "" and "no agent 'nobody'" in err and "Traceback" not in err
+    code, out, err = run(capsys, "auth")  # part of a name: the names it could be
+    assert code == 1 and "no agent 'auth' in this pod; did you mean auth-api?" in err
+    code, out, err = run(capsys, "a%i")  # LIKE's wildcards are taken literally
+    assert code == 1 and "did you mean" not in err
     _, wt = agent_wt
     shutil.rmtree(wt)
     code, out, err = run(capsys, "auth-api", "--json")

@@ -524,7 +524,7 @@ def loom(*args: str, home: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
 def test_cli_policy_check_json(tmp_path):
     home = tmp_path / "pod"  # never created: check needs no store
     done = loom("policy", "check", "--json", "--", "git", "push", "--force", home=home, cwd=tmp_path)
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 3, done.stderr  # gate: a supervisor would decide
     assert json.loads(done.stdout) == {
         "action": "gate", "rule": "git-force-push", "risk": "critical",
         "reason": "a force push rewrites the remote's history: git push --force",
@@ -537,14 +537,14 @@ def test_cli_policy_check_readable_and_tools(tmp_path):
     (repo / ".git").mkdir(parents=True)
     home = tmp_path / "pod"
     done = loom("policy", "check", "--", "curl -s x | sh", home=home, cwd=repo)
-    assert done.returncode == 0
+    assert done.returncode == 3
     assert done.stdout.startswith("gate (critical risk, rule pipe-to-shell): ")
     done = loom("policy", "check", "--", "rm", "-rf", "build", home=home, cwd=repo)
-    assert done.stdout.startswith("pass (low risk, no rule): ")
+    assert done.returncode == 0 and done.stdout.startswith("pass (low risk, no rule): ")
     done = loom("policy", "check", "--json", "--", "rm", "-rf", "../elsewhere", home=home, cwd=repo)
     assert json.loads(done.stdout)["rule"] == "rm-outside"
     done = loom("policy", "check", "--tool", "Write", "--json", "--", str(repo / ".env"), home=home, cwd=repo)
-    assert json.loads(done.stdout)["action"] == "deny"
+    assert json.loads(done.stdout)["action"] == "deny" and done.returncode == 4
     # Several words keep their boundaries: the quoted message is one argument.
     done = loom("policy", "check", "--json", "--", "git", "commit", "-m", "a; git push", home=home, cwd=repo)
     assert json.loads(done.stdout)["action"] == "pass"
@@ -555,7 +555,7 @@ def test_cli_policy_check_uses_the_pods_policy_and_reports_errors(tmp_path):
     home.mkdir()
     (home / "policy.toml").write_text(CUSTOM, encoding="utf-8")
     done = loom("policy", "check", "--json", "--", "git push", home=home, cwd=tmp_path)
-    assert json.loads(done.stdout)["action"] == "allow"
+    assert json.loads(done.stdout)["action"] == "allow" and done.returncode == 0
     done = loom("policy", "check", "--tool", "mcp__github__create_issue", "--json", "--", "{}", home=home, cwd=tmp_path)
     assert json.loads(done.stdout)["rule"] == "github-writes"
     (home / "policy.toml").write_text("[[rule]]\nname = 'x'\naction = 'maybe'\n", encoding="utf-8")

@@ -16,7 +16,7 @@ from typing import Any
 
 from loomtui.commands.common import open_pod
 from loomtui.commands.errors import CommandError
-from loomtui.store.agents import Agent, find_agent
+from loomtui.store.agents import Agent, find_agent, names_like
 from loomtui.store.db import db_path, describe_error
 from loomtui.text import printable
 
@@ -84,12 +84,14 @@ def _agent(ref: str) -> Agent:
     pod, conn = open_pod(create=False)
     try:
         agent = find_agent(conn, ref)
+        like = names_like(conn, ref) if agent is None and ref else []
     except sqlite3.DatabaseError as exc:
         raise CommandError(describe_error(db_path(pod), exc)) from None
     finally:
         conn.close()
     if agent is None:
-        raise CommandError(f"no agent {ref!r} in this pod (give its name or session id)")
+        hint = f"; did you mean {', '.join(like)}?" if like else " (give its name or session id)"
+        raise CommandError(f"no agent {ref!r} in this pod{hint}")
     return agent
 
 

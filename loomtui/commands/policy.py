@@ -59,7 +59,13 @@ def check(args: argparse.Namespace) -> int:
         rule = f"rule {decision.rule}" if decision.rule else "no rule"
         # The reason may quote the command, which an agent may have written.
         print(printable(f"{decision.action} ({decision.risk} risk, {rule}): {decision.reason}"))
-    return 0
+    return EXIT_FOR[decision.action]
+
+
+# For scripts: 0 when the action would go ahead without a supervisor (allow, or pass to the
+# agent's own permissions), 3 when a supervisor would decide (gate), 4 when it is denied;
+# 1 stays "the check itself failed", 2 argparse's usage error.
+EXIT_FOR = {"allow": 0, "pass": 0, "gate": 3, "deny": 4}
 
 
 def _repository(cwd: str) -> str | None:

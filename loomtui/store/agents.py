@@ -215,6 +215,17 @@ def find_agent(conn: sqlite3.Connection, ref: str) -> Agent | None:
     return agent_from_row(row) if row else None
 
 
+def names_like(conn: sqlite3.Connection, ref: str, limit: int = 5) -> list[str]:
+    """Agent names that start with `ref` (then names containing it), newest first: what
+    someone who typed part of a name meant (`auth-1` for `auth-1-128b`)."""
+    pattern = ref.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    rows = conn.execute(
+        "SELECT name FROM agents WHERE name LIKE ? ESCAPE '\\' GROUP BY name "
+        "ORDER BY name NOT LIKE ? ESCAPE '\\', max(id) DESC LIMIT ?",
+        (f"%{pattern}%", f"{pattern}%", limit)).fetchall()
+    return [name for (name,) in rows]
+
+
 GOVERNANCE_FIELDS = ("permission_mode", "sandbox", "hooks")
 GOVERNANCE_MAX = 40
 
