@@ -200,3 +200,19 @@ async def test_e_opens_the_editor_at_the_hunk_and_t_opens_a_tmux_window(pod: Pat
         f"fake-editor +11 {worktree}/src/app.py",
         f"tmux new-window -c {worktree} -n one-agent",
     ]
+
+
+async def test_the_tab_keys_leave_the_diff_tab(pod: Path) -> None:
+    """1-4 switch tabs from anywhere, the Diff tab's focused file list included (`2` there
+    used to do nothing: focus stayed in the Diff tab and took the view back)."""
+    from textual.widgets import TabbedContent
+
+    app = build_app(pod)
+    async with app.run_test(size=(140, 40)) as pilot:
+        screen = await open_diff(pilot, "one-agent")
+        tabs = screen.query_one(TabbedContent)
+        assert tabs.active == "diff" and isinstance(app.focused, FileList)
+        for key, pane in (("2", "usage"), ("3", "diff"), ("4", "agent-memory"), ("3", "diff"), ("1", "activity")):
+            await pilot.press(key)
+            await pilot.pause()
+            assert tabs.active == pane, (key, tabs.active)

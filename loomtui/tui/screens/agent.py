@@ -118,9 +118,19 @@ class AgentScreen(LoomScreen[None]):
             table.refresh()
 
     def action_tab(self, tab: str) -> None:
-        self.query_one("#agent-tabs", TabbedContent).active = tab
+        tabs = self.query_one("#agent-tabs", TabbedContent)
+        # Focus leaves the old tab first: TabbedContent shows the pane of whatever holds
+        # focus, so a focused widget left in the Diff tab (its file list) took the view
+        # straight back there, and `2` seemed to do nothing.
+        self.set_focus(None)
+        tabs.active = tab
         if tab == "activity":
             self.query_one(Timeline).focus()
+            return
+        pane = tabs.get_pane(tab)
+        focusable = next((w for w in pane.query("*") if w.focusable), None)
+        if focusable is not None:
+            focusable.focus()
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         if event.pane.id == "diff":
