@@ -336,7 +336,7 @@ def test_policy_check_shows_the_protections(world) -> None:
                        (["--", "cat podlink/config.toml"], "protect-pod-commands")):
         done = subprocess.run([sys.executable, "-m", "loomtui", "policy", "check", "--json", *argv],
                               cwd=world["wt"], env=env, capture_output=True, text=True)
-        assert done.returncode == 0, done.stderr
+        assert done.returncode == 4, done.stderr  # each a deny (`policy check` exits 4)
         assert json.loads(done.stdout)["rule"] == rule
 
 
