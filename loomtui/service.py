@@ -65,7 +65,6 @@ class PodService(leases.LeasedWorker):
         self.diffs = diffs
         self.compact_every = compact_every
         self.server: served.HookServer | None = None
-        self.ready = threading.Event()  # the socket answers
         self.workers: list[leases.LeasedWorker] = []
 
     def _hold(self, conn, stop: threading.Event) -> None:
@@ -90,7 +89,6 @@ class PodService(leases.LeasedWorker):
         accept.start()
         background = threading.Event()
         threads = self._start_background(background)
-        self.ready.set()
         log.info("serving %s on %s", self.pod, path)
         compacting = threading.Thread(target=self._compact_every, args=(background,),
                                       name="loomtui-compact", daemon=True)
@@ -107,7 +105,6 @@ class PodService(leases.LeasedWorker):
                     self._cancel_orphans(conn, now)
                     last_orphans = now
         finally:
-            self.ready.clear()
             _stop_http(web)
             serving.set()  # no new calls; calls waiting for a supervisor are told we stop
             self.server.stopping.set()

@@ -87,9 +87,6 @@ def use(name: str) -> Route:
     return CURRENT
 
 
-def served_now() -> bool:
-    return CURRENT.name == "served" and any(s.poll() is None for s in CURRENT.services.values())
-
 
 def start_service(pod: Path, env: dict[str, str], *extra: str) -> subprocess.Popen:
     """`loomtui serve --no-ingest --no-diffs` for `pod`, once its socket answers (text stderr)."""
