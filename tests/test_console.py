@@ -38,20 +38,22 @@ def cell(app, name: str, column: str) -> str:
 
 
 async def test_fleet_lists_every_agent_needing_attention_first(pod: Path) -> None:
-    """Default sort: waiting, then error, stalled, working, idle, done."""
+    """Default sort (triage): those who need a human by cause, the longest wait first
+    (the two questions, the error, the stall), then working, idle, done."""
     app = build_app(pod)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
         assert isinstance(app.screen, FleetScreen)
         shown = names(app)
         assert sorted(shown) == sorted(f[0] for f in FLEET)
-        assert shown[:2] == ["api-pages", "auth-api"]  # waiting, most recent first
+        assert shown[:2] == ["auth-api", "api-pages"]  # waiting, the longest wait first
         assert shown[2] == "db-orders"  # error
         assert shown[3] == "infra-tf"  # working, but silent for 15 min > stall_after: stalled
         assert cell(app, "infra-tf", "status") == "◌ stalled"
         assert shown[-1] == "perf-cache"  # done
         header = str(app.screen.query_one("#pod-header").render())
-        assert "2 waiting" in header and "1 stalled" in header and "ana" in header
+        assert "◆2" in header and "◌1" in header and "ana" in header  # statuses, short
+        assert "needs you: 2 question 1 error 1 stalled" in header  # causes, in words
 
 
 async def test_doing_column_shows_why_an_agent_waits(pod: Path) -> None:
@@ -87,8 +89,8 @@ async def test_sort_cycles_and_keeps_the_cursor_on_its_agent(pod: Path) -> None:
         await pilot.pause()
         await pilot.press("j", "j", "j")
         chosen = cursor_name(app)
-        state = PodState(tuple(app.pod_state.agents), NOW, 600)
-        for mode in ("recent", "name", "repo", "status"):
+        state = app.pod_state  # with the budgets the cost, tokens and budget sorts read
+        for mode in ("recent", "name", "repo", "cost", "tokens", "budget", "status", "triage"):
             await pilot.press("s")
             await pilot.pause()
             assert app.screen.sort_mode == mode
@@ -127,15 +129,14 @@ async def test_live_change_updates_the_cell_without_moving_the_cursor(pod: Path)
         chosen = cursor_name(app)
         writer = connect(db_path(pod))
         agent_id = writer.execute("SELECT id FROM agents WHERE name = 'docs-setup'").fetchone()[0]
-        # docs-setup wakes up and asks a question: it moves to the top (waiting).
+        # docs-setup wakes up and asks a question: it joins the questions (waiting).
         record_event(writer, agent_id, kind="waiting", now=NOW, summary="question: which docs tool?",
                      status="waiting", status_reason="question: which docs tool?")
         writer.close()
         # the watcher checks 4 times a second
-        await until(pilot, lambda: cell(app, "docs-setup", "status") == "◆ waiting", "docs-setup shown waiting")
-        assert cell(app, "docs-setup", "status") == "◆ waiting"
+        await until(pilot, lambda: cell(app, "docs-setup", "status") == "◆ question", "docs-setup shown waiting")
         assert cell(app, "docs-setup", "doing") == "question: which docs tool?"
-        assert names(app)[0] == "docs-setup"
+        assert names(app)[:3] == ["auth-api", "api-pages", "docs-setup"]  # the newest question last
         assert cursor_name(app) == chosen
 
 
@@ -180,10 +181,10 @@ async def test_theme_key_cycles_through_loom_themes(pod: Path) -> None:
         table = app.screen.query_one(FleetTable)
 
         def waiting_style() -> str:
-            """The colour auth-api's status is drawn in (its row as the table renders it;
-            cells name theme colours, resolved as they are drawn)."""
-            line = table.ordered_ids.index(agent_id(app, "auth-api")) + 1  # under the header
-            status = next(s for s in table.render_line(line) if "waiting" in s.text)
+            """The colour api-pages' status is drawn in (its row as the table renders it;
+            cells name theme colours, resolved as they are drawn; not the cursor's row)."""
+            line = table.ordered_ids.index(agent_id(app, "api-pages")) + 1  # under the header
+            status = next(s for s in table.render_line(line) if "question" in s.text)
             return status.style.color.get_truecolor().hex.upper()
 
         assert waiting_style() == "#FF9E3B"  # loom-dark's agent-waiting
@@ -258,11 +259,11 @@ async def test_narrow_and_wide_layouts(pod: Path) -> None:
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
         keys = [c.key for c in app.screen.query_one(FleetTable).column_layout]
-        assert keys == ["name", "status", "doing", "last", "budget", "clash", "gates"]
+        assert keys == ["name", "status", "last", "doing", "budget", "clash", "gates"]
         await pilot.resize_terminal(200, 60)
         await pilot.pause()
         keys = [c.key for c in app.screen.query_one(FleetTable).column_layout]
-        assert keys == ["name", "kind", "place", "status", "doing", "last", "tokens", "cost", "burn",
+        assert keys == ["name", "kind", "place", "status", "last", "doing", "tokens", "cost", "burn",
                         "budget", "diff", "clash", "gates"]
         assert len(names(app)) == len(FLEET)
 
@@ -285,7 +286,7 @@ async def test_no_color_keeps_the_fleet_readable(pod: Path, monkeypatch) -> None
         await pilot.pause()
         assert app.no_color
         svg = app.export_screenshot()
-        for status in ("◆ waiting", "✗ error", "◌ stalled", "● working", "○ idle", "✓ done"):
+        for status in ("◆ question", "✗ error", "◌ stalled", "● working", "○ idle", "✓ done"):
             assert status.replace(" ", "&#160;") in svg or status in svg
         # Without colour, the waiting rows carry no orange.
         assert "#ff9e3b" not in svg.lower()

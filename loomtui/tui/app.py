@@ -1,7 +1,9 @@
 """LoomApp: the console. Built by `make_app` from a pod path and a config so
 tests can fix the clock, time zone, theme and data.
 
-Global bindings: ? help, ctrl+p command palette, T cycle theme, q quit.
+Global bindings: ? help, ctrl+p command palette, T cycle theme, q quit; n the next
+agent that needs a human; i, b, m, L the top-level views (each opens over the fleet,
+never over another view, so esc from any of them is the fleet again).
 
 Screens change the pod through one handle, `app.actions` (loomtui/tui/pod.py, the
 plain commands in loomtui/actions.py); widgets post messages to their screen, and the
@@ -77,6 +79,7 @@ class LoomApp(App[None]):
         Binding("b", "budgets", "Budgets", id="budgets"),
         Binding("m", "memory", "Memory", id="memory"),
         Binding("L", "audit", "Audit log", show=False, id="audit"),
+        Binding("n", "next_need", "Needs you", id="next_need"),
         Binding("T", "cycle_theme", "Theme", show=False, id="cycle_theme"),
     ]
     CSS = """
@@ -376,26 +379,62 @@ class LoomApp(App[None]):
     def action_approvals(self) -> None:
         from loomtui.tui.screens.approvals import ApprovalsScreen
 
-        if not isinstance(self.screen, ApprovalsScreen):
-            self.push_screen(ApprovalsScreen())
+        self._open_view(ApprovalsScreen)
 
     def action_memory(self) -> None:
         from loomtui.tui.screens.memory import MemoryScreen
 
-        if not isinstance(self.screen, MemoryScreen):
-            self.push_screen(MemoryScreen())
+        self._open_view(MemoryScreen)
 
     def action_budgets(self) -> None:
         from loomtui.tui.screens.budgets import BudgetsScreen
 
-        if not isinstance(self.screen, BudgetsScreen):
-            self.push_screen(BudgetsScreen())
+        self._open_view(BudgetsScreen)
 
     def action_audit(self) -> None:
         from loomtui.tui.screens.audit import AuditScreen
 
-        if not isinstance(self.screen, AuditScreen):
-            self.push_screen(AuditScreen())
+        self._open_view(AuditScreen)
+
+    def _open_view(self, view: type) -> None:
+        """A top-level view opens right over the fleet: what was above the fleet goes, so
+        views never stack and esc from any of them is the fleet."""
+        if isinstance(self.screen, view):
+            return
+        self._back_to_fleet()
+        self.push_screen(view())
+
+    def _back_to_fleet(self) -> FleetScreen | None:
+        """Close every screen above the fleet (the stack changes at once; their removal
+        follows in order)."""
+        fleet = self._fleet()
+        if fleet is not None:
+            while self.screen is not fleet and len(self.screen_stack) > 1:
+                self.pop_screen()
+        return fleet
+
+    def action_next_need(self) -> None:
+        """The next agent that needs a human, in triage order after the one in view (the
+        first when that one needs nobody): on the Agent screen it opens in its place;
+        anywhere else the fleet comes back with the cursor on it."""
+        state = self.pod_state
+        needing = [a.id for a in state.needing()] if state is not None else []
+        if not needing:
+            self.notify("Nobody needs a human right now.", timeout=3)
+            return
+        screen = self.screen
+        if isinstance(screen, AgentScreen):
+            current = screen.agent_id
+        else:
+            fleet = self._fleet()
+            current = fleet.query_one("#fleet").cursor_id if fleet is not None and fleet is screen else None
+        after = needing[(needing.index(current) + 1) % len(needing)] if current in needing else needing[0]
+        if isinstance(screen, AgentScreen):
+            self.switch_screen(AgentScreen(after))
+            return
+        fleet = self._back_to_fleet()
+        if fleet is not None:
+            fleet.select_agent(after)
 
     def open_agent(self, agent_id: int) -> None:
         """The Agent screen of `agent_id` (while the pod has that agent)."""

@@ -9,6 +9,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from typing import NamedTuple
 
 from loomtui.hooks.governance import governance_note, is_ungoverned
 from loomtui.store.agents import STATUS_RANK, STATUSES, Agent
@@ -16,13 +17,41 @@ from loomtui.store.budgets import BudgetState
 from loomtui.store.gates import Gate
 from loomtui.text import printable
 
-SORT_MODES = ("status", "recent", "name", "repo")
+# `s` cycles through these in this order; `S` reverses the one in force.
+SORT_MODES = ("triage", "recent", "name", "repo", "cost", "tokens", "budget", "status")
 SORT_LABELS = {
-    "status": "needs attention first",
+    "triage": "needs a human (by cause, longest wait first)",
     "recent": "most recent activity",
     "name": "name",
     "repo": "repo and branch",
+    "cost": "cost, highest first",
+    "tokens": "tokens, most first",
+    "budget": "budget used, fullest first",
+    "status": "status, most recent first",
 }
+
+# Why an agent needs a human, most urgent group first (the triage order): a gate by its
+# risk, a question, a budget gate (or an agent over its budget), an error, a stall, then
+# an agent whose governance is off (no or weak sandbox, a bypass mode, hooks missing).
+CAUSES = ("critical", "high", "medium", "low", "question", "budget", "error", "stalled", "ungoverned")
+CAUSE_RANK = {cause: rank for rank, cause in enumerate(CAUSES)}
+# The header's mark per cause; the risks share the gate's flag.
+CAUSE_SYMBOLS = {"critical": "⚑", "high": "⚑", "medium": "⚑", "low": "⚑", "question": "?",
+                 "budget": "$", "error": "✗", "stalled": "◌", "ungoverned": "!"}
+CAUSE_WORDS = {"budget": "over budget"}  # where the header says more than the key
+# The theme colour of each cause (the risks' own, then the statuses').
+CAUSE_STYLES = {"critical": "$risk-critical", "high": "$risk-high", "medium": "$risk-medium",
+                "low": "$risk-low", "question": "$agent-waiting", "budget": "$budget-critical",
+                "error": "$agent-error", "stalled": "$agent-stalled", "ungoverned": "$risk-high"}
+
+
+class Need(NamedTuple):
+    """Why an agent needs a human now: the cause (one of CAUSES), its subject (the
+    command that waits, the question, the error...) and since when it has waited."""
+
+    cause: str
+    subject: str
+    since: float
 
 
 @dataclass(frozen=True)
@@ -120,6 +149,69 @@ class PodState:
     def agent(self, agent_id: int) -> Agent | None:
         return self._by_id.get(agent_id)
 
+    @cached_property
+    def _gates_by_agent(self) -> dict[int, list[Gate]]:
+        out: dict[int, list[Gate]] = {}
+        for gate in self.gates:  # in inbox order: the most urgent risk first
+            if gate.agent_id is not None:
+                out.setdefault(gate.agent_id, []).append(gate)
+        return out
+
+    @cached_property
+    def _needs(self) -> dict[int, Need]:
+        # Worked out once per reading: the order, the header and every row ask for it.
+        out = {}
+        for agent in self.agents:
+            need = _need(agent, self)
+            if need is not None:
+                out[agent.id] = need
+        return out
+
+    def need_of(self, agent: Agent) -> Need | None:
+        """Why the agent needs a human now, or None."""
+        return self._needs.get(agent.id)
+
+    def cause_counts(self) -> dict[str, int]:
+        """Agents per cause, for the causes present, in triage order."""
+        counted = Counter(need.cause for need in self._needs.values())
+        return {cause: counted[cause] for cause in CAUSES if counted[cause]}
+
+    def needing(self) -> list[Agent]:
+        """The agents that need a human, in triage order."""
+        by_id = self._by_id
+        return [by_id[i] for i in sorted(self._needs, key=lambda i: _triage_key(self._needs[i], i))]
+
+
+def _triage_key(need: Need, agent_id: int) -> tuple:
+    return CAUSE_RANK[need.cause], need.since, agent_id
+
+
+def _need(agent: Agent, state: PodState) -> Need | None:
+    """The agent's most pressing cause: a pending gate (by risk; a budget gate is the
+    `budget` cause, its subject the call that waits), a question (waiting with no gate),
+    an error, a stall, being over budget with no call waiting yet, governance off. A
+    finished agent needs nobody."""
+    status = state.status_of(agent)
+    if status == "done":
+        return None
+    gates = state._gates_by_agent.get(agent.id)
+    if gates:
+        first = gates[0]
+        cause = first.risk if first.risk in CAUSE_RANK else "high"
+        return Need(cause, printable(first.summary), min(g.created_at for g in gates))
+    if status == "waiting":
+        return Need("question", printable(agent.status_reason or agent.last_summary), agent.last_activity_at)
+    if status == "error":
+        return Need("error", printable(agent.status_reason or agent.last_summary), agent.last_activity_at)
+    if status == "stalled":
+        return Need("stalled", doing(agent), agent.last_activity_at)
+    tight = state.tightest(agent.id)
+    if tight is not None and tight.over:
+        return Need("budget", printable(tight.describe()), agent.last_activity_at)
+    if ungoverned(agent):
+        return Need("ungoverned", governance(agent), agent.started_at)
+    return None
+
 
 def repo_name(agent: Agent) -> str:
     return agent.repo.rstrip("/").rsplit("/", 1)[-1] if agent.repo else ""
@@ -141,24 +233,35 @@ def doing(agent: Agent) -> str:
     return printable(agent.last_summary or agent.last_tool or agent.status_reason)
 
 
-def matches(agent: Agent, status: str, query: str) -> bool:
-    """The `/` filter: every word must appear in the name, repo, branch or status."""
+def matches(agent: Agent, status: str, query: str, need: Need | None = None) -> bool:
+    """The `/` filter: every word must appear in the name, kind, repo, branch or status,
+    or in what the agent does (its last tool and summary, its status reason) or why it
+    needs a human (the cause and its subject: `/push` finds the pushes waiting)."""
     if not query.strip():
         return True
     haystack = " ".join(
-        (agent.name, agent.kind, agent.repo or "", agent.branch or "", status)
+        (agent.name, agent.kind, agent.repo or "", agent.branch or "", status,
+         agent.last_tool, agent.last_summary, agent.status_reason,
+         *((need.cause, CAUSE_WORDS.get(need.cause, ""), need.subject) if need is not None else ()))
     ).lower()
     return all(word in haystack for word in query.lower().split())
 
 
-def ordered(state: PodState, mode: str, query: str = "") -> list[Agent]:
-    """The agents the fleet shows, in display order."""
+def ordered(state: PodState, mode: str, query: str = "", reverse: bool = False) -> list[Agent]:
+    """The agents the fleet shows, in display order (`reverse`: the other way round)."""
     if query.strip():
-        shown = [a for a in state.agents if matches(a, state.status_of(a), query)]
+        shown = [a for a in state.agents if matches(a, state.status_of(a), query, state.need_of(a))]
     else:
         shown = list(state.agents)
-    if mode == "status":
-        status_of = state.status_of
+    status_of = state.status_of
+    if mode == "triage":
+        # Those who need a human first, by cause and longest wait; then the rest as the
+        # status sort has them.
+        needs = state._needs
+        last = len(CAUSES)
+        shown.sort(key=lambda a: _triage_key(needs[a.id], a.id) if a.id in needs else
+                   (last, STATUS_RANK[status_of(a)], -a.last_activity_at, a.id))
+    elif mode == "status":
         shown.sort(key=lambda a: (STATUS_RANK[status_of(a)], -a.last_activity_at, a.id))
     elif mode == "recent":
         shown.sort(key=lambda a: (-a.last_activity_at, a.id))
@@ -166,8 +269,23 @@ def ordered(state: PodState, mode: str, query: str = "") -> list[Agent]:
         shown.sort(key=lambda a: (a.name.lower(), a.id))
     elif mode == "repo":
         shown.sort(key=lambda a: (repo_name(a).lower(), (a.branch or "").lower(), a.name.lower(), a.id))
+    elif mode in ("cost", "tokens"):
+        # Agents with no usage ingested go last.
+        def spent(a: Agent) -> tuple:
+            used = state.usage_of(a.id)
+            if used is None:
+                return (1, 0.0, a.id)
+            return (0, -(used.used_usd or 0.0) if mode == "cost" else -used.used_tokens, a.id)
+        shown.sort(key=spent)
+    elif mode == "budget":
+        def fill(a: Agent) -> tuple:
+            tight = state.tightest(a.id)
+            return (1, 0.0, a.id) if tight is None else (0, -tight.fraction, a.id)
+        shown.sort(key=fill)
     else:
         raise ValueError(f"unknown sort mode {mode!r}")
+    if reverse:
+        shown.reverse()
     return shown
 
 

@@ -1,7 +1,10 @@
 """FleetScreen: every agent of the pod, live, on one keyed table.
 
 Bindings: j/k or arrows move, enter opens the agent, / filters (name, repo,
-branch, status), esc clears the filter, s cycles the sort.
+branch, status, what the agent does or waits for), esc clears the filter, s cycles
+the sort, S reverses it. The default sort is triage: the agents that need a human
+first, grouped by cause (a gate by risk, a question, over budget, an error, a stall,
+governance off), the longest wait first in each group (the app's `n` jumps to the next).
 """
 
 from __future__ import annotations
@@ -30,9 +33,9 @@ from loomtui.tui.widgets.fleet_table import Column, FleetTable
 # first (who, state, what now, how long, approvals); wider panes add the rest.
 NARROW = (
     Column("name", "Agent", 14),
-    Column("status", "Status", 9),
-    Column("doing", "Doing", 0),
+    Column("status", "Status", 10),
     Column("last", "Last", 4, "right"),
+    Column("doing", "Doing", 0),
     Column("budget", "Budget", 6, "right"),
     Column("clash", "⚠", 2, "right"),
     Column("gates", "Gates", 5, "right"),
@@ -40,9 +43,9 @@ NARROW = (
 MEDIUM = (
     Column("name", "Agent", 16),
     Column("place", "Repo · branch", 18),
-    Column("status", "Status", 9),
-    Column("doing", "Doing", 0),
+    Column("status", "Status", 10),
     Column("last", "Last", 4, "right"),
+    Column("doing", "Doing", 0),
     Column("tokens", "Tokens", 6, "right"),
     Column("cost", "Cost", 7, "right"),
     Column("budget", "Budget", 6, "right"),
@@ -53,9 +56,9 @@ MEDIUM = (
 WIDE = (
     Column("name", "Agent", 16),
     Column("place", "Repo · branch", 20),
-    Column("status", "Status", 9),
-    Column("doing", "Doing", 0),
+    Column("status", "Status", 10),
     Column("last", "Last", 4, "right"),
+    Column("doing", "Doing", 0),
     Column("tokens", "Tokens", 6, "right"),
     Column("cost", "Cost", 7, "right"),
     Column("burn", "Burn", 7, "right"),
@@ -68,9 +71,9 @@ XWIDE = (
     Column("name", "Agent", 18),
     Column("kind", "Kind", 6),
     Column("place", "Repo · branch", 26),
-    Column("status", "Status", 9),
-    Column("doing", "Doing", 0),
+    Column("status", "Status", 10),
     Column("last", "Last", 4, "right"),
+    Column("doing", "Doing", 0),
     Column("tokens", "Tokens", 7, "right"),
     Column("cost", "Cost", 8, "right"),
     Column("burn", "Burn", 7, "right"),
@@ -83,6 +86,9 @@ _BLANK = Cell("", justify="right")
 NO_USAGE = {"tokens": _BLANK, "cost": _BLANK, "burn": _BLANK, "budget": _BLANK}
 NO_DIFF = {"diff": _BLANK, "clash": _BLANK}
 LAYOUTS = ((200, XWIDE), (160, WIDE), (110, MEDIUM), (0, NARROW))  # (from terminal width, columns)
+# When an agent waits, the reason runs on over these columns right after Doing (its usage
+# says little while it waits; its budget gauge and diff stay).
+YIELDING = frozenset({"tokens", "cost", "burn"})
 
 
 @lru_cache(maxsize=1024)
@@ -103,12 +109,13 @@ class PodHeader(Static):
 
 
 class FleetScreen(LoomScreen[None]):
-    """The fleet. j/k move, enter opens, / filters, esc clears, s sorts."""
+    """The fleet. j/k move, enter opens, / filters, esc clears, s sorts, S reverses."""
 
     AUTO_FOCUS = "#fleet"
     BINDINGS = [
         Binding("slash", "filter", "Filter", id="filter"),
         Binding("s", "cycle_sort", "Sort", id="sort"),
+        Binding("S", "reverse_sort", "Reverse sort", show=False, id="reverse_sort"),
         Binding("escape", "clear_filter", "Clear filter", show=False, id="clear_filter"),
     ]
 
@@ -126,7 +133,8 @@ class FleetScreen(LoomScreen[None]):
 
     def __init__(self) -> None:
         super().__init__()
-        self.sort_mode = "status"
+        self.sort_mode = "triage"
+        self.reverse = False
         self.query_text = ""
         self._state: PodState | None = None
         self._stale = False
@@ -136,7 +144,8 @@ class FleetScreen(LoomScreen[None]):
     def compose(self) -> ComposeResult:
         yield PodHeader(id="pod-header")
         with Horizontal(id="filter-bar"):
-            yield Input(placeholder="filter: name, repo, branch or status", id="filter")
+            yield Input(placeholder="filter: name, repo, branch, status, what it does or waits for",
+                        id="filter")
         yield FleetTable(id="fleet")
         yield Static("No agents in this pod yet. Run `loomtui init claude` in a repository, "
                      "or `loomtui demo` to see a simulated pod.", id="fleet-empty")
@@ -176,7 +185,7 @@ class FleetScreen(LoomScreen[None]):
         self._stale = False
         table = self.query_one(FleetTable)
         columns = table.column_layout
-        agents = model.ordered(state, self.sort_mode, self.query_text)
+        agents = model.ordered(state, self.sort_mode, self.query_text, self.reverse)
         table.show([(a.id, self._row(a, state, columns)) for a in agents])
         self.set_class(not state.agents, "-empty")
         self.query_one(PodHeader).show(self._header(state, len(agents)))
@@ -188,7 +197,7 @@ class FleetScreen(LoomScreen[None]):
         itself is kept while its age reads the same (the table then sees the same tuple)."""
         status = state.status_of(agent)
         key = (agent, status, state.gates_of(agent.id), state.usage_of(agent.id), state.tightest(agent.id),
-               state.worktree_of(agent), len(state.collisions_of(agent)), columns)
+               state.worktree_of(agent), len(state.collisions_of(agent)), state.need_of(agent), columns)
         age = model.age(state.now - agent.last_activity_at)
         cached = self._rows.get(agent.id)
         if cached is not None and cached[0] == key:
@@ -217,6 +226,20 @@ class FleetScreen(LoomScreen[None]):
             **self._diff_cells(agent, state, columns),
             "gates": Cell(f"⚑ {pending}" if pending else "", "$agent-waiting", justify="right"),
         }
+        need = state.need_of(agent)
+        if need is not None and status in ("waiting", "error"):
+            # What it waits for is what matters now: the cause in the Status column (a
+            # gate's risk, question, budget), the subject in Doing, which takes the room
+            # of the usage columns after it (a force push reads as one at 120 columns).
+            style = model.CAUSE_STYLES[need.cause]
+            if status == "waiting":
+                values["status"] = Cell(f"{STATUS_SYMBOLS[status]} {need.cause}", "bold " + style)
+            keys = [c.key for c in columns]
+            at = keys.index("doing") if "doing" in keys else len(keys)
+            spill = 0
+            while at + 1 + spill < len(keys) and keys[at + 1 + spill] in YIELDING:
+                spill += 1
+            values["doing"] = Cell(need.subject, style, spill=spill)
         return tuple(values[c.key] for c in columns)
 
     @staticmethod
@@ -292,15 +315,38 @@ class FleetScreen(LoomScreen[None]):
             used = f"${block.used_usd:.0f}/${block.max_usd:.0f}"
         return f"5h {used}{pct} ·{resets}  ", style
 
+    @staticmethod
+    def _causes(state: PodState, words: bool) -> list[tuple[str, str]]:
+        """`needs you: 2 critical 1 high 3 question 1 over budget ...`, each in its
+        cause's colour (`⚑2c ⚑1h ?3 $1 ...` when the pane is narrow)."""
+        counts = state.cause_counts()
+        if not counts:
+            return []
+        parts: list[tuple[str, str]] = [("needs you: ", "bold")] if words else []
+        for cause, count in counts.items():
+            if words:
+                text = f"{count} {model.CAUSE_WORDS.get(cause, cause)} "
+            elif model.CAUSE_SYMBOLS[cause] == "⚑":
+                text = f"⚑{count}{cause[0]} "
+            else:
+                text = f"{model.CAUSE_SYMBOLS[cause]}{count} "
+            parts.append((text, model.CAUSE_STYLES[cause]))
+        parts.append((" ", ""))
+        return parts
+
     def _header(self, state: PodState, shown: int) -> Content:
-        """The header line; status words are dropped first when the pane is narrow."""
-        for words, window in ((True, "long"), (True, "short"), (False, "short"), (False, "")):
-            text = self._header_text(state, shown, words, window)
+        """The header line; status words are dropped first when the pane is narrow, then
+        the causes' words."""
+        for words, cause_words, window in ((True, True, "long"), (True, True, "short"),
+                                           (False, True, "long"), (False, True, "short"),
+                                           (False, False, "short"), (False, False, "")):
+            text = self._header_text(state, shown, words, window, cause_words)
             if text.cell_length <= self.size.width - 2:
                 break
         return text
 
-    def _header_text(self, state: PodState, shown: int, words: bool, window: str) -> Content:
+    def _header_text(self, state: PodState, shown: int, words: bool, window: str,
+                     cause_words: bool | None = None) -> Content:
         # Content, not Rich Text: its "$agent-..." styles take the theme's colours when drawn.
         parts: list[str | tuple[str, str]] = []
         if window != "short":  # a tight header keeps the figures, not the brand
@@ -312,11 +358,13 @@ class FleetScreen(LoomScreen[None]):
         if state.pending_gates:
             label = "to approve" if words else ""
             parts.append((f"⚑ {state.pending_gates} {label}  ", "bold $agent-waiting"))
+        parts.extend(self._causes(state, words if cause_words is None else cause_words))
         if window:
             parts.append(self._window(state, window == "long"))
         if self.query_text:
             parts.append((f"{shown}/{len(state.agents)} match “{self.query_text}”  ", "italic"))
-        parts.append((f"sort: {self.sort_mode}  " if window != "short" else f"↕{self.sort_mode}  ", "dim"))
+        mode = self.sort_mode + (" ↑" if self.reverse else "")
+        parts.append((f"sort: {mode}  " if window != "short" else f"↕{mode}  ", "dim"))
         parts.append((f"· {self.app.supervisor}", "bold"))
         return Content.assemble(*parts)
 
@@ -353,10 +401,32 @@ class FleetScreen(LoomScreen[None]):
     def action_cycle_sort(self) -> None:
         self.set_sort(model.next_sort(self.sort_mode))
 
+    def action_reverse_sort(self) -> None:
+        self.reverse = not self.reverse
+        self.redraw()
+        self.notify(f"Sorted by {model.SORT_LABELS[self.sort_mode]}"
+                    + (", reversed" if self.reverse else ""), timeout=2)
+
     def set_sort(self, mode: str) -> None:
         self.sort_mode = mode
+        self.reverse = False
         self.redraw()
         self.notify(f"Sorted by {model.SORT_LABELS[mode]}", timeout=2)
+
+    def select_agent(self, agent_id: int) -> bool:
+        """Put the cursor on the agent's row (clearing a filter that hides it); whether
+        it is shown."""
+        self.redraw()  # it may have skipped readings while hidden
+        table = self.query_one(FleetTable)
+        if agent_id not in table.ordered_ids and self.query_text:
+            self.set_filter("")
+            self.query_text = ""
+            self.redraw()
+        if agent_id not in table.ordered_ids:
+            return False
+        table.cursor = table.ordered_ids.index(agent_id)
+        table.focus()
+        return True
 
     def set_filter(self, query: str) -> None:
         self.query_one("#filter-bar").set_class(bool(query), "-active")

@@ -46,6 +46,9 @@ class Cell:
     # its own width, as Rich Text is).
     justify: str = "left"
     spans: tuple[tuple[int, int, str], ...] = ()  # (start, end, style) over parts of the text
+    # KeyedTable only: the text may run on over this many following columns, whose cells
+    # are then not drawn (the fleet's reason why an agent waits takes its usage's room).
+    spill: int = 0
 
     def __post_init__(self) -> None:
         # Cells show agents' names, commands and summaries: control characters are

@@ -244,7 +244,15 @@ class KeyedTable(CursorView):
         `over` puts the style on top of the cells' own (the cursor row)."""
         line = Text(no_wrap=True, end="")
         pad = " " * PADDING
-        for cell, column, column_width in zip(cells, self._columns, self._widths, strict=False):
+        skip = 0
+        for index, (cell, column, column_width) in enumerate(zip(cells, self._columns, self._widths,
+                                                                  strict=False)):
+            if skip:  # taken by the cell before, which runs on over it
+                skip -= 1
+                continue
+            if cell.spill:
+                skip = min(cell.spill, len(self._widths) - index - 1)
+                column_width += sum(self._widths[index + 1:index + 1 + skip]) + 2 * PADDING * skip
             # Cells may name theme colours ("$agent-waiting"): resolved here, as the row is drawn
             # (rows are cached per theme, so a theme switch draws them again).
             text = Text(cell.text, style=rich_style(cell.style), no_wrap=True, overflow="ellipsis", end="")
