@@ -153,7 +153,7 @@ async def test_palette_sorts_and_filters_the_fleet_from_another_screen(pod: Path
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
         fleet = app.screen
-        assert isinstance(fleet, FleetScreen) and fleet.sort_mode == "status"
+        assert isinstance(fleet, FleetScreen) and fleet.sort_mode == "triage"
         await pilot.press("enter")
         await pilot.pause()
         assert isinstance(app.screen, AgentScreen)

@@ -260,7 +260,9 @@ async def test_console_fleet_inbox_gate_and_memory_render_escaped(console_pod: P
         assert_screen_clean(fleet)
         assert r"evil\x1b[2J-agent" in fleet
         assert r"shop · br\x1b[2J" in fleet
-        assert r"approval: [red]x[/red] \x1b[2J\x1b]0;pwned\x07" in fleet  # not red: shown as written
+        # Its gate's command, the Doing column's subject while it waits: escaped, its markup
+        # shown as written (not red)
+        assert r"echo ok \x1b[2J; printf '\x1b]0;pwned\x07' \x9b31m [red]not red[/red]" in fleet
 
         # A new gate rings and shows a notification quoting its summary.
         conn = connect(db_path(console_pod))

@@ -485,6 +485,8 @@ async def test_fleet_marks_an_ungoverned_agent_and_the_inbox_shows_the_gates_not
         risk_high = app.theme_variables["risk-high"]
         assert marked.spans and marked.spans[0][:2] == (0, 1)
         # the mark is drawn in the theme's risk-high (cells name theme colours, resolved as drawn)
+        table.cursor = table.row_count - 1  # auth-api (a high gate) is on top: not the cursor's row
+        await pilot.pause()
         line = table.ordered_ids.index(ids["auth-api"]) + 1  # under the header
         mark = next(s for s in table.render_line(line) if s.text.startswith("!"))
         assert mark.style.color.get_truecolor().hex.upper() == risk_high.upper() and mark.style.reverse

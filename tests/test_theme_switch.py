@@ -85,8 +85,10 @@ async def test_fleet_recolours(pod: Path) -> None:
         await pilot.pause()
         assert isinstance(app.screen, FleetScreen)
         await check(pilot, [
-            ("#pod-header", "to approve", "agent-waiting"),
-            ("#fleet", "approval", "agent-waiting"),  # auth-api, not the cursor's row
+            ("#pod-header", "⚑ 4", "agent-waiting"),
+            ("#pod-header", "1 critical", "risk-critical"),  # the causes, each in its colour
+            ("#fleet", "◆ high", "risk-high"),  # auth-api's gate, not the cursor's row
+            ("#fleet", "◆ question", "agent-waiting"),  # api-pages
             ("#fleet", "+112", "diff-added"),  # billing-vat's worktree
         ])
 
