@@ -38,6 +38,8 @@ CAUSE_RANK = {cause: rank for rank, cause in enumerate(CAUSES)}
 # The header's mark per cause; the risks share the gate's flag.
 CAUSE_SYMBOLS = {"critical": "⚑", "high": "⚑", "medium": "⚑", "low": "⚑", "question": "?",
                  "budget": "$", "error": "✗", "stalled": "◌", "ungoverned": "!"}
+# Every agent in these statuses needs a human: the header counts them by cause instead.
+COUNTED_AS_CAUSES = frozenset({"waiting", "error", "stalled"})
 CAUSE_WORDS = {"budget": "over budget"}  # where the header says more than the key
 # The theme colour of each cause (the risks' own, then the statuses').
 CAUSE_STYLES = {"critical": "$risk-critical", "high": "$risk-high", "medium": "$risk-medium",

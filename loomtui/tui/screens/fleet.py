@@ -227,13 +227,13 @@ class FleetScreen(LoomScreen[None]):
             "gates": Cell(f"⚑ {pending}" if pending else "", "$agent-waiting", justify="right"),
         }
         need = state.need_of(agent)
-        if need is not None and status in ("waiting", "error"):
+        if need is not None and (pending or status in ("waiting", "error")):
             # What it waits for is what matters now: the cause in the Status column (a
             # gate's risk, question, budget), the subject in Doing, which takes the room
             # of the usage columns after it (a force push reads as one at 120 columns).
             style = model.CAUSE_STYLES[need.cause]
-            if status == "waiting":
-                values["status"] = Cell(f"{STATUS_SYMBOLS[status]} {need.cause}", "bold " + style)
+            if pending or status == "waiting":
+                values["status"] = Cell(f"{STATUS_SYMBOLS['waiting']} {need.cause}", "bold " + style)
             keys = [c.key for c in columns]
             at = keys.index("doing") if "doing" in keys else len(keys)
             spill = 0
@@ -353,6 +353,8 @@ class FleetScreen(LoomScreen[None]):
             parts.append(("LoomTUI ", "bold"))
         parts.append((f"{self.app.pod_name}  ", "dim"))
         for status, symbol, count in model.status_line(state.counts(), STATUS_SYMBOLS):
+            if status in model.COUNTED_AS_CAUSES:
+                continue  # every such agent is counted by its cause, further on
             label = f"{symbol} {count} {status}" if words else f"{symbol}{count}"
             parts.append((f"{label}  ", f"$agent-{status}"))
         if state.pending_gates:
