@@ -188,8 +188,7 @@ async def test_sort_by_cost_tokens_budget_and_reverse(triage_pod, size) -> None:
     async with app.run_test(size=size) as pilot:
         await pilot.pause()
         state = app.pod_state
-        for mode in ("recent", "name", "repo", "cost"):
-            await pilot.press("s")
+        await pilot.press("s", "s", "s", "s")  # recent, name, repo, cost
         assert app.screen.sort_mode == "cost"
         costs = [state.usage_of(a.id).used_usd for a in state.agents if state.usage_of(a.id)]
         shown = names(app)

@@ -1,0 +1,263 @@
+"""Triage benchmark (issue 13): a simulated 200-agent pod for 10 simulated minutes with
+one scripted supervisor who always works the top of the fleet, once in the old default
+order and once in triage order, in the same run.
+
+    python bench/triage.py                      # 200 agents, 600 simulated seconds, seed 13
+    python bench/triage.py --agents 50 --seconds 120 --think 6 --json
+
+The pod is the demo's (`loomtui demo`): its config (stall after 30 s), its policy (gates
+expire after 180 s, then the agent is denied), its simulation engine (`loomtui/sim`),
+every tool call through the real hook path into a real SQLite store. Worktree paths are
+never touched (as in bench/fleet.py), so no git repositories; the pods are made in
+/dev/shm (--dir), as the store's fsyncs would only slow the run down; no transcripts are
+written, so there is no token ingest and no budget gate. Sam, the demo's simulated
+teammate, is off: the scripted supervisor is the only one deciding.
+
+The clock is simulated: it moves by --tick (0.25 s) per step, whatever the step costs,
+so 10 minutes run in the time the hooks take (about 13 ms a hook call: some 20 minutes
+for 200 agents on the 2-core box; the two modes run at once, one process each); a seed
+replays the same pod until the supervisors' choices make the runs differ.
+
+The supervisor, every --think seconds (the time to read a gate and decide it, 8 s by
+default: the same in both modes), reads the pod as the console does (`PodState`), orders
+the fleet with the console's own `model.ordered`, and takes the first row whose agent
+has a pending gate; decides it through the console's `PodActions.decide_gates` (audited,
+`supervisors.authorize`), approving, except a critical gate, which is rejected.
+
+* baseline: the order the fleet had before triage (`status`: waiting first, the newest
+  activity on top). Keys for a decision, as the console takes them: `j` down to the row
+  past the waiting agents above it that have no gate (questions), then `i` (the inbox),
+  `j` to its gate in the inbox's order, `a` (or `r`, a two-letter reason and enter), esc.
+* triage: the default order now (`triage`: by cause, the longest wait first). The top
+  row is the agent to decide and its gate is the inbox's first when the triage order
+  agrees with the inbox's (by risk, oldest first): `i`, `j` to it (none on the top row),
+  `a` (or `r`, reason, enter), esc.
+
+Reported per mode: the wait of gated agents (creation to decision, expiry, cancellation,
+or the end of the run for those still waiting) median and p95, overall and by risk; how
+many gates the supervisor decided, how many expired; keystrokes per decision; gates
+pending at the end. Raw numbers only; exits 0 unless the benchmark could not run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from loomtui.actions import PodActions  # noqa: E402
+from loomtui.config import load_config  # noqa: E402
+from loomtui.policy import POLICY_NAME  # noqa: E402
+from loomtui.sim.engine import Simulation  # noqa: E402
+from loomtui.sim.pod import DEMO_CONFIG, DEMO_STALL_SECONDS, demo_policy_text  # noqa: E402
+from loomtui.store.agents import fetch_agents  # noqa: E402
+from loomtui.store.db import connect, db_path, ensure_pod_dir, write_pod_file  # noqa: E402
+from loomtui.store.gates import RISKS, list_gates  # noqa: E402
+from loomtui.supervisors import current_decider  # noqa: E402
+from loomtui.tui import model  # noqa: E402
+
+START = 1_796_000_000.0  # a fixed simulated "now" (2026-11-30), the same for both modes
+REASON = "no"  # what the scripted supervisor types when rejecting
+
+
+class Clock:
+    """The simulated clock: moved by the benchmark, read by the simulation, its hooks
+    and the supervisor's commands."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+
+
+def keys_for(mode: str, state: model.PodState, shown: list, agent, gate, inbox: list) -> int:
+    """The keystrokes the console takes to decide `gate` of `agent`, from the fleet
+    (see the module's docstring)."""
+    decide = 1 if gate.risk != "critical" else 1 + len(REASON) + 1  # a | r, reason, enter
+    to_gate = inbox.index(gate)  # j presses in the inbox
+    to_row = shown.index(agent) if mode == "baseline" else 0  # j presses in the fleet
+    return to_row + 1 + to_gate + decide + 1  # ... i ... (a | r reason enter) esc
+
+
+def run(mode: str, agents: int, seconds: float, seed: int, think: float, tick: float,
+        where: str | None = None) -> dict:
+    order = {"baseline": "status", "triage": "triage"}[mode]
+    root = Path(tempfile.mkdtemp(prefix=f"loomtui-triage-{mode}-", dir=where))
+    pod = root / "pod"
+    ensure_pod_dir(pod)
+    write_pod_file(pod / "config.toml", DEMO_CONFIG)
+    write_pod_file(pod / POLICY_NAME, demo_policy_text())
+    repo = root / "shop"
+    worktrees = [(root / "wt" / f"wt-{i:03d}", f"agent/wt-{i:03d}") for i in range(agents + 6)]
+    clock = Clock(START)
+    conn = connect(db_path(pod))
+    config = load_config(pod)
+    actions = PodActions(pod, config, current_decider(), clock=clock)
+    sim = Simulation(conn, repo, worktrees, seed=seed, clock=clock, stall_seconds=DEMO_STALL_SECONDS,
+                     pod=pod, sam_share=0.0)
+    wall = time.monotonic()
+    decisions: list[dict] = []
+    refused = 0
+    try:
+        sim.start(agents)
+        end = START + seconds
+        free_at = START
+        while clock.now < end:
+            clock.now = round(clock.now + tick, 6)
+            sim.step()
+            if clock.now < free_at:
+                continue
+            gates = list_gates(conn, now=clock.now)  # the inbox's order: risk, then oldest
+            if not gates:
+                continue
+            state = model.PodState(tuple(fetch_agents(conn)), clock.now, config.console.stall_after,
+                                   tuple(gates))
+            shown = model.ordered(state, order)
+            by_agent: dict[int, object] = {}
+            for gate in gates:
+                by_agent.setdefault(gate.agent_id, gate)  # its most urgent
+            agent = next((a for a in shown if a.id in by_agent), None)
+            if agent is None:
+                continue
+            gate = by_agent[agent.id]
+            approve = gate.risk != "critical"
+            outcome = actions.decide_gates([gate], approve=approve, reason="" if approve else REASON)[0]
+            if not outcome.ok:
+                refused += 1
+                continue
+            decisions.append({"gate": gate.id, "risk": gate.risk, "approve": approve,
+                              "keys": keys_for(mode, state, shown, agent, gate, gates)})
+            free_at = clock.now + think
+        pending = len(list_gates(conn, now=clock.now))
+    finally:
+        sim.close()
+    elapsed = time.monotonic() - wall
+    rows = conn.execute("SELECT risk, created_at, status, decided_at, expires_at FROM gates").fetchall()
+    conn.close()
+    shutil.rmtree(root, ignore_errors=True)
+    waits: dict[str, list[float]] = {risk: [] for risk in RISKS}
+    every: list[float] = []
+    expired = 0
+    for risk, created, status, decided, expires in rows:
+        if status == "pending":
+            ended = min(clock.now, expires)
+        else:
+            ended = decided if decided is not None else clock.now
+        ended = min(ended, clock.now)
+        every.append(ended - created)
+        waits.setdefault(risk, []).append(ended - created)
+        expired += status == "expired"
+    keys = [d["keys"] for d in decisions]
+    return {
+        "mode": mode, "order": order, "gates": len(rows), "decided": len(decisions),
+        "approved": sum(d["approve"] for d in decisions), "refused": refused, "expired": expired,
+        "pending_end": pending,
+        "wait_p50": percentile(every, 0.5), "wait_p95": percentile(every, 0.95),
+        "by_risk": {risk: {"gates": len(w), "p50": percentile(w, 0.5), "p95": percentile(w, 0.95)}
+                    for risk, w in waits.items() if w},
+        "keys_per_decision": statistics.fmean(keys) if keys else None,
+        "hook_calls": sim.sent, "wall_s": elapsed,
+    }
+
+
+def fmt(seconds: float | None) -> str:
+    return "—" if seconds is None else f"{seconds:.0f} s"
+
+
+def report(results: list[dict]) -> str:
+    lines = [f"{'':34}" + "".join(f"{r['mode']:>12}" for r in results)]
+
+    def row(label: str, values: list[str]) -> None:
+        lines.append(f"{label:34}" + "".join(f"{v:>12}" for v in values))
+
+    row("gates created", [str(r["gates"]) for r in results])
+    row("  decided by the supervisor", [str(r["decided"]) for r in results])
+    row("  expired (agent denied)", [str(r["expired"]) for r in results])
+    row("  pending at the end", [str(r["pending_end"]) for r in results])
+    row("wait of gated agents p50", [fmt(r["wait_p50"]) for r in results])
+    row("wait of gated agents p95", [fmt(r["wait_p95"]) for r in results])
+    for risk in RISKS:
+        if any(risk in r["by_risk"] for r in results):
+            row(f"  {risk} p50 / p95", [
+                f"{fmt(r['by_risk'][risk]['p50'])}/{fmt(r['by_risk'][risk]['p95'])}".replace(" s/", "/")
+                if risk in r["by_risk"] else "—" for r in results])
+    row("keystrokes per decision", ["—" if r["keys_per_decision"] is None else f"{r['keys_per_decision']:.1f}"
+                                    for r in results])
+    row("hook calls", [str(r["hook_calls"]) for r in results])
+    row("wall time", [f"{r['wall_s']:.0f} s" for r in results])
+    return "\n".join(lines)
+
+
+def in_parallel(modes: list[str], argv: list[str]) -> list[dict]:
+    """Each mode in a child process of this script (`--modes MODE --json`), all at once."""
+    import subprocess
+
+    children = [subprocess.Popen([sys.executable, __file__, *argv, "--modes", mode, "--json", "--jobs", "1"],
+                                 stdout=subprocess.PIPE, text=True) for mode in modes]
+    results = []
+    for mode, child in zip(modes, children, strict=True):
+        out, _ = child.communicate()
+        if child.returncode != 0:
+            raise SystemExit(f"the {mode} run failed (exit {child.returncode})")
+        results.extend(json.loads(out)["results"])
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--agents", type=int, default=200)
+    parser.add_argument("--seconds", type=float, default=600.0, help="simulated seconds (default 600)")
+    parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument("--think", type=float, default=8.0,
+                        help="simulated seconds the supervisor takes per decision (default 8)")
+    parser.add_argument("--tick", type=float, default=0.25, help="simulated seconds per step (default 0.25)")
+    parser.add_argument("--modes", default="baseline,triage")
+    parser.add_argument("--jobs", type=int, default=2,
+                        help="modes run at once, each in a process of its own (default 2; the "
+                             "simulated clock makes the figures independent of it)")
+    parser.add_argument("--json", action="store_true", help="one JSON document instead of the table")
+    parser.add_argument("--dir", default="/dev/shm" if Path("/dev/shm").is_dir() else None,
+                        help="where the pods go (default /dev/shm: the store's fsyncs are not "
+                             "what this measures)")
+    args = parser.parse_args(argv)
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    if not modes or any(m not in ("baseline", "triage") for m in modes):
+        parser.error("--modes takes baseline and/or triage")
+    if args.agents < 1 or args.seconds <= 0 or args.think <= 0 or args.tick <= 0:
+        parser.error("--agents, --seconds, --think and --tick must be positive")
+    if len(modes) > 1 and args.jobs > 1:
+        results = in_parallel(modes, argv if argv is not None else sys.argv[1:])
+    else:
+        results = [run(mode, args.agents, args.seconds, args.seed, args.think, args.tick, args.dir)
+                   for mode in modes]
+    meta = {"agents": args.agents, "seconds": args.seconds, "seed": args.seed, "think": args.think,
+            "tick": args.tick, "python": platform.python_version(), "machine": platform.machine()}
+    if args.json:
+        print(json.dumps({"meta": meta, "results": results}, indent=2))
+    else:
+        print(f"{args.agents} agents, {args.seconds:g} simulated s, seed {args.seed}, "
+              f"{args.think:g} s per decision, tick {args.tick:g} s")
+        print(report(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
