@@ -9,7 +9,7 @@ from textual.command import CommandList
 from loomtui.config import parse_config
 from loomtui.store.agents import record_event, upsert_agent
 from loomtui.store.db import connect, db_path
-from loomtui.tui.model import PodState, ordered
+from loomtui.tui.model import ordered
 from loomtui.tui.screens.agent import AgentScreen, Timeline
 from loomtui.tui.screens.fleet import FleetScreen
 from loomtui.tui.screens.help import HelpScreen
