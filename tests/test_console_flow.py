@@ -157,7 +157,7 @@ async def test_palette_sorts_and_filters_the_fleet_from_another_screen(pod: Path
         await pilot.press("enter")
         await pilot.pause()
         assert isinstance(app.screen, AgentScreen)
-        for command in ("Sort fleet by name", "Show waiting agents"):
+        for command in ("Sort fleet by name", "Reverse the fleet's sort", "Show waiting agents"):
             await pilot.press("ctrl+p")
             await pilot.pause()
             await pilot.press(*command)
@@ -166,7 +166,7 @@ async def test_palette_sorts_and_filters_the_fleet_from_another_screen(pod: Path
             await pilot.press("enter")
             await pilot.pause()
         assert isinstance(app.screen, AgentScreen)
-        assert fleet.sort_mode == "name" and fleet.query_text == "waiting"
+        assert fleet.sort_mode == "name" and fleet.reverse and fleet.query_text == "waiting"
 
 
 async def test_the_consoles_diff_watcher_follows_an_edit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -449,7 +449,10 @@ class LoomApp(App[None]):
 
     def on_fleet_sort_chosen(self, event: FleetSortChosen) -> None:
         if fleet := self._fleet():
-            fleet.set_sort(event.mode)
+            if event.mode == "reverse":
+                fleet.action_reverse_sort()
+            else:
+                fleet.set_sort(event.mode)
 
     def on_fleet_filter_chosen(self, event: FleetFilterChosen) -> None:
         if fleet := self._fleet():

@@ -25,7 +25,8 @@ class WorkerFailed(Message):
 
 
 class FleetSortChosen(Message):
-    """A sort for the fleet was chosen in the command palette."""
+    """A sort for the fleet was chosen in the command palette ("reverse": the one in force,
+    the other way round)."""
 
     def __init__(self, mode: str) -> None:
         super().__init__()
