@@ -25,13 +25,14 @@ has a pending gate; decides it through the console's `PodActions.decide_gates` (
 `supervisors.authorize`), approving, except a critical gate, which is rejected.
 
 * baseline: the order the fleet had before triage (`status`: waiting first, the newest
-  activity on top). Keys for a decision, as the console takes them: `j` down to the row
-  past the waiting agents above it that have no gate (questions), then `i` (the inbox),
-  `j` to its gate in the inbox's order, `a` (or `r`, a two-letter reason and enter), esc.
-* triage: the default order now (`triage`: by cause, the longest wait first). The top
-  row is the agent to decide and its gate is the inbox's first when the triage order
-  agrees with the inbox's (by risk, oldest first): `i`, `j` to it (none on the top row),
-  `a` (or `r`, reason, enter), esc.
+  activity on top; the supervisor reads past the waiting agents with no gate).
+* triage: the default order now (`triage`: by cause, the longest wait first).
+
+Keys for a decision, as the console takes them, in both modes: `i` (the inbox), `j` down
+to the chosen gate in the inbox's order (risk, oldest first), `a` (or `r`, a two-letter
+reason and enter), esc back to the fleet. The fleet's triage order agrees with the
+inbox's, so its top is the inbox's first row; the old order's top is the newest gate,
+further down the inbox the more gates wait.
 
 Reported per mode: the wait of gated agents (creation to decision, expiry, cancellation,
 or the end of the run for those still waiting) median and p95, overall and by risk; how
@@ -87,13 +88,12 @@ def percentile(values: list[float], q: float) -> float | None:
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
-def keys_for(mode: str, state: model.PodState, shown: list, agent, gate, inbox: list) -> int:
-    """The keystrokes the console takes to decide `gate` of `agent`, from the fleet
-    (see the module's docstring)."""
-    decide = 1 if gate.risk != "critical" else 1 + len(REASON) + 1  # a | r, reason, enter
-    to_gate = inbox.index(gate)  # j presses in the inbox
-    to_row = shown.index(agent) if mode == "baseline" else 0  # j presses in the fleet
-    return to_row + 1 + to_gate + decide + 1  # ... i ... (a | r reason enter) esc
+def keys_for(gate, inbox: list) -> int:
+    """The keystrokes the console takes to decide `gate` once the supervisor has read
+    which one from the fleet: `i`, `j` down to it in the inbox, `a` (or `r`, the reason,
+    enter), esc back to the fleet."""
+    decide = 1 if gate.risk != "critical" else 1 + len(REASON) + 1
+    return 1 + inbox.index(gate) + decide + 1
 
 
 def run(mode: str, agents: int, seconds: float, seed: int, think: float, tick: float,
@@ -143,7 +143,7 @@ def run(mode: str, agents: int, seconds: float, seed: int, think: float, tick: f
                 refused += 1
                 continue
             decisions.append({"gate": gate.id, "risk": gate.risk, "approve": approve,
-                              "keys": keys_for(mode, state, shown, agent, gate, gates)})
+                              "keys": keys_for(gate, gates)})
             free_at = clock.now + think
         pending = len(list_gates(conn, now=clock.now))
     finally:
