@@ -38,6 +38,22 @@ class Outcome(NamedTuple):
     message: str
 
 
+class BudgetChange(NamedTuple):
+    """A budget change: done (ok) or why not, the budget gates it released (their
+    waiting calls go on), and the budget's state right after."""
+
+    ok: bool
+    message: str
+    released: tuple[int, ...] = ()
+    state: BudgetState | None = None
+
+
+def limit_text(max_tokens: int | None, max_usd: float | None) -> str:
+    """"$12 · 2,000,000 tokens", "" for no limit."""
+    return " · ".join(x for x in (f"${max_usd:,.2f}".removesuffix(".00") if max_usd is not None else "",
+                                  f"{max_tokens:,} tokens" if max_tokens is not None else "") if x)
+
+
 class MemoryOutcome(NamedTuple):
     """A memory change: the entry as it is now, or the problem (a version conflict, a
     refusal, an invalid entry) that stopped it."""
@@ -146,23 +162,63 @@ class PodActions:
 
     # -- budgets -------------------------------------------------------------------------
 
-    def set_budget(self, state: BudgetState, max_tokens: int | None, max_usd: float | None) -> Outcome:
-        """Change one budget's limit as this supervisor (audited), then recompute the
-        budget state at once so the hook gates, or stops gating, from now on. Not ok,
-        with the refusal, when this console may not decide."""
+    def set_budget(self, scope: str, scope_ref: str, period: str, max_tokens: int | None,
+                   max_usd: float | None, *, unset: bool = False) -> BudgetChange:
+        """Change one budget's limit as this supervisor (audited; `unset` removes the
+        store's limit so the config's applies again), recompute the budget state at once
+        so the hook gates, or stops gating, from now on, and release the budget gates
+        the change lifted (`release_budget_gates`). Not ok, with the refusal, when this
+        console may not decide."""
         from loomtui.store import budgets
 
         if problem := self.refusal():
-            return Outcome(False, problem)
+            return BudgetChange(False, problem)
         with self.connection() as conn:
             now = self.clock()
-            budgets.set_limit(conn, scope=state.scope, scope_ref=state.scope_ref, period=state.period,
-                              max_tokens=max_tokens, max_usd=max_usd, actor=self.decider.account, now=now)
+            if unset:
+                budgets.unset_limit(conn, scope=scope, scope_ref=scope_ref, period=period,
+                                    actor=self.decider.account, now=now)
+            else:
+                budgets.set_limit(conn, scope=scope, scope_ref=scope_ref, period=period,
+                                  max_tokens=max_tokens, max_usd=max_usd, actor=self.decider.account,
+                                  now=now)
             limits = self.config.budgets
-            budgets.refresh(conn, limits.limits, now, self.tz, limits.week_starts)
-        unit = " · ".join(x for x in (f"${max_usd:g}" if max_usd is not None else "",
-                                      f"{max_tokens:,} tokens" if max_tokens is not None else "") if x)
-        return Outcome(True, f"{state.scope} {state.period} budget set to {unit or 'no limit'}")
+            states = budgets.refresh(conn, limits.limits, now, self.tz, limits.week_starts)
+            state = next((s for s in states if (s.scope, s.scope_ref, s.period) == (scope, scope_ref, period)),
+                         None)
+            if unset:
+                max_tokens, max_usd = budgets.limit_for(conn, limits.limits, scope, scope_ref, period)
+            unit = limit_text(max_tokens, max_usd)
+            reason = f"{period} budget raised to {unit}" if unit else f"{period} budget limit removed"
+            released = self.release_budget_gates(conn, scope, scope_ref, reason)
+        said = f"{scope} {period} budget " + ("back to the config's: " if unset else "set to ") + (unit or "no limit")
+        if released:
+            said += (f"; released {len(released)} waiting call{'s' if len(released) != 1 else ''} "
+                     f"(gate{'s' if len(released) != 1 else ''} {', '.join(map(str, released))})")
+        return BudgetChange(True, said, tuple(released), state)
+
+    def release_budget_gates(self, conn: sqlite3.Connection, scope: str, scope_ref: str,
+                             reason: str) -> list[int]:
+        """Approve, as this supervisor and with `reason`, the pending budget gates of the
+        agents budget (scope, scope_ref) applies to that no budget holds any more (read
+        from `budget_state`, so refresh it first). Each is one audited, conditional
+        decision: a gate someone else decided meanwhile, one of this process's own
+        session, or one whose waiting hook is gone stays as it is. The ids approved."""
+        from loomtui.store import budgets
+        from loomtui.store.gates import GateError, decide, get_gate
+
+        released = []
+        for gate_id in budgets.releasable(conn, scope=scope, scope_ref=scope_ref, now=self.clock()):
+            gate = get_gate(conn, gate_id)
+            if self.refusal(gate):
+                continue  # a gate of our own session: never decided by us
+            try:
+                decide(conn, gate_id, approve=True, actor=self.decider.account, display=self.decider.display,
+                       reason=reason, now=self.clock(), seen_hash=gate.content_hash)
+            except GateError:
+                continue  # decided, expired or cancelled meanwhile: exactly one decision stands
+            released.append(gate_id)
+        return released
 
     # -- memory --------------------------------------------------------------------------
 

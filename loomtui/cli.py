@@ -76,6 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
     reject.add_argument("--reason", required=True, help="shown to the agent so it can adapt")
     reject.add_argument("--json", action="store_true", help="print the decided gate as one JSON document")
 
+    _budget_parsers(commands)
+
     policy = commands.add_parser("policy", help="the pod's policy for agents' actions")
     policy_commands = policy.add_subparsers(dest="policy_command", metavar="SUBCOMMAND", required=True)
     check = policy_commands.add_parser("check", help="classify an action without creating a gate")
@@ -121,6 +123,29 @@ def build_parser() -> argparse.ArgumentParser:
     export = audit_commands.add_parser("export", help="print the log")
     export.add_argument("--json", action="store_true", help="one JSON document on stdout")
     return parser
+
+
+def _budget_parsers(commands) -> None:
+    """`loomtui budgets` (list) and `loomtui budget set|unset` (loomtui/commands/budget*.py)."""
+    budgets = commands.add_parser("budgets", help="every budget and its state, over-budget first")
+    budgets.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    budgets.add_argument("--all", action="store_true", help="include periods with no limit")
+    budget = commands.add_parser("budget", help="set or remove a budget's limit (audited; raising it "
+                                                "releases the budget gates it caused)")
+    sub = budget.add_subparsers(dest="budget_command", metavar="SUBCOMMAND", required=True)
+    for name, text in (("set", "set a limit (`none`: no limit in that unit)"),
+                       ("unset", "remove a limit set here, so the config's applies again")):
+        cmd = sub.add_parser(name, help=text)
+        whose = cmd.add_mutually_exclusive_group(required=True)
+        whose.add_argument("--agent", metavar="NAME", help="an agent's budget (its name or session id)")
+        whose.add_argument("--repo", metavar="PATH", help="a repository's budget (any path inside it)")
+        whose.add_argument("--pod", action="store_true", help="the whole pod's budget")
+        cmd.add_argument("--period", required=True, choices=["session", "day", "block", "week"],
+                         help="agent: session or day; repo: day; pod: block (5 hours) or week")
+        if name == "set":
+            cmd.add_argument("--limit", metavar="USD", help="dollars, or none (the unit not given keeps its limit)")
+            cmd.add_argument("--tokens", metavar="N", help="tokens, or none")
+        cmd.add_argument("--json", action="store_true", help="one JSON document on stdout")
 
 
 def _memory_parser(commands) -> None:

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, TypeVar
 
-from loomtui.actions import AuditLog, MemoryOutcome, Outcome, PodActions
+from loomtui.actions import AuditLog, BudgetChange, MemoryOutcome, Outcome, PodActions
 from loomtui.store.db import StoreError, db_path, describe_error
 
 if TYPE_CHECKING:
@@ -62,8 +62,9 @@ class ConsolePod:
         return await self.call(self.actions.cancel_orphans, waiting)
 
     async def set_budget(self, state: BudgetState, max_tokens: int | None,
-                         max_usd: float | None) -> Outcome | None:
-        return await self._write(self.actions.set_budget, state, max_tokens, max_usd)
+                         max_usd: float | None) -> BudgetChange | None:
+        return await self._write(self.actions.set_budget, state.scope, state.scope_ref, state.period,
+                                 max_tokens, max_usd)
 
     async def memory_entries(self, query: str, statuses: tuple[str, ...] | None,
                              agent_id: int | None = None) -> tuple[list[Entry], dict[str, int]] | None:
