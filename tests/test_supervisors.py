@@ -344,7 +344,7 @@ async def test_the_console_refuses_memory_review_for_a_non_approver(pod: Path) -
 
 
 async def test_the_console_refuses_a_budget_change_by_a_non_approver(pod: Path) -> None:
-    from textual.widgets import DataTable, Input
+    from textual.widgets import Input
 
     from loomtui.config import BudgetConfig
     from loomtui.tui.screens.budgets import BudgetsScreen, LimitModal
@@ -357,9 +357,8 @@ async def test_the_console_refuses_a_budget_change_by_a_non_approver(pod: Path) 
         await pilot.press("b")
         await pilot.pause()
         assert isinstance(app.screen, BudgetsScreen)
-        table = app.screen.query_one(DataTable)
         db_orders = next(a for a in app.pod_state.agents if a.name == "db-orders")
-        table.move_cursor(row=[row.value for row in table.rows].index(f"agent|{db_orders.id}|session"))
+        assert app.screen.select_budget("agent", str(db_orders.id), "session")
         await pilot.press("e")
         await pilot.pause()
         assert isinstance(app.screen, LimitModal)
