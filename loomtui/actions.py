@@ -190,35 +190,39 @@ class PodActions:
                 max_tokens, max_usd = budgets.limit_for(conn, limits.limits, scope, scope_ref, period)
             unit = limit_text(max_tokens, max_usd)
             reason = f"{period} budget raised to {unit}" if unit else f"{period} budget limit removed"
-            released = self.release_budget_gates(conn, scope, scope_ref, reason)
+            released, refused = self.release_budget_gates(conn, scope, scope_ref, reason)
         said = f"{scope} {period} budget " + ("back to the config's: " if unset else "set to ") + (unit or "no limit")
         if released:
             said += (f"; released {len(released)} waiting call{'s' if len(released) != 1 else ''} "
                      f"(gate{'s' if len(released) != 1 else ''} {', '.join(map(str, released))})")
+        for gate_id, problem in refused:
+            said += f"; gate {gate_id} still waits ({problem})"
         return BudgetChange(True, said, tuple(released), state)
 
     def release_budget_gates(self, conn: sqlite3.Connection, scope: str, scope_ref: str,
-                             reason: str) -> list[int]:
+                             reason: str) -> tuple[list[int], list[tuple[int, str]]]:
         """Approve, as this supervisor and with `reason`, the pending budget gates of the
         agents budget (scope, scope_ref) applies to that no budget holds any more (read
         from `budget_state`, so refresh it first). Each is one audited, conditional
         decision: a gate someone else decided meanwhile, one of this process's own
-        session, or one whose waiting hook is gone stays as it is. The ids approved."""
+        session, or one whose waiting hook is gone stays as it is. The ids approved, and
+        the gates this process may not decide with why."""
         from loomtui.store import budgets
         from loomtui.store.gates import GateError, decide, get_gate
 
-        released = []
+        released, refused = [], []
         for gate_id in budgets.releasable(conn, scope=scope, scope_ref=scope_ref, now=self.clock()):
             gate = get_gate(conn, gate_id)
-            if self.refusal(gate):
-                continue  # a gate of our own session: never decided by us
+            if problem := self.refusal(gate):
+                refused.append((gate_id, problem))  # a gate of our own session: never decided by us
+                continue
             try:
                 decide(conn, gate_id, approve=True, actor=self.decider.account, display=self.decider.display,
                        reason=reason, now=self.clock(), seen_hash=gate.content_hash)
             except GateError:
                 continue  # decided, expired or cancelled meanwhile: exactly one decision stands
             released.append(gate_id)
-        return released
+        return released, refused
 
     # -- memory --------------------------------------------------------------------------
 

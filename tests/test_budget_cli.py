@@ -23,7 +23,7 @@ from loomtui.store.gates import create_gate, decide, get_gate
 from loomtui.supervisors import current_decider
 from tests import hook_fixtures, hook_routes
 from tests.test_budgets import add_usage
-from tests.test_hook import SESSION, bash, env_for, finish, hook, pre_tool_use, wait_for_gate
+from tests.test_hook import SESSION, bash, env_for, finish, hook, pre_tool_use, start, wait_for_gate
 from tests.test_supervisors import ME, loom
 from tests.waiting import wait_for
 
@@ -282,3 +282,61 @@ def test_an_agent_environment_releases_nothing(pod: Path, monkeypatch: pytest.Mo
     finally:
         conn.close()
 
+
+
+def test_a_gate_of_the_deciders_own_session_is_not_released(pod: Path, repo: Path) -> None:
+    """The hook runs under pytest here, and so does `loomtui budget set`: the limit changes,
+    but the gate is the decider's own session's, so it waits, and the command says why."""
+    assert hook(pod, bash("ls", repo))[:2] == (0, "")
+    conn = connect(db_path(pod))
+    try:
+        agent, name = conn.execute("SELECT id, name FROM agents WHERE session_id = ?", (SESSION,)).fetchone()
+        add_usage(conn, agent, time.time() - 30, tokens=11_000, session=SESSION)
+        assert loom(pod, "budget", "set", "--agent", name, "--period", "session", "--tokens", "10000").returncode == 0
+        proc = start(pod, bash("ls", repo))
+        gate_id = wait_for_gate(pod)
+        done = loom(pod, "budget", "set", "--agent", name, "--period", "session", "--tokens", "50000")
+        assert done.returncode == 0, done.stderr
+        assert f"gate {gate_id} still waits (refused: gate {gate_id} belongs to an agent this process runs under" \
+            in done.stdout
+        assert get_gate(conn, gate_id).status == "pending" and proc.poll() is None
+        decide(conn, gate_id, approve=False, actor="bob", reason="not this way", now=time.time())
+        code, out, _ = finish(proc)
+        assert json.loads(out) == pre_tool_use("deny", "Rejected by bob: not this way")
+    finally:
+        conn.close()
+
+
+def test_two_supervisors_raising_at_once_release_the_gate_once(pod: Path) -> None:
+    import threading
+
+    agent, gate_id = over_budget_agent(pod)
+
+    def both_at_once(*budget) -> list:
+        barrier, changes = threading.Barrier(2), []
+
+        def change() -> None:
+            pod_actions = actions(pod)
+            barrier.wait()
+            changes.append(pod_actions.set_budget(*budget))
+
+        threads = [threading.Thread(target=change) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len(changes) == 2 and all(c.ok for c in changes)
+        return changes
+
+    # every agent's day raised to $9: the session budget (10,000 tokens) still holds it
+    assert [c.released for c in both_at_once("agent", "", "day", None, 9.0)] == [(), ()]
+    # its session limit removed, by two supervisors at once: one of them releases the gate
+    changes = both_at_once("agent", str(agent), "session", None, None)
+    assert sorted(c.released for c in changes) == [(), (gate_id,)]
+    conn = connect(db_path(pod))
+    try:
+        assert [e["action"] for e in audit.export(conn) if e["subject"] == f"gate:{gate_id}"] == [
+            "gate.created", "gate.approved"]
+        assert audit.verify(conn) == []
+    finally:
+        conn.close()

@@ -17,6 +17,8 @@ from loomtui.store.db import connect, db_path
 from loomtui.store.gates import create_gate, get_gate
 from loomtui.supervisors import account_name
 from loomtui.tui.screens.budgets import BudgetsScreen, BudgetTable, LimitModal
+from loomtui.tui.screens.fleet import FleetScreen
+from loomtui.tui.widgets.fleet_table import FleetTable
 from loomtui.tui.widgets.keyed_table import PADDING
 from tests.conftest import build_app
 from tests.pods import LIMITS, NOW, make_pod
@@ -185,6 +187,9 @@ async def test_raising_a_limit_in_the_console_releases_its_budget_gate(pod: Path
         conn.close()
     app = build_app(pod, config=config())
     async with app.run_test(size=(120, 30)) as pilot:
+        fleet = await until(pilot, lambda: isinstance(app.screen, FleetScreen) and app.screen, "the fleet")
+        await until(pilot, lambda: fleet.query_one(FleetTable).row_count, "the fleet's rows")
+        assert fleet.query_one(FleetTable).cell(db_orders, "budget").text.strip() == "108%"
         screen = await open_budgets(pilot)
         assert screen.select_budget("agent", str(db_orders), "session")
         await pilot.press("e")
@@ -195,6 +200,11 @@ async def test_raising_a_limit_in_the_console_releases_its_budget_gate(pod: Path
                     "the budget no longer over")
         assert app.pod_state.budget("agent", str(db_orders), "session").fraction == pytest.approx(5.4 / 8.5)
         assert any(f"released 1 waiting call (gate {gate.id})" in n.message for n in app._notifications)
+        await pilot.press("escape")  # the fleet: db-orders' row no longer says 108 %
+        await until(pilot, lambda: app.screen is fleet, "the fleet")
+        table = fleet.query_one(FleetTable)
+        await until(pilot, lambda: table.cell(db_orders, "budget").text.strip() == "64%",
+                    "db-orders' budget cell at 64 %")
     conn = connect(db_path(pod))
     try:
         decided = get_gate(conn, gate.id)

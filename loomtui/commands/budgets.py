@@ -89,6 +89,16 @@ def describe(b: BudgetState, who: str, stored: tuple[str, float] | None, configu
     }
 
 
+def _local_time(iso_time: str | None) -> str:
+    """"14:05" (local) for an ISO time today, "Tue 14:05" for another day."""
+    if not iso_time:
+        return ""
+    from datetime import datetime
+
+    when = datetime.fromisoformat(iso_time).astimezone()
+    return when.strftime("%H:%M") if when.date() == datetime.now().astimezone().date() else when.strftime("%a %H:%M")
+
+
 def _money(usd: float | None) -> str:
     return "" if usd is None else f"${usd:,.2f}"
 
@@ -112,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
     for r in rows:
         used = f"{_money(r['used_usd'])} {r['used_tokens']:,} tok"
         share = f"{r['fraction'] * 100:.0f}" if r["limit_usd"] is not None or r["limit_tokens"] is not None else ""
-        out = (r["projection"] or "")[11:16]
+        out = _local_time(r["projection"])
         table.append(("OVER" if r["over"] else "", r["scope"], printable(r["name"])[:40], r["period"], used,
                       _limit(r), share, out))
     widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
