@@ -216,3 +216,29 @@ async def test_raising_a_limit_in_the_console_releases_its_budget_gate(pod: Path
     finally:
         conn.close()
 
+
+
+async def test_x_puts_back_the_configs_limit(pod: Path) -> None:
+    conn = connect(db_path(pod))
+    try:
+        db_orders = conn.execute("SELECT id FROM agents WHERE name = 'db-orders'").fetchone()[0]
+        set_limit(conn, scope="agent", scope_ref=str(db_orders), period="session", max_tokens=None,
+                  max_usd=50.0, actor="ana", now=NOW)
+        refresh(conn, LIMITS, NOW, None)
+    finally:
+        conn.close()
+    app = build_app(pod, config=config())
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_budgets(pilot)
+        assert app.pod_state.budget("agent", str(db_orders), "session").max_usd == 50.0
+        assert screen.select_budget("agent", str(db_orders), "session")
+        await pilot.press("x")
+        await until(pilot, lambda: app.pod_state.budget("agent", str(db_orders), "session").max_usd == 5.0,
+                    "the config's $5 back")
+        assert any("back to the config's: $5" in n.message for n in app._notifications)
+    conn = connect(db_path(pod))
+    try:
+        assert conn.execute("SELECT count(*) FROM budgets").fetchone()[0] == 0
+        assert audit.export(conn)[-1]["detail"]["unset"] is True
+    finally:
+        conn.close()

@@ -66,6 +66,10 @@ class ConsolePod:
         return await self._write(self.actions.set_budget, state.scope, state.scope_ref, state.period,
                                  max_tokens, max_usd)
 
+    async def unset_budget(self, state: BudgetState) -> BudgetChange | None:
+        return await self._write(self.actions.set_budget, state.scope, state.scope_ref, state.period,
+                                 None, None, unset=True)
+
     async def memory_entries(self, query: str, statuses: tuple[str, ...] | None,
                              agent_id: int | None = None) -> tuple[list[Entry], dict[str, int]] | None:
         return await self.call(self.actions.memory_entries, query, statuses, agent_id)

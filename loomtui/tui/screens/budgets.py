@@ -162,7 +162,8 @@ class LimitModal(ModalScreen[tuple[int | None, float | None] | None]):
 
 
 class BudgetsScreen(LoomScreen[None]):
-    """All budgets. j/k move, e (or enter) edits the selected limit, s sorts (r reverses;
+    """All budgets. j/k move, e (or enter) edits the selected limit, x puts back the
+    config's limit (removes the one set here), s sorts (r reverses;
     a header click sorts by that column), / filters, a shows periods without a limit,
     esc clears the filter, then goes back."""
 
@@ -170,6 +171,7 @@ class BudgetsScreen(LoomScreen[None]):
     BINDINGS = [
         Binding("escape", "back", "Back", id="back_budgets"),
         Binding("e", "edit", "Edit limit", id="edit_budget"),
+        Binding("x", "unset", "Config's limit", show=False, id="unset_budget"),
         Binding("s", "cycle_sort", "Sort", id="sort_budgets"),
         Binding("r", "reverse_sort", "Reverse", id="reverse_budgets"),
         Binding("slash", "filter", "Filter", id="filter_budgets"),
@@ -384,8 +386,17 @@ class BudgetsScreen(LoomScreen[None]):
 
         self.app.push_screen(LimitModal(what, state), done)
 
-    async def _set_budget(self, state: BudgetState, max_tokens: int | None, max_usd: float | None) -> None:
-        outcome = await self.actions.set_budget(state, max_tokens, max_usd)
+    def action_unset(self) -> None:
+        state = self.selected()
+        if state is not None:
+            self.app.run_worker(self._set_budget(state, None, None, unset=True), exit_on_error=False)
+
+    async def _set_budget(self, state: BudgetState, max_tokens: int | None, max_usd: float | None, *,
+                          unset: bool = False) -> None:
+        if unset:
+            outcome = await self.actions.unset_budget(state)
+        else:
+            outcome = await self.actions.set_budget(state, max_tokens, max_usd)
         if outcome is None:
             return  # the store failed, and said so
         if outcome.ok:
