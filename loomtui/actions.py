@@ -114,7 +114,7 @@ class PodActions:
 
         outcomes = []
         with self.connection() as conn:
-            live_ids = {p.id for p in presence.live(conn, now=self.clock())}
+            live_ids = {p.id for p in presence.live(conn, now=self.clock())} | {self.presence_id}
             for gate in gates:
                 if problem := self.refusal(gate):
                     outcomes.append(Outcome(False, problem))
@@ -155,7 +155,8 @@ class PodActions:
                 if problem := self.refusal(gate):
                     return Outcome(False, problem)
                 now = self.clock()
-                held = presence.live_claim(gate, {p.id for p in presence.live(conn, now=now)})
+                live_ids = {p.id for p in presence.live(conn, now=now)} | {self.presence_id}
+                held = presence.live_claim(gate, live_ids)
                 if held is not None and self.holds(held):
                     unclaim(conn, gate_id, actor=self.decider.account, display=self.decider.display, now=now)
                     return Outcome(True, f"Unclaimed gate {gate_id}")

@@ -22,6 +22,7 @@ from loomtui.text import printable
 from loomtui.tui import model
 from loomtui.tui.messages import AgentSelected
 from loomtui.tui.model import PodState
+from loomtui.tui.online import with_online
 from loomtui.tui.screens.base import LoomScreen
 from loomtui.tui.widgets.cells import Cell
 from loomtui.tui.widgets.fleet_table import Column, FleetTable
@@ -298,7 +299,7 @@ class FleetScreen(LoomScreen[None]):
             text = self._header_text(state, shown, words, window)
             if text.cell_length <= self.size.width - 2:
                 break
-        return text
+        return with_online(text, self.app.others_online(), self.size.width - 2)
 
     def _header_text(self, state: PodState, shown: int, words: bool, window: str) -> Content:
         # Content, not Rich Text: its "$agent-..." styles take the theme's colours when drawn.
