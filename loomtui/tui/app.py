@@ -133,6 +133,7 @@ class LoomApp(App[None]):
         # are now: open gate dialogs close their deciding at once.
         self.gates_closed_signal: Signal[tuple[Gate, ...]] = Signal(self, "gates-closed")
         self._presence: tuple[presence.Presence, ...] = ()
+        self._closed_told: set[int] = set()  # gates whose leaving the inbox was published
         self._announced: tuple[str, str] | None = None  # what the last heartbeat said we look at
         self._last_beat = 0.0  # time.monotonic() of the last heartbeat
         self.loom_themes: tuple[str, ...] = ()
@@ -328,9 +329,11 @@ class LoomApp(App[None]):
     async def _closed_gates(self, before: tuple[Gate, ...], now: tuple[Gate, ...]) -> None:
         """Gates that left the inbox since the last reading: read as they are now, sent to
         the open dialogs, and those decided by someone else told in a short notice."""
-        gone = sorted({g.id for g in before} - {g.id for g in now})
+        # Two readings can overlap (the live loop's and one after a write): each gate once.
+        gone = sorted({g.id for g in before} - {g.id for g in now} - self._closed_told)
         if not gone:
             return
+        self._closed_told.update(gone)
         closed = tuple(await self.store.fetch_gates(gone))
         self.gates_closed_signal.publish(closed)
         elsewhere = [g for g in closed if g.status in ("approved", "rejected")

@@ -32,6 +32,15 @@ def online(others: Sequence[Presence], room: int) -> str:
     return ""
 
 
+def names_room(others: Sequence[Presence]) -> int:
+    """The cells the other supervisors' names take in a header ("  online: alice, bob"),
+    at most 40: a header makes that room before it gives any to less urgent figures."""
+    if not others:
+        return 0
+    names = dict.fromkeys(printable(p.display or p.account) for p in others)
+    return min(40, len(f"  online: {', '.join(names)}"))
+
+
 def claim_label(claim: Claim | None, now: float, *, mine: bool) -> str:
     """A claim for a cell: "alice 3m", "you 40s"; "" when nobody holds one."""
     if claim is None:
