@@ -128,3 +128,21 @@ def test_unclaiming_a_decided_gate_says_who_decided(conn) -> None:
 
 def test_ago_reads_as_a_sentence() -> None:
     assert [presence.ago(s) for s in (5, 61, 180, 7300)] == ["just now", "1 min ago", "3 min ago", "2 h ago"]
+
+
+def test_who_is_online_reads_richest_first_in_the_room_there_is() -> None:
+    from loomtui.tui.online import claim_label, names_room, online
+
+    rows = [presence.Presence("c1", "ops", "alice", "inbox", "", "box", 1, NOW, NOW),
+            presence.Presence("c2", "ops", "bob", "gate", "12", "box", 2, NOW, NOW),
+            presence.Presence("c3", "ops", "alice", "agent", "auth-1", "box", 3, NOW, NOW)]
+    full = "online: alice (inbox, agent auth-1), bob (gate 12)"
+    assert online(rows, 80) == full
+    assert online(rows, len(full) - 1) == "online: alice, bob"
+    assert online(rows, 12) == "+2 online"
+    assert online(rows, 5) == "" and online([], 80) == ""
+    assert names_room(rows) == len("  online: alice, bob")
+    claim = presence.Claim("ops", "alice", NOW - 180, "c1")
+    assert claim_label(claim, NOW, mine=False) == "alice 3m"
+    assert claim_label(claim, NOW, mine=True) == "you 3m"
+    assert claim_label(None, NOW, mine=False) == ""

@@ -40,10 +40,10 @@ from textual.worker import Worker, WorkerState
 
 from loomtui.actions import PodActions
 from loomtui.config import Config
+from loomtui.store import presence
 from loomtui.store.agents import Agent
 from loomtui.store.aio import AsyncStore
 from loomtui.store.db import db_path, describe_error
-from loomtui.store import presence
 from loomtui.store.gates import Gate, who_decided
 from loomtui.supervisors import Decider, current_decider
 from loomtui.tui.commands import FleetCommands

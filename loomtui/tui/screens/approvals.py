@@ -107,6 +107,9 @@ class GateScreen(ModalScreen[bool | None]):
         fresh = next((g for g in state.gates if g.id == self.gate.id), None)
         if fresh is not None and self.closed is None:
             self.gate = fresh  # a claim taken or given up meanwhile
+        elif fresh is None and self.closed is None and self.gate.expires_at <= state.now:
+            self._gates_closed((self.gate,))  # its time ran out (read as "expired")
+            return
         self._show_status()
 
     def _gates_closed(self, gates: tuple[Gate, ...]) -> None:
