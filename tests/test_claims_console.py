@@ -18,6 +18,7 @@ from loomtui.store.gates import claim, decide, get_gate
 from loomtui.tui.app import LoomApp, make_app
 from loomtui.tui.screens.approvals import ApprovalsScreen, GateReasonModal, GateScreen, InboxTable
 from loomtui.tui.screens.claims import ClaimConfirm
+from tests.conftest import build_app
 from tests.pods import NOW
 from tests.test_approvals import add_gates
 from tests.waiting import until
@@ -60,7 +61,7 @@ def claimed_text(app: LoomApp, gate_id: int) -> str:
     if "claimed" in [c.key for c in table.column_layout]:
         return table.cell(gate_id, "claimed").text
     text = table.cell(gate_id, "summary").text
-    return text.split("  ", 1)[0].removeprefix("⚑") if text.startswith("⚑") else ""
+    return text.split("  ", 1)[0].removeprefix("@") if text.startswith("@") else ""
 
 
 async def open_inbox(pilot) -> None:
@@ -235,3 +236,17 @@ async def test_the_reason_dialog_says_when_its_gate_is_decided_elsewhere(pod: Pa
         said = str(modal.query_one(".reason-closed").render())
         assert said == f"Gate {top} was approved by {bob.decider.account} (bob)"
         assert modal.query_one("#reason").disabled
+
+
+def test_inbox_at_80_columns_shows_a_claim_and_who_is_online_snapshot(snap_compare, pod: Path) -> None:
+    """At 80 columns the claim leads the action (@carol 3m); the header names carol and
+    what she looks at. Her console is a row written here, so the picture is fixed."""
+    ids = add_gates(pod)
+    conn = store(pod)
+    try:
+        conn.execute("INSERT INTO presence (id, account, display, screen, subject, started_at, seen_at) "
+                     "VALUES ('c3', 'ops', 'carol', 'gate', ?, ?, ?)", (str(ids["auth-api"]), NOW - 600, NOW))
+        claim(conn, ids["auth-api"], actor="ops", display="carol", now=NOW - 180, presence="c3")
+    finally:
+        conn.close()
+    assert snap_compare(build_app(pod), terminal_size=(80, 24), press=["i"])

@@ -221,8 +221,8 @@ def describe(gate: Gate) -> Content:
 
 def _claimed_first(claimed: str, summary: Cell) -> Cell:
     """At 80 columns the Claimed column is gone: the claim leads the Action cell
-    ("⚑alice 3m  git push ...")."""
-    mark = f"⚑{claimed}  "
+    ("@alice 3m  git push ...")."""
+    mark = f"@{claimed}  "
     spans = tuple((start + len(mark), end + len(mark), style) for start, end, style in summary.spans)
     return Cell(mark + summary.text, summary.style, spans=((0, len(mark) - 2, "italic $accent"), *spans))
 
