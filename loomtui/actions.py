@@ -170,20 +170,6 @@ class PodActions:
             except GateError as exc:
                 return Outcome(False, str(exc))
 
-    def claim_gate(self, gate_id: int) -> str:
-        """Claim a gate ("I'm on it") whoever held it; the problem when that is refused, else ""."""
-        from loomtui.store.gates import GateError, claim, get_gate
-
-        with self.connection() as conn:
-            try:
-                if problem := self.refusal(get_gate(conn, gate_id)):
-                    return problem
-                claim(conn, gate_id, actor=self.decider.account, display=self.decider.display,
-                      now=self.clock(), presence=self.presence_id)
-                return ""
-            except GateError as exc:
-                return str(exc)
-
     # -- presence ------------------------------------------------------------------------
 
     def announce(self, screen: str, subject: str) -> list[Presence]:
@@ -203,31 +189,6 @@ class PodActions:
         from loomtui.store import presence
 
         self.run(lambda conn: presence.leave(conn, self.presence_id, now=self.clock()))
-
-    def gates_by_id(self, ids: Sequence[int]) -> list[Gate]:
-        """These gates as they are now (any status); ids with no gate are left out."""
-        from loomtui.store.gates import GateNotFound, get_gate
-
-        def read(conn: sqlite3.Connection) -> list[Gate]:
-            found = []
-            for gate_id in ids:
-                try:
-                    found.append(get_gate(conn, gate_id))
-                except GateNotFound:
-                    continue
-            return found
-
-        return self.run(read)
-
-    def cancel_orphans(self, waiting: Sequence[Gate]) -> list[int]:
-        """Cancel the gates whose waiting hook on this host is gone (killed, even with
-        SIGKILL): nobody would act on a decision. Reads /proc; writes only when one of
-        `waiting` is dead. The ids cancelled."""
-        from loomtui.store.gates import cancel_orphans, waiter_gone
-
-        if not any([waiter_gone(g) for g in waiting]):
-            return []
-        return self.run(lambda conn: cancel_orphans(conn, now=self.clock()))
 
     # -- budgets -------------------------------------------------------------------------
 

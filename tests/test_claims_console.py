@@ -250,3 +250,27 @@ def test_inbox_at_80_columns_shows_a_claim_and_who_is_online_snapshot(snap_compa
     finally:
         conn.close()
     assert snap_compare(build_app(pod), terminal_size=(80, 24), press=["i"])
+
+
+async def test_an_approval_from_the_command_line_shows_as_a_notice(pod: Path) -> None:
+    import asyncio
+    import time
+
+    from loomtui.store.gates import create_gate
+    from tests.test_gates import loom
+
+    conn = store(pod)
+    try:
+        agent_id = conn.execute("SELECT id FROM agents WHERE name = 'auth-api'").fetchone()[0]
+        # The command line decides on the real clock: the gate must still be open then.
+        gate = create_gate(conn, agent_id=agent_id, tool="Bash", action={"command": "git push"},
+                           summary="git push", rule="push", risk="high", now=NOW, expires_at=time.time() + 600)
+    finally:
+        conn.close()
+    alice = console(pod, "alice")
+    async with alice.run_test(size=(80, 24)) as pa:
+        await until(pa, lambda: alice.pod_state and alice.pod_state.gates, "the gate at alice's console")
+        done = await asyncio.to_thread(loom, "approve", str(gate.id), pod=pod, user="dave")
+        assert done.returncode == 0, done.stderr
+        await until(pa, lambda: [m for m in notices(alice) if f"approved gate {gate.id} · auth-api: git push" in m
+                                 and "(dave)" in m], "the notice of dave's approval")

@@ -43,7 +43,7 @@ from loomtui.config import Config
 from loomtui.store import presence
 from loomtui.store.agents import Agent
 from loomtui.store.aio import AsyncStore
-from loomtui.store.db import db_path, describe_error
+from loomtui.store.db import StoreError, db_path, describe_error
 from loomtui.store.gates import Gate, who_decided
 from loomtui.supervisors import Decider, current_decider
 from loomtui.tui.commands import FleetCommands
@@ -136,6 +136,7 @@ class LoomApp(App[None]):
         self._closed_told: set[int] = set()  # gates whose leaving the inbox was published
         self._announced: tuple[str, str] | None = None  # what the last heartbeat said we look at
         self._last_beat = 0.0  # time.monotonic() of the last heartbeat
+        self._beating = False  # a heartbeat is on its way to the store
         self.loom_themes: tuple[str, ...] = ()
         self._last_gate_seen = 0  # highest gate id announced, so none rings twice
 
@@ -236,8 +237,11 @@ class LoomApp(App[None]):
         for service in self._stop_services():
             if service.started.is_set():
                 await asyncio.to_thread(service.done.wait, STOP_WAIT)
-        if self._announced is not None:
-            await self.actions.leave()  # gone from the others' headers; our claims lapse now
+        if self._announced is not None:  # gone from the others' headers; our claims lapse now
+            try:
+                await asyncio.to_thread(self.actions.actions.leave)
+            except (StoreError, sqlite3.Error) as exc:  # the row goes stale instead
+                log.warning("could not remove this console's presence: %s", exc)
         if hasattr(self, "store"):
             await self.store.close()
 
@@ -383,15 +387,26 @@ class LoomApp(App[None]):
         return "", ""
 
     def _presence_tick(self) -> None:
-        """Once a second: a heartbeat when what we look at changed or one is due."""
+        """Once a second: a heartbeat when what we look at changed or one is due (never
+        two at once: a slow store delays the next)."""
+        if self._beating:
+            return
         if self._announced != self.looking_at() or time.monotonic() - self._last_beat >= presence.HEARTBEAT:
-            self.run_worker(self._heartbeat(), group="presence", exclusive=True, exit_on_error=False)
+            self._beating = True
+            self.run_worker(self._heartbeat(), group="presence", exit_on_error=False)
 
     async def _heartbeat(self) -> None:
+        """Announce this console. A failing store is not reported here: the live loop
+        says so once, and the next heartbeat tries again."""
         looking = self.looking_at()
         self._last_beat = time.monotonic()
-        if await self.actions.announce(*looking) is not None:
+        try:
+            await asyncio.to_thread(self.actions.actions.announce, *looking)
             self._announced = looking
+        except (StoreError, sqlite3.Error) as exc:
+            log.warning("presence heartbeat failed: %s", exc)
+        finally:
+            self._beating = False
 
     def _announce_budgets(self, before: PodState, now: PodState) -> None:
         """A budget crossing the warning level (80 % by default), or its limit, notifies."""

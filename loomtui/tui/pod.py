@@ -22,7 +22,6 @@ if TYPE_CHECKING:
     from loomtui.memory.entries import Change, Entry
     from loomtui.store.budgets import BudgetState
     from loomtui.store.gates import Gate
-    from loomtui.store.presence import Presence
 
 T = TypeVar("T")
 
@@ -58,20 +57,8 @@ class ConsolePod:
         return await self._write(self.actions.decide_gates, gates, approve=approve, reason=reason,
                                  override_claims=override_claims) or []
 
-    async def claim_gate(self, gate_id: int) -> str | None:
-        return await self._write(self.actions.claim_gate, gate_id)
-
     async def toggle_claim(self, gate_id: int, *, take_over: bool = False) -> Outcome | None:
         return await self._write(self.actions.toggle_claim, gate_id, take_over=take_over)
-
-    async def announce(self, screen: str, subject: str) -> list[Presence] | None:
-        return await self.call(self.actions.announce, screen, subject)
-
-    async def leave(self) -> None:
-        await self.call(self.actions.leave)
-
-    async def gates_by_id(self, ids: Sequence[int]) -> list[Gate] | None:
-        return await self.call(self.actions.gates_by_id, ids)
 
     async def cancel_orphans(self, waiting: Sequence[Gate]) -> list[int] | None:
         return await self.call(self.actions.cancel_orphans, waiting)
