@@ -170,6 +170,16 @@ class PodActions:
             except GateError as exc:
                 return Outcome(False, str(exc))
 
+    def cancel_orphans(self, waiting: Sequence[Gate]) -> list[int]:
+        """Cancel the gates whose waiting hook on this host is gone (killed, even with
+        SIGKILL): nobody would act on a decision. Reads /proc; writes only when one of
+        `waiting` is dead. The ids cancelled."""
+        from loomtui.store.gates import cancel_orphans, waiter_gone
+
+        if not any([waiter_gone(g) for g in waiting]):
+            return []
+        return self.run(lambda conn: cancel_orphans(conn, now=self.clock()))
+
     # -- presence ------------------------------------------------------------------------
 
     def announce(self, screen: str, subject: str) -> list[Presence]:

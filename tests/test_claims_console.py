@@ -26,10 +26,10 @@ from tests.waiting import until
 SIZES = [(80, 24), (160, 48)]
 
 
-def console(pod: Path, who: str) -> LoomApp:
+def console(pod: Path, who: str, clock=lambda: NOW) -> LoomApp:
     """A live console (it announces itself and watches the store) without the ingest and
-    diff services, which these tests do not need; the clock is fixed."""
-    return make_app(pod, Config(console=ConsoleConfig(stall_after=600)), clock=lambda: NOW, tz=UTC,
+    diff services, which these tests do not need; the clock is fixed unless given."""
+    return make_app(pod, Config(console=ConsoleConfig(stall_after=600)), clock=clock, tz=UTC,
                     live=True, ingest=False, theme="loom-dark", supervisor=who)
 
 
@@ -274,3 +274,31 @@ async def test_an_approval_from_the_command_line_shows_as_a_notice(pod: Path) ->
         assert done.returncode == 0, done.stderr
         await until(pa, lambda: [m for m in notices(alice) if f"approved gate {gate.id} · auth-api: git push" in m
                                  and "(dave)" in m], "the notice of dave's approval")
+
+
+async def test_a_live_console_cancels_a_gate_whose_waiting_hook_is_gone(pod: Path) -> None:
+    """The live loop's orphan sweep (beside the presence heartbeat): a gate whose waiter
+    on this host has exited is cancelled, and leaves the inbox."""
+    import subprocess
+    import sys
+    import time
+
+    from loomtui.store import procs
+    from loomtui.store.gates import create_gate
+
+    waiter = subprocess.Popen([sys.executable, "-c", "pass"])
+    started = procs.start_time(waiter.pid)
+    waiter.wait()
+    conn = store(pod)
+    try:
+        agent_id = conn.execute("SELECT id FROM agents WHERE name = 'auth-api'").fetchone()[0]
+        gate = create_gate(conn, agent_id=agent_id, tool="Bash", action={"command": "git push"},
+                           summary="git push", rule="push", risk="high", now=NOW, expires_at=NOW + 600,
+                           waiter_pid=waiter.pid, waiter_started=started or 1, waiter_host=procs.host())
+    finally:
+        conn.close()
+    start = time.monotonic()
+    alice = console(pod, "alice", clock=lambda: NOW + time.monotonic() - start)  # the sweep runs each second
+    async with alice.run_test(size=(80, 24)) as pa:
+        await until(pa, lambda: gate_now(pod, gate.id).status == "cancelled", "the orphaned gate cancelled")
+        await until(pa, lambda: alice.pod_state.pending_gates == 0, "the gate gone from the console")
