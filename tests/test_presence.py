@@ -146,3 +146,49 @@ def test_who_is_online_reads_richest_first_in_the_room_there_is() -> None:
     assert claim_label(claim, NOW, mine=False) == "alice 3m"
     assert claim_label(claim, NOW, mine=True) == "you 3m"
     assert claim_label(None, NOW, mine=False) == ""
+
+
+def test_pod_actions_refuse_someone_elses_claim_unless_confirmed(tmp_path: Path) -> None:
+    """The console's store commands check the claim as it is now, not as the screen last
+    saw it: a gate claimed meanwhile is not decided, nor taken over, unless confirmed."""
+    import os
+
+    from loomtui.actions import PodActions
+    from loomtui.config import Config
+    from loomtui.store.db import db_path
+    from loomtui.supervisors import Decider, account_name
+    from tests.pods import NOW as POD_NOW
+    from tests.pods import make_pod
+
+    pod = make_pod(tmp_path)
+    me = account_name(os.geteuid())
+    alice = PodActions(pod, Config(), Decider(me, "alice"), clock=lambda: POD_NOW)
+    conn = connect(db_path(pod))
+    try:
+        agent_id = conn.execute("SELECT id FROM agents WHERE name = 'auth-api'").fetchone()[0]
+        made = [create_gate(conn, agent_id=agent_id, tool="Bash", action={"command": f"git push {n}"},
+                            summary=f"git push {n}", rule="push", risk="high", now=POD_NOW,
+                            expires_at=POD_NOW + 600) for n in (1, 2)]
+        presence.announce(conn, "bobs", account=me, display="bob", screen="inbox", subject="",
+                          now=POD_NOW, host="box")
+        for gate_ in made:
+            claim(conn, gate_.id, actor=me, display="bob", now=POD_NOW - 120, presence="bobs")
+    finally:
+        conn.close()
+    first, second = made
+    [refused] = alice.decide_gates([first], approve=True, reason="")
+    assert refused == (False, f"gate {first.id} was not decided: bob claimed it 2 min ago")
+    [done] = alice.decide_gates([first], approve=True, reason="", override_claims=True)
+    assert done.ok and first.id in alice.decided_here
+    assert alice.toggle_claim(second.id) == (False, f"gate {second.id} is claimed by bob 2 min ago")
+    assert alice.toggle_claim(second.id, take_over=True) == (True, f"Claimed gate {second.id} from bob")
+    assert alice.toggle_claim(second.id) == (True, f"Unclaimed gate {second.id}")
+    conn = connect(db_path(pod))
+    try:
+        assert get_gate(conn, second.id).claimed_by is None
+        trail = [(e["action"], e["detail"].get("as")) for e in audit.export(conn)
+                 if e["subject"] == f"gate:{second.id}"]
+        assert trail == [("gate.created", None), ("gate.claimed", "bob"), ("gate.claimed", "alice"),
+                         ("gate.unclaimed", "alice")]
+    finally:
+        conn.close()
