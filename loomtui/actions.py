@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from loomtui.memory.entries import Author, Change, Entry, EntryError
     from loomtui.store.budgets import BudgetState
     from loomtui.store.gates import Gate
+    from loomtui.store.presence import Claim, Presence
 
 T = TypeVar("T")
 
@@ -82,6 +83,11 @@ class PodActions:
         self.decider = decider
         self.clock = clock
         self.tz = tz
+        from loomtui.store.presence import new_id
+
+        # This console's presence (loomtui/store/presence.py): its claims lapse with it.
+        self.presence_id = new_id()
+        self.decided_here: set[int] = set()  # gates this console decided (no "decided elsewhere" notice)
 
     @contextmanager
     def connection(self) -> Iterator[sqlite3.Connection]:
@@ -112,43 +118,73 @@ class PodActions:
 
     # -- gates ---------------------------------------------------------------------------
 
-    def decide_gates(self, gates: Sequence[Gate], *, approve: bool, reason: str) -> list[Outcome]:
+    def decide_gates(self, gates: Sequence[Gate], *, approve: bool, reason: str,
+                     override_claims: bool = False) -> list[Outcome]:
         """Approve or reject gates as this supervisor, one outcome per gate. Conflicts
         (another supervisor was faster, the gate expired) and refusals (not an approver,
-        an agent's own gate) are outcomes, never raised."""
-        from loomtui.store.gates import GateError, decide
+        an agent's own gate) are outcomes, never raised. A gate someone else claims is
+        decided only with `override_claims` (the supervisor confirmed); else its outcome
+        says who claims it."""
+        from loomtui.store import presence
+        from loomtui.store.gates import GateError, decide, get_gate
 
         outcomes = []
         with self.connection() as conn:
+            live_ids = {p.id for p in presence.live(conn, now=self.clock())} | {self.presence_id}
             for gate in gates:
                 if problem := self.refusal(gate):
                     outcomes.append(Outcome(False, problem))
                     continue
                 try:
+                    claim = presence.live_claim(get_gate(conn, gate.id), live_ids)
+                    if claim is not None and not override_claims and not self.holds(claim):
+                        outcomes.append(Outcome(False, f"gate {gate.id} was not decided: {claim.who} "
+                                                       f"claimed it {presence.ago(self.clock() - claim.since)}"))
+                        continue
                     # The approval records the content the supervisor saw on
                     # screen; if the action changed since, the hook voids it.
                     decide(conn, gate.id, approve=approve, actor=self.decider.account,
                            display=self.decider.display, reason=reason, now=self.clock(),
                            seen_hash=gate.content_hash)
+                    self.decided_here.add(gate.id)
                     verb = "Approved" if approve else "Rejected"
                     outcomes.append(Outcome(True, f"{verb} gate {gate.id}: {gate.summary}"))
                 except GateError as exc:
                     outcomes.append(Outcome(False, str(exc)))
         return outcomes
 
-    def claim_gate(self, gate_id: int) -> str:
-        """Claim a gate ("I'm on it"); the problem when that is refused, else ""."""
-        from loomtui.store.gates import GateError, claim, get_gate
+    def holds(self, claim: Claim) -> bool:
+        """Is `claim` this supervisor's own (this console, or the same person at another)?"""
+        from loomtui.store.presence import held_by
+
+        return held_by(claim, self.presence_id, self.decider.account, self.decider.display)
+
+    def toggle_claim(self, gate_id: int, *, take_over: bool = False) -> Outcome:
+        """`c`: claim a gate ("I'm on it"), or give up one's own claim; both audited. A
+        gate someone else claims is taken over only with `take_over` (confirmed)."""
+        from loomtui.store import presence
+        from loomtui.store.gates import GateError, claim, get_gate, unclaim
 
         with self.connection() as conn:
             try:
-                if problem := self.refusal(get_gate(conn, gate_id)):
-                    return problem
+                gate = get_gate(conn, gate_id)
+                if problem := self.refusal(gate):
+                    return Outcome(False, problem)
+                now = self.clock()
+                live_ids = {p.id for p in presence.live(conn, now=now)} | {self.presence_id}
+                held = presence.live_claim(gate, live_ids)
+                if held is not None and self.holds(held):
+                    unclaim(conn, gate_id, actor=self.decider.account, display=self.decider.display, now=now)
+                    return Outcome(True, f"Unclaimed gate {gate_id}")
+                if held is not None and not take_over:
+                    return Outcome(False, f"gate {gate_id} is claimed by {held.who} "
+                                          f"{presence.ago(now - held.since)}")
                 claim(conn, gate_id, actor=self.decider.account, display=self.decider.display,
-                      now=self.clock())
-                return ""
+                      now=now, presence=self.presence_id)
+                took = f" from {held.who}" if held is not None else ""
+                return Outcome(True, f"Claimed gate {gate_id}{took}")
             except GateError as exc:
-                return str(exc)
+                return Outcome(False, str(exc))
 
     def cancel_orphans(self, waiting: Sequence[Gate]) -> list[int]:
         """Cancel the gates whose waiting hook on this host is gone (killed, even with
@@ -159,6 +195,26 @@ class PodActions:
         if not any([waiter_gone(g) for g in waiting]):
             return []
         return self.run(lambda conn: cancel_orphans(conn, now=self.clock()))
+
+    # -- presence ------------------------------------------------------------------------
+
+    def announce(self, screen: str, subject: str) -> list[Presence]:
+        """This console's heartbeat (it is here, looking at `screen` `subject`), then a
+        sweep of consoles that went away and their claims. The live consoles, this one too."""
+        from loomtui.store import presence
+
+        now = self.clock()
+        with self.connection() as conn:
+            presence.announce(conn, self.presence_id, account=self.decider.account,
+                              display=self.decider.display, screen=screen, subject=subject, now=now)
+            presence.sweep(conn, now=now)
+            return presence.live(conn, now=now)
+
+    def leave(self) -> None:
+        """This console closes: its presence row goes, its claims lapse at once."""
+        from loomtui.store import presence
+
+        self.run(lambda conn: presence.leave(conn, self.presence_id, now=self.clock()))
 
     # -- budgets -------------------------------------------------------------------------
 

@@ -166,7 +166,11 @@ async def test_claim_shows_who_is_on_it(gated) -> None:
         await settle(pilot, app)
         assert gate_status(pod, ids["ui-cart"]).claimed_by == ME
         table = app.screen.query_one(InboxTable)
-        assert table.cell(ids["ui-cart"], "claimed").text == ME
+        assert table.cell(ids["ui-cart"], "claimed").text == "you 0s"
+        await pilot.press("c")  # c again gives the claim up (audited too)
+        await settle(pilot, app)
+        assert gate_status(pod, ids["ui-cart"]).claimed_by is None
+        assert table.cell(ids["ui-cart"], "claimed").text == ""
 
 
 async def test_losing_a_race_says_who_decided(gated) -> None:

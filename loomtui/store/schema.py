@@ -469,6 +469,26 @@ MIGRATIONS: tuple[str, ...] = (
         SELECT (CAST(ts / 900 AS INTEGER) * 900 - 900 * (CAST(ts / 900 AS INTEGER) * 900 > ts)), agent_id, sum(input_tokens + output_tokens + cache_write_tokens + cache_read_tokens), total(cost_usd), count(*)
         FROM usage WHERE agent_id IS NOT NULL GROUP BY 1, 2;
     """,
+    # presence (issue 13): each console's heartbeat (loomtui/store/presence.py): who
+    # supervises there (the OS account and the display name) and what it looks at; a row
+    # whose heartbeat is older than presence.STALE_AFTER is a console that went away. A
+    # claim names the console it was made from (claimed_presence) and lapses with it;
+    # claimed_name is the claimer's display name, shown beside the account.
+    """
+    CREATE TABLE presence (
+        id         TEXT PRIMARY KEY,
+        account    TEXT NOT NULL,
+        display    TEXT NOT NULL,
+        screen     TEXT NOT NULL DEFAULT '',
+        subject    TEXT NOT NULL DEFAULT '',
+        host       TEXT NOT NULL DEFAULT '',
+        pid        INTEGER,
+        started_at REAL NOT NULL,
+        seen_at    REAL NOT NULL
+    );
+    ALTER TABLE gates ADD COLUMN claimed_name TEXT;
+    ALTER TABLE gates ADD COLUMN claimed_presence TEXT;
+    """,
 )
 
 

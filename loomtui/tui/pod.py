@@ -52,11 +52,13 @@ class ConsolePod:
 
     # -- commands, typed -------------------------------------------------------------
 
-    async def decide_gates(self, gates: Sequence[Gate], *, approve: bool, reason: str) -> list[Outcome]:
-        return await self._write(self.actions.decide_gates, gates, approve=approve, reason=reason) or []
+    async def decide_gates(self, gates: Sequence[Gate], *, approve: bool, reason: str,
+                           override_claims: bool = False) -> list[Outcome]:
+        return await self._write(self.actions.decide_gates, gates, approve=approve, reason=reason,
+                                 override_claims=override_claims) or []
 
-    async def claim_gate(self, gate_id: int) -> str | None:
-        return await self._write(self.actions.claim_gate, gate_id)
+    async def toggle_claim(self, gate_id: int, *, take_over: bool = False) -> Outcome | None:
+        return await self._write(self.actions.toggle_claim, gate_id, take_over=take_over)
 
     async def cancel_orphans(self, waiting: Sequence[Gate]) -> list[int] | None:
         return await self.call(self.actions.cancel_orphans, waiting)

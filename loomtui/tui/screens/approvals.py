@@ -1,9 +1,11 @@
 """ApprovalsScreen: the fleet-wide inbox of gated actions, ranked by risk, then age.
 
 Bindings: j/k move, a approve, r reject (asks for a reason), space selects for
-a batch decision, enter shows the whole action, c claims ("I'm on it"), esc back.
-A decision is one conditional update in the store: if another supervisor was
-faster, the notification says who decided and when.
+a batch decision, enter shows the whole action, c claims ("I'm on it") or gives
+one's own claim up, esc back. A decision is one conditional update in the store:
+if another supervisor was faster, the notification says who decided and when.
+Deciding (or claiming) a gate someone else claims asks first; an open gate dialog
+closes its deciding at once when someone else decides the gate.
 """
 
 from __future__ import annotations
@@ -13,17 +15,20 @@ import json
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import VerticalScroll
+from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
 from textual.message import Message
 from textual.screen import ModalScreen
-from textual.widgets import Footer, Static
+from textual.widgets import Footer, Input, Label, Static
 
-from loomtui.store.gates import Gate
+from loomtui.store.gates import Gate, who_decided
+from loomtui.store.presence import Claim
 from loomtui.text import printable
 from loomtui.tui import model
 from loomtui.tui.model import PodState
+from loomtui.tui.online import claim_label, with_online
 from loomtui.tui.screens.base import LoomScreen
+from loomtui.tui.screens.claims import ClaimConfirm, claimed_question
 from loomtui.tui.screens.reason import ReasonModal
 from loomtui.tui.widgets.cells import Cell
 from loomtui.tui.widgets.keyed_table import Column, KeyedTable
@@ -38,7 +43,7 @@ COLUMNS = (
     Column("expires", "Expires", 7, "right"),
     Column("claimed", "Claimed", 10),
 )
-NARROW_DROP = {"place", "claimed"}  # under 110 columns
+NARROW_DROP = {"place", "claimed"}  # under 110 columns (a claim then leads the Action cell)
 
 
 class InboxTable(KeyedTable):
@@ -80,12 +85,17 @@ class GateScreen(ModalScreen[bool | None]):
     def __init__(self, gate: Gate) -> None:
         super().__init__()
         self.gate = gate
+        self.closed: Gate | None = None  # the gate as it left the inbox, when it did
 
     def compose(self) -> ComposeResult:
         with VerticalScroll():
+            yield Static(id="gate-status")
             yield Static(describe(self.gate), id="gate-detail")
 
     async def on_mount(self) -> None:
+        self.app.gates_closed_signal.subscribe(self, self._gates_closed)
+        self.app.pod_changed_signal.subscribe(self, self._pod_changed)
+        self._show_status()
         if self.gate.agent_id is not None:
             events = await self.app.store.fetch_events(self.gate.agent_id, 8)
             text = Content.assemble(
@@ -93,11 +103,82 @@ class GateScreen(ModalScreen[bool | None]):
                 *(printable(f"  {event.kind:<14} {event.tool:<8} {event.summary}") + "\n" for event in events))
             self.query_one("#gate-detail", Static).update(text)
 
+    def _pod_changed(self, state: PodState) -> None:
+        fresh = next((g for g in state.gates if g.id == self.gate.id), None)
+        if fresh is not None and self.closed is None:
+            self.gate = fresh  # a claim taken or given up meanwhile
+        elif fresh is None and self.closed is None and self.gate.expires_at <= state.now:
+            self._gates_closed((self.gate,))  # its time ran out (read as "expired")
+            return
+        self._show_status()
+
+    def _gates_closed(self, gates: tuple[Gate, ...]) -> None:
+        """Someone (maybe elsewhere) decided the gate, or it expired or was cancelled:
+        said at once, and deciding here is off."""
+        closed = next((g for g in gates if g.id == self.gate.id), None)
+        if closed is not None and self.closed is None:
+            self.closed = closed
+            self._show_status()
+            self.refresh_bindings()
+
+    def _show_status(self) -> None:
+        self.query_one("#gate-status", Static).update(status_line(self.app, self.gate, self.closed))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("approve", "reject") and self.closed is not None:
+            return None  # shown, disabled: nothing is left to decide
+        return True
+
     def action_approve(self) -> None:
         self.dismiss(True)
 
     def action_reject(self) -> None:
         self.dismiss(False)
+
+
+class GateReasonModal(ReasonModal):
+    """The reason for rejecting `gates`: when one of them is decided elsewhere while it is
+    open, it says so at once; a single gate's reason can then no longer be given."""
+
+    def __init__(self, gates: list[Gate], *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.gates = gates
+
+    def on_mount(self) -> None:
+        self.app.gates_closed_signal.subscribe(self, self._gates_closed)
+
+    def _gates_closed(self, closed: tuple[Gate, ...]) -> None:
+        ours = {g.id for g in self.gates}
+        for gate in (g for g in closed if g.id in ours):
+            self.query_one(Vertical).mount(
+                Label(Content.styled(closed_text(gate), "bold $warning"), classes="reason-closed"),
+                before=self.query_one(Input))
+            if len(self.gates) == 1:
+                self.query_one(Input).disabled = True
+
+
+def closed_text(gate: Gate) -> str:
+    """Why a gate left the inbox: "approved by sam (simulated)", "expired", ..."""
+    if gate.status in ("approved", "rejected"):
+        because = f": {gate.reason}" if gate.reason else ""
+        return printable(f"Gate {gate.id} was {gate.status} by {who_decided(gate)}{because}")
+    if gate.status == "pending":
+        return f"Gate {gate.id} expired"
+    return f"Gate {gate.id} was {gate.status}"
+
+
+def status_line(app, gate: Gate, closed: Gate | None) -> Content:
+    """The gate dialog's first line: who decided it elsewhere (nothing left to decide),
+    else who claims it and since when, else nothing."""
+    if closed is not None:
+        return Content.styled(closed_text(closed) + " — nothing left to decide here (esc closes)",
+                              "bold $warning")
+    claim = app.claim_of(gate)
+    if claim is None:
+        return Content("")
+    who = "you" if app.holds(claim) else printable(claim.who)
+    return Content.styled(f"Claimed by {who} {model.age(app.clock() - claim.since)} ago "
+                          "(c in the inbox claims or gives it up)", "italic")
 
 
 def describe(gate: Gate) -> Content:
@@ -135,9 +216,15 @@ def describe(gate: Gate) -> Content:
     if gate.governance:
         parts.append((f"\n⚠ the agent runs ungoverned: {printable(gate.governance)}\n",
                       "bold $risk-high"))
-    if gate.claimed_by:
-        parts.append((f"\nclaimed by {printable(gate.claimed_by)}\n", "italic"))
     return Content.assemble(*parts)
+
+
+def _claimed_first(claimed: str, summary: Cell) -> Cell:
+    """At 80 columns the Claimed column is gone: the claim leads the Action cell
+    ("@alice 3m  git push ...")."""
+    mark = f"@{claimed}  "
+    spans = tuple((start + len(mark), end + len(mark), style) for start, end, style in summary.spans)
+    return Cell(mark + summary.text, summary.style, spans=((0, len(mark) - 2, "italic $accent"), *spans))
 
 
 def _risk_style(risk: str) -> str:
@@ -214,18 +301,22 @@ class ApprovalsScreen(LoomScreen[None]):
         table = self.query_one(InboxTable)
         table.marked &= {g.id for g in state.gates}
         keys = [c.key for c in table.column_layout]
+        narrow = "claimed" not in keys
         rows = []
         for gate in state.gates:
+            claim = self.app.claim_of(gate)
+            claimed = claim_label(claim, state.now, mine=claim is not None and self.app.holds(claim))
             agent = state.agent(gate.agent_id) if gate.agent_id is not None else None
             values = {
                 "mark": Cell("●" if gate.id in table.marked else "", "bold", row_id=gate.id),
                 "risk": Cell(gate.risk, _risk_style(gate.risk)),
                 "agent": Cell(gate.agent_name or "?"),
                 "place": Cell(model.place(agent) if agent else ""),
-                "summary": _summary_cell(gate),
+                "summary": _claimed_first(claimed, _summary_cell(gate)) if narrow and claimed
+                else _summary_cell(gate),
                 "age": Cell(model.age(state.now - gate.created_at), justify="right"),
                 "expires": Cell(model.countdown(gate.expires_at - state.now), justify="right"),
-                "claimed": Cell(gate.claimed_by or "", "italic"),
+                "claimed": Cell(claimed, "italic"),
             }
             rows.append((gate.id, tuple(values[k] for k in keys)))
         table.show(rows)
@@ -234,6 +325,7 @@ class ApprovalsScreen(LoomScreen[None]):
             ("Approvals ", "bold"), (f"{len(rows)} pending", "$agent-waiting"),
             (f"  {len(table.marked)} selected", "bold") if table.marked else "",
             (f"   · {self.app.supervisor}", "bold"))
+        header = with_online(header, self.app.others_online(), (self.size.width or self.app.size.width) - 2)
         self.query_one("#inbox-header", Static).update(header, layout=False)
 
     # -- deciding ------------------------------------------------------------
@@ -253,16 +345,34 @@ class ApprovalsScreen(LoomScreen[None]):
     def action_reject(self) -> None:
         self.decide(self._chosen(), approve=False)
 
+    def _claimed_by_others(self, gates: list[Gate]) -> list[tuple[Gate, Claim]]:
+        """The gates someone else claims (a live claim), with their claim."""
+        claims = [(g, self.app.claim_of(g)) for g in gates]
+        return [(g, c) for g, c in claims if c is not None and not self.app.holds(c)]
+
     def decide(self, gates: list[Gate], *, approve: bool) -> None:
+        """Decide `gates`; when someone else claims any of them, ask first."""
         if not gates:
             return
+        if claimed := self._claimed_by_others(gates):
+            question = claimed_question(claimed, self.app.clock(), "approve" if approve else "reject")
+
+            def confirmed(yes: bool | None) -> None:
+                if yes:
+                    self._decide_confirmed(gates, approve=approve)
+
+            self.app.push_screen(ClaimConfirm(question), confirmed)
+        else:
+            self._decide_confirmed(gates, approve=approve, override=False)
+
+    def _decide_confirmed(self, gates: list[Gate], *, approve: bool, override: bool = True) -> None:
         table = self.query_one(InboxTable)
 
         def done(reason: str | None = None) -> None:
             if not approve and not reason:
                 return  # cancelled
             table.marked -= {g.id for g in gates}
-            self.run_worker(self._decide(gates, approve=approve, reason=reason or ""),
+            self.run_worker(self._decide(gates, approve=approve, reason=reason or "", override=override),
                             group="decide", exit_on_error=False)
 
         if approve:
@@ -270,20 +380,38 @@ class ApprovalsScreen(LoomScreen[None]):
         else:
             what = gates[0].summary if len(gates) == 1 else f"{len(gates)} gated actions"
             hint = "The agent sees this reason and can adapt."
-            self.app.push_screen(ReasonModal("Reject", what, hint=hint), done)
+            self.app.push_screen(GateReasonModal(gates, "Reject", what, hint=hint), done)
 
-    async def _decide(self, gates: list[Gate], *, approve: bool, reason: str) -> None:
-        for ok, message in await self.actions.decide_gates(gates, approve=approve, reason=reason):
+    async def _decide(self, gates: list[Gate], *, approve: bool, reason: str, override: bool = False) -> None:
+        for ok, message in await self.actions.decide_gates(gates, approve=approve, reason=reason,
+                                                            override_claims=override):
             self.notify(message, severity="information" if ok else "error", timeout=3 if ok else 8,
                         markup=False)  # quotes the gate's summary
 
     def action_claim(self) -> None:
-        for gate in self._chosen():
-            self.run_worker(self._claim(gate.id), group="claim", exit_on_error=False)
+        """c: claim the chosen gates, or give up one's own claims on them; taking over
+        someone else's claim asks first."""
+        gates = self._chosen()
+        claimed = self._claimed_by_others(gates)
 
-    async def _claim(self, gate_id: int) -> None:
-        if problem := await self.actions.claim_gate(gate_id):
-            self.notify(problem, severity="error", markup=False)
+        def go(take_over: bool | None = False) -> None:
+            taken = {g.id for g, _ in claimed}
+            for gate in gates:
+                if gate.id in taken and not take_over:
+                    continue
+                self.run_worker(self._claim(gate.id, take_over=bool(take_over)), group="claim",
+                                exit_on_error=False)
+
+        if claimed:
+            self.app.push_screen(ClaimConfirm(claimed_question(claimed, self.app.clock(), "take over")), go)
+        else:
+            go()
+
+    async def _claim(self, gate_id: int, *, take_over: bool) -> None:
+        outcome = await self.actions.toggle_claim(gate_id, take_over=take_over)
+        if outcome is not None:
+            self.notify(outcome.message, severity="information" if outcome.ok else "error",
+                        timeout=3 if outcome.ok else 8, markup=False)
 
     @on(KeyedTable.RowChosen, "#inbox")
     def _chosen_row(self, event: KeyedTable.RowChosen) -> None:

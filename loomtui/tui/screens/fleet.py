@@ -22,6 +22,7 @@ from loomtui.text import printable
 from loomtui.tui import model
 from loomtui.tui.messages import AgentSelected
 from loomtui.tui.model import PodState
+from loomtui.tui.online import names_room, with_online
 from loomtui.tui.screens.base import LoomScreen
 from loomtui.tui.widgets.cells import Cell
 from loomtui.tui.widgets.fleet_table import Column, FleetTable
@@ -294,11 +295,13 @@ class FleetScreen(LoomScreen[None]):
 
     def _header(self, state: PodState, shown: int) -> Content:
         """The header line; status words are dropped first when the pane is narrow."""
+        others = self.app.others_online()
+        room = self.size.width - 2 - names_room(others)  # who else is online comes before the block
         for words, window in ((True, "long"), (True, "short"), (False, "short"), (False, "")):
             text = self._header_text(state, shown, words, window)
-            if text.cell_length <= self.size.width - 2:
+            if text.cell_length <= room:
                 break
-        return text
+        return with_online(text, others, self.size.width - 2)
 
     def _header_text(self, state: PodState, shown: int, words: bool, window: str) -> Content:
         # Content, not Rich Text: its "$agent-..." styles take the theme's colours when drawn.
