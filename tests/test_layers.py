@@ -14,7 +14,7 @@ import loomtui
 
 # Bottom first. A package (loomtui.<name>) or top-level module sits in one layer.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("loomtui", "text", "places", "config"),  # shared helpers: stdlib only
+    ("loomtui", "text", "places", "config", "tmux"),  # shared helpers: stdlib only
     ("store", "policy"),  # the pod's store and the policy language
     ("memory", "supervisors", "git", "ingest"),  # on top of the store
     ("hooks",),  # the agents' way in (reads memory for SessionStart)

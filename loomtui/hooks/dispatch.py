@@ -41,7 +41,7 @@ from loomtui.hooks.protocol import (
 )
 from loomtui.hooks.signals import HookInterrupted, interrupts_raise, watching_caller
 from loomtui.places import locate
-from loomtui.store.agents import one_line, record_event, upsert_agent
+from loomtui.store.agents import one_line, record_event, set_tmux, tmux_place, upsert_agent
 from loomtui.store.db import StoreError, connect, db_path, describe_error
 
 
@@ -117,6 +117,9 @@ class Hook:
             cwd=cwd, repo=place.repo, worktree=place.worktree, branch=place.branch,
             model=text_field(data, "model"), transcript_path=text_field(data, "transcript_path"),
         )
+        tmux = tmux_place(self.caller.environ)
+        if tmux is not None:
+            set_tmux(conn, agent_id, *tmux)
         tool, tool_input = tool_call(data)
         payload = event_payload(data)
         governance = self._governance(conn, agent_id, event, data, cwd)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -78,6 +79,7 @@ class LoomApp(App[None]):
         Binding("m", "memory", "Memory", id="memory"),
         Binding("L", "audit", "Audit log", show=False, id="audit"),
         Binding("T", "cycle_theme", "Theme", show=False, id="cycle_theme"),
+        Binding("o", "reach_agent", "Agent's pane", show=False, id="reach_agent"),
     ]
     CSS = """
     Screen { background: $background; }
@@ -304,6 +306,22 @@ class LoomApp(App[None]):
                         title=f"Approval needed · {gate.risk}", severity="warning", timeout=8, markup=False)
         if len(fresh) > 3:
             self.notify(f"and {len(fresh) - 3} more waiting in the inbox", severity="warning")
+
+    async def action_reach_agent(self) -> None:
+        """Switch this supervisor's tmux client to the pane of the agent in view (the
+        screen's `agent_in_view()`), or say why it cannot (loomtui/tmux.py)."""
+        from loomtui.tmux import reach
+
+        in_view = getattr(self.screen, "agent_in_view", None)
+        agent_id = in_view() if callable(in_view) else None
+        agent = self.pod_state.agent(agent_id) if self.pod_state is not None and agent_id is not None else None
+        if agent is None:
+            self.notify("No agent here: choose one in the fleet or the inbox, then o.", timeout=4)
+            return
+        found = await asyncio.to_thread(reach, agent.name, agent.tmux_pane, agent.tmux_socket, os.environ)
+        self.notify(found.message, title="" if found.ok else "Agent's pane",
+                    severity="information" if found.ok else "warning", timeout=4 if found.ok else 10,
+                    markup=False)
 
     def _announce_budgets(self, before: PodState, now: PodState) -> None:
         """A budget crossing the warning level (80 % by default), or its limit, notifies."""

@@ -93,6 +93,10 @@ class GateScreen(ModalScreen[bool | None]):
                 *(printable(f"  {event.kind:<14} {event.tool:<8} {event.summary}") + "\n" for event in events))
             self.query_one("#gate-detail", Static).update(text)
 
+    def agent_in_view(self) -> int | None:
+        """The gate's agent (the app's `o` reaches its tmux pane)."""
+        return self.gate.agent_id
+
     def action_approve(self) -> None:
         self.dismiss(True)
 
@@ -237,6 +241,13 @@ class ApprovalsScreen(LoomScreen[None]):
         self.query_one("#inbox-header", Static).update(header, layout=False)
 
     # -- deciding ------------------------------------------------------------
+
+    def agent_in_view(self) -> int | None:
+        """The agent of the gate under the cursor (the app's `o` reaches its tmux pane)."""
+        gate_id = self.query_one(InboxTable).cursor_id
+        state = self.app.pod_state
+        gate = next((g for g in state.gates if g.id == gate_id), None) if state is not None else None
+        return gate.agent_id if gate is not None else None
 
     def _chosen(self) -> list[Gate]:
         """The marked gates, else the one under the cursor."""
