@@ -148,6 +148,7 @@ class Hook:
             message = str(data.get("message") or "")
             if kind == "permission_prompt":
                 note("notification", message, "waiting", one_line(message))
+                self._kick()  # a question: [notify] may send it
             elif kind == "idle_prompt":
                 note("notification", message, "idle", "")
             else:
@@ -203,9 +204,19 @@ class Hook:
 
             sandbox, hooks = inspect_settings(self.agent, cwd, self.caller.environ)
         if (mode is not None and mode != row[0]) or (sandbox, hooks) != (None, None):
+            # No sender is started for an agent found ungoverned here (SessionStart must
+            # stay lean): the pod service sends it, or the next gate's or question's sender.
             set_governance(conn, agent_id, permission_mode=mode, sandbox=sandbox, hooks=hooks)
         return (mode if mode is not None else row[0], row[1] if sandbox is None else sandbox,
                 row[2] if hooks is None else hooks)
+
+    def _kick(self) -> None:
+        """An event that may notify was recorded: on the direct path, with no pod
+        service to send it, start a detached sender (loomtui/notify.py). Never blocks."""
+        if self.caller.pid is None and not self.simulated:
+            from loomtui.notify import kick
+
+            kick(self.pod, self.caller.environ)
 
 
 def session_memory(conn: sqlite3.Connection, pod: Path, agent_id: int, now: float) -> Answer:

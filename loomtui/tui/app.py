@@ -294,13 +294,22 @@ class LoomApp(App[None]):
                        markup=markup, **kwargs)
 
     def _announce_new_gates(self, before: PodState, now: PodState) -> None:
-        """A new gate rings the terminal bell and shows a notification."""
+        """A new gate rings the terminal bell and shows a notification, as `[notify]`
+        says: which risks (budget gates: `over_budget`), `bell`, `popup`."""
         known = {gate.id for gate in before.gates}
         fresh = [gate for gate in now.gates if gate.id not in known and gate.id > self._last_gate_seen]
         if not fresh:
             return
         self._last_gate_seen = max(gate.id for gate in fresh)
-        self.bell()
+        wanted = self.config.notify
+        fresh = [gate for gate in fresh
+                 if (wanted.over_budget if gate.risk == "budget" else gate.risk in wanted.gate_risks)]
+        if not fresh:
+            return
+        if wanted.bell:
+            self.bell()
+        if not wanted.popup:
+            return
         for gate in fresh[:3]:
             self.notify(f"{gate.agent_name or 'an agent'}: {gate.summary}  (i opens the inbox)",
                         title=f"Approval needed · {gate.risk}", severity="warning", timeout=8, markup=False)
