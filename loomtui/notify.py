@@ -81,9 +81,12 @@ def due(conn: sqlite3.Connection, config: NotifyConfig, now: float) -> list[Even
                                {"gate_id": gate_id, "risk": risk, "rule": rule, "tool": tool, "repo": repo,
                                 "branch": branch, "tmux": {"pane": pane, "socket": socket} if pane else None}))
     if config.question:
+        # Not an agent with a pending gate: Claude Code also says permission_prompt while
+        # its PermissionRequest waits in the inbox, and that notifies as the gate.
         for agent_id, name, reason in conn.execute(
-                "SELECT id, name, status_reason FROM agents WHERE status = 'waiting' AND last_activity_at >= ?",
-                (since,)).fetchall():
+                "SELECT a.id, a.name, a.status_reason FROM agents a WHERE a.status = 'waiting' "
+                "AND a.last_activity_at >= ? AND NOT EXISTS (SELECT 1 FROM gates g "
+                "WHERE g.agent_id = a.id AND g.status = 'pending')", (since,)).fetchall():
             last = conn.execute("SELECT id, kind, ts, summary FROM events WHERE agent_id = ? ORDER BY id DESC LIMIT 1",
                                 (agent_id,)).fetchone()
             # Waiting on its own prompt: the last thing it did was say so (a gate's wait is

@@ -97,11 +97,10 @@ class PodService(leases.LeasedWorker):
                                       name="loomtui-compact", daemon=True)
         compacting.start()
         threads.append(compacting)
-        if self.config.notify.outside:
-            notifying = threading.Thread(target=self._notify_every, args=(background,),
-                                         name="loomtui-notify", daemon=True)
-            notifying.start()
-            threads.append(notifying)
+        notifying = threading.Thread(target=self._notify_every, args=(background,),
+                                     name="loomtui-notify", daemon=True)
+        notifying.start()
+        threads.append(notifying)
         try:
             last_orphans = 0.0
             while not stop.wait(min(leases.RENEW, ORPHANS_EVERY)):
@@ -176,12 +175,30 @@ class PodService(leases.LeasedWorker):
 
     def _notify_every(self, stop: threading.Event) -> None:
         """Send what [notify] asks for (loomtui/notify.py) every NOTIFY_EVERY seconds.
-        A failing notifier is recorded there; a busy store only delays the next look."""
+        A failing notifier is recorded there; a busy store only delays the next look.
+        [notify] is read again when config.toml changes: hooks leave sending to a running
+        service, so one started before [notify] was set must not stay silent."""
         from loomtui import notify
+        from loomtui.config import ConfigError, config_path, load_config
 
-        while not stop.wait(NOTIFY_EVERY):
+        def stamp() -> int | None:
             try:
-                notify.send_due(self.pod, self.config, sender=self.holder, now=self.clock())
+                return config_path(self.pod).stat().st_mtime_ns
+            except OSError:
+                return None
+
+        config, seen = self.config, stamp()
+        while not stop.wait(NOTIFY_EVERY):
+            if (now_seen := stamp()) != seen:
+                seen = now_seen
+                try:
+                    config = load_config(self.pod)
+                except ConfigError as exc:
+                    log.warning("%s; [notify] unchanged", exc)
+                else:
+                    log.info("config.toml changed: notifications %s", "on" if config.notify.outside else "off")
+            try:
+                notify.send_due(self.pod, config, sender=self.holder, now=self.clock())
             except Exception as exc:  # noqa: BLE001 - busy or gone now: the next look tries again
                 log.warning("notifications not sent now: %s", exc)
 

@@ -172,15 +172,20 @@ def test_question_over_budget_and_ungoverned_events(bare: Path, tmp_path: Path) 
     out, script = recorder(tmp_path)
     now = time.time()
     asking, spending, loose = add_agent(bare, "asks"), add_agent(bare, "spends"), add_agent(bare, "loose")
+    prompting = add_agent(bare, "prompts")  # its permission prompt waits in the inbox: a gate
+    add_gate(bare, prompting, "Bash asks for permission", risk="low", now=now - 700)  # not news itself
     conn = connect(db_path(bare))
     try:
         record_event(conn, asking, kind="notification", now=now, summary="question: keep the old endpoint?",
                      status="waiting", status_reason="question: keep the old endpoint?")
+        record_event(conn, prompting, kind="notification", now=now, summary="Claude needs your permission",
+                     status="waiting", status_reason="Claude needs your permission")
         set_governance(conn, loose, permission_mode="bypassPermissions", sandbox="off", hooks="installed")
     finally:
         conn.close()
     add_gate(bare, spending, "$12.00 of $10.00 · npm test", risk="budget")
     notify.send_due(bare, config_with(command=[script]), sender="test")
+    assert len(lines(out)) == 3, lines(out)
     got = {d["event"]: d for d in lines(out)}
     assert set(got) == {"question", "over_budget", "ungoverned"}
     assert got["question"]["agent"]["name"] == "asks" and "old endpoint" in got["question"]["summary"]
@@ -217,6 +222,23 @@ def test_two_senders_racing_send_each_event_once(bare: Path, tmp_path: Path, rec
     assert sorted(d["gate_id"] for d in lines(out)) == gates
     assert sorted(int(b["message"].split("gate #")[1].split()[0]) for b in receiver.bodies) == gates
     assert set(rows(bare).values()) == {("sent", "")}
+
+
+def test_the_service_reads_notify_again_when_the_config_changes(bare: Path, tmp_path: Path) -> None:
+    """Hooks leave sending to a running service: one started before [notify] was set
+    must pick it up."""
+    out, script = recorder(tmp_path)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOOM_")}
+    service = hook_routes.start_service(bare, env)
+    try:
+        (bare / "config.toml").write_text(f'[notify]\ncommand = ["{script}"]\nungoverned = false\n')
+        gate = add_gate(bare, add_agent(bare), "git push origin main")
+        [doc] = wait_for(lambda: lines(out), "the service to send the gate")
+        assert doc["gate_id"] == gate
+    finally:
+        log = hook_routes.stop_service(service)
+    assert "notifications on" in log
+    assert len(lines(out)) == 1
 
 
 # -- failures are reported, hooks never wait on them -----------------------------------
