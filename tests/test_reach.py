@@ -149,6 +149,30 @@ def test_another_server_console_not_in_tmux_and_agent_not_in_tmux_are_said(serve
     assert not found.ok and "does not run in tmux" in found.message
 
 
+@pytest.mark.parametrize("who", ["simulated", "http"])
+def test_an_environment_that_is_not_the_agents_records_no_pane(tmp_path: Path, who: str,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """The demo's agents run in the console's process, HTTP hooks in the service's: their
+    environment is the console's or the service's, and says nothing of the agent's pane."""
+    import json
+
+    from loomtui.hooks.dispatch import Caller, Hook
+
+    pod = tmp_path / "pod"
+    connect(db_path(pod)).close()
+    monkeypatch.setenv("TMUX", "/tmp/tmux-1000/default,4321,0")
+    monkeypatch.setenv("TMUX_PANE", "%1")
+    raw = json.dumps({"session_id": "s1", "cwd": str(tmp_path), "hook_event_name": "Stop"}).encode()
+    hook = (Hook("claude", pod, simulated=True) if who == "simulated"
+            else Hook("claude", pod, caller=Caller(None, os.environ, lambda: False, agents_own=False)))
+    assert hook.run(raw).exit_code == 0
+    conn = connect(db_path(pod))
+    try:
+        assert conn.execute("SELECT tmux_pane, tmux_socket FROM agents").fetchall() == [("", "")]
+    finally:
+        conn.close()
+
+
 def _place_agent(pod: Path, name: str, pane: str, socket: str) -> int:
     conn = connect(db_path(pod))
     try:

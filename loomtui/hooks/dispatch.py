@@ -49,15 +49,18 @@ class Caller:
     """The process a hook call answers: by default this one (the direct path). The pod
     service answers for a hook client over its socket: then `pid` is the client's (from
     the socket's peer credentials, never from what it says), `environ` the client's
-    environment, and `gone` tells when the client hung up."""
+    environment, and `gone` tells when the client hung up. `agents_own` is False when
+    `environ` is not the agent's (HTTP hooks: the service's own): it then says nothing
+    of where the agent runs (its tmux pane)."""
 
-    __slots__ = ("pid", "environ", "gone")
+    __slots__ = ("pid", "environ", "gone", "agents_own")
 
     def __init__(self, pid: int | None = None, environ: Mapping[str, str] | None = None,
-                 gone: Callable[[], bool] | None = None) -> None:
+                 gone: Callable[[], bool] | None = None, agents_own: bool = True) -> None:
         self.pid = pid  # None: this process
         self.environ = os.environ if environ is None else environ
         self.gone = gone  # None: this process's stdout or stderr hung up
+        self.agents_own = agents_own
 
 
 class Hook:
@@ -117,7 +120,8 @@ class Hook:
             cwd=cwd, repo=place.repo, worktree=place.worktree, branch=place.branch,
             model=text_field(data, "model"), transcript_path=text_field(data, "transcript_path"),
         )
-        tmux = tmux_place(self.caller.environ)
+        # Where the agent runs in tmux; a simulated agent's environment is the console's.
+        tmux = tmux_place(self.caller.environ) if self.caller.agents_own and not self.simulated else None
         if tmux is not None:
             set_tmux(conn, agent_id, *tmux)
         tool, tool_input = tool_call(data)
@@ -213,7 +217,7 @@ class Hook:
     def _kick(self) -> None:
         """An event that may notify was recorded: on the direct path, with no pod
         service to send it, start a detached sender (loomtui/notify.py). Never blocks."""
-        if self.caller.pid is None and not self.simulated:
+        if self.caller.pid is None and self.caller.agents_own and not self.simulated:
             from loomtui.notify import kick
 
             kick(self.pod, self.caller.environ)
