@@ -249,6 +249,10 @@ def kick(pod: Path, environ: Mapping[str, str] | None = None) -> None:
             return
         env = dict(os.environ if environ is None else environ)
         env["LOOM_HOME"] = str(pod)
+        # The hook client's direct path runs `python3 -I -S` with this package put on
+        # sys.path by hand: name it for the sender too.
+        here = str(Path(__file__).resolve().parent.parent)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (here, env.get("PYTHONPATH", "")) if p)
         subprocess.Popen([sys.executable, "-m", "loomtui.notify", str(pod)], env=env, stdin=subprocess.DEVNULL,
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
                          close_fds=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import http.server
 import json
 import os
+import shlex
 import subprocess
 import sys
 import threading
@@ -280,20 +281,30 @@ def test_a_failing_notifier_is_recorded_audited_and_reported_by_status(bare: Pat
     assert "1 notification(s) failed" in text.stdout and "pager is down" in text.stdout
 
 
-@pytest.mark.parametrize("route", hook_routes.ROUTES)
+@pytest.mark.parametrize("route", [*hook_routes.ROUTES, "client-alone"])
 def test_the_gates_notification_never_holds_up_its_hook(tmp_path: Path, repo: Path, route: str) -> None:
     """A notifier that blocks until released: the hook creates its gate, is approved and
     answers while the notifier still waits; then the one notification arrives. Direct:
-    the hook's detached sender sends it; served: the pod service does."""
+    the hook's detached sender sends it; served: the pod service does; client-alone: the
+    hook client (`python3 -I -S .../launch.py`) finds no service and goes direct."""
     pod = tmp_path / "pod"
     connect(db_path(pod)).close()
     release = tmp_path / "release"
     out, script = recorder(tmp_path, hold=release)
     # (The test's agent has no sandbox: only its gate is asked for here.)
     (pod / "config.toml").write_text(f'[notify]\ncommand = ["{script}"]\nungoverned = false\n')
-    current = hook_routes.use(route)
+    current = hook_routes.use("served" if route == "client-alone" else route)
     try:
-        proc = start(pod, bash("git push origin auth", repo))
+        if route == "client-alone":  # the client's command, with no service started
+            from loomtui.hooks import install
+            from tests.test_hook import env_for
+
+            proc = subprocess.Popen(shlex.split(install.hook_command("claude")), stdin=subprocess.PIPE,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env_for(pod))
+            proc.stdin.write(json.dumps(bash("git push origin auth", repo)).encode())
+            proc.stdin.close()
+        else:
+            proc = start(pod, bash("git push origin auth", repo))
         # A gate decided before any sender saw it is not news: decide once it is claimed.
         wait_for(lambda: rows(pod), "the notification to be claimed")
         decider = decide_when_ready(pod, approve=True, reason="ok")
@@ -353,3 +364,29 @@ async def test_the_console_rings_and_pops_up_as_notify_says(bare: Path, keys, be
         await pilot.pause()  # the app's Notify messages are handled
         shown = [n for n in app._notifications if n.title.startswith("Approval needed")]
         assert (len(rang), len(shown)) == (bells, popups)
+
+
+@pytest.mark.parametrize(("keys", "said"), [({}, True), ({"popup": False}, False), ({"over_budget": False}, False)])
+async def test_the_consoles_over_budget_popup_follows_notify(pod: Path, keys, said) -> None:
+    """`pod` is the shared fixture's pod (tests/pods.py) with budgets: crossing a limit pops up
+    "Over budget" unless [notify] says popup = false or over_budget = false."""
+    from loomtui.config import BudgetConfig, ConsoleConfig
+    from loomtui.store.budgets import refresh
+    from tests.conftest import build_app
+    from tests.pods import LIMITS, NOW, add_usage
+
+    config = Config(console=ConsoleConfig(stall_after=600), budgets=BudgetConfig(limits=LIMITS),
+                    notify=parse_config({"notify": keys}).notify)
+    app = build_app(pod, config=config)
+    async with app.run_test(size=(80, 24)) as pilot:
+        billing = next(a for a in app.pod_state.agents if a.name == "billing-vat")  # $2.10 of $5
+        conn = connect(db_path(pod))
+        try:
+            add_usage(conn, billing.id, 50, 3.3, "claude", now=NOW + 1)  # $5.40: over
+            refresh(conn, LIMITS, NOW, None)
+        finally:
+            conn.close()
+        await app.refresh_state()
+        await until(pilot, lambda: any(b.fraction >= 1.0 for b in app.pod_state.budgets), "the budget to be over")
+        await pilot.pause()
+        assert any(n.title == "Over budget" for n in app._notifications) is said

@@ -344,9 +344,10 @@ class LoomApp(App[None]):
             who = {"pod": "the pod", "repo": b.scope_ref.rsplit("/", 1)[-1]}.get(
                 b.scope, names.get(b.scope_ref, f"agent {b.scope_ref}"))
             if b.fraction >= 1.0 > was:
-                self.notify(f"{who}: {b.describe()}. Its tool calls now wait for approval; "
-                            "b opens Budgets to raise it.", title="Over budget", severity="error",
-                            timeout=10, markup=False)
+                if self.config.notify.popup and self.config.notify.over_budget:  # [notify]
+                    self.notify(f"{who}: {b.describe()}. Its tool calls now wait for approval; "
+                                "b opens Budgets to raise it.", title="Over budget", severity="error",
+                                timeout=10, markup=False)
             elif b.fraction >= warn_at > was:
                 self.notify(f"{who}: {b.describe()}", title="Budget warning", severity="warning",
                             timeout=6, markup=False)
