@@ -238,3 +238,37 @@ async def test_o_in_the_agent_screen_without_tmux_says_how_to_attach(pod: Path, 
         await pilot.press("o")
         await until(pilot, lambda: any("not running in tmux" in n.message and agent_pane in n.message
                                        for n in app._notifications), "the console to say how to attach")
+
+
+@pytest.mark.parametrize("where", ["inbox", "gate dialog"])
+async def test_o_from_the_inbox_and_the_gate_dialog_reaches_the_gates_agent(pod: Path, server: Server, where: str,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    from loomtui.tui.screens.approvals import ApprovalsScreen, GateScreen
+    from tests.test_approvals import add_gates, open_inbox, settle
+
+    console = server.session("work")
+    agent_pane = server.window("work")
+    ids = add_gates(pod)
+    conn = connect(db_path(pod))
+    try:
+        agent_id = conn.execute("SELECT agent_id FROM gates WHERE id = ?", (ids["ui-cart"],)).fetchone()[0]
+    finally:
+        conn.close()
+    _place_agent(pod, "ui-cart", agent_pane, server.socket)
+    monkeypatch.setenv("TMUX", f"{server.socket},1,0")
+    monkeypatch.setenv("TMUX_PANE", console)
+    app = build_app(pod)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await open_inbox(pilot)
+        assert isinstance(app.screen, ApprovalsScreen)
+        for _ in range(len(ids)):
+            if app.screen.agent_in_view() == agent_id:
+                break
+            await pilot.press("j")
+        assert app.screen.agent_in_view() == agent_id
+        if where == "gate dialog":
+            await pilot.press("enter")
+            await settle(pilot, app)
+            assert isinstance(app.screen, GateScreen)
+        await pilot.press("o")
+        await until(pilot, lambda: server.active_pane("work") == agent_pane, "the agent's pane to be selected")

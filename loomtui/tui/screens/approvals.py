@@ -62,13 +62,15 @@ class InboxTable(KeyedTable):
 
 class GateScreen(ModalScreen[bool | None]):
     """The whole action of one gate: command or change, rule, and the agent's
-    last events. a approves, r rejects, esc closes. Dismissed with the decision:
-    True approve, False reject, None none."""
+    last events. a approves, r rejects, o goes to the agent's tmux pane, esc closes.
+    Dismissed with the decision: True approve, False reject, None none."""
 
     BINDINGS = [
         Binding("escape", "dismiss", "Close", id="close_gate"),
         Binding("a", "approve", "Approve", id="approve_one"),
         Binding("r", "reject", "Reject", id="reject_one"),
+        # A modal screen hides the app's keys: the app's o, here too.
+        Binding("o", "app.reach_agent", "Agent's pane", show=False, id="reach_agent_gate"),
     ]
     DEFAULT_CSS = """
     GateScreen { align: center middle; }
