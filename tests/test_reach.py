@@ -272,3 +272,32 @@ async def test_o_from_the_inbox_and_the_gate_dialog_reaches_the_gates_agent(pod:
             assert isinstance(app.screen, GateScreen)
         await pilot.press("o")
         await until(pilot, lambda: server.active_pane("work") == agent_pane, "the agent's pane to be selected")
+
+
+async def test_o_from_the_budgets_view_reaches_the_budgets_agent(pod: Path, server: Server,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from loomtui.config import BudgetConfig, Config, ConsoleConfig
+    from loomtui.tui.screens.budgets import BudgetsScreen
+    from tests.pods import LIMITS
+
+    console = server.session("work")
+    agent_pane = server.window("work")
+    monkeypatch.setenv("TMUX", f"{server.socket},1,0")
+    monkeypatch.setenv("TMUX_PANE", console)
+    app = build_app(pod, config=Config(console=ConsoleConfig(stall_after=600), budgets=BudgetConfig(limits=LIMITS)))
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.press("b")
+        await until(pilot, lambda: isinstance(app.screen, BudgetsScreen) and app.screen.selected() is not None,
+                    "the budgets view")
+        screen = app.screen
+        for _ in range(40):  # the pod's budget rows: find an agent's
+            if screen.agent_in_view() is not None:
+                break
+            await pilot.press("j")
+        agent_id = screen.agent_in_view()
+        assert agent_id is not None
+        name = app.pod_state.agent(agent_id).name
+        _place_agent(pod, name, agent_pane, server.socket)
+        await app.refresh_state()
+        await pilot.press("o")
+        await until(pilot, lambda: server.active_pane("work") == agent_pane, "the agent's pane to be selected")

@@ -196,6 +196,13 @@ class BudgetsScreen(LoomScreen[None]):
         key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
         return self._rows.get(key)
 
+    def agent_in_view(self) -> int | None:
+        """The agent of the budget under the cursor (the app's `o` reaches its tmux pane)."""
+        budget = self.selected()
+        if budget is None or budget.scope != "agent" or not budget.scope_ref.isdigit():
+            return None
+        return int(budget.scope_ref)
+
     def action_cursor_down(self) -> None:
         self.query_one(DataTable).action_cursor_down()
 
