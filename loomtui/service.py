@@ -187,16 +187,21 @@ class PodService(leases.LeasedWorker):
             except OSError:
                 return None
 
-        config, seen = self.config, stamp()
+        # The first pass reads the file again: it may have changed between the service's
+        # start and this thread's.
+        config, seen = self.config, -1
         while not stop.wait(NOTIFY_EVERY):
             if (now_seen := stamp()) != seen:
                 seen = now_seen
                 try:
-                    config = load_config(self.pod)
+                    fresh = load_config(self.pod)
                 except ConfigError as exc:
                     log.warning("%s; [notify] unchanged", exc)
                 else:
-                    log.info("config.toml changed: notifications %s", "on" if config.notify.outside else "off")
+                    if fresh.notify != config.notify:
+                        log.info("[notify] changed: notifications outside the console %s",
+                                 "on" if fresh.notify.outside else "off")
+                    config = fresh
             try:
                 notify.send_due(self.pod, config, sender=self.holder, now=self.clock())
             except Exception as exc:  # noqa: BLE001 - busy or gone now: the next look tries again

@@ -238,7 +238,7 @@ def test_the_service_reads_notify_again_when_the_config_changes(bare: Path, tmp_
         assert doc["gate_id"] == gate
     finally:
         log = hook_routes.stop_service(service)
-    assert "notifications on" in log
+    assert "notifications outside the console on" in log
     assert len(lines(out)) == 1
 
 
