@@ -327,14 +327,16 @@ def test_a_failing_notifier_does_not_change_the_hooks_answer(tmp_path: Path, rep
     pod = tmp_path / "pod"
     connect(db_path(pod)).close()
     _, script = recorder(tmp_path, fail=True)
-    (pod / "config.toml").write_text(f'[notify]\ncommand = ["{script}"]\n')
+    (pod / "config.toml").write_text(f'[notify]\ncommand = ["{script}"]\nungoverned = false\n')
     proc = start(pod, bash("git push origin auth", repo))
-    wait_for(lambda: rows(pod), "a notification to be claimed")
+    wait_for(lambda: rows(pod), "the gate's notification to be claimed")
     decider = decide_when_ready(pod, approve=False, reason="not today")
     code, answer, _ = finish(proc)
     decider.join()
     assert code == 0 and json.loads(answer) == pre_tool_use("deny", "Rejected by ana: not today")
-    wait_for(lambda: {s for s, _ in rows(pod).values()} == {"failed"}, "the failure to be recorded")
+    [(key, (status, error))] = wait_for(lambda: [r for r in rows(pod).items() if r[1][0] != "sending"],
+                                        "the failure to be recorded")
+    assert key.startswith("gate:") and status == "failed" and "pager is down" in error
 
 
 # -- the console's bell and pop-up --------------------------------------------------------
