@@ -211,7 +211,9 @@ def test_status_json_on_empty_pod(initialised: Path, env: dict[str, str], tmp_pa
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)  # json.loads rejects any second document
     assert set(summary) == {"pod", "store", "store_bytes", "store_db_bytes", "store_wal_bytes", "retention",
-                            "agents", "by_status", "pending_approvals", "ingest", "service", "access"}
+                            "agents", "by_status", "pending_approvals", "ingest", "service", "access",
+                            "notify"}
+    assert summary["notify"] == {"outside": False, "failed_last_day": 0, "last_failure": ""}
     assert summary["service"] == {"holder": None, "answering": False,
                                   "socket": str(initialised / "serve.sock")}
     assert summary["access"] == {"shared": False, "group": None, "mode": "0700", "store_mode": "0600",

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -85,6 +86,7 @@ class LoomApp(App[None]):
         Binding("m", "memory", "Memory", id="memory"),
         Binding("L", "audit", "Audit log", show=False, id="audit"),
         Binding("T", "cycle_theme", "Theme", show=False, id="cycle_theme"),
+        Binding("o", "reach_agent", "Agent's pane", show=False, id="reach_agent"),
     ]
     CSS = """
     Screen { background: $background; }
@@ -317,13 +319,22 @@ class LoomApp(App[None]):
                        markup=markup, **kwargs)
 
     def _announce_new_gates(self, before: PodState, now: PodState) -> None:
-        """A new gate rings the terminal bell and shows a notification."""
+        """A new gate rings the terminal bell and shows a notification, as `[notify]`
+        says: which risks (budget gates: `over_budget`), `bell`, `popup`."""
         known = {gate.id for gate in before.gates}
         fresh = [gate for gate in now.gates if gate.id not in known and gate.id > self._last_gate_seen]
         if not fresh:
             return
         self._last_gate_seen = max(gate.id for gate in fresh)
-        self.bell()
+        wanted = self.config.notify
+        fresh = [gate for gate in fresh
+                 if (wanted.over_budget if gate.risk == "budget" else gate.risk in wanted.gate_risks)]
+        if not fresh:
+            return
+        if wanted.bell:
+            self.bell()
+        if not wanted.popup:
+            return
         for gate in fresh[:3]:
             self.notify(f"{gate.agent_name or 'an agent'}: {gate.summary}  (i opens the inbox)",
                         title=f"Approval needed · {gate.risk}", severity="warning", timeout=8, markup=False)
@@ -408,6 +419,22 @@ class LoomApp(App[None]):
         finally:
             self._beating = False
 
+    async def action_reach_agent(self) -> None:
+        """Switch this supervisor's tmux client to the pane of the agent in view (the
+        screen's `agent_in_view()`), or say why it cannot (loomtui/tmux.py)."""
+        from loomtui.tmux import reach
+
+        in_view = getattr(self.screen, "agent_in_view", None)
+        agent_id = in_view() if callable(in_view) else None
+        agent = self.pod_state.agent(agent_id) if self.pod_state is not None and agent_id is not None else None
+        if agent is None:
+            self.notify("No agent here: choose one in the fleet or the inbox, then o.", timeout=4)
+            return
+        found = await asyncio.to_thread(reach, agent.name, agent.tmux_pane, agent.tmux_socket, os.environ)
+        self.notify(found.message, title="" if found.ok else "Agent's pane",
+                    severity="information" if found.ok else "warning", timeout=4 if found.ok else 10,
+                    markup=False)
+
     def _announce_budgets(self, before: PodState, now: PodState) -> None:
         """A budget crossing the warning level (80 % by default), or its limit, notifies."""
         warn_at = self.config.budgets.warn_at
@@ -420,9 +447,10 @@ class LoomApp(App[None]):
             who = {"pod": "the pod", "repo": b.scope_ref.rsplit("/", 1)[-1]}.get(
                 b.scope, names.get(b.scope_ref, f"agent {b.scope_ref}"))
             if b.fraction >= 1.0 > was:
-                self.notify(f"{who}: {b.describe()}. Its tool calls now wait for approval; "
-                            "b opens Budgets to raise it.", title="Over budget", severity="error",
-                            timeout=10, markup=False)
+                if self.config.notify.popup and self.config.notify.over_budget:  # [notify]
+                    self.notify(f"{who}: {b.describe()}. Its tool calls now wait for approval; "
+                                "b opens Budgets to raise it.", title="Over budget", severity="error",
+                                timeout=10, markup=False)
             elif b.fraction >= warn_at > was:
                 self.notify(f"{who}: {b.describe()}", title="Budget warning", severity="warning",
                             timeout=6, markup=False)

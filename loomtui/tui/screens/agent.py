@@ -117,6 +117,10 @@ class AgentScreen(LoomScreen[None]):
             column.width = self._summary_width()
             table.refresh()
 
+    def agent_in_view(self) -> int | None:
+        """This screen's agent (the app's `o` reaches its tmux pane)."""
+        return self.agent_id
+
     def action_tab(self, tab: str) -> None:
         tabs = self.query_one("#agent-tabs", TabbedContent)
         # Focus leaves the old tab first: TabbedContent shows the pane of whatever holds

@@ -67,13 +67,15 @@ class InboxTable(KeyedTable):
 
 class GateScreen(ModalScreen[bool | None]):
     """The whole action of one gate: command or change, rule, and the agent's
-    last events. a approves, r rejects, esc closes. Dismissed with the decision:
-    True approve, False reject, None none."""
+    last events. a approves, r rejects, o goes to the agent's tmux pane, esc closes.
+    Dismissed with the decision: True approve, False reject, None none."""
 
     BINDINGS = [
         Binding("escape", "dismiss", "Close", id="close_gate"),
         Binding("a", "approve", "Approve", id="approve_one"),
         Binding("r", "reject", "Reject", id="reject_one"),
+        # A modal screen hides the app's keys: the app's o, here too.
+        Binding("o", "app.reach_agent", "Agent's pane", show=False, id="reach_agent_gate"),
     ]
     DEFAULT_CSS = """
     GateScreen { align: center middle; }
@@ -128,6 +130,10 @@ class GateScreen(ModalScreen[bool | None]):
         if action in ("approve", "reject") and self.closed is not None:
             return None  # shown, disabled: nothing is left to decide
         return True
+
+    def agent_in_view(self) -> int | None:
+        """The gate's agent (the app's `o` reaches its tmux pane)."""
+        return self.gate.agent_id
 
     def action_approve(self) -> None:
         self.dismiss(True)
@@ -329,6 +335,13 @@ class ApprovalsScreen(LoomScreen[None]):
         self.query_one("#inbox-header", Static).update(header, layout=False)
 
     # -- deciding ------------------------------------------------------------
+
+    def agent_in_view(self) -> int | None:
+        """The agent of the gate under the cursor (the app's `o` reaches its tmux pane)."""
+        gate_id = self.query_one(InboxTable).cursor_id
+        state = self.app.pod_state
+        gate = next((g for g in state.gates if g.id == gate_id), None) if state is not None else None
+        return gate.agent_id if gate is not None else None
 
     def _chosen(self) -> list[Gate]:
         """The marked gates, else the one under the cursor."""

@@ -373,6 +373,13 @@ class BudgetsScreen(LoomScreen[None]):
         row_id = self.query_one(BudgetTable).cursor_id
         return None if row_id is None else self._rows.get(row_id)
 
+    def agent_in_view(self) -> int | None:
+        """The agent of the budget under the cursor (the app's `o` reaches its tmux pane)."""
+        budget = self.selected()
+        if budget is None or budget.scope != "agent" or not budget.scope_ref.isdigit():
+            return None
+        return int(budget.scope_ref)
+
     def action_edit(self) -> None:
         state = self.selected()
         if state is None:

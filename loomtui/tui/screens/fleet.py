@@ -325,6 +325,10 @@ class FleetScreen(LoomScreen[None]):
 
     # -- actions -----------------------------------------------------------
 
+    def agent_in_view(self) -> int | None:
+        """The agent under the cursor (the app's `o` reaches its tmux pane)."""
+        return self.query_one(FleetTable).cursor_agent_id
+
     @on(FleetTable.RowChosen, "#fleet")
     def _agent_chosen(self, event: FleetTable.RowChosen) -> None:
         event.stop()
