@@ -32,10 +32,13 @@ T = TypeVar("T")
 
 
 class Outcome(NamedTuple):
-    """One decision's result, said for people: done (ok) or why not."""
+    """One decision's result, said for people: done (ok) or why not. `skipped`: not
+    done because the gate was no longer pending (decided elsewhere, expired,
+    cancelled): in a batch that is news, not an error."""
 
     ok: bool
     message: str
+    skipped: bool = False
 
 
 class BudgetChange(NamedTuple):
@@ -116,7 +119,7 @@ class PodActions:
         """Approve or reject gates as this supervisor, one outcome per gate. Conflicts
         (another supervisor was faster, the gate expired) and refusals (not an approver,
         an agent's own gate) are outcomes, never raised."""
-        from loomtui.store.gates import GateError, decide
+        from loomtui.store.gates import GateConflict, GateError, decide
 
         outcomes = []
         with self.connection() as conn:
@@ -132,6 +135,8 @@ class PodActions:
                            seen_hash=gate.content_hash)
                     verb = "Approved" if approve else "Rejected"
                     outcomes.append(Outcome(True, f"{verb} gate {gate.id}: {gate.summary}"))
+                except GateConflict as exc:
+                    outcomes.append(Outcome(False, str(exc), skipped=True))
                 except GateError as exc:
                     outcomes.append(Outcome(False, str(exc)))
         return outcomes
