@@ -468,11 +468,14 @@ class ApprovalsScreen(LoomScreen[None]):
             return
         table = self.query_one(InboxTable)
 
-        def done(reason: str | bool | None = None) -> None:
-            if reason is False or (not approve and not reason):
+        def done(answer: str | bool | None = None) -> None:
+            """The confirmation's answer: a reason (rejecting), True (approving a
+            batch), None (approving one gate, or a cancelled reason), False (no)."""
+            reason = answer if isinstance(answer, str) else ""
+            if answer is False or (not approve and not reason):
                 return  # cancelled
             table.marked -= {g.id for g in gates}
-            self.run_worker(self._decide(gates, approve=approve, reason=reason if isinstance(reason, str) else ""),
+            self.run_worker(self._decide(gates, approve=approve, reason=reason),
                             group="decide", exit_on_error=False)
 
         what = call_summary(gates[0]) if len(gates) == 1 else describe_batch(gates)
