@@ -63,7 +63,7 @@ class InboxTable(KeyedTable):
 
     BINDINGS = [
         Binding("space", "toggle_mark", "Mark", id="select"),
-        Binding("x", "toggle_mark(True)", "Mark, next", id="select_next"),
+        Binding("x", "toggle_mark(True)", "Mark, next", show=False, id="select_next"),
     ]
 
     class MarksChanged(Message):
