@@ -12,7 +12,7 @@ import pytest
 
 from loomtui.hooks.gatekeeper import Action, gatekeep
 from loomtui.store.db import connect, db_path
-from loomtui.store.gates import create_gate, decide, get_gate, list_gates
+from loomtui.store.gates import Gate, create_gate, decide, get_gate, list_gates
 from loomtui.tui.inbox import GateFilter, describe_batch, shape
 from loomtui.tui.screens.approvals import ApprovalsScreen, BatchConfirm, GateScreen, InboxTable
 from loomtui.tui.screens.reason import ReasonModal
@@ -96,13 +96,11 @@ def group_row(app, text: str) -> int:
 
 
 def test_shape_keeps_what_decides_alike_and_stars_the_rest() -> None:
-    def gate(command: str):
-        conn_free = dict(id=1, agent_id=None, agent_name="a", created_at=0.0, expires_at=1.0,
-                         status="pending", tool="Bash", action={"command": command}, summary=command,
-                         rule="r", risk="high", content_hash="", approved_hash=None, claimed_by=None,
-                         claimed_at=None, decided_by=None, decided_at=None, reason=None, waiter_pid=None)
-        from loomtui.store.gates import Gate
-        return Gate(**conn_free)
+    def gate(command: str) -> Gate:
+        return Gate(id=1, agent_id=None, agent_name="a", created_at=0.0, expires_at=1.0,
+                    status="pending", tool="Bash", action={"command": command}, summary=command,
+                    rule="r", risk="high", content_hash="", approved_hash=None, claimed_by=None,
+                    claimed_at=None, decided_by=None, decided_at=None, reason=None, waiter_pid=None)
 
     assert shape(gate("git push origin auth")) == "git push origin *"
     assert shape(gate("git -C /srv/shop push --force origin cart")) == "git push --force origin *"
