@@ -297,8 +297,10 @@ class KeyedTable(CursorView):
 
     def on_click(self, event: events.Click) -> None:
         if event.y < 1:
+            # KeyedTable's own message, by name: a subclass may have a HeaderClicked of its own
+            # (textual calls each class's on_click along the MRO).
             if (key := self.column_at(event.x)) is not None:
-                self.post_message(self.HeaderClicked(self, key))
+                self.post_message(KeyedTable.HeaderClicked(self, key))
             return
         index = self.scroll_offset.y + event.y - 1
         if index >= len(self._ids):
