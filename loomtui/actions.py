@@ -33,10 +33,13 @@ T = TypeVar("T")
 
 
 class Outcome(NamedTuple):
-    """One decision's result, said for people: done (ok) or why not."""
+    """One decision's result, said for people: done (ok) or why not. `skipped`: not
+    done because the gate was no longer pending (decided elsewhere, expired,
+    cancelled): in a batch that is news, not an error."""
 
     ok: bool
     message: str
+    skipped: bool = False
 
 
 class BudgetChange(NamedTuple):
@@ -126,7 +129,7 @@ class PodActions:
         decided only with `override_claims` (the supervisor confirmed); else its outcome
         says who claims it."""
         from loomtui.store import presence
-        from loomtui.store.gates import GateError, decide, get_gate
+        from loomtui.store.gates import GateConflict, GateError, decide, get_gate
 
         outcomes = []
         with self.connection() as conn:
@@ -149,6 +152,8 @@ class PodActions:
                     self.decided_here.add(gate.id)
                     verb = "Approved" if approve else "Rejected"
                     outcomes.append(Outcome(True, f"{verb} gate {gate.id}: {gate.summary}"))
+                except GateConflict as exc:
+                    outcomes.append(Outcome(False, str(exc), skipped=True))
                 except GateError as exc:
                     outcomes.append(Outcome(False, str(exc)))
         return outcomes

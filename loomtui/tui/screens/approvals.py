@@ -1,9 +1,16 @@
 """ApprovalsScreen: the fleet-wide inbox of gated actions, ranked by risk, then age.
 
-Bindings: j/k move, a approve, r reject (asks for a reason), space selects for
-a batch decision, enter shows the whole action, c claims ("I'm on it") or gives
-one's own claim up, esc back. A decision is one conditional update in the store:
-if another supervisor was faster, the notification says who decided and when.
+Bindings: j/k move, a approve, r reject (asks for a reason), space marks the row for
+a batch decision (x marks and moves down), / filters, v groups alike gates (by rule
+and command shape), enter shows the whole action (on a group: opens or closes it),
+c claims ("I'm on it") or gives one's own claim up, esc clears the filter, then goes back. A click on a column's
+header sorts by it; a second click reverses.
+
+Deciding more than one gate (the marked ones, or a group under the cursor) asks to
+confirm first, naming how many and what. Each decision is one conditional update in
+the store: if another supervisor was faster, the notification says who decided and
+when; in a batch such a gate is counted as skipped.
+
 Deciding (or claiming) a gate someone else claims asks first; an open gate dialog
 closes its deciding at once when someone else decides the gate.
 """
@@ -15,7 +22,7 @@ import json
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.message import Message
 from textual.screen import ModalScreen
@@ -25,6 +32,16 @@ from loomtui.store.gates import Gate, who_decided
 from loomtui.store.presence import Claim
 from loomtui.text import printable
 from loomtui.tui import model
+from loomtui.tui.inbox import (
+    SORTABLE,
+    GateFilter,
+    Group,
+    budget_note,
+    call_summary,
+    describe_batch,
+    group_gates,
+    sort_key,
+)
 from loomtui.tui.model import PodState
 from loomtui.tui.online import claim_label, with_online
 from loomtui.tui.screens.base import LoomScreen
@@ -47,9 +64,13 @@ NARROW_DROP = {"place", "claimed"}  # under 110 columns (a claim then leads the 
 
 
 class InboxTable(KeyedTable):
-    """Pending gates. j/k move, space selects, enter shows the action."""
+    """Pending gates (and, grouped, a row per group). j/k move, space marks in place,
+    x marks and moves down, enter shows the action."""
 
-    BINDINGS = [Binding("space", "toggle_mark", "Select", id="select")]
+    BINDINGS = [
+        Binding("space", "toggle_mark", "Mark", id="select"),
+        Binding("x", "toggle_mark(True)", "Mark, next", show=False, id="select_next"),
+    ]
 
     class MarksChanged(Message):
         """The gates selected for a batch decision changed (`marked`)."""
@@ -57,12 +78,51 @@ class InboxTable(KeyedTable):
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.marked: set[int] = set()
+        self.groups: dict[int, tuple[int, ...]] = {}  # a group row's id -> its gates' ids
 
-    def action_toggle_mark(self) -> None:
-        if (gate_id := self.cursor_id) is not None:
-            self.marked ^= {gate_id}
+    def action_toggle_mark(self, move: bool = False) -> None:
+        """Mark the gate under the cursor (a group row: all its gates), or unmark it;
+        the cursor stays unless `move`."""
+        if (row_id := self.cursor_id) is not None:
+            ids = set(self.groups.get(row_id, (row_id,)))
+            self.marked = self.marked - ids if ids <= self.marked else self.marked | ids
             self.post_message(self.MarksChanged())
-            self.action_cursor_down()
+            if move:
+                self.action_cursor_down()
+
+
+class BatchConfirm(ModalScreen[bool]):
+    """Asks before a decision on more than one gate: says how many and what.
+    enter or y confirms, esc or n cancels."""
+
+    BINDINGS = [
+        Binding("enter,y", "confirm", "Confirm", id="confirm_batch"),
+        Binding("escape,n", "cancel", "Cancel", id="cancel_batch"),
+    ]
+    DEFAULT_CSS = """
+    BatchConfirm { align: center middle; }
+    BatchConfirm > Vertical {
+        width: 72; max-width: 95%; height: auto; border: round $warning;
+        background: $surface; padding: 0 1;
+    }
+    BatchConfirm Label { width: 100%; }
+    BatchConfirm #batch-hint { color: $text-muted; }
+    """
+
+    def __init__(self, question: str) -> None:
+        super().__init__()
+        self.question = question
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(printable(self.question), id="batch-question")
+            yield Label("enter or y: yes · esc or n: no", id="batch-hint")
+
+    def action_confirm(self) -> None:
+        self.dismiss(True)
+
+    def action_cancel(self) -> None:
+        self.dismiss(False)
 
 
 class GateScreen(ModalScreen[bool | None]):
@@ -195,6 +255,9 @@ def describe(gate: Gate) -> Content:
     parts.append((f"Gate {gate.id}  ", "bold"))
     parts.append((f"{gate.risk}", _risk_style(gate.risk)))
     parts.append(printable(f"  rule {gate.rule or '-'}  agent {gate.agent_name or '?'}") + "\n\n")
+    if note := budget_note(gate):
+        parts.append((printable(f"Over budget, this call waits: {note}; approve it or raise "
+                                "the budget") + "\n\n", "$budget-critical"))
     action = gate.action or {}
     if gate.tool == "Bash" and isinstance(action.get("command"), str):
         parts.append(("$ ", "dim"))
@@ -241,35 +304,90 @@ def _risk_style(risk: str) -> str:
 def _summary_cell(gate: Gate) -> Cell:
     """The action, after the gate's governance note when its agent ran ungoverned
     ("⚠ no sandbox · bypassPermissions  git push ..."): first, so a long command
-    cannot push it out of sight."""
-    summary = gate.summary if gate.tool == "Bash" else f"{gate.tool} {gate.summary}"
-    if not gate.governance:
-        return Cell(summary)
-    note = "⚠ " + printable(gate.governance)
-    return Cell(f"{note}  {printable(summary)}",
-                spans=((0, len(note), "bold $risk-high"),))
+    cannot push it out of sight. A budget gate shows the call that waits, then the
+    budget it is over, dim."""
+    call = call_summary(gate)
+    parts: list[tuple[str, str]] = []
+    if gate.governance:
+        parts.append(("⚠ " + printable(gate.governance), "bold $risk-high"))
+    parts.append((printable(call if gate.tool == "Bash" else f"{gate.tool} {call}"), ""))
+    if note := budget_note(gate):
+        parts.append(("· " + printable(note), "dim"))
+    text, spans, at = "", [], 0
+    for part, style in parts:
+        if text:
+            text += "  "
+            at += 2
+        text += part
+        if style:
+            spans.append((at, at + len(part), style))
+        at += len(part)
+    return Cell(text, spans=tuple(spans))
+
+
+def _group_cells(group: Group, gates_marked: set[int], expanded: bool,
+                 place: dict[int, str], now: float) -> dict[str, Cell]:
+    """A group's row: how many gates of which shape and rule, the worst risk, the
+    oldest age and the soonest expiry; marked ● when all its gates are, ◐ when some."""
+    ids = {g.id for g in group.gates}
+    mark = "●" if ids <= gates_marked else "◐" if ids & gates_marked else ""
+    agents = {g.agent_name or "?" for g in group.gates}
+    places = {place.get(g.id, "") for g in group.gates}
+    count = f"{len(group.gates)}×"
+    opener = "▾" if expanded else "▸"
+    text = f"{opener} {count} {group.shape}  · rule {group.rule or '-'}"
+    return {
+        "mark": Cell(mark, "bold"),
+        "risk": Cell(group.risk, _risk_style(group.risk)),
+        "agent": Cell(agents.pop() if len(agents) == 1 else f"{len(agents)} agents", "bold"),
+        "place": Cell(places.pop() if len(places) == 1 else f"{len(places)} places"),
+        "summary": Cell(text, "bold", spans=((2, 2 + len(count), "$agent-waiting"),)),
+        "age": Cell(model.age(now - min(g.created_at for g in group.gates)), justify="right"),
+        "expires": Cell(model.countdown(min(g.expires_at for g in group.gates) - now), justify="right"),
+        "claimed": Cell(""),
+    }
 
 
 class ApprovalsScreen(LoomScreen[None]):
-    """The inbox. a approve, r reject, space select, enter details, c claim, esc back."""
+    """The inbox. a approve, r reject, space mark, x mark and move, / filter, v group,
+    enter details, c claim, esc back."""
 
     AUTO_FOCUS = "#inbox"
     BINDINGS = [
         Binding("a", "approve", "Approve", id="approve"),
         Binding("r", "reject", "Reject", id="reject"),
         Binding("c", "claim", "Claim", id="claim"),
-        Binding("escape", "app.pop_screen", "Back", id="back_from_inbox"),
+        Binding("slash", "filter", "Filter", id="inbox_filter"),
+        Binding("v", "toggle_groups", "Group", id="inbox_group"),
+        Binding("escape", "back", "Back", id="back_from_inbox"),
     ]
     DEFAULT_CSS = """
     #inbox-header { height: 1; padding: 0 1; background: $panel; }
+    #inbox-filter-bar { height: auto; display: none; }
+    #inbox-filter-bar.-active { display: block; }
+    #inbox-filter-bar Input { border: none; height: 1; padding: 0 1; background: $surface; }
     InboxTable { height: 1fr; }
     #inbox-empty { height: 1fr; content-align: center middle; color: $text-muted; display: none; }
     ApprovalsScreen.-empty #inbox-empty { display: block; }
     ApprovalsScreen.-empty InboxTable { display: none; }
     """
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate_filter = GateFilter()
+        self.grouped = False
+        self.expanded: set[tuple[str, str]] = set()  # groups shown with their gates
+        self.sort_column: str | None = None  # None: the inbox's order (risk, then age)
+        self.sort_reverse = False
+        self._group_ids: dict[tuple[str, str], int] = {}  # group key -> its row id (< 0, stable)
+        self._groups: dict[int, Group] = {}  # group row id -> the group, as last drawn
+        self._shown: dict[int, Gate] = {}  # the gates drawn, by id
+
     def compose(self) -> ComposeResult:
         yield Static(id="inbox-header")
+        with Horizontal(id="inbox-filter-bar"):
+            yield Input(placeholder="filter: words, or agent: repo: rule: risk: tool: command:",
+                        id="inbox-filter")
         yield InboxTable(id="inbox")
         yield Static("Nothing waits for a decision. New gates ring the bell and show here.",
                      id="inbox-empty")
@@ -290,6 +408,10 @@ class ApprovalsScreen(LoomScreen[None]):
     def _layout(self) -> None:
         width = self.size.width or self.app.size.width
         columns = [c for c in COLUMNS if width >= 110 or c.key not in NARROW_DROP]
+        if self.sort_column is not None:  # the sorted column's header says which way
+            arrow = " ↓" if self.sort_reverse else " ↑"
+            columns = [Column(c.key, c.label + arrow, c.width, c.justify) if c.key == self.sort_column
+                       else c for c in columns]
         self.query_one(InboxTable).set_columns(columns, KeyedTable.flex_width(width, columns))
 
     def show_state(self, state: PodState) -> None:
@@ -300,39 +422,124 @@ class ApprovalsScreen(LoomScreen[None]):
     def _marks_changed(self) -> None:
         self.redraw()
 
+    def _visible(self, state: PodState) -> tuple[list[Gate], dict[int, str]]:
+        """The gates the filter lets through, in the chosen order, and each one's place."""
+        places = {}
+        for gate in state.gates:
+            agent = state.agent(gate.agent_id) if gate.agent_id is not None else None
+            places[gate.id] = model.place(agent) if agent else ""
+        gates = [g for g in state.gates if self.gate_filter.matches(g, places[g.id])]
+        if self.sort_column is not None:
+            gates.sort(key=sort_key(self.sort_column, lambda g: places[g.id]), reverse=self.sort_reverse)
+        return gates, places
+
+    def _group_id(self, key: tuple[str, str]) -> int:
+        if key not in self._group_ids:
+            self._group_ids[key] = -1 - len(self._group_ids)
+        return self._group_ids[key]
+
     def redraw(self) -> None:
         state = self.app.pod_state
         if state is None:
             return
         table = self.query_one(InboxTable)
-        table.marked &= {g.id for g in state.gates}
+        gates, places = self._visible(state)
+        self._shown = {g.id: g for g in gates}
+        table.marked &= self._shown.keys()  # marks are on what is shown: what a batch decides
         keys = [c.key for c in table.column_layout]
         narrow = "claimed" not in keys
         rows = []
-        for gate in state.gates:
+
+        def gate_row(gate: Gate) -> tuple[int, tuple[Cell, ...]]:
             claim = self.app.claim_of(gate)
             claimed = claim_label(claim, state.now, mine=claim is not None and self.app.holds(claim))
-            agent = state.agent(gate.agent_id) if gate.agent_id is not None else None
             values = {
                 "mark": Cell("●" if gate.id in table.marked else "", "bold", row_id=gate.id),
                 "risk": Cell(gate.risk, _risk_style(gate.risk)),
                 "agent": Cell(gate.agent_name or "?"),
-                "place": Cell(model.place(agent) if agent else ""),
+                "place": Cell(places[gate.id]),
                 "summary": _claimed_first(claimed, _summary_cell(gate)) if narrow and claimed
                 else _summary_cell(gate),
                 "age": Cell(model.age(state.now - gate.created_at), justify="right"),
                 "expires": Cell(model.countdown(gate.expires_at - state.now), justify="right"),
                 "claimed": Cell(claimed, "italic"),
             }
-            rows.append((gate.id, tuple(values[k] for k in keys)))
+            return gate.id, tuple(values[k] for k in keys)
+
+        self._groups = {}
+        groups = group_gates(gates) if self.grouped else []
+        if self.grouped:
+            for group in groups:
+                row_id = self._group_id(group.key)
+                self._groups[row_id] = group
+                expanded = group.key in self.expanded
+                values = _group_cells(group, table.marked, expanded, places, state.now)
+                rows.append((row_id, tuple(values[k] for k in keys)))
+                if expanded:
+                    rows += [gate_row(g) for g in group.gates]
+        else:
+            rows = [gate_row(g) for g in gates]
+        table.groups = {row_id: tuple(g.id for g in group.gates) for row_id, group in self._groups.items()}
         table.show(rows)
         self.set_class(not rows, "-empty")
+        empty = ("No pending gate matches the filter; esc clears it." if state.gates else
+                 "Nothing waits for a decision. New gates ring the bell and show here.")
+        self.query_one("#inbox-empty", Static).update(empty)
+        shown = f"{len(gates)} of {len(state.gates)} pending" if self.gate_filter else \
+            f"{len(state.gates)} pending"
         header = Content.assemble(
-            ("Approvals ", "bold"), (f"{len(rows)} pending", "$agent-waiting"),
+            ("Approvals ", "bold"), (shown, "$agent-waiting"),
+            (f"  {len(groups)} kinds", "bold") if self.grouped else "",
             (f"  {len(table.marked)} selected", "bold") if table.marked else "",
             (f"   · {self.app.supervisor}", "bold"))
         header = with_online(header, self.app.others_online(), (self.size.width or self.app.size.width) - 2)
         self.query_one("#inbox-header", Static).update(header, layout=False)
+
+    # -- filtering, grouping, sorting ------------------------------------------
+
+    def action_filter(self) -> None:
+        self.query_one("#inbox-filter-bar").add_class("-active")
+        self.query_one("#inbox-filter", Input).focus()
+
+    def action_back(self) -> None:
+        """esc: clears the filter when there is one, else goes back."""
+        bar = self.query_one("#inbox-filter-bar")
+        field = self.query_one("#inbox-filter", Input)
+        if field.value or bar.has_class("-active"):
+            field.value = ""  # the Changed handler redraws
+            bar.remove_class("-active")
+            self.query_one(InboxTable).focus()
+            return
+        self.app.pop_screen()
+
+    @on(Input.Changed, "#inbox-filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.gate_filter = GateFilter.parse(event.value)
+        self.redraw()
+
+    @on(Input.Submitted, "#inbox-filter")
+    def _filter_submitted(self, event: Input.Submitted) -> None:
+        if not event.value:
+            self.query_one("#inbox-filter-bar").remove_class("-active")
+        self.query_one(InboxTable).focus()
+
+    def action_toggle_groups(self) -> None:
+        self.grouped = not self.grouped
+        self.redraw()
+        self.notify("Grouped by rule and command shape" if self.grouped else "One row per gate",
+                    timeout=2)
+
+    @on(KeyedTable.HeaderClicked, "#inbox")
+    def _header_clicked(self, event: KeyedTable.HeaderClicked) -> None:
+        event.stop()
+        if event.column_key not in SORTABLE:
+            return
+        if event.column_key == self.sort_column:
+            self.sort_reverse = not self.sort_reverse
+        else:
+            self.sort_column, self.sort_reverse = event.column_key, False
+        self._layout()
+        self.redraw()
 
     # -- deciding ------------------------------------------------------------
 
@@ -344,13 +551,15 @@ class ApprovalsScreen(LoomScreen[None]):
         return gate.agent_id if gate is not None else None
 
     def _chosen(self) -> list[Gate]:
-        """The marked gates, else the one under the cursor."""
-        state = self.app.pod_state
+        """The marked gates, else the group under the cursor, else its gate."""
         table = self.query_one(InboxTable)
-        if state is None:
-            return []
-        ids = table.marked or ({table.cursor_id} if table.cursor_id is not None else set())
-        return [g for g in state.gates if g.id in ids]
+        if table.marked:
+            return [g for g in self._shown.values() if g.id in table.marked]
+        row_id = table.cursor_id
+        if row_id in self._groups:
+            return list(self._groups[row_id].gates)
+        gate = self._shown.get(row_id) if row_id is not None else None
+        return [gate] if gate is not None else []
 
     def action_approve(self) -> None:
         self.decide(self._chosen(), approve=True)
@@ -364,7 +573,9 @@ class ApprovalsScreen(LoomScreen[None]):
         return [(g, c) for g, c in claims if c is not None and not self.app.holds(c)]
 
     def decide(self, gates: list[Gate], *, approve: bool) -> None:
-        """Decide `gates`; when someone else claims any of them, ask first."""
+        """Decide `gates`; when someone else claims any of them, ask first; more than
+        one is confirmed first (a rejection's reason modal is its confirmation), naming
+        how many and what."""
         if not gates:
             return
         if claimed := self._claimed_by_others(gates):
@@ -381,25 +592,51 @@ class ApprovalsScreen(LoomScreen[None]):
     def _decide_confirmed(self, gates: list[Gate], *, approve: bool, override: bool = True) -> None:
         table = self.query_one(InboxTable)
 
-        def done(reason: str | None = None) -> None:
-            if not approve and not reason:
+        def done(answer: str | bool | None = None) -> None:
+            """The confirmation's answer: a reason (rejecting), True (approving a
+            batch), None (approving one gate, or a cancelled reason), False (no)."""
+            reason = answer if isinstance(answer, str) else ""
+            if answer is False or (not approve and not reason):
                 return  # cancelled
             table.marked -= {g.id for g in gates}
-            self.run_worker(self._decide(gates, approve=approve, reason=reason or "", override=override),
+            self.run_worker(self._decide(gates, approve=approve, reason=reason, override=override),
                             group="decide", exit_on_error=False)
 
-        if approve:
+        what = call_summary(gates[0]) if len(gates) == 1 else describe_batch(gates)
+        if approve and len(gates) == 1:
             done()
+        elif approve:
+            self.app.push_screen(BatchConfirm(f"Approve {what}?"), done)
         else:
-            what = gates[0].summary if len(gates) == 1 else f"{len(gates)} gated actions"
             hint = "The agent sees this reason and can adapt."
+            if len(gates) > 1:
+                hint = f"Every one of the {len(gates)} agents' calls is rejected with this reason."
             self.app.push_screen(GateReasonModal(gates, "Reject", what, hint=hint), done)
 
     async def _decide(self, gates: list[Gate], *, approve: bool, reason: str, override: bool = False) -> None:
-        for ok, message in await self.actions.decide_gates(gates, approve=approve, reason=reason,
-                                                            override_claims=override):
-            self.notify(message, severity="information" if ok else "error", timeout=3 if ok else 8,
-                        markup=False)  # quotes the gate's summary
+        outcomes = await self.actions.decide_gates(gates, approve=approve, reason=reason,
+                                                   override_claims=override)
+        if len(gates) == 1:
+            for outcome in outcomes:
+                severity = "information" if outcome.ok else "warning" if outcome.skipped else "error"
+                self.notify(outcome.message, severity=severity, timeout=3 if outcome.ok else 8,
+                            markup=False)  # quotes the gate's summary
+            return
+        if not outcomes:
+            return  # the store failed: reported by the pod handle
+        done = sum(1 for o in outcomes if o.ok)
+        skipped = [o.message for o in outcomes if o.skipped]
+        verb = "Approved" if approve else "Rejected"
+        text = f"{verb} {done} of {len(gates)} gates"
+        if skipped:  # decided elsewhere meanwhile (or expired): news, not a failure
+            text += f"; skipped {len(skipped)} no longer pending: " + "; ".join(skipped[:3])
+            if len(skipped) > 3:
+                text += f"; and {len(skipped) - 3} more"
+        self.notify(text, severity="information" if done or not skipped else "warning",
+                    timeout=4 if not skipped else 8, markup=False)
+        for outcome in outcomes:
+            if not outcome.ok and not outcome.skipped:
+                self.notify(outcome.message, severity="error", timeout=8, markup=False)
 
     def action_claim(self) -> None:
         """c: claim the chosen gates, or give up one's own claims on them; taking over
@@ -429,8 +666,11 @@ class ApprovalsScreen(LoomScreen[None]):
     @on(KeyedTable.RowChosen, "#inbox")
     def _chosen_row(self, event: KeyedTable.RowChosen) -> None:
         event.stop()
-        state = self.app.pod_state
-        gate = next((g for g in state.gates if g.id == event.row_id), None) if state else None
+        if (group := self._groups.get(event.row_id)) is not None:
+            self.expanded ^= {group.key}  # enter on a group opens or closes it
+            self.redraw()
+            return
+        gate = self._shown.get(event.row_id)
         if gate is not None:
             self.app.push_screen(GateScreen(gate), lambda approve: self._gate_closed(gate, approve))
 
