@@ -189,3 +189,35 @@ def test_memory_snapshot_narrow(snap_compare, memory_pod: Path) -> None:
         await open_memory(pilot)
 
     assert snap_compare(build_app(memory_pod), terminal_size=(80, 24), run_before=open_it)
+
+
+LONG_TITLE = "Never run migrations on the shared staging database by hand"  # 59 characters
+
+
+@pytest.mark.parametrize(("size", "whole"), [((120, 40), True), ((80, 24), False), ((160, 48), False)])
+async def test_titles_get_the_room_the_other_columns_leave(memory_pod: Path, size, whole) -> None:
+    """At 120 columns titles were cut to ~20 characters (the entry beside the list took 35 %).
+    Now the entry goes under the list below 150 columns, and on a narrow list scope and author
+    (in the entry's details too) give their room to the title; nothing scrolls sideways."""
+    from tests.test_control_chars import screen_text
+
+    conn = connect(db_path(memory_pod))
+    mem.add(conn, kind="warning", title=LONG_TITLE, body="Ask in #db first.", tags="db", scope="pod",
+            author=mem.supervisor("ana"), now=NOW - 60)
+    conn.close()
+    app = build_app(memory_pod)
+    async with app.run_test(size=size) as pilot:
+        screen = await open_memory(pilot)
+        table = screen.query_one("#memory-list", DataTable)
+        assert table.virtual_size.width <= table.scrollable_content_region.width
+        line = next(line for line in screen_text(app).splitlines() if "Never run migrations" in line)
+        shown = line[table.region.x:table.region.right]
+        if whole:
+            assert LONG_TITLE in shown
+        else:
+            assert LONG_TITLE[:44] in shown and "…" in shown  # 45 of 59 characters, then cut
+        assert "warning" in shown and "active" in shown  # kind and status stay
+        if size[0] < 100:
+            assert [c.value for c in table.columns] == ["kind", "title", "age", "status"]
+        else:
+            assert "ana" in shown  # the author too

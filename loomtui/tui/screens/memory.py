@@ -150,34 +150,56 @@ class MemoryScreen(LoomScreen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.set_class((self.size.width or self.app.size.width) < self.NARROW, "-narrow")
-        table = self.query_one("#memory-list", DataTable)
-        for key, label, width in (("kind", "Kind", 10), ("title", "Title", self._title_width()),
-                                  ("scope", "Scope", 8), ("author", "Author", 12), ("age", "Age", 4),
-                                  ("status", "Status", 9)):
-            table.add_column(label, key=key, width=width)
-        table.focus()
+        self._fit_columns()
+        self.query_one("#memory-list", DataTable).focus()
         self.reload()
 
-    NARROW = 110  # below this the entry goes under the list, not beside it
+    # Beside the list the entry takes 35 %: only from this width does that leave the title
+    # 40 columns or more (at 120 it left 21: titles cut to ~20 characters). Below it the
+    # entry goes under the list, which takes the whole width.
+    NARROW = 150
+    # (key, label, width); the title's width (None) is what the others leave. Scope and
+    # author are in the entry's details too: on a list narrower than WIDE_LIST they go first.
+    COLUMNS = (("kind", "Kind", 10), ("title", "Title", None), ("scope", "Scope", 8),
+               ("author", "Author", 12), ("age", "Age", 4), ("status", "Status", 10))
+    OPTIONAL = ("scope", "author")
+    WIDE_LIST = 100
 
-    def _title_width(self) -> int:
-        """The title takes what the list's other columns leave (6 columns, 2 cells of
-        padding each, and the scrollbar)."""
+    def _list_width(self) -> int:
         width = self.size.width or self.app.size.width
-        if width >= self.NARROW:
-            width = int(width * 0.65)
-        return max(12, width - (10 + 8 + 12 + 4 + 9) - 6 * 2 - 2)
+        return int(width * 0.65) if width >= self.NARROW else width
 
-    def on_resize(self) -> None:
+    def _columns(self) -> list[tuple[str, str, int]]:
+        """The list's columns at the screen's width, the title's width worked out: the list's
+        width less the other columns, 2 cells of padding each, and the scrollbar."""
+        width = self._list_width()
+        shown = [c for c in self.COLUMNS if width >= self.WIDE_LIST or c[0] not in self.OPTIONAL]
+        rest = sum(w for _k, _l, w in shown if w is not None) + 2 * len(shown) + 2
+        return [(k, label, w if w is not None else max(12, width - rest)) for k, label, w in shown]
+
+    def _fit_columns(self) -> None:
+        """Columns for the current width: the title's width updated in place; when the set of
+        columns changes, the table is rebuilt and filled again."""
         from textual.widgets.data_table import ColumnKey
 
         self.set_class((self.size.width or self.app.size.width) < self.NARROW, "-narrow")
         table = self.query_one("#memory-list", DataTable)
-        column = table.columns.get(ColumnKey("title"))
-        if column is not None and column.width != self._title_width():
-            column.width = self._title_width()
+        columns = self._columns()
+        if [k for k, _l, _w in columns] != [c.value for c in table.columns]:
+            table.clear(columns=True)
+            for key, label, width in columns:
+                table.add_column(label, key=key, width=width)
+            if self.entries:
+                self._fill(self._shown)
+            return
+        title = table.columns[ColumnKey("title")]
+        width = dict((k, w) for k, _l, w in columns)["title"]
+        if title.width != width:
+            title.width = width
             table.refresh()
+
+    def on_resize(self) -> None:
+        self._fit_columns()
 
     # -- loading ----------------------------------------------------------------------
 
@@ -207,9 +229,10 @@ class MemoryScreen(LoomScreen[None]):
                             "superseded": "dim"}.get(e.status, "")
             # A str cell is markup to DataTable: what agents wrote goes in as plain, escaped Text.
             scope = e.scope if e.scope == "pod" else f"{e.scope}:{_short(e.scope_ref)}"
-            rows.append((str(e.id), (Cell(e.kind, row_id=e.id), title, Text(printable(scope)),
-                                     Text(printable(e.author)), model.age(now - e.updated_at),
-                                     Cell(e.status, status_style, justify="default"))))
+            cells = {"kind": Cell(e.kind, row_id=e.id), "title": title, "scope": Text(printable(scope)),
+                     "author": Text(printable(e.author)), "age": model.age(now - e.updated_at),
+                     "status": Cell(e.status, status_style, justify="default")}
+            rows.append((str(e.id), tuple(cells[c.value] for c in table.columns)))
         sync_rows(table, rows, "kind", cursor=str(keep) if keep is not None else None)
         self._header()
         self.show_entry(self._current())
