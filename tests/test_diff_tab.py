@@ -250,7 +250,7 @@ async def test_the_file_list_keeps_to_its_side_at_80_and_160_columns(tmp_path: P
         assert "File" in left[0] and "+/-" in left[0]
         shown = {row.split()[0]: row for row in left[1:]}
         assert set(shown) == {"A", "M"}
-        rows = dict(zip((files.get_row_at(i)[1].plain for i in range(files.row_count)), left[1:]))
+        rows = dict(zip((files.get_row_at(i)[1].plain for i in range(files.row_count)), left[1:], strict=True))
         long_row = next(row for label, row in rows.items() if label.endswith("/stripe_hooks.py"))
         assert re.search(r"/stripe_hooks\.py +\+123 −0$", long_row.rstrip()), long_row
         if size[0] >= 160:

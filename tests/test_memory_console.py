@@ -243,9 +243,10 @@ async def edit_in(pilot, title: str, body: str | None = None) -> EntryModal:
 
 def second_console(pod: Path):
     """Another supervisor's console on the same pod (sam)."""
+    from datetime import UTC
+
     from loomtui.config import Config, ConsoleConfig
     from loomtui.tui.app import make_app
-    from datetime import UTC
 
     return make_app(pod, Config(console=ConsoleConfig(stall_after=600)), clock=lambda: NOW, tz=UTC,
                     live=False, theme="loom-dark", supervisor="sam")

@@ -24,7 +24,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-
 # Where a session compacts: the agents' auto-compaction starts short of the model's window
 # (Claude's 200k, gpt-5-codex's 272k); the summary that replaces the history is this long.
 COMPACT_AT = {"claude": 160_000, "codex": 220_000}

@@ -189,7 +189,7 @@ class DiffTab(Vertical):
         table.add_column("", key="status", width=1)
         table.add_column("File", key="path", width=path_width)
         table.add_column("+/-", key="stat", width=max(3, stat_width))
-        for f, stat in zip(files, stats):
+        for f, stat in zip(files, stats, strict=True):
             name = printable(f.path if not f.old_path else f"{f.old_path} → {f.path}")
             mark = ((0, 2, "$risk-high"),) if f.path in clashes else ()
             shown = _fit_left(name, path_width - (2 if mark else 0))
