@@ -319,6 +319,17 @@ class PodActions:
 
         return self.run(lambda conn: mem.history(conn, entry_id))
 
+    def memory_entry(self, entry_id: int) -> tuple[Entry | None, Change | None]:
+        """The entry as it is now and its latest change (who made it, when), e.g. to show
+        what someone else saved while this supervisor was editing it."""
+        from loomtui.memory import entries as mem
+
+        def read(conn: sqlite3.Connection) -> tuple[Entry | None, Change | None]:
+            changes = mem.history(conn, entry_id)
+            return mem.get(conn, entry_id), max(changes, key=lambda c: c.version, default=None)
+
+        return self.run(read)
+
     def add_memory(self, values: dict) -> MemoryOutcome:
         """A new entry as this supervisor (kinds the config sends to review are proposed)."""
         from loomtui.memory import entries as mem

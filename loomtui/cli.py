@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: the reader of our output left
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -266,6 +267,34 @@ def main(argv: Sequence[str] | None = None) -> int:
         from loomtui.commands import hook
 
         return hook.main(argv[1])
+    try:
+        try:
+            return _dispatch(argv)
+        finally:
+            # The reader may have left (`loomtui diff NAME | head -1`): find out here, where it
+            # is handled, not in the interpreter's last flush ("Exception ignored ... Broken pipe",
+            # exit 120) once main has returned. Output smaller than the buffer meets it only here.
+            if sys.stdout is not None:
+                sys.stdout.flush()
+    except BrokenPipeError:
+        return _reader_left()
+
+
+def _reader_left() -> int:
+    """`loomtui gates --all | head`: the reader closed the pipe. Point stdout at /dev/null so
+    the interpreter's final flush cannot raise again, and exit 141 (128 + SIGPIPE), what the
+    shell reports for `cat` or `git` killed by SIGPIPE, with nothing on stderr. (Not SIGPIPE's
+    default action itself: the console and the pod service write to sockets, where a peer
+    that leaves must not kill the process.)"""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return EXIT_BROKEN_PIPE
+
+
+def _dispatch(argv: list[str]) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.version:
@@ -292,11 +321,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_ERROR
     except KeyboardInterrupt:
         return 130
-    except BrokenPipeError:
-        # `loomtui gates --all | head`: the reader left. Point stdout at /dev/null so the
-        # interpreter's final flush cannot raise again, and exit as `cat` would (SIGPIPE).
-        import os
-
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return 141

@@ -82,6 +82,9 @@ class ConsolePod:
     async def memory_history(self, entry_id: int) -> list[Change] | None:
         return await self.call(self.actions.memory_history, entry_id)
 
+    async def memory_entry(self, entry_id: int) -> tuple[Entry | None, Change | None] | None:
+        return await self.call(self.actions.memory_entry, entry_id)
+
     # A memory change gives the entry as it is now, or the problem (a version conflict, a
     # refusal) that stopped it; None when the store failed.
 
