@@ -27,15 +27,35 @@ if TYPE_CHECKING:
     from loomtui.memory.entries import Author, Change, Entry, EntryError
     from loomtui.store.budgets import BudgetState
     from loomtui.store.gates import Gate
+    from loomtui.store.presence import Claim, Presence
 
 T = TypeVar("T")
 
 
 class Outcome(NamedTuple):
-    """One decision's result, said for people: done (ok) or why not."""
+    """One decision's result, said for people: done (ok) or why not. `skipped`: not
+    done because the gate was no longer pending (decided elsewhere, expired,
+    cancelled): in a batch that is news, not an error."""
 
     ok: bool
     message: str
+    skipped: bool = False
+
+
+class BudgetChange(NamedTuple):
+    """A budget change: done (ok) or why not, the budget gates it released (their
+    waiting calls go on), and the budget's state right after."""
+
+    ok: bool
+    message: str
+    released: tuple[int, ...] = ()
+    state: BudgetState | None = None
+
+
+def limit_text(max_tokens: int | None, max_usd: float | None) -> str:
+    """"$12 · 2,000,000 tokens", "" for no limit."""
+    return " · ".join(x for x in (f"${max_usd:,.2f}".removesuffix(".00") if max_usd is not None else "",
+                                  f"{max_tokens:,} tokens" if max_tokens is not None else "") if x)
 
 
 class MemoryOutcome(NamedTuple):
@@ -66,6 +86,11 @@ class PodActions:
         self.decider = decider
         self.clock = clock
         self.tz = tz
+        from loomtui.store.presence import new_id
+
+        # This console's presence (loomtui/store/presence.py): its claims lapse with it.
+        self.presence_id = new_id()
+        self.decided_here: set[int] = set()  # gates this console decided (no "decided elsewhere" notice)
 
     @contextmanager
     def connection(self) -> Iterator[sqlite3.Connection]:
@@ -96,43 +121,75 @@ class PodActions:
 
     # -- gates ---------------------------------------------------------------------------
 
-    def decide_gates(self, gates: Sequence[Gate], *, approve: bool, reason: str) -> list[Outcome]:
+    def decide_gates(self, gates: Sequence[Gate], *, approve: bool, reason: str,
+                     override_claims: bool = False) -> list[Outcome]:
         """Approve or reject gates as this supervisor, one outcome per gate. Conflicts
         (another supervisor was faster, the gate expired) and refusals (not an approver,
-        an agent's own gate) are outcomes, never raised."""
-        from loomtui.store.gates import GateError, decide
+        an agent's own gate) are outcomes, never raised. A gate someone else claims is
+        decided only with `override_claims` (the supervisor confirmed); else its outcome
+        says who claims it."""
+        from loomtui.store import presence
+        from loomtui.store.gates import GateConflict, GateError, decide, get_gate
 
         outcomes = []
         with self.connection() as conn:
+            live_ids = {p.id for p in presence.live(conn, now=self.clock())} | {self.presence_id}
             for gate in gates:
                 if problem := self.refusal(gate):
                     outcomes.append(Outcome(False, problem))
                     continue
                 try:
+                    claim = presence.live_claim(get_gate(conn, gate.id), live_ids)
+                    if claim is not None and not override_claims and not self.holds(claim):
+                        outcomes.append(Outcome(False, f"gate {gate.id} was not decided: {claim.who} "
+                                                       f"claimed it {presence.ago(self.clock() - claim.since)}"))
+                        continue
                     # The approval records the content the supervisor saw on
                     # screen; if the action changed since, the hook voids it.
                     decide(conn, gate.id, approve=approve, actor=self.decider.account,
                            display=self.decider.display, reason=reason, now=self.clock(),
                            seen_hash=gate.content_hash)
+                    self.decided_here.add(gate.id)
                     verb = "Approved" if approve else "Rejected"
                     outcomes.append(Outcome(True, f"{verb} gate {gate.id}: {gate.summary}"))
+                except GateConflict as exc:
+                    outcomes.append(Outcome(False, str(exc), skipped=True))
                 except GateError as exc:
                     outcomes.append(Outcome(False, str(exc)))
         return outcomes
 
-    def claim_gate(self, gate_id: int) -> str:
-        """Claim a gate ("I'm on it"); the problem when that is refused, else ""."""
-        from loomtui.store.gates import GateError, claim, get_gate
+    def holds(self, claim: Claim) -> bool:
+        """Is `claim` this supervisor's own (this console, or the same person at another)?"""
+        from loomtui.store.presence import held_by
+
+        return held_by(claim, self.presence_id, self.decider.account, self.decider.display)
+
+    def toggle_claim(self, gate_id: int, *, take_over: bool = False) -> Outcome:
+        """`c`: claim a gate ("I'm on it"), or give up one's own claim; both audited. A
+        gate someone else claims is taken over only with `take_over` (confirmed)."""
+        from loomtui.store import presence
+        from loomtui.store.gates import GateError, claim, get_gate, unclaim
 
         with self.connection() as conn:
             try:
-                if problem := self.refusal(get_gate(conn, gate_id)):
-                    return problem
+                gate = get_gate(conn, gate_id)
+                if problem := self.refusal(gate):
+                    return Outcome(False, problem)
+                now = self.clock()
+                live_ids = {p.id for p in presence.live(conn, now=now)} | {self.presence_id}
+                held = presence.live_claim(gate, live_ids)
+                if held is not None and self.holds(held):
+                    unclaim(conn, gate_id, actor=self.decider.account, display=self.decider.display, now=now)
+                    return Outcome(True, f"Unclaimed gate {gate_id}")
+                if held is not None and not take_over:
+                    return Outcome(False, f"gate {gate_id} is claimed by {held.who} "
+                                          f"{presence.ago(now - held.since)}")
                 claim(conn, gate_id, actor=self.decider.account, display=self.decider.display,
-                      now=self.clock())
-                return ""
+                      now=now, presence=self.presence_id)
+                took = f" from {held.who}" if held is not None else ""
+                return Outcome(True, f"Claimed gate {gate_id}{took}")
             except GateError as exc:
-                return str(exc)
+                return Outcome(False, str(exc))
 
     def cancel_orphans(self, waiting: Sequence[Gate]) -> list[int]:
         """Cancel the gates whose waiting hook on this host is gone (killed, even with
@@ -144,25 +201,89 @@ class PodActions:
             return []
         return self.run(lambda conn: cancel_orphans(conn, now=self.clock()))
 
+    # -- presence ------------------------------------------------------------------------
+
+    def announce(self, screen: str, subject: str) -> list[Presence]:
+        """This console's heartbeat (it is here, looking at `screen` `subject`), then a
+        sweep of consoles that went away and their claims. The live consoles, this one too."""
+        from loomtui.store import presence
+
+        now = self.clock()
+        with self.connection() as conn:
+            presence.announce(conn, self.presence_id, account=self.decider.account,
+                              display=self.decider.display, screen=screen, subject=subject, now=now)
+            presence.sweep(conn, now=now)
+            return presence.live(conn, now=now)
+
+    def leave(self) -> None:
+        """This console closes: its presence row goes, its claims lapse at once."""
+        from loomtui.store import presence
+
+        self.run(lambda conn: presence.leave(conn, self.presence_id, now=self.clock()))
+
     # -- budgets -------------------------------------------------------------------------
 
-    def set_budget(self, state: BudgetState, max_tokens: int | None, max_usd: float | None) -> Outcome:
-        """Change one budget's limit as this supervisor (audited), then recompute the
-        budget state at once so the hook gates, or stops gating, from now on. Not ok,
-        with the refusal, when this console may not decide."""
+    def set_budget(self, scope: str, scope_ref: str, period: str, max_tokens: int | None,
+                   max_usd: float | None, *, unset: bool = False) -> BudgetChange:
+        """Change one budget's limit as this supervisor (audited; `unset` removes the
+        store's limit so the config's applies again), recompute the budget state at once
+        so the hook gates, or stops gating, from now on, and release the budget gates
+        the change lifted (`release_budget_gates`). Not ok, with the refusal, when this
+        console may not decide."""
         from loomtui.store import budgets
 
         if problem := self.refusal():
-            return Outcome(False, problem)
+            return BudgetChange(False, problem)
         with self.connection() as conn:
             now = self.clock()
-            budgets.set_limit(conn, scope=state.scope, scope_ref=state.scope_ref, period=state.period,
-                              max_tokens=max_tokens, max_usd=max_usd, actor=self.decider.account, now=now)
+            if unset:
+                budgets.unset_limit(conn, scope=scope, scope_ref=scope_ref, period=period,
+                                    actor=self.decider.account, now=now)
+            else:
+                budgets.set_limit(conn, scope=scope, scope_ref=scope_ref, period=period,
+                                  max_tokens=max_tokens, max_usd=max_usd, actor=self.decider.account,
+                                  now=now)
             limits = self.config.budgets
-            budgets.refresh(conn, limits.limits, now, self.tz, limits.week_starts)
-        unit = " · ".join(x for x in (f"${max_usd:g}" if max_usd is not None else "",
-                                      f"{max_tokens:,} tokens" if max_tokens is not None else "") if x)
-        return Outcome(True, f"{state.scope} {state.period} budget set to {unit or 'no limit'}")
+            states = budgets.refresh(conn, limits.limits, now, self.tz, limits.week_starts)
+            state = next((s for s in states if (s.scope, s.scope_ref, s.period) == (scope, scope_ref, period)),
+                         None)
+            if unset:
+                max_tokens, max_usd = budgets.limit_for(conn, limits.limits, scope, scope_ref, period)
+            unit = limit_text(max_tokens, max_usd)
+            reason = f"{period} budget raised to {unit}" if unit else f"{period} budget limit removed"
+            released, refused = self.release_budget_gates(conn, scope, scope_ref, reason)
+        said = f"{scope} {period} budget " + ("back to the config's: " if unset else "set to ") + (unit or "no limit")
+        if released:
+            said += (f"; released {len(released)} waiting call{'s' if len(released) != 1 else ''} "
+                     f"(gate{'s' if len(released) != 1 else ''} {', '.join(map(str, released))})")
+        for gate_id, problem in refused:
+            said += f"; gate {gate_id} still waits ({problem})"
+        return BudgetChange(True, said, tuple(released), state)
+
+    def release_budget_gates(self, conn: sqlite3.Connection, scope: str, scope_ref: str,
+                             reason: str) -> tuple[list[int], list[tuple[int, str]]]:
+        """Approve, as this supervisor and with `reason`, the pending budget gates of the
+        agents budget (scope, scope_ref) applies to that no budget holds any more (read
+        from `budget_state`, so refresh it first). Each is one audited, conditional
+        decision: a gate someone else decided meanwhile, one of this process's own
+        session, or one whose waiting hook is gone stays as it is. The ids approved, and
+        the gates this process may not decide with why."""
+        from loomtui.store import budgets
+        from loomtui.store.gates import GateError, decide, get_gate
+
+        released, refused = [], []
+        for gate_id in budgets.releasable(conn, scope=scope, scope_ref=scope_ref, now=self.clock()):
+            gate = get_gate(conn, gate_id)
+            if problem := self.refusal(gate):
+                refused.append((gate_id, problem))  # a gate of our own session: never decided by us
+                continue
+            try:
+                decide(conn, gate_id, approve=True, actor=self.decider.account, display=self.decider.display,
+                       reason=reason, now=self.clock(), seen_hash=gate.content_hash)
+            except GateError:
+                continue  # decided, expired or cancelled meanwhile: exactly one decision stands
+            released.append(gate_id)
+        return released, refused
 
     # -- memory --------------------------------------------------------------------------
 
@@ -197,6 +318,17 @@ class PodActions:
         from loomtui.memory import entries as mem
 
         return self.run(lambda conn: mem.history(conn, entry_id))
+
+    def memory_entry(self, entry_id: int) -> tuple[Entry | None, Change | None]:
+        """The entry as it is now and its latest change (who made it, when), e.g. to show
+        what someone else saved while this supervisor was editing it."""
+        from loomtui.memory import entries as mem
+
+        def read(conn: sqlite3.Connection) -> tuple[Entry | None, Change | None]:
+            changes = mem.history(conn, entry_id)
+            return mem.get(conn, entry_id), max(changes, key=lambda c: c.version, default=None)
+
+        return self.run(read)
 
     def add_memory(self, values: dict) -> MemoryOutcome:
         """A new entry as this supervisor (kinds the config sends to review are proposed)."""

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: the reader of our output left
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -76,6 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     reject.add_argument("--reason", required=True, help="shown to the agent so it can adapt")
     reject.add_argument("--json", action="store_true", help="print the decided gate as one JSON document")
 
+    _budget_parsers(commands)
+
     policy = commands.add_parser("policy", help="the pod's policy for agents' actions")
     policy_commands = policy.add_subparsers(dest="policy_command", metavar="SUBCOMMAND", required=True)
     check = policy_commands.add_parser("check", help="classify an action without creating a gate")
@@ -121,6 +124,29 @@ def build_parser() -> argparse.ArgumentParser:
     export = audit_commands.add_parser("export", help="print the log")
     export.add_argument("--json", action="store_true", help="one JSON document on stdout")
     return parser
+
+
+def _budget_parsers(commands) -> None:
+    """`loomtui budgets` (list) and `loomtui budget set|unset` (loomtui/commands/budget*.py)."""
+    budgets = commands.add_parser("budgets", help="every budget and its state, over-budget first")
+    budgets.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    budgets.add_argument("--all", action="store_true", help="include periods with no limit")
+    budget = commands.add_parser("budget", help="set or remove a budget's limit (audited; raising it "
+                                                "releases the budget gates it caused)")
+    sub = budget.add_subparsers(dest="budget_command", metavar="SUBCOMMAND", required=True)
+    for name, text in (("set", "set a limit (`none`: no limit in that unit)"),
+                       ("unset", "remove a limit set here, so the config's applies again")):
+        cmd = sub.add_parser(name, help=text)
+        whose = cmd.add_mutually_exclusive_group(required=True)
+        whose.add_argument("--agent", metavar="NAME", help="an agent's budget (its name or session id)")
+        whose.add_argument("--repo", metavar="PATH", help="a repository's budget (any path inside it)")
+        whose.add_argument("--pod", action="store_true", help="the whole pod's budget")
+        cmd.add_argument("--period", required=True, choices=["session", "day", "block", "week"],
+                         help="agent: session or day; repo: day; pod: block (5 hours) or week")
+        if name == "set":
+            cmd.add_argument("--limit", metavar="USD", help="dollars, or none (the unit not given keeps its limit)")
+            cmd.add_argument("--tokens", metavar="N", help="tokens, or none")
+        cmd.add_argument("--json", action="store_true", help="one JSON document on stdout")
 
 
 def _memory_parser(commands) -> None:
@@ -241,6 +267,34 @@ def main(argv: Sequence[str] | None = None) -> int:
         from loomtui.commands import hook
 
         return hook.main(argv[1])
+    try:
+        try:
+            return _dispatch(argv)
+        finally:
+            # The reader may have left (`loomtui diff NAME | head -1`): find out here, where it
+            # is handled, not in the interpreter's last flush ("Exception ignored ... Broken pipe",
+            # exit 120) once main has returned. Output smaller than the buffer meets it only here.
+            if sys.stdout is not None:
+                sys.stdout.flush()
+    except BrokenPipeError:
+        return _reader_left()
+
+
+def _reader_left() -> int:
+    """`loomtui gates --all | head`: the reader closed the pipe. Point stdout at /dev/null so
+    the interpreter's final flush cannot raise again, and exit 141 (128 + SIGPIPE), what the
+    shell reports for `cat` or `git` killed by SIGPIPE, with nothing on stderr. (Not SIGPIPE's
+    default action itself: the console and the pod service write to sockets, where a peer
+    that leaves must not kill the process.)"""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return EXIT_BROKEN_PIPE
+
+
+def _dispatch(argv: list[str]) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.version:
@@ -267,11 +321,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_ERROR
     except KeyboardInterrupt:
         return 130
-    except BrokenPipeError:
-        # `loomtui gates --all | head`: the reader left. Point stdout at /dev/null so the
-        # interpreter's final flush cannot raise again, and exit as `cat` would (SIGPIPE).
-        import os
-
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return 141

@@ -103,6 +103,27 @@ DEFAULT_CONFIG_TEXT = """\
 # the transcript ingester still counts the agent's activity and tokens. 0: off.
 # http_port = 0
 
+[notify]
+# What reaches people: in the console (the bell and its pop-up notification), and
+# outside it (a command, and urls sent through apprise), sent once per event by the pod
+# service (or, with none running, by the hook that recorded the event), console open or not.
+# Events: new gates of these risks, an agent's question (it waits on its own prompt),
+# an agent over budget (its calls wait in a budget gate), an agent seen ungoverned.
+# gate_risks = ["low", "medium", "high", "critical"]
+# question = true
+# over_budget = true
+# ungoverned = true
+# In the console: ring the terminal bell, show a pop-up notification.
+# bell = true
+# popup = true
+# Outside: a command run once per event with one JSON document on stdin (a string is
+# run by /bin/sh, a list as is), and apprise URLs (https://github.com/caronc/apprise:
+# ntfy://, slack://, mailto://, json://, dbus:// for the desktop, ...). Examples:
+#   command = "notify-send LoomTUI \"$(jq -r .title)\""
+#   urls = ["ntfy://ntfy.sh/my-pod-topic"]
+# command = ""
+# urls = []
+
 [supervisors]
 # The OS accounts that may decide (approve, reject, claim, change budgets, review
 # memory). Empty: the pod directory's owner, or for a shared pod (init --shared) the
@@ -166,6 +187,7 @@ class Config:
     memory: MemoryConfig = field(default_factory=lambda: MemoryConfig())
     supervisors: SupervisorsConfig = field(default_factory=lambda: SupervisorsConfig())
     retention: RetentionConfig = field(default_factory=lambda: RetentionConfig())
+    notify: NotifyConfig = field(default_factory=lambda: NotifyConfig())
     path: Path | None = None
     warnings: tuple[str, ...] = ()
 
@@ -202,7 +224,7 @@ def parse_config(data: Mapping[str, Any], path: Path | None = None) -> Config:
     warnings: list[str] = []
     for key in data:
         if key not in ("console", "keymap", "ingest", "budgets", "memory", "git", "supervisors",
-                       "retention", "serve"):
+                       "retention", "serve", "notify"):
             warnings.append(f"{where}: unknown section or key [{key}] ignored")
     console = _section(data.get("console", {}), ConsoleConfig, "console", where, warnings)
     console = ConsoleConfig(
@@ -231,8 +253,9 @@ def parse_config(data: Mapping[str, Any], path: Path | None = None) -> Config:
     if not 0 <= serve.http_port <= 65535:
         warnings.append(f"{where}: serve.http_port must be a port (1-65535) or 0; HTTP hooks off")
         serve = ServeConfig()
+    notify = _notify(data.get("notify", {}), where, warnings)
     return Config(console=console, keymap=keymap, ingest=ingest, budgets=budgets, memory=memory, git=git,
-                  supervisors=supervisors, retention=retention, serve=serve, path=path,
+                  supervisors=supervisors, retention=retention, serve=serve, notify=notify, path=path,
                   warnings=tuple(warnings))
 
 
@@ -466,3 +489,62 @@ def _retention(raw: Any, where: str, warnings: list[str]) -> RetentionConfig:
     for problem in errors:
         warnings.append(f"{problem}; retention is off until it is fixed")
     return RetentionConfig(**values, errors=tuple(errors))
+
+
+# -- [notify] -------------------------------------------------------------
+
+GATE_RISKS = ("low", "medium", "high", "critical")
+
+
+@dataclass(frozen=True)
+class NotifyConfig:
+    """Which events notify, and how (loomtui/notify.py sends them outside the console)."""
+    gate_risks: tuple[str, ...] = GATE_RISKS  # new gates of these risks
+    question: bool = True  # an agent waits on its own prompt (a question)
+    over_budget: bool = True  # an agent's calls wait in a budget gate
+    ungoverned: bool = True  # an agent seen without sandbox, hooks, or bypassing permissions
+    bell: bool = True  # the console rings the terminal bell
+    popup: bool = True  # the console shows a pop-up notification
+    command: tuple[str, ...] = ()  # argv (a string from the file becomes ("/bin/sh", "-c", it))
+    urls: tuple[str, ...] = ()  # apprise URLs
+
+    @property
+    def outside(self) -> bool:
+        """Does anything go outside the console (a sender has work)?"""
+        return bool(self.command or self.urls)
+
+
+def _notify(raw: Any, where: str, warnings: list[str]) -> NotifyConfig:
+    if not isinstance(raw, Mapping):
+        warnings.append(f"{where}: [notify] must be a table; defaults used")
+        return NotifyConfig()
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key == "gate_risks":
+            if isinstance(value, list) and all(isinstance(v, str) and v in GATE_RISKS for v in value):
+                values[key] = tuple(dict.fromkeys(value))
+            else:
+                warnings.append(f"{where}: notify.gate_risks should be a list of risks "
+                                f"({', '.join(GATE_RISKS)}); default used")
+        elif key in ("question", "over_budget", "ungoverned", "bell", "popup"):
+            if isinstance(value, bool):
+                values[key] = value
+            else:
+                warnings.append(f"{where}: notify.{key} should be true or false; default used")
+        elif key == "command":
+            if isinstance(value, str):
+                values[key] = ("/bin/sh", "-c", value) if value.strip() else ()
+            elif isinstance(value, list) and value and all(isinstance(v, str) and v for v in value):
+                values[key] = tuple(value)
+            else:
+                warnings.append(f"{where}: notify.command should be a command line or a list of "
+                                "arguments; no command")
+        elif key == "urls":
+            if isinstance(value, list) and all(isinstance(v, str) and "://" in v for v in value):
+                values[key] = tuple(dict.fromkeys(value))
+            else:
+                warnings.append(f"{where}: notify.urls should be a list of apprise URLs "
+                                "(scheme://...); none used")
+        else:
+            warnings.append(f"{where}: unknown key notify.{key} ignored")
+    return NotifyConfig(**values)

@@ -10,7 +10,9 @@ it holds the lease it
 - runs the transcript ingester and the diff watcher (their own leases: a console
   that got one first keeps it, and the service takes over when that console goes);
 - cancels gates whose waiting hook is gone, as each console does;
-- runs retention and compaction when the pod's store has them (every few minutes).
+- runs retention and compaction when the pod's store has them (every few minutes);
+- sends `[notify]`'s notifications outside the console (loomtui/notify.py), once per
+  event, whether a console is open or not.
 
 Any console starts one when none answers (`start_detached`); it also runs alone,
 e.g. as a systemd user unit (docs/guide.md). Nothing depends on it: without a
@@ -41,6 +43,7 @@ log = logging.getLogger(__name__)
 ORPHANS_EVERY = 2.0  # seconds between looks for gates whose waiting hook is gone
 COMPACT_EVERY = 300.0  # seconds between retention passes (store/retention.py)
 COMPACT_FIRST = 30.0  # the first pass, once start-up's work has settled
+NOTIFY_EVERY = 1.0  # seconds between looks for events to notify ([notify] command, urls)
 LOG_NAME = "serve.log"
 
 
@@ -94,6 +97,10 @@ class PodService(leases.LeasedWorker):
                                       name="loomtui-compact", daemon=True)
         compacting.start()
         threads.append(compacting)
+        notifying = threading.Thread(target=self._notify_every, args=(background,),
+                                     name="loomtui-notify", daemon=True)
+        notifying.start()
+        threads.append(notifying)
         try:
             last_orphans = 0.0
             while not stop.wait(min(leases.RENEW, ORPHANS_EVERY)):
@@ -165,6 +172,40 @@ class PodService(leases.LeasedWorker):
                 log.info("retention: %d event payload(s) reduced, %d usage row(s) deleted, %d page(s) "
                          "freed in %.1f s", report.events_reduced, report.usage_deleted,
                          report.pages_vacuumed, report.seconds)
+
+    def _notify_every(self, stop: threading.Event) -> None:
+        """Send what [notify] asks for (loomtui/notify.py) every NOTIFY_EVERY seconds.
+        A failing notifier is recorded there; a busy store only delays the next look.
+        [notify] is read again when config.toml changes: hooks leave sending to a running
+        service, so one started before [notify] was set must not stay silent."""
+        from loomtui import notify
+        from loomtui.config import ConfigError, config_path, load_config
+
+        def stamp() -> int | None:
+            try:
+                return config_path(self.pod).stat().st_mtime_ns
+            except OSError:
+                return None
+
+        # The first pass reads the file again: it may have changed between the service's
+        # start and this thread's.
+        config, seen = self.config, -1
+        while not stop.wait(NOTIFY_EVERY):
+            if (now_seen := stamp()) != seen:
+                seen = now_seen
+                try:
+                    fresh = load_config(self.pod)
+                except ConfigError as exc:
+                    log.warning("%s; [notify] unchanged", exc)
+                else:
+                    if fresh.notify != config.notify:
+                        log.info("[notify] changed: notifications outside the console %s",
+                                 "on" if fresh.notify.outside else "off")
+                    config = fresh
+            try:
+                notify.send_due(self.pod, config, sender=self.holder, now=self.clock())
+            except Exception as exc:  # noqa: BLE001 - busy or gone now: the next look tries again
+                log.warning("notifications not sent now: %s", exc)
 
     def _cancel_orphans(self, conn, now: float) -> None:
         from loomtui.store.gates import cancel_orphans

@@ -12,7 +12,7 @@ from loomtui.store.agents import record_event
 from loomtui.store.db import connect, db_path
 from loomtui.store.gates import create_gate, decide, get_gate
 from loomtui.supervisors import account_name
-from loomtui.tui.screens.approvals import ApprovalsScreen, GateScreen, InboxTable
+from loomtui.tui.screens.approvals import ApprovalsScreen, BatchConfirm, GateScreen, InboxTable
 from loomtui.tui.screens.reason import ReasonModal
 from loomtui.tui.widgets.keyed_table import KeyedTable
 from tests.conftest import build_app
@@ -146,10 +146,13 @@ async def test_space_selects_a_batch(gated) -> None:
     app = build_app(pod)
     async with app.run_test(size=(120, 30)) as pilot:
         await open_inbox(pilot)
-        await pilot.press("space", "j", "space")  # ui-cart and auth-api (billing-vat skipped)
+        await pilot.press("space", "j", "j", "space")  # ui-cart and auth-api (billing-vat skipped)
         await pilot.pause()
         assert "2 selected" in str(app.screen.query_one("#inbox-header").render())
         await pilot.press("a")
+        await pilot.pause()
+        assert isinstance(app.screen, BatchConfirm)  # two gates: asks first
+        await pilot.press("enter")
         await settle(pilot, app)
         assert gate_status(pod, ids["ui-cart"]).status == "approved"
         assert gate_status(pod, ids["auth-api"]).status == "approved"
@@ -166,7 +169,11 @@ async def test_claim_shows_who_is_on_it(gated) -> None:
         await settle(pilot, app)
         assert gate_status(pod, ids["ui-cart"]).claimed_by == ME
         table = app.screen.query_one(InboxTable)
-        assert table.cell(ids["ui-cart"], "claimed").text == ME
+        assert table.cell(ids["ui-cart"], "claimed").text == "you 0s"
+        await pilot.press("c")  # c again gives the claim up (audited too)
+        await settle(pilot, app)
+        assert gate_status(pod, ids["ui-cart"]).claimed_by is None
+        assert table.cell(ids["ui-cart"], "claimed").text == ""
 
 
 async def test_losing_a_race_says_who_decided(gated) -> None:
@@ -227,7 +234,7 @@ async def test_a_new_gate_rings_the_bell_and_notifies(pod: Path) -> None:
 
 def test_inbox_snapshot(snap_compare, gated) -> None:
     pod, _ = gated
-    assert snap_compare(build_app(pod), terminal_size=(120, 24), press=["i", "space"])
+    assert snap_compare(build_app(pod), terminal_size=(120, 24), press=["i", "x"])
 
 
 def test_reject_modal_snapshot(snap_compare, gated) -> None:

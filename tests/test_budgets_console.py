@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from textual.widgets import DataTable, Input
+from textual.widgets import Input
 
 from loomtui.config import BudgetConfig, Config, ConsoleConfig
 from loomtui.store import audit
@@ -28,12 +28,9 @@ async def test_raising_an_over_budget_agent_is_audited_and_lifts_the_gate(pod: P
         await pilot.pause()
         screen = app.screen
         assert isinstance(screen, BudgetsScreen)
-        table = screen.query_one(DataTable)
-        keys = [row.value for row in table.rows]
         db_orders = next(a for a in app.pod_state.agents if a.name == "db-orders")
-        target = f"agent|{db_orders.id}|session"
         assert app.pod_state.budget("agent", str(db_orders.id), "session").over
-        table.move_cursor(row=keys.index(target))
+        assert screen.select_budget("agent", str(db_orders.id), "session")
         await pilot.press("e")
         await pilot.pause()
         assert isinstance(app.screen, LimitModal)

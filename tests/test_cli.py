@@ -211,7 +211,9 @@ def test_status_json_on_empty_pod(initialised: Path, env: dict[str, str], tmp_pa
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)  # json.loads rejects any second document
     assert set(summary) == {"pod", "store", "store_bytes", "store_db_bytes", "store_wal_bytes", "retention",
-                            "agents", "by_status", "pending_approvals", "ingest", "service", "access"}
+                            "agents", "by_status", "pending_approvals", "ingest", "service", "access",
+                            "notify"}
+    assert summary["notify"] == {"outside": False, "failed_last_day": 0, "last_failure": ""}
     assert summary["service"] == {"holder": None, "answering": False,
                                   "socket": str(initialised / "serve.sock")}
     assert summary["access"] == {"shared": False, "group": None, "mode": "0700", "store_mode": "0600",
@@ -470,3 +472,67 @@ def test_a_reader_that_leaves_early_gets_no_traceback(tmp_path) -> None:
         done = subprocess.run(["bash", "-c", command], env=env, capture_output=True, text=True, timeout=120)
         assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr, (listing, done.stderr)
         assert done.stdout.strip() == "141", (listing, done.stdout)
+
+
+@pytest.fixture
+def piped_pod(tmp_path: Path, monkeypatch) -> tuple[dict[str, str], str]:
+    """A pod with one agent whose worktree has a patch far larger than a pipe holds, a
+    memory entry and a few audit entries; the environment to run `loomtui` in, as a person's
+    shell runs it: Python's stdout block-buffered into a pipe (no PYTHONUNBUFFERED)."""
+    from loomtui.places import locate
+    from loomtui.store.db import db_path
+    from tests.gitrepos import add_worktree, isolate, make_repo, write
+
+    isolate(monkeypatch, tmp_path / "home")
+    repo = make_repo(tmp_path / "shop", {"src/a.py": "a = 1\n"})
+    wt = add_worktree(repo, tmp_path / "wt" / "auth", "agent/auth")
+    write(wt / "src" / "big.py", "".join(f"value_{i} = {i}  # {'x' * 40}\n" for i in range(4000)))
+    pod = tmp_path / "pod"
+    conn = connect(db_path(pod))
+    place = locate(str(wt))
+    upsert_agent(conn, kind="claude", now=time.time(), session_id="s-auth", name="auth-api", cwd=str(wt),
+                 repo=place.repo, worktree=place.worktree, branch=place.branch)
+    conn.close()
+    env = base_env(LOOM_HOME=str(pod), PYTHONUNBUFFERED=None, HOME=str(tmp_path / "home"))
+    done = loom("memory", "add", "--kind", "fact", "--body", "never prod", "Use the staging DB", env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    return env, str(tmp_path)
+
+
+def _quiet_exit(done_code: int, stderr: str, what: str) -> None:
+    for noise in ("Traceback", "BrokenPipe", "Broken pipe", "Exception ignored"):
+        assert noise not in stderr, (what, stderr)
+    assert done_code == 141, (what, done_code, stderr)
+
+
+def test_a_reader_that_reads_once_then_leaves(piped_pod) -> None:
+    """`loomtui diff NAME | head -1`: the reader takes one read of a patch larger than a pipe
+    holds and closes its end while the command still writes: exit 141, nothing on stderr."""
+    env, cwd = piped_pod
+    for argv in (["diff", "auth-api"], ["diff", "auth-api", "--json"]):
+        proc = subprocess.Popen([sys.executable, "-m", "loomtui", *argv], env=env, cwd=cwd,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        first = os.read(proc.stdout.fileno(), 4096)
+        assert first  # it did write
+        proc.stdout.close()
+        stderr = proc.stderr.read().decode()
+        _quiet_exit(proc.wait(timeout=120), stderr, argv)
+
+
+@pytest.mark.parametrize("argv", [
+    ["diff", "auth-api", "--stat"], ["audit", "export"], ["audit", "export", "--json"], ["audit", "verify"],
+    ["gates", "--all"], ["status"], ["status", "--json"], ["memory", "list"], ["usage"],
+    ["policy", "check", "--", "ls"], ["--version"], ["--help"]])
+def test_a_reader_gone_before_the_first_write(piped_pod, argv) -> None:
+    """Output smaller than Python's buffer meets the closed pipe only when flushed: that used
+    to be after main returned, where the interpreter printed "Exception ignored ... Broken
+    pipe" and exited 120. Every command now ends quietly with 141."""
+    env, cwd = piped_pod
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader has already left
+    try:
+        done = subprocess.run([sys.executable, "-m", "loomtui", *argv], env=env, cwd=cwd, stdout=write_end,
+                              stderr=subprocess.PIPE, text=True, timeout=120)
+    finally:
+        os.close(write_end)
+    _quiet_exit(done.returncode, done.stderr, argv)

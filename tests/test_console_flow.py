@@ -10,12 +10,8 @@ from pathlib import Path
 import pytest
 from textual.widgets import DataTable, Input
 
-from loomtui.config import BudgetConfig, Config, ConsoleConfig
 from loomtui.store import leases
-from loomtui.store.budgets import refresh, set_limit
-from loomtui.store.db import connect, db_path
 from tests.conftest import build_app
-from tests.pods import LIMITS, NOW
 from tests.test_console import palette_offers
 from tests.test_memory_console import memory_pod, open_memory, settle  # noqa: F401 - a fixture
 from tests.waiting import until
@@ -114,32 +110,6 @@ async def test_memory_search_updates_rows_by_key(memory_pod: Path, monkeypatch: 
         assert row_keys(table) == everything  # the order comes back with the rows
         assert cursor_key(table) == chosen  # the cursor stayed on its entry throughout
         assert screen._current().title == "Staging database resets nightly"
-        assert clears == []
-
-
-async def test_budgets_update_changed_cells_and_keep_the_cursor(
-        pod: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    app = build_app(pod, config=Config(console=ConsoleConfig(stall_after=600),
-                                       budgets=BudgetConfig(limits=LIMITS)))
-    async with app.run_test(size=(140, 30)) as pilot:
-        await pilot.press("b")
-        await pilot.pause()
-        table = app.screen.query_one(DataTable)
-        clears = count_clears(table, monkeypatch)
-        before = row_keys(table)
-        await pilot.press("j", "j")
-        chosen = cursor_key(table)
-        conn = connect(db_path(pod))
-        try:
-            set_limit(conn, scope="pod", scope_ref="", period="week", max_tokens=None, max_usd=99.0,
-                      actor="ana", now=NOW)
-            refresh(conn, LIMITS, NOW, None)
-        finally:
-            conn.close()
-        await app.refresh_state()
-        await pilot.pause()
-        assert "$99.00" in str(table.get_cell("pod||week", "limit"))
-        assert row_keys(table) == before and cursor_key(table) == chosen
         assert clears == []
 
 

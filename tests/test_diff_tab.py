@@ -4,6 +4,7 @@ shown as such, and the diff viewer on a 50,000-line diff."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import tempfile
 import time
@@ -21,6 +22,7 @@ from loomtui.tui.widgets.diff_view import DiffView
 from tests.conftest import build_app
 from tests.gitrepos import add_worktree, commit_all, isolate, make_repo, write
 from tests.pods import NOW
+from tests.waiting import until
 
 CODE = "".join(f"def f{i}(x):\n    return x + {i}\n\n" for i in range(40))
 
@@ -216,3 +218,44 @@ async def test_the_tab_keys_leave_the_diff_tab(pod: Path) -> None:
             await pilot.press(key)
             await pilot.pause()
             assert tabs.active == pane, (key, tabs.active)
+
+
+LONG = "src/payments/providers/stripe_hooks.py"
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)])
+async def test_the_file_list_keeps_to_its_side_at_80_and_160_columns(tmp_path: Path, monkeypatch, size) -> None:
+    """The file list is sized to its 40 %: the +/- whole, a long path cut at its start so the
+    file's name shows, a column of space before the patch. (Columns sized by their content
+    made the list wider than its room: at 80 columns the +/- ran into the patch, cut.)"""
+    from tests.test_control_chars import screen_text
+
+    pod = make_pod(tmp_path, monkeypatch)
+    one = tmp_path / "wt" / "one"
+    write(one / LONG, "".join(f"line_{i} = {i}\n" for i in range(123)))
+    conn = connect(db_path(pod))
+    refresh_all(conn, discover(fetch_agents(conn)))
+    conn.close()
+    app = build_app(pod)
+    async with app.run_test(size=size) as pilot:
+        screen = await open_diff(pilot, "one-agent")
+        files, view = screen.query_one(FileList), screen.query_one(DiffView)
+        await pilot.press("j")  # src/app.py: its patch beside the list
+        await until(pilot, lambda: view.lines, "the patch of src/app.py")
+        assert files.region.right < view.region.x  # apart, with a gap between them
+        assert files.virtual_size.width <= files.scrollable_content_region.width  # nothing cut on the right
+        lines = screen_text(app).splitlines()
+        left = [line[files.region.x:files.region.right] for line in
+                lines[files.region.y:files.region.y + 1 + files.row_count]]
+        assert "File" in left[0] and "+/-" in left[0]
+        shown = {row.split()[0]: row for row in left[1:]}
+        assert set(shown) == {"A", "M"}
+        rows = dict(zip((files.get_row_at(i)[1].plain for i in range(files.row_count)), left[1:], strict=True))
+        long_row = next(row for label, row in rows.items() if label.endswith("/stripe_hooks.py"))
+        assert re.search(r"/stripe_hooks\.py +\+123 −0$", long_row.rstrip()), long_row
+        if size[0] >= 160:
+            assert LONG in long_row  # room for the whole path
+        else:
+            assert "…" in long_row and LONG not in long_row
+        assert "+1 −1" in rows["⚠ src/app.py"] and rows["⚠ src/app.py"].rstrip().endswith("+1 −1")
+        assert rows["logo.png"].rstrip().endswith("bin")

@@ -14,10 +14,10 @@ import loomtui
 
 # Bottom first. A package (loomtui.<name>) or top-level module sits in one layer.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("loomtui", "text", "places", "config"),  # shared helpers: stdlib only
+    ("loomtui", "text", "places", "config", "tmux"),  # shared helpers: stdlib only
     ("store", "policy"),  # the pod's store and the policy language
     ("memory", "supervisors", "git", "ingest"),  # on top of the store
-    ("hooks",),  # the agents' way in (reads memory for SessionStart)
+    ("hooks", "notify"),  # the agents' way in (reads memory for SessionStart); what reaches people
     ("sim", "actions", "service"),  # the simulated pod drives the hooks; the console's pod actions; the pod service
     ("tui",),  # the console: the only UI
     ("commands",),  # one module per command; `console` and `demo` start the UI

@@ -75,6 +75,9 @@ def test_add_list_show_search_history_retire(pod: Path, repo: Path) -> None:
 
     stale = loom(pod, "memory", "retire", "2", "--expect", "7")
     assert stale.returncode == 1 and "version 1" in stale.stderr and "Traceback" not in stale.stderr
+    # in the command line's words: --expect, not the MCP tool's expected_version
+    assert "at version 1, not 7" in stale.stderr and "--expect 1" in stale.stderr
+    assert "expected_version" not in stale.stderr
     retired = as_json(loom(pod, "memory", "retire", "2", "--expect", "1", "--reason", "fixed", "--json"))
     assert (retired["status"], retired["version"]) == ("retired", 2)
     history = as_json(loom(pod, "memory", "history", "2", "--json"))["history"]

@@ -14,7 +14,7 @@ from loomtui.memory import entries as mem
 from loomtui.store import audit
 from loomtui.store.db import connect, db_path
 from loomtui.supervisors import account_name
-from loomtui.tui.screens.memory import EntryModal, MemoryScreen
+from loomtui.tui.screens.memory import EditConflictModal, EntryModal, MemoryScreen
 from loomtui.tui.screens.reason import ReasonModal
 from tests.conftest import build_app
 from tests.pods import NOW
@@ -138,11 +138,10 @@ async def test_add_edit_pin_retire_and_a_stale_edit_is_refused(memory_pod: Path)
         await settle(pilot)
         current = stored(memory_pod, "Use UTC in every log line")
         assert current.version == 2 and current.body == "Timestamps in UTC."
-        assert any("version" in n.message for n in app._notifications)
-        # now against the current version it works
-        await pilot.press("e")
+        assert isinstance(app.screen, EditConflictModal)  # theirs and yours (tested below)
+        await pilot.press("e")  # yours again, over their version 2
         await pilot.pause()
-        app.screen.query_one("#entry-title", Input).value = "Log in UTC"
+        assert app.screen.query_one("#entry-title", Input).value == "Log in UTC"
         await pilot.press("ctrl+s")
         await settle(pilot)
         assert stored(memory_pod, "Log in UTC").version == 3
@@ -189,3 +188,160 @@ def test_memory_snapshot_narrow(snap_compare, memory_pod: Path) -> None:
         await open_memory(pilot)
 
     assert snap_compare(build_app(memory_pod), terminal_size=(80, 24), run_before=open_it)
+
+
+LONG_TITLE = "Never run migrations on the shared staging database by hand"  # 59 characters
+
+
+@pytest.mark.parametrize(("size", "whole"), [((120, 40), True), ((80, 24), False), ((160, 48), False)])
+async def test_titles_get_the_room_the_other_columns_leave(memory_pod: Path, size, whole) -> None:
+    """At 120 columns titles were cut to ~20 characters (the entry beside the list took 35 %).
+    Now the entry goes under the list below 150 columns, and on a narrow list scope and author
+    (in the entry's details too) give their room to the title; nothing scrolls sideways."""
+    from tests.test_control_chars import screen_text
+
+    conn = connect(db_path(memory_pod))
+    mem.add(conn, kind="warning", title=LONG_TITLE, body="Ask in #db first.", tags="db", scope="pod",
+            author=mem.supervisor("ana"), now=NOW - 60)
+    conn.close()
+    app = build_app(memory_pod)
+    async with app.run_test(size=size) as pilot:
+        screen = await open_memory(pilot)
+        table = screen.query_one("#memory-list", DataTable)
+        assert table.virtual_size.width <= table.scrollable_content_region.width
+        line = next(line for line in screen_text(app).splitlines() if "Never run migrations" in line)
+        shown = line[table.region.x:table.region.right]
+        if whole:
+            assert LONG_TITLE in shown
+        else:
+            assert LONG_TITLE[:44] in shown and "…" in shown  # 45 of 59 characters, then cut
+        assert "warning" in shown and "active" in shown  # kind and status stay
+        if size[0] < 100:
+            assert [c.value for c in table.columns] == ["kind", "title", "age", "status"]
+        else:
+            assert "ana" in shown  # the author too
+
+
+# -- two writers on one entry ------------------------------------------------------------
+
+
+async def edit_in(pilot, title: str, body: str | None = None) -> EntryModal:
+    """Open the Memory screen's form on the entry titled `title`; type `body` if given."""
+    screen = pilot.app.screen if isinstance(pilot.app.screen, MemoryScreen) else await open_memory(pilot)
+    table = screen.query_one("#memory-list", DataTable)
+    index = next(i for i, e in enumerate(screen.entries) if e.title == title)
+    table.move_cursor(row=table.get_row_index(str(screen.entries[index].id)), animate=False)
+    await pilot.pause()
+    await pilot.press("e")
+    await pilot.pause()
+    modal = pilot.app.screen
+    assert isinstance(modal, EntryModal)
+    if body is not None:
+        modal.query_one("#entry-body", TextArea).text = body
+    return modal
+
+
+def second_console(pod: Path):
+    """Another supervisor's console on the same pod (sam)."""
+    from datetime import UTC
+
+    from loomtui.config import Config, ConsoleConfig
+    from loomtui.tui.app import make_app
+
+    return make_app(pod, Config(console=ConsoleConfig(stall_after=600)), clock=lambda: NOW, tz=UTC,
+                    live=False, theme="loom-dark", supervisor="sam")
+
+
+async def test_a_conflicting_edit_keeps_the_typed_text_and_says_so(memory_pod: Path) -> None:
+    """ana and sam edit one entry in two consoles; sam saves first. ana's save does not throw
+    her text away or speak API: it says in plain words that sam changed the entry, shows
+    theirs beside hers, and lets her merge (e), overwrite (o) or keep theirs (esc)."""
+    from tests.test_control_chars import screen_text
+
+    title = "Staging database resets nightly"
+    ana, sam = build_app(memory_pod), second_console(memory_pod)
+    async with ana.run_test(size=(120, 40)) as pa, sam.run_test(size=(120, 40)) as ps:
+        mine = await edit_in(pa, title, "At 02:00 UTC, except on Sundays.")
+        theirs = await edit_in(ps, title, "At 03:00 UTC since December.")
+        assert isinstance(theirs, EntryModal)
+        await ps.press("ctrl+s")
+        await settle(ps)
+        assert stored(memory_pod, title).version == 2
+        await pa.press("ctrl+s")  # ana saves against version 1
+        await settle(pa)
+        modal = ana.screen
+        assert isinstance(modal, EditConflictModal) and modal is not mine
+        text = screen_text(ana)
+        assert "sam edited entry" in text and "while you were editing it" in text
+        assert "You opened version 1; it is now at version 2" in text and "Your text is kept" in text
+        assert "At 03:00 UTC since December." in text and "At 02:00 UTC, except on Sundays." in text
+        assert "expected_version" not in text and "stale write" not in text
+        assert stored(memory_pod, title).body == "At 03:00 UTC since December."  # nothing saved yet
+
+        await pa.press("e")  # her text again, now over version 2: she merges
+        await pa.pause()
+        form = ana.screen
+        assert isinstance(form, EntryModal) and form.entry.version == 2
+        body = form.query_one("#entry-body", TextArea)
+        assert body.text == "At 02:00 UTC, except on Sundays."
+        body.text = "At 03:00 UTC since December, except on Sundays."
+        await pa.press("ctrl+s")
+        await settle(pa)
+        merged = stored(memory_pod, title)
+        assert (merged.version, merged.body) == (3, "At 03:00 UTC since December, except on Sundays.")
+
+        # again: sam saves first (his screen still shows version 2), ana saves hers over his
+        await edit_in(pa, title, "Resets at 03:00 UTC; Sundays excepted.")
+        sam.screen.reload()  # sam's list, to version 3 (a live console reads it by itself)
+        await settle(ps)
+        await edit_in(ps, title, "Resets at 04:00 UTC.")
+        await ps.press("ctrl+s")
+        await settle(ps)
+        await pa.press("ctrl+s")
+        await settle(pa)
+        assert isinstance(ana.screen, EditConflictModal)
+        await pa.press("o")
+        await settle(pa)
+        assert stored(memory_pod, title).body == "Resets at 03:00 UTC; Sundays excepted."
+        assert stored(memory_pod, title).version == 5
+
+        # and once more, where ana keeps sam's version: her text is dropped because she said so
+        await edit_in(pa, title, "Mine, to be dropped.")
+        conn = connect(db_path(memory_pod))
+        mem.edit(conn, stored(memory_pod, title).id, author=mem.supervisor("sam"), expected_version=5,
+                 body="Theirs stays.", now=NOW)
+        conn.close()
+        await pa.press("ctrl+s")
+        await settle(pa)
+        await pa.press("escape")
+        await settle(pa)
+        assert isinstance(ana.screen, MemoryScreen)
+        assert stored(memory_pod, title).body == "Theirs stays."
+        assert any("Kept their version" in n.message for n in ana._notifications)
+
+
+async def test_an_edit_of_an_entry_retired_meanwhile_can_become_a_new_entry(memory_pod: Path) -> None:
+    title = "Staging database resets nightly"
+    app = build_app(memory_pod)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await edit_in(pilot, title, "Resets at 03:00 UTC now.")
+        conn = connect(db_path(memory_pod))
+        mem.retire(conn, stored(memory_pod, title).id, author=mem.supervisor("sam"), reason="moved to the wiki",
+                   now=NOW)
+        conn.close()
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        modal = app.screen
+        assert isinstance(modal, EditConflictModal) and not modal.editable
+        await pilot.press("o")  # does not apply to a retired entry
+        await pilot.pause()
+        assert app.screen is modal and stored(memory_pod, title).status == "retired"
+        await pilot.press("n")
+        await settle(pilot)
+        added = stored(memory_pod, title)  # the newest of that title
+        conn = connect(db_path(memory_pod))
+        both = [e for e in mem.list_entries(conn, statuses=None) if e.title == title]
+        conn.close()
+        assert sorted(e.status for e in both) == ["active", "retired"]
+        assert next(e for e in both if e.status == "active").body == "Resets at 03:00 UTC now."
+        assert added is not None

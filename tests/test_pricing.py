@@ -212,6 +212,23 @@ def test_context_window(table):
     assert table.context_window("gemini-2.5-pro") == 1_048_576
 
 
+@pytest.mark.parametrize(("model", "used", "window"), [
+    # Sonnet 4.5 is listed at 1M, but 1M is a beta a session opts into (its prices rise
+    # above 200k): a context up to 200k is in the standard window, a longer one in the 1M
+    ("claude-sonnet-4-5-20250929", 150_000, 200_000),
+    ("claude-sonnet-4-5-20250929", 200_000, 200_000),
+    ("claude-sonnet-4-5-20250929", 248_000, 1_000_000),
+    ("claude-sonnet-4-20250514", 90_000, 200_000),
+    ("gpt-5.4", 100_000, 272_000),  # a tiered_pricing range from 272k: the same shape
+    ("gpt-5.4", 300_000, 1_050_000),
+    ("claude-opus-4-5-20251101", 150_000, 200_000),  # one window: as listed
+    ("claude-opus-4-6", 150_000, 1_000_000),
+    ("gpt-5-codex", 100_000, 272_000),
+])
+def test_the_window_a_context_sits_in(table, model, used, window):
+    assert table.context_window(model, used) == window
+
+
 # ---------------------------------------------------------------------------- price sources
 
 def test_price_sources(table):

@@ -93,6 +93,34 @@ def test_reject_json_and_text(bare_pod: Path) -> None:
     assert (done.returncode, done.stdout) == (0, f"rejected gate {second} (npm publish): no\n")
 
 
+def test_approve_reject_and_audit_verify_json_share_the_other_commands_shapes(bare_pod: Path) -> None:
+    """`approve --json` and `reject --json` print the gate as `gates --json` lists it (one
+    document, the same keys); a lost race is the usual one line on stderr with exit 1 and
+    nothing on stdout; `audit verify --json` is one document whose head names their entries."""
+    first, second = new_gate(bare_pod), new_gate(bare_pod, "npm publish")
+    approved = loom(bare_pod, "approve", str(first), "--json")
+    rejected = loom(bare_pod, "reject", str(second), "--reason", "not today", "--json")
+    assert approved.returncode == rejected.returncode == 0
+    listed = {g["id"]: g for g in json.loads(loom(bare_pod, "gates", "--all", "--json").stdout)["gates"]}
+    for done, gate_id in ((approved, first), (rejected, second)):
+        document = json.loads(done.stdout)
+        assert set(document) == set(listed[gate_id]) and document["id"] == gate_id
+        assert document["status"] == listed[gate_id]["status"]
+    for args in (("approve", str(first), "--json"), ("reject", str(first), "--reason", "late", "--json")):
+        late = loom(bare_pod, *args)
+        assert (late.returncode, late.stdout) == (1, "")
+        assert len(late.stderr.strip().splitlines()) == 1 and "already approved by" in late.stderr
+    verified = loom(bare_pod, "audit", "verify", "--json")
+    report = json.loads(verified.stdout)
+    assert verified.returncode == 0 and report["intact"] is True and report["problems"] == []
+    assert set(report) == {"intact", "problems", "entries", "head", "witness", "checked"}
+    decisions = [e for e in json.loads(loom(bare_pod, "audit", "export", "--json").stdout)["entries"]
+                 if e["action"] in ("gate.approved", "gate.rejected")]
+    assert [(e["action"], e["subject"]) for e in decisions] == [
+        ("gate.approved", f"gate:{first}"), ("gate.rejected", f"gate:{second}")]
+    assert report["head"]["id"] == report["entries"]
+
+
 def test_current_decider_ignores_loom_user_for_the_account() -> None:
     assert current_decider({"LOOM_USER": "root-of-all"}) == Decider(ME, "root-of-all")
     assert current_decider({"LOOM_USER": " two\nlines "}).display == "two lines"
@@ -344,7 +372,7 @@ async def test_the_console_refuses_memory_review_for_a_non_approver(pod: Path) -
 
 
 async def test_the_console_refuses_a_budget_change_by_a_non_approver(pod: Path) -> None:
-    from textual.widgets import DataTable, Input
+    from textual.widgets import Input
 
     from loomtui.config import BudgetConfig
     from loomtui.tui.screens.budgets import BudgetsScreen, LimitModal
@@ -357,9 +385,8 @@ async def test_the_console_refuses_a_budget_change_by_a_non_approver(pod: Path) 
         await pilot.press("b")
         await pilot.pause()
         assert isinstance(app.screen, BudgetsScreen)
-        table = app.screen.query_one(DataTable)
         db_orders = next(a for a in app.pod_state.agents if a.name == "db-orders")
-        table.move_cursor(row=[row.value for row in table.rows].index(f"agent|{db_orders.id}|session"))
+        assert app.screen.select_budget("agent", str(db_orders.id), "session")
         await pilot.press("e")
         await pilot.pause()
         assert isinstance(app.screen, LimitModal)

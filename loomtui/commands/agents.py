@@ -60,6 +60,9 @@ def describe(agent: Agent, gates: list[Gate], now: float, stall_after: float) ->
         "worktree": agent.worktree,
         "branch": agent.branch,
         "cwd": agent.cwd,
+        # Where it runs in tmux, as its hooks saw it (null: not in tmux, or not seen yet);
+        # `tmux -S SOCKET switch-client -t PANE` goes there.
+        "tmux": {"pane": agent.tmux_pane, "socket": agent.tmux_socket} if agent.tmux_pane else None,
         "last_activity_at": iso(agent.last_activity_at),
         "governance": {
             # null: not known yet (no hook event or settings inspection recorded it)

@@ -38,6 +38,14 @@ def run(args: argparse.Namespace) -> int:
     try:
         handler = globals()[f"_{command}"]
         return handler(args, conn, pod, body)
+    except entries.VersionConflict as exc:
+        if exc.current_status not in ("active", "proposed"):
+            raise CommandError(str(exc)) from None  # retired, superseded, rejected: says so
+        # The store's message speaks to agents (MCP's expected_version); people use --expect.
+        raise CommandError(
+            f"entry {exc.entry_id} is at version {exc.current_version}, not {args.expected_version} "
+            f"(--expect): someone else changed it since you read it. Read it again (`loomtui memory "
+            f"show {exc.entry_id}`), then run your change with --expect {exc.current_version}") from None
     except entries.EntryError as exc:
         raise CommandError(str(exc)) from None
     except sqlite3.DatabaseError as exc:

@@ -38,6 +38,9 @@ def collect(now: float | None = None) -> dict:
         holder = holder_of(pod, "ingest", now)
         service_holder = holder_of(pod, "serve", now)
         kept = _retention(conn, config.retention, now)
+        from loomtui.notify import failures
+
+        failed, last_failure = failures(conn, now - 86_400)
     except sqlite3.DatabaseError as exc:  # damage past the header shows only on reading
         raise CommandError(describe_error(db_path(pod), exc)) from None
     finally:
@@ -66,6 +69,12 @@ def collect(now: float | None = None) -> dict:
             "socket": str(served.socket_path(pod)),
         },
         "access": access(pod),
+        # [notify]: what is sent outside the console, and what failed in the last day
+        "notify": {
+            "outside": bool(config.notify.command or config.notify.urls),
+            "failed_last_day": failed,
+            "last_failure": last_failure,
+        },
     }
 
 
@@ -143,6 +152,12 @@ def run(args: argparse.Namespace) -> int:
         print(printable(f"service  answering hooks ({service['holder'] or 'lease lapsed'})"))
     else:
         print("service  not running: hooks take the direct path (`loomtui serve`, or open the console)")
+    notify = summary["notify"]
+    if notify["failed_last_day"]:
+        print(printable(f"notify   {notify['failed_last_day']} notification(s) failed in the last day; "
+                        f"last: {notify['last_failure']}"))
+    elif notify["outside"]:
+        print("notify   command/urls set; no failures in the last day")
     return 0
 
 

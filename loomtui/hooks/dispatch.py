@@ -41,7 +41,7 @@ from loomtui.hooks.protocol import (
 )
 from loomtui.hooks.signals import HookInterrupted, interrupts_raise, watching_caller
 from loomtui.places import locate
-from loomtui.store.agents import one_line, record_event, upsert_agent
+from loomtui.store.agents import one_line, record_event, set_tmux, tmux_place, upsert_agent
 from loomtui.store.db import StoreError, connect, db_path, describe_error
 
 
@@ -49,15 +49,18 @@ class Caller:
     """The process a hook call answers: by default this one (the direct path). The pod
     service answers for a hook client over its socket: then `pid` is the client's (from
     the socket's peer credentials, never from what it says), `environ` the client's
-    environment, and `gone` tells when the client hung up."""
+    environment, and `gone` tells when the client hung up. `agents_own` is False when
+    `environ` is not the agent's (HTTP hooks: the service's own): it then says nothing
+    of where the agent runs (its tmux pane)."""
 
-    __slots__ = ("pid", "environ", "gone")
+    __slots__ = ("pid", "environ", "gone", "agents_own")
 
     def __init__(self, pid: int | None = None, environ: Mapping[str, str] | None = None,
-                 gone: Callable[[], bool] | None = None) -> None:
+                 gone: Callable[[], bool] | None = None, agents_own: bool = True) -> None:
         self.pid = pid  # None: this process
         self.environ = os.environ if environ is None else environ
         self.gone = gone  # None: this process's stdout or stderr hung up
+        self.agents_own = agents_own
 
 
 class Hook:
@@ -117,6 +120,10 @@ class Hook:
             cwd=cwd, repo=place.repo, worktree=place.worktree, branch=place.branch,
             model=text_field(data, "model"), transcript_path=text_field(data, "transcript_path"),
         )
+        # Where the agent runs in tmux; a simulated agent's environment is the console's.
+        tmux = tmux_place(self.caller.environ) if self.caller.agents_own and not self.simulated else None
+        if tmux is not None:
+            set_tmux(conn, agent_id, *tmux)
         tool, tool_input = tool_call(data)
         payload = event_payload(data)
         governance = self._governance(conn, agent_id, event, data, cwd)
@@ -145,6 +152,7 @@ class Hook:
             message = str(data.get("message") or "")
             if kind == "permission_prompt":
                 note("notification", message, "waiting", one_line(message))
+                self._kick()  # a question: [notify] may send it
             elif kind == "idle_prompt":
                 note("notification", message, "idle", "")
             else:
@@ -200,9 +208,19 @@ class Hook:
 
             sandbox, hooks = inspect_settings(self.agent, cwd, self.caller.environ)
         if (mode is not None and mode != row[0]) or (sandbox, hooks) != (None, None):
+            # No sender is started for an agent found ungoverned here (SessionStart must
+            # stay lean): the pod service sends it, or the next gate's or question's sender.
             set_governance(conn, agent_id, permission_mode=mode, sandbox=sandbox, hooks=hooks)
         return (mode if mode is not None else row[0], row[1] if sandbox is None else sandbox,
                 row[2] if hooks is None else hooks)
+
+    def _kick(self) -> None:
+        """An event that may notify was recorded: on the direct path, with no pod
+        service to send it, start a detached sender (loomtui/notify.py). Never blocks."""
+        if self.caller.pid is None and self.caller.agents_own and not self.simulated:
+            from loomtui.notify import kick
+
+            kick(self.pod, self.caller.environ)
 
 
 def session_memory(conn: sqlite3.Connection, pod: Path, agent_id: int, now: float) -> Answer:

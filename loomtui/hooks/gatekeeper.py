@@ -136,8 +136,15 @@ def gatekeep(conn: sqlite3.Connection, pod: Path, action: Action, *, asking: boo
     ok, reason = hold(conn, action.agent_id, tool=action.tool, tool_input=action.tool_input,
                       summary=summary, rule=rule, risk=risk, why=why,
                       expires_after=decision.expires_after, clock=clock, sleep=sleep, payload=payload,
-                      governance=note_text, under_agent=under_agent, caller_pid=caller_pid)
+                      governance=note_text, under_agent=under_agent, caller_pid=caller_pid,
+                      on_held=(lambda: _kick(pod, environ)) if under_agent and caller_pid is None else None)
     return Verdict("allow" if ok else "deny", "supervisor", reason, rule)
+
+
+def _kick(pod: Path, environ: Mapping[str, str] | None) -> None:
+    from loomtui.notify import kick
+
+    kick(pod, environ)
 
 
 def _over_budget(conn: sqlite3.Connection, agent_id: int, repo: str | None, now: float):
@@ -155,7 +162,8 @@ def hold(conn: sqlite3.Connection, agent_id: int, *, tool: str, tool_input: Mapp
          summary: str, rule: str, risk: str, why: str, expires_after: float | None,
          clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep,
          payload: Mapping[str, Any] | None = None, governance: str = "",
-         under_agent: bool = True, caller_pid: int | None = None) -> tuple[bool, str]:
+         under_agent: bool = True, caller_pid: int | None = None,
+         on_held: Callable[[], None] | None = None) -> tuple[bool, str]:
     """Put the action in the inbox and wait for a supervisor: (allowed, reason).
 
     Allowed only by an approval of exactly this content before expiry; a
@@ -191,6 +199,8 @@ def hold(conn: sqlite3.Connection, agent_id: int, *, tool: str, tool_input: Mapp
         # Inside the try: a signal that lands while the gate's event is written (the
         # gate is in the inbox already) must cancel it too.
         note("gate", f"{summary} (gate {gate.id}, {risk}: {why})", "waiting", f"approval: {summary}")
+        if on_held is not None:  # the direct path, no pod service: a sender for [notify]
+            on_held()
         final = wait_for_decision(conn, gate.id, deadline=expires_at, interval=WAIT_INTERVAL,
                                   clock=clock, sleep=sleep)
     except BaseException as exc:

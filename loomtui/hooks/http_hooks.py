@@ -105,7 +105,7 @@ class _Handler(BaseHTTPRequestHandler):
             # Never decide over HTTP: Claude Code lets a call through when this fails.
             return self._send(403, f"{event or 'this event'} goes to the command hook\n".encode(),
                               "text/plain")
-        found = Hook("claude", self.server.pod, caller=Caller(None, os.environ, lambda: False)).run(raw)
+        found = Hook("claude", self.server.pod, caller=Caller(None, os.environ, lambda: False, agents_own=False)).run(raw)
         with self.server.lock:
             self.server.served += 1
         self._send(200, found.stdout.encode())

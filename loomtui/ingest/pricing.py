@@ -214,6 +214,15 @@ def _resolve_rates(obj: dict, base: tuple | None) -> tuple[float, float, float, 
             read if read is not None else base[4])
 
 
+def _standard_length(entry: dict) -> int | None:
+    """The context length past which the entry's prices rise (its standard window when it
+    has a longer opt-in one), or None when its prices do not depend on the context."""
+    starts = [int(t["range"][0]) for t in entry.get("tiered_pricing") or () if t["range"][0]]
+    if entry.get(_INPUT + _ABOVE) is not None:
+        starts.append(TIER_THRESHOLD)
+    return min(starts, default=None)
+
+
 def _split(tokens: int, rate: float, above: float | None) -> float:
     """ccusage's `tiered_cost`: the first 200k tokens at `rate`, the rest at `above`."""
     if tokens <= 0:
@@ -329,10 +338,24 @@ class PriceTable:
         key = self._key(model)
         return None if key is None else self._entries[key]
 
-    def context_window(self, model: str) -> int | None:
+    def context_window(self, model: str, used: int | None = None) -> int | None:
+        """The model's context window: `max_input_tokens`, the largest it can have. Given
+        `used`, the tokens of a context seen, the window that context sits in: a model priced
+        higher above some context length (an above-200k rate, or a `tiered_pricing` range
+        from a length on) runs at that length unless the session opted into its long window
+        (Claude Sonnet 4/4.5's 1M is a beta; GPT-5.4's 1.05M is opt-in), so a context within
+        the standard length is measured against it, a longer one proves the long window.
+        (Against the largest window, Claude Code's Sonnet at 190k of its 200k read "19%".)"""
         entry = self.lookup(model)
         window = entry.get("max_input_tokens") if entry else None
-        return int(window) if window is not None else None
+        if window is None:
+            return None
+        window = int(window)
+        if used is not None:
+            standard = _standard_length(entry)
+            if standard is not None and standard < window and used <= standard:
+                return standard
+        return window
 
     def _rates_for(self, model: str) -> _Rates | None:
         key = self._key(model)

@@ -9,7 +9,10 @@ Codex: `<codex home>/sessions/YYYY/MM/DD/rollout-<time>-<session>.jsonl`: `sessi
 events with running totals and the last response's usage.
 
 The context grows with every call the way a real session's does: each response reads the
-cached context, writes what is new to the cache and adds its own output.
+cached context, writes what is new to the cache and adds its own output; near the end of
+the window the session compacts (Claude Code and Codex both do), and the context starts
+again from the system prompt and a summary. (Without that it grew past the window: the
+demo's Usage tab read "context 248k of 200k (124%)".)
 """
 
 from __future__ import annotations
@@ -20,6 +23,11 @@ import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+# Where a session compacts: the agents' auto-compaction starts short of the model's window
+# (Claude's 200k, gpt-5-codex's 272k); the summary that replaces the history is this long.
+COMPACT_AT = {"claude": 160_000, "codex": 220_000}
+SUMMARY_TOKENS = 12_000
 
 
 def _iso(ts: float) -> str:
@@ -49,6 +57,7 @@ class Transcript:
         self.model = model
         self.rng = rng
         self.context = rng.randint(9_000, 16_000)  # system prompt and tools, cached from the start
+        self.base = self.context
         self.responses = 0
         self.totals = [0, 0, 0, 0]  # Codex running totals: input, cached, output, reasoning
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -82,6 +91,8 @@ class Transcript:
         output = int(rng.randint(60, 700) * scale)
         read, write = self.context, new
         self.context += new + output
+        if self.context > COMPACT_AT[self.kind] - 10_000:  # the next call (its write) could pass it
+            self.context = self.base + SUMMARY_TOKENS
         if self.kind == "claude":
             usage = {"input_tokens": rng.randint(3, 40), "cache_creation_input_tokens": write,
                      "cache_read_input_tokens": read, "output_tokens": output,

@@ -52,6 +52,10 @@ class Agent(NamedTuple):
     sandbox: str = ""           # on | off (from the agent's settings at session start)
     hooks: str = ""             # installed | partial | missing (LoomTUI's hooks in its settings)
     pending_gates: int = 0
+    # Where the agent runs in tmux, as its hooks saw it: $TMUX_PANE ("%12") and the
+    # server's socket (the first field of $TMUX); '' when not in tmux.
+    tmux_pane: str = ""
+    tmux_socket: str = ""
 
     def effective_status(self, now: float, stall_after: float) -> str:
         """`working` with no activity for `stall_after` seconds reads as `stalled`."""
@@ -77,7 +81,8 @@ AGENT_COLUMNS = (
 )
 FLEET_SQL = f"""
     SELECT {', '.join('a.' + c.strip() for c in AGENT_COLUMNS.split(','))},
-           (SELECT count(*) FROM gates g WHERE g.agent_id = a.id AND g.status = 'pending')
+           (SELECT count(*) FROM gates g WHERE g.agent_id = a.id AND g.status = 'pending'),
+           a.tmux_pane, a.tmux_socket
     FROM agents a ORDER BY a.id
 """
 EVENTS_SQL = """
@@ -255,4 +260,32 @@ def set_governance(conn: sqlite3.Connection, agent_id: int, *, permission_mode: 
     values = list(changed.values())
     cur = conn.execute(f"UPDATE agents SET {sets} WHERE id = ? AND ({guard})",
                        (*values, agent_id, *values))
+    return cur.rowcount > 0
+
+
+TMUX_SOCKET_MAX = 1024
+
+
+def tmux_place(environ: Mapping[str, str]) -> tuple[str, str] | None:
+    """(pane, socket) of a process running in tmux, from its environment: $TMUX_PANE
+    ("%12") and the first comma field of $TMUX ("/tmp/tmux-1000/default,4321,0"). None
+    outside tmux or when either looks wrong (an environment is the agent's to set)."""
+    pane = environ.get("TMUX_PANE", "")
+    socket = environ.get("TMUX", "").split(",", 1)[0]
+    if not (pane[:1] == "%" and pane[1:].isascii() and pane[1:].isdigit() and len(pane) <= 12):
+        return None
+    if not socket.startswith("/") or len(socket) > TMUX_SOCKET_MAX or not socket.isprintable():
+        return None
+    return pane, socket
+
+
+def set_tmux(conn: sqlite3.Connection, agent_id: int, pane: str, socket: str) -> bool:
+    """Record where the agent runs in tmux; returns whether it changed. A plain read
+    decides first, as in set_governance: an unchanged call (every event of an agent
+    in tmux) takes no write lock."""
+    row = conn.execute("SELECT tmux_pane, tmux_socket FROM agents WHERE id = ?", (agent_id,)).fetchone()
+    if row is None or (row[0], row[1]) == (pane, socket):
+        return False
+    cur = conn.execute("UPDATE agents SET tmux_pane = ?, tmux_socket = ? WHERE id = ?",
+                       (pane, socket, agent_id))
     return cur.rowcount > 0

@@ -16,6 +16,7 @@ import aiosqlite
 from loomtui.store import agents as q
 from loomtui.store import budgets as b
 from loomtui.store import gates as g
+from loomtui.store import presence as pr
 from loomtui.store import usage as u
 from loomtui.store import worktrees as w
 from loomtui.store.db import PRAGMAS, StoreError, connect, describe_error
@@ -72,6 +73,17 @@ class AsyncStore:
         """Pending, unexpired gates, ranked like the inbox: risk, then age."""
         async with self._conn.execute(g.PENDING_SQL, (now,)) as cursor:
             return [g.gate_from_row(r) async for r in cursor]
+
+    async def fetch_gates(self, ids: list[int]) -> list[g.Gate]:
+        """These gates as they are now, whatever their status."""
+        marks = ", ".join("?" * len(ids))
+        async with self._conn.execute(g.GATE_SELECT + f" WHERE g.id IN ({marks})", ids) as cursor:
+            return [g.gate_from_row(r) for r in await cursor.fetchall()]
+
+    async def fetch_presence(self, now: float) -> list[pr.Presence]:
+        """The consoles live at `now` (a small table: one row per open console)."""
+        async with self._conn.execute(pr.LIVE_SQL, (pr.cutoff(now),)) as cursor:
+            return [pr.Presence(*r) for r in await cursor.fetchall()]
 
     async def fetch_budget_states(self) -> list[b.BudgetState]:
         """Every budget's state as the ingester last computed it (a small table)."""

@@ -138,6 +138,12 @@ def _limit(limits, scope: str, ref: str, period: str) -> tuple[int | None, float
     return limits.get((scope, "", period), (None, None))
 
 
+def limit_for(conn: sqlite3.Connection, config: Limits, scope: str, ref: str,
+              period: str) -> tuple[int | None, float | None]:
+    """The limit that applies to one budget now: the store's, else its scope's default."""
+    return _limit(effective_limits(conn, config), scope, ref, period)
+
+
 def _state(scope, ref, period, tokens, usd, limit, burn_t, burn_u, starts, resets, now) -> BudgetState:
     max_tokens, max_usd = limit
     fractions = []
@@ -325,3 +331,46 @@ def set_limit(conn: sqlite3.Connection, *, scope: str, scope_ref: str, period: s
         audit.append(conn, actor=actor, action="budget.set", subject=f"{scope}:{scope_ref}:{period}",
                      detail={"max_tokens": max_tokens, "max_usd": max_usd,
                              "before": list(before) if before else None}, now=now)
+
+
+def unset_limit(conn: sqlite3.Connection, *, scope: str, scope_ref: str, period: str, actor: str,
+                now: float) -> bool:
+    """A supervisor removes a limit set in the store, so the config's applies again;
+    audited as a `budget.set` to no limit (what `audit verify` expects of a limit that is
+    gone). Returns whether there was one to remove."""
+    from loomtui.store import audit
+
+    with transaction(conn):
+        before = conn.execute("SELECT max_tokens, max_usd FROM budgets WHERE scope = ? AND "
+                              "scope_ref = ? AND period = ?", (scope, scope_ref, period)).fetchone()
+        if before is None:
+            return False
+        conn.execute("DELETE FROM budgets WHERE scope = ? AND scope_ref = ? AND period = ?",
+                     (scope, scope_ref, period))
+        audit.append(conn, actor=actor, action="budget.set", subject=f"{scope}:{scope_ref}:{period}",
+                     detail={"max_tokens": None, "max_usd": None, "before": list(before),
+                             "unset": True}, now=now)
+    return True
+
+
+# Budget gates still waiting: the hook gave them risk `budget` and a `budget:` rule.
+PENDING_BUDGET_GATES_SQL = """
+    SELECT g.id, g.agent_id, a.repo FROM gates g JOIN agents a ON a.id = g.agent_id
+    WHERE g.status = 'pending' AND g.risk = 'budget' AND g.rule LIKE 'budget:%' AND g.expires_at > ?
+    ORDER BY g.id
+"""
+
+
+def releasable(conn: sqlite3.Connection, *, scope: str, scope_ref: str, now: float) -> list[int]:
+    """The pending budget gates a change of budget (scope, scope_ref) may release: those
+    of agents the budget applies to (scope_ref '' is every agent's, or every repository's,
+    default) that no budget holds any more, as `budget_state` says now (refresh first).
+    An agent still over another budget keeps waiting."""
+    found = []
+    for gate_id, agent_id, repo in conn.execute(PENDING_BUDGET_GATES_SQL, (now,)).fetchall():
+        applies = (scope == "pod"
+                   or (scope == "agent" and scope_ref in ("", str(agent_id)))
+                   or (scope == "repo" and scope_ref in ("", repo)))
+        if applies and not over_budget(conn, agent_id, repo, now):
+            found.append(gate_id)
+    return found

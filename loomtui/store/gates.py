@@ -36,7 +36,7 @@ GATE_SELECT = """
            g.summary, g.rule, g.risk, g.content_hash, g.approved_hash, g.claimed_by,
            g.claimed_at, g.decided_by, g.decided_at, g.reason, g.waiter_pid,
            g.decided_name, g.waiter_started, g.waiter_host, g.agent_pid, g.agent_started,
-           g.governance
+           g.governance, g.claimed_name, g.claimed_presence
     FROM gates g LEFT JOIN agents a ON a.id = g.agent_id
 """
 _RISK_ORDER_SQL = "CASE g.risk " + " ".join(
@@ -80,6 +80,10 @@ class Gate(NamedTuple):
     agent_pid: int | None = None        # the agent process the hook runs under
     agent_started: int | None = None
     governance: str = ""                # e.g. "no sandbox · bypassPermissions", shown in the inbox
+    # Issue 13: the claimer's display name, and the console (presence id) the claim was
+    # made from: the claim lapses with that console (loomtui/store/presence.py).
+    claimed_name: str | None = None
+    claimed_presence: str | None = None
 
     def to_json(self) -> dict:
         return {
@@ -99,6 +103,7 @@ class Gate(NamedTuple):
             "reason": self.reason,
             "claimed_by": self.claimed_by,
             "claimed_at": iso(self.claimed_at),
+            "claimed_name": self.claimed_name,
             "content_hash": self.content_hash,
             "approved_hash": self.approved_hash,
             "governance": self.governance,
@@ -277,16 +282,18 @@ def decide(
 
 
 def claim(conn: sqlite3.Connection, gate_id: int, *, actor: str, now: float,
-          display: str | None = None) -> Gate:
+          display: str | None = None, presence: str | None = None) -> Gate:
     """Mark a pending gate as being looked at by `actor` (a hint for the other
-    supervisors; another may re-claim it, which is audited too). `actor` is the
-    account, `display` the name recorded beside it in the audit detail."""
+    supervisors, who are asked to confirm before deciding it; another may take it
+    over, which is audited too, as is the previous claimer). `actor` is the account,
+    `display` the name recorded beside it, `presence` the console it is claimed from:
+    the claim lapses when that console goes away (loomtui/store/presence.py)."""
     with transaction(conn):
         gate = _read(conn, gate_id)
         changed = conn.execute(
-            "UPDATE gates SET claimed_by = ?, claimed_at = ? "
+            "UPDATE gates SET claimed_by = ?, claimed_at = ?, claimed_name = ?, claimed_presence = ? "
             "WHERE id = ? AND status = 'pending' AND expires_at > ?",
-            (actor, now, gate_id, now),
+            (actor, now, display, presence, gate_id, now),
         ).rowcount
         if changed:
             assert gate is not None
@@ -300,6 +307,33 @@ def claim(conn: sqlite3.Connection, gate_id: int, *, actor: str, now: float,
             _expire(conn, gate, actor="system", now=now)
             gate = _read(conn, gate_id)
     raise _refusal(gate_id, gate, now, "claimed")
+
+
+def unclaim(conn: sqlite3.Connection, gate_id: int, *, actor: str, now: float,
+            display: str | None = None) -> Gate:
+    """Give a claim up (`c` again on one's own claim), audited as `gate.unclaimed`
+    with the claimer it cleared. A gate that is no longer pending raises GateConflict;
+    one nobody claims is returned unchanged (nothing to give up, nothing audited)."""
+    with transaction(conn):
+        gate = _read(conn, gate_id)
+        changed = conn.execute(
+            "UPDATE gates SET claimed_by = NULL, claimed_at = NULL, claimed_name = NULL, "
+            "claimed_presence = NULL WHERE id = ? AND status = 'pending' AND expires_at > ? "
+            "AND claimed_by IS NOT NULL",
+            (gate_id, now),
+        ).rowcount
+        if changed:
+            assert gate is not None
+            audit.append(conn, actor=actor, action="gate.unclaimed", subject=_subject(gate_id),
+                         now=now, detail={"previous": gate.claimed_by, "previous_as": gate.claimed_name,
+                                          **({"as": display} if display is not None else {})})
+        gate = _read(conn, gate_id)
+        if gate is not None and gate.status == "pending" and gate.expires_at > now:
+            return gate
+        if gate is not None and gate.status == "pending":
+            _expire(conn, gate, actor="system", now=now)
+            gate = _read(conn, gate_id)
+    raise _refusal(gate_id, gate, now, "unclaimed")
 
 
 def _cancel_if_orphaned(conn: sqlite3.Connection, gate_id: int, now: float) -> None:

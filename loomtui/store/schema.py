@@ -469,6 +469,51 @@ MIGRATIONS: tuple[str, ...] = (
         SELECT (CAST(ts / 900 AS INTEGER) * 900 - 900 * (CAST(ts / 900 AS INTEGER) * 900 > ts)), agent_id, sum(input_tokens + output_tokens + cache_write_tokens + cache_read_tokens), total(cost_usd), count(*)
         FROM usage WHERE agent_id IS NOT NULL GROUP BY 1, 2;
     """,
+    # 7 -> 8: presence (issue 13): each console's heartbeat (loomtui/store/presence.py): who
+    # supervises there (the OS account and the display name) and what it looks at; a row
+    # whose heartbeat is older than presence.STALE_AFTER is a console that went away. A
+    # claim names the console it was made from (claimed_presence) and lapses with it;
+    # claimed_name is the claimer's display name, shown beside the account.
+    """
+    CREATE TABLE presence (
+        id         TEXT PRIMARY KEY,
+        account    TEXT NOT NULL,
+        display    TEXT NOT NULL,
+        screen     TEXT NOT NULL DEFAULT '',
+        subject    TEXT NOT NULL DEFAULT '',
+        host       TEXT NOT NULL DEFAULT '',
+        pid        INTEGER,
+        started_at REAL NOT NULL,
+        seen_at    REAL NOT NULL
+    );
+    ALTER TABLE gates ADD COLUMN claimed_name TEXT;
+    ALTER TABLE gates ADD COLUMN claimed_presence TEXT;
+    """,
+    # 8 -> 9: reaching people and agents (issue 13, items 5 and 7).
+    #  - agents.tmux_pane / tmux_socket: the agent's $TMUX_PANE and its tmux server's
+    #    socket (the first field of $TMUX), as its hooks saw them; '' outside tmux. The
+    #    console's jump key switches the supervisor's tmux client there.
+    #  - notifications: one row per event sent outside the console ([notify] command and
+    #    urls), keyed by the event (`gate:12`, `question:345`, `ungoverned:7:...`). A
+    #    sender claims an event with INSERT OR IGNORE before sending, so of two senders
+    #    racing (the pod service and a hook's detached sender) exactly one sends it; the
+    #    row then says how it went (`loomtui status` reports the failed ones).
+    """
+    ALTER TABLE agents ADD COLUMN tmux_pane TEXT NOT NULL DEFAULT '';
+    ALTER TABLE agents ADD COLUMN tmux_socket TEXT NOT NULL DEFAULT '';
+    CREATE TABLE notifications (
+        key        TEXT PRIMARY KEY,
+        kind       TEXT NOT NULL,
+        agent_id   INTEGER REFERENCES agents(id) ON DELETE SET NULL,
+        summary    TEXT NOT NULL DEFAULT '',
+        created_at REAL NOT NULL,
+        sender     TEXT NOT NULL DEFAULT '',
+        status     TEXT NOT NULL DEFAULT 'sending' CHECK (status IN ('sending','sent','failed')),
+        sent_at    REAL,
+        error      TEXT NOT NULL DEFAULT ''
+    ) WITHOUT ROWID;
+    CREATE INDEX notifications_status ON notifications(status, created_at);
+    """,
 )
 
 

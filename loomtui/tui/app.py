@@ -14,12 +14,19 @@ The console reads the store, never the agents' terminals: a worker checks
 committed, reads the fleet off the event loop and publishes a `PodState` that
 the screens render by keyed cell updates. Ages tick once a second without
 reading the store.
+
+A live console announces itself (loomtui/store/presence.py): its supervisor and
+what it looks at, every few seconds and whenever that changes; the headers show
+who else is online. A gate that leaves the inbox because someone else decided it
+(another console, `loomtui approve`, the demo's sam) is told in a short notice,
+and `gates_closed_signal` tells open gate dialogs at once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -36,10 +43,11 @@ from textual.worker import Worker, WorkerState
 
 from loomtui.actions import PodActions
 from loomtui.config import Config
+from loomtui.store import presence
 from loomtui.store.agents import Agent
 from loomtui.store.aio import AsyncStore
-from loomtui.store.db import db_path, describe_error
-from loomtui.store.gates import Gate
+from loomtui.store.db import StoreError, db_path, describe_error
+from loomtui.store.gates import Gate, who_decided
 from loomtui.supervisors import Decider, current_decider
 from loomtui.tui.commands import FleetCommands
 from loomtui.tui.messages import AgentSelected, FleetFilterChosen, FleetSortChosen, WorkerFailed
@@ -81,6 +89,7 @@ class LoomApp(App[None]):
         Binding("L", "audit", "Audit log", show=False, id="audit"),
         Binding("n", "next_need", "Needs you", id="next_need"),
         Binding("T", "cycle_theme", "Theme", show=False, id="cycle_theme"),
+        Binding("o", "reach_agent", "Agent's pane", show=False, id="reach_agent"),
     ]
     CSS = """
     Screen { background: $background; }
@@ -125,6 +134,14 @@ class LoomApp(App[None]):
         self.store: AsyncStore
         self.pod_state: PodState | None = None
         self.pod_changed_signal: Signal[PodState] = Signal(self, "pod-changed")
+        # Gates that left the inbox (decided here or elsewhere, expired, cancelled), as they
+        # are now: open gate dialogs close their deciding at once.
+        self.gates_closed_signal: Signal[tuple[Gate, ...]] = Signal(self, "gates-closed")
+        self._presence: tuple[presence.Presence, ...] = ()
+        self._closed_told: set[int] = set()  # gates whose leaving the inbox was published
+        self._announced: tuple[str, str] | None = None  # what the last heartbeat said we look at
+        self._last_beat = 0.0  # time.monotonic() of the last heartbeat
+        self._beating = False  # a heartbeat is on its way to the store
         self.loom_themes: tuple[str, ...] = ()
         self._last_gate_seen = 0  # highest gate id announced, so none rings twice
 
@@ -163,6 +180,8 @@ class LoomApp(App[None]):
             self._start_ingest()
             self._start_diffs()
         if self.live:
+            await self._heartbeat()
+            self.set_interval(1.0, self._presence_tick)
             self.watch_store()
 
     # -- background services ------------------------------------------------------------
@@ -223,6 +242,11 @@ class LoomApp(App[None]):
         for service in self._stop_services():
             if service.started.is_set():
                 await asyncio.to_thread(service.done.wait, STOP_WAIT)
+        if self._announced is not None:  # gone from the others' headers; our claims lapse now
+            try:
+                await asyncio.to_thread(self.actions.actions.leave)
+            except (StoreError, sqlite3.Error) as exc:  # the row goes stale instead
+                log.warning("could not remove this console's presence: %s", exc)
         if hasattr(self, "store"):
             await self.store.close()
 
@@ -258,7 +282,10 @@ class LoomApp(App[None]):
         # Budgets and diffs change far less often than agents: read them again only when
         # their tables say so (a max() over a small table costs less than the reads).
         marks = await self.store.change_marks()
+        self._presence = tuple(await self.store.fetch_presence(self.clock()))
         previous = self.pod_state
+        if previous is not None:
+            await self._closed_gates(previous.gates, gates)
         if previous is None or marks != self._marks:
             self._marks = marks
             budgets = tuple(await self.store.fetch_budget_states())
@@ -276,7 +303,7 @@ class LoomApp(App[None]):
         if diffs is None:
             diffs = (previous.worktrees, previous.collisions) if previous is not None else ((), ())
         self.pod_state = PodState(agents, self.clock(), self.config.console.stall_after, gates,
-                                  budgets, *diffs)
+                                  budgets, *diffs, presence=self._presence)
         if previous is not None:
             self._announce_new_gates(previous, self.pod_state)
             if budgets is not previous.budgets:
@@ -295,18 +322,121 @@ class LoomApp(App[None]):
                        markup=markup, **kwargs)
 
     def _announce_new_gates(self, before: PodState, now: PodState) -> None:
-        """A new gate rings the terminal bell and shows a notification."""
+        """A new gate rings the terminal bell and shows a notification, as `[notify]`
+        says: which risks (budget gates: `over_budget`), `bell`, `popup`."""
         known = {gate.id for gate in before.gates}
         fresh = [gate for gate in now.gates if gate.id not in known and gate.id > self._last_gate_seen]
         if not fresh:
             return
         self._last_gate_seen = max(gate.id for gate in fresh)
-        self.bell()
+        wanted = self.config.notify
+        fresh = [gate for gate in fresh
+                 if (wanted.over_budget if gate.risk == "budget" else gate.risk in wanted.gate_risks)]
+        if not fresh:
+            return
+        if wanted.bell:
+            self.bell()
+        if not wanted.popup:
+            return
         for gate in fresh[:3]:
             self.notify(f"{gate.agent_name or 'an agent'}: {gate.summary}  (i opens the inbox)",
                         title=f"Approval needed · {gate.risk}", severity="warning", timeout=8, markup=False)
         if len(fresh) > 3:
             self.notify(f"and {len(fresh) - 3} more waiting in the inbox", severity="warning")
+
+    async def _closed_gates(self, before: tuple[Gate, ...], now: tuple[Gate, ...]) -> None:
+        """Gates that left the inbox since the last reading: read as they are now, sent to
+        the open dialogs, and those decided by someone else told in a short notice."""
+        # Two readings can overlap (the live loop's and one after a write): each gate once.
+        gone = sorted({g.id for g in before} - {g.id for g in now} - self._closed_told)
+        if not gone:
+            return
+        self._closed_told.update(gone)
+        closed = tuple(await self.store.fetch_gates(gone))
+        self.gates_closed_signal.publish(closed)
+        elsewhere = [g for g in closed if g.status in ("approved", "rejected")
+                     and g.id not in self.actions.actions.decided_here]
+        for gate in elsewhere[:3]:
+            because = f" ({gate.reason})" if gate.reason else ""
+            self.notify(f"{who_decided(gate)} {gate.status} gate {gate.id} · {gate.agent_name or 'an agent'}: "
+                        f"{gate.summary}{because}", title="Decided elsewhere", timeout=6, markup=False)
+        if len(elsewhere) > 3:
+            self.notify(f"and {len(elsewhere) - 3} more gates decided elsewhere", title="Decided elsewhere",
+                        timeout=6)
+
+    # -- presence --------------------------------------------------------------------------
+
+    @property
+    def presence_id(self) -> str:
+        """This console's presence id (its claims name it)."""
+        return self.actions.actions.presence_id
+
+    def others_online(self) -> list[presence.Presence]:
+        """The other live consoles, as last read."""
+        state = self.pod_state
+        return presence.others(state.presence if state is not None else (), self.presence_id)
+
+    def claim_of(self, gate: Gate) -> presence.Claim | None:
+        """The gate's claim if it holds (its console is live; this one always is), else None."""
+        live = self.pod_state.live_consoles if self.pod_state is not None else frozenset()
+        return presence.live_claim(gate, live | {self.presence_id})
+
+    def holds(self, claim: presence.Claim) -> bool:
+        """Is `claim` this supervisor's own?"""
+        return self.actions.actions.holds(claim)
+
+    def looking_at(self) -> tuple[str, str]:
+        """(screen, subject) this console shows, for the others' headers: ("inbox", ""),
+        ("agent", "auth-1"), ("gate", "12"). A modal that names nothing (help, a reason)
+        counts as the screen under it."""
+        for screen in reversed(self.screen_stack):
+            kind = type(screen).__name__
+            if kind == "GateScreen":
+                return "gate", str(screen.gate.id)
+            if kind == "AgentScreen":
+                agent = self.pod_state.agent(screen.agent_id) if self.pod_state else None
+                return "agent", agent.name if agent else str(screen.agent_id)
+            if kind in SCREEN_NAMES:
+                return SCREEN_NAMES[kind], ""
+        return "", ""
+
+    def _presence_tick(self) -> None:
+        """Once a second: a heartbeat when what we look at changed or one is due (never
+        two at once: a slow store delays the next)."""
+        if self._beating:
+            return
+        if self._announced != self.looking_at() or time.monotonic() - self._last_beat >= presence.HEARTBEAT:
+            self._beating = True
+            self.run_worker(self._heartbeat(), group="presence", exit_on_error=False)
+
+    async def _heartbeat(self) -> None:
+        """Announce this console. A failing store is not reported here: the live loop
+        says so once, and the next heartbeat tries again."""
+        looking = self.looking_at()
+        self._last_beat = time.monotonic()
+        try:
+            await asyncio.to_thread(self.actions.actions.announce, *looking)
+            self._announced = looking
+        except (StoreError, sqlite3.Error) as exc:
+            log.warning("presence heartbeat failed: %s", exc)
+        finally:
+            self._beating = False
+
+    async def action_reach_agent(self) -> None:
+        """Switch this supervisor's tmux client to the pane of the agent in view (the
+        screen's `agent_in_view()`), or say why it cannot (loomtui/tmux.py)."""
+        from loomtui.tmux import reach
+
+        in_view = getattr(self.screen, "agent_in_view", None)
+        agent_id = in_view() if callable(in_view) else None
+        agent = self.pod_state.agent(agent_id) if self.pod_state is not None and agent_id is not None else None
+        if agent is None:
+            self.notify("No agent here: choose one in the fleet or the inbox, then o.", timeout=4)
+            return
+        found = await asyncio.to_thread(reach, agent.name, agent.tmux_pane, agent.tmux_socket, os.environ)
+        self.notify(found.message, title="" if found.ok else "Agent's pane",
+                    severity="information" if found.ok else "warning", timeout=4 if found.ok else 10,
+                    markup=False)
 
     def _announce_budgets(self, before: PodState, now: PodState) -> None:
         """A budget crossing the warning level (80 % by default), or its limit, notifies."""
@@ -320,9 +450,10 @@ class LoomApp(App[None]):
             who = {"pod": "the pod", "repo": b.scope_ref.rsplit("/", 1)[-1]}.get(
                 b.scope, names.get(b.scope_ref, f"agent {b.scope_ref}"))
             if b.fraction >= 1.0 > was:
-                self.notify(f"{who}: {b.describe()}. Its tool calls now wait for approval; "
-                            "b opens Budgets to raise it.", title="Over budget", severity="error",
-                            timeout=10, markup=False)
+                if self.config.notify.popup and self.config.notify.over_budget:  # [notify]
+                    self.notify(f"{who}: {b.describe()}. Its tool calls now wait for approval; "
+                                "b opens Budgets to raise it.", title="Over budget", severity="error",
+                                timeout=10, markup=False)
             elif b.fraction >= warn_at > was:
                 self.notify(f"{who}: {b.describe()}", title="Budget warning", severity="warning",
                             timeout=6, markup=False)
@@ -472,6 +603,11 @@ class LoomApp(App[None]):
         index = names.index(self.theme) + 1 if self.theme in names else 0
         self.theme = names[index % len(names)]
         self.notify(f"Theme: {self.theme}", timeout=2)
+
+
+# What the others' headers call each screen (GateScreen and AgentScreen name their subject).
+SCREEN_NAMES = {"FleetScreen": "fleet", "ApprovalsScreen": "inbox", "BudgetsScreen": "budgets",
+                "MemoryScreen": "memory", "AuditScreen": "audit"}
 
 
 def screen_keys(app: App) -> tuple[list[tuple[str, str, str]], list[tuple[str, str, str]]]:

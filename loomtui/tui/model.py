@@ -67,6 +67,12 @@ class PodState:
     budgets: tuple[BudgetState, ...] = ()  # as the ingester last computed them
     worktrees: tuple = ()  # WorktreeRow: diff stats as the diff watcher last wrote them
     collisions: tuple = ()  # Collision: files changed in two or more worktrees of a repo
+    presence: tuple = ()  # Presence: the consoles live on the pod, this one too
+
+    @cached_property
+    def live_consoles(self) -> frozenset[str]:
+        """The presence ids of the live consoles: a claim from any other has lapsed."""
+        return frozenset(p.id for p in self.presence)
 
     @cached_property
     def _worktrees(self) -> dict:

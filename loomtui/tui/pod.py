@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, TypeVar
 
-from loomtui.actions import AuditLog, MemoryOutcome, Outcome, PodActions
+from loomtui.actions import AuditLog, BudgetChange, MemoryOutcome, Outcome, PodActions
 from loomtui.store.db import StoreError, db_path, describe_error
 
 if TYPE_CHECKING:
@@ -52,18 +52,25 @@ class ConsolePod:
 
     # -- commands, typed -------------------------------------------------------------
 
-    async def decide_gates(self, gates: Sequence[Gate], *, approve: bool, reason: str) -> list[Outcome]:
-        return await self._write(self.actions.decide_gates, gates, approve=approve, reason=reason) or []
+    async def decide_gates(self, gates: Sequence[Gate], *, approve: bool, reason: str,
+                           override_claims: bool = False) -> list[Outcome]:
+        return await self._write(self.actions.decide_gates, gates, approve=approve, reason=reason,
+                                 override_claims=override_claims) or []
 
-    async def claim_gate(self, gate_id: int) -> str | None:
-        return await self._write(self.actions.claim_gate, gate_id)
+    async def toggle_claim(self, gate_id: int, *, take_over: bool = False) -> Outcome | None:
+        return await self._write(self.actions.toggle_claim, gate_id, take_over=take_over)
 
     async def cancel_orphans(self, waiting: Sequence[Gate]) -> list[int] | None:
         return await self.call(self.actions.cancel_orphans, waiting)
 
     async def set_budget(self, state: BudgetState, max_tokens: int | None,
-                         max_usd: float | None) -> Outcome | None:
-        return await self._write(self.actions.set_budget, state, max_tokens, max_usd)
+                         max_usd: float | None) -> BudgetChange | None:
+        return await self._write(self.actions.set_budget, state.scope, state.scope_ref, state.period,
+                                 max_tokens, max_usd)
+
+    async def unset_budget(self, state: BudgetState) -> BudgetChange | None:
+        return await self._write(self.actions.set_budget, state.scope, state.scope_ref, state.period,
+                                 None, None, unset=True)
 
     async def memory_entries(self, query: str, statuses: tuple[str, ...] | None,
                              agent_id: int | None = None) -> tuple[list[Entry], dict[str, int]] | None:
@@ -74,6 +81,9 @@ class ConsolePod:
 
     async def memory_history(self, entry_id: int) -> list[Change] | None:
         return await self.call(self.actions.memory_history, entry_id)
+
+    async def memory_entry(self, entry_id: int) -> tuple[Entry | None, Change | None] | None:
+        return await self.call(self.actions.memory_entry, entry_id)
 
     # A memory change gives the entry as it is now, or the problem (a version conflict, a
     # refusal) that stopped it; None when the store failed.

@@ -117,6 +117,10 @@ class AgentScreen(LoomScreen[None]):
             column.width = self._summary_width()
             table.refresh()
 
+    def agent_in_view(self) -> int | None:
+        """This screen's agent (the app's `o` reaches its tmux pane)."""
+        return self.agent_id
+
     def action_tab(self, tab: str) -> None:
         tabs = self.query_one("#agent-tabs", TabbedContent)
         # Focus leaves the old tab first: TabbedContent shows the pane of whatever holds
@@ -212,11 +216,15 @@ class AgentScreen(LoomScreen[None]):
                 parts.append((f"   burn {model.tokens(int(usage.burn_tokens_min))}/min "
                               f"{model.money(usage.burn_usd_hour)}/h (last 10 min)", "dim"))
             if context is not None:
-                window = _context_window(self.app.pod, context[0])
-                if window:
+                window = _context_window(self.app.pod, *context)
+                if window and context[1] <= window:
                     fill = context[1] / window
                     parts.append((f"\ncontext {model.tokens(context[1])} of {model.tokens(window)} "
                                   f"({fill * 100:.0f}%)", "$" + model.budget_level(fill)))
+                elif window:  # the price table is behind: never a fill above 100 %
+                    parts.append((f"\ncontext {model.tokens(context[1])} tokens (more than the "
+                                  f"{model.tokens(window)} window the price table gives "
+                                  f"{printable(context[0])})", "dim"))
                 else:
                     parts.append((f"\ncontext {model.tokens(context[1])} tokens (window unknown)", "dim"))
             for period in ("session", "day"):
@@ -326,10 +334,12 @@ def _per_minute(minutes: list[tuple[float, int]], limit: int = 240) -> list[int]
     return series
 
 
-def _context_window(pod, model_name: str) -> int | None:
+def _context_window(pod, model_name: str, used: int) -> int | None:
+    """The window a context of `used` tokens of `model_name` sits in (see
+    `PriceTable.context_window`: Sonnet's 200k, or its 1M once a context is longer)."""
     from loomtui.ingest.pricing import PriceError, PriceTable
 
     try:
-        return PriceTable.load(pod).context_window(model_name)
+        return PriceTable.load(pod).context_window(model_name, used)
     except PriceError:
         return None

@@ -38,6 +38,11 @@ PATCH_LIMIT = 8 << 20  # per file: the viewer renders only what is visible, so r
 STATUS_MARK = {"added": "A", "modified": "M", "deleted": "D", "renamed": "R"}
 
 
+def _fit_left(text: str, width: int) -> str:
+    """`text` in `width` cells, cut at the start: of a path, the file's name is what tells."""
+    return text if len(text) <= width else "…" + text[len(text) - width + 1:]
+
+
 class FileList(DataTable):
     """The changed files. j/k move, l (or enter) reads the file's patch."""
 
@@ -49,6 +54,12 @@ class FileList(DataTable):
 
     class ReadChosen(Message):
         """l was pressed: the patch of the file under the cursor is to be read."""
+
+    class Resized(Message):
+        """The list's size changed: its columns are to be fitted again."""
+
+    def on_resize(self) -> None:
+        self.post_message(self.Resized())
 
     def action_read(self) -> None:
         self.post_message(self.ReadChosen())
@@ -66,7 +77,7 @@ class DiffTab(Vertical):
     DiffTab { height: 1fr; }
     #diff-head { height: auto; max-height: 4; padding: 0 1; }
     #diff-body { height: 1fr; }
-    #diff-files { width: 40%; max-width: 60; height: 1fr; }
+    #diff-files { width: 40%; max-width: 60; height: 1fr; overflow-x: hidden; margin-right: 1; }
     DiffView { width: 1fr; height: 1fr; }
     """
 
@@ -78,6 +89,7 @@ class DiffTab(Vertical):
         self._result = None  # DiffResult with patches
         self._result_for: object = None
         self._selected: str | None = None
+        self._clashes: dict[str, tuple[str, ...]] = {}
 
     def compose(self) -> ComposeResult:
         yield Static(id="diff-head")
@@ -86,10 +98,13 @@ class DiffTab(Vertical):
             yield DiffView(id="diff-view")
 
     def on_mount(self) -> None:
-        files = self.query_one(FileList)
-        files.add_column("", key="status", width=1)
-        files.add_column("File", key="path")
-        files.add_column("+/-", key="stat")
+        self._fill([], {})
+
+    @on(FileList.Resized)
+    def _refit(self, event: FileList.Resized) -> None:
+        event.stop()
+        if self._files:  # the path column takes what the list's new width leaves
+            self._fill(self._files, self._clashes)
 
     # -- state from the store -------------------------------------------------------
 
@@ -149,19 +164,36 @@ class DiffTab(Vertical):
         return Content.assemble(*parts)
 
     def _fill(self, files, clashes) -> None:
+        """The rows, sized to the list's width: the status and the +/- always whole, the
+        path column gets the rest and a long path loses its start (the file's name stays).
+        Columns sized by their content used to make the list wider than its 40 %, so at 80
+        columns the +/- ran into the patch and was cut."""
         table = self.query_one(FileList)
+        self._clashes = clashes
         keep = self._selected
-        table.clear()
+        stats = []
         for f in files:
             # Cells: their "$..." styles take the theme's colours each time the table draws.
-            name = printable(f.path if not f.old_path else f"{f.old_path} → {f.path}")
-            mark = ((0, 2, "$risk-high"),) if f.path in clashes else ()
-            label = Cell(("⚠ " if mark else "") + name, spans=mark, justify="default")
             added, deleted = f"+{f.added}", f"−{f.deleted}"
-            stat = Cell("bin", "dim", justify="default") if f.binary else Cell(
+            stats.append(Cell("bin", "dim", justify="default") if f.binary else Cell(
                 f"{added} {deleted}", justify="default",
                 spans=((0, len(added), "$diff-added"),
-                       (len(added) + 1, len(added) + 1 + len(deleted), "$diff-removed")))
+                       (len(added) + 1, len(added) + 1 + len(deleted), "$diff-removed"))))
+        stat_width = max((len(c.text) for c in stats), default=3)
+        room = table.scrollable_content_region.width
+        if len(files) + 1 > table.scrollable_content_region.height:  # a vertical scrollbar comes
+            room -= table.styles.scrollbar_size_vertical
+        pad = 2 * table.cell_padding
+        path_width = max(8, room - (1 + pad) - (stat_width + pad) - pad)
+        table.clear(columns=True)
+        table.add_column("", key="status", width=1)
+        table.add_column("File", key="path", width=path_width)
+        table.add_column("+/-", key="stat", width=max(3, stat_width))
+        for f, stat in zip(files, stats, strict=True):
+            name = printable(f.path if not f.old_path else f"{f.old_path} → {f.path}")
+            mark = ((0, 2, "$risk-high"),) if f.path in clashes else ()
+            shown = _fit_left(name, path_width - (2 if mark else 0))
+            label = Cell(("⚠ " if mark else "") + shown, spans=mark, justify="default")
             table.add_row(STATUS_MARK.get(f.status, "?"), label, stat, key=f.path)
         if keep is not None and keep in {f.path for f in files}:
             table.move_cursor(row=table.get_row_index(keep), animate=False)

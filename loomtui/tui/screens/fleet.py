@@ -25,6 +25,7 @@ from loomtui.text import printable
 from loomtui.tui import model
 from loomtui.tui.messages import AgentSelected
 from loomtui.tui.model import PodState
+from loomtui.tui.online import names_room, with_online
 from loomtui.tui.screens.base import LoomScreen
 from loomtui.tui.widgets.cells import Cell
 from loomtui.tui.widgets.fleet_table import Column, FleetTable
@@ -337,13 +338,15 @@ class FleetScreen(LoomScreen[None]):
     def _header(self, state: PodState, shown: int) -> Content:
         """The header line; status words are dropped first when the pane is narrow, then
         the causes' words."""
+        others = self.app.others_online()
+        room = self.size.width - 2 - names_room(others)  # who else is online comes before the block
         for words, cause_words, window in ((True, True, "long"), (True, True, "short"),
                                            (False, True, "long"), (False, True, "short"),
                                            (False, False, "short"), (False, False, "")):
             text = self._header_text(state, shown, words, window, cause_words)
-            if text.cell_length <= self.size.width - 2:
+            if text.cell_length <= room:
                 break
-        return text
+        return with_online(text, others, self.size.width - 2)
 
     def _header_text(self, state: PodState, shown: int, words: bool, window: str,
                      cause_words: bool | None = None) -> Content:
@@ -371,6 +374,10 @@ class FleetScreen(LoomScreen[None]):
         return Content.assemble(*parts)
 
     # -- actions -----------------------------------------------------------
+
+    def agent_in_view(self) -> int | None:
+        """The agent under the cursor (the app's `o` reaches its tmux pane)."""
+        return self.query_one(FleetTable).cursor_agent_id
 
     @on(FleetTable.RowChosen, "#fleet")
     def _agent_chosen(self, event: FleetTable.RowChosen) -> None:

@@ -57,29 +57,38 @@ class EntryModal(ModalScreen[dict | None]):
     EntryModal Select { width: 1fr; }
     """
 
-    def __init__(self, entry: mem.Entry | None = None) -> None:
+    def __init__(self, entry: mem.Entry | None = None, values: dict | None = None) -> None:
+        """Edit `entry` (None: a new one). `values` (the form's own result) fill the form
+        instead of the entry's fields: the supervisor's text, kept across a conflict and
+        now to be saved against the entry's current version."""
         super().__init__()
         self.entry = entry
+        self.values = values
 
     def compose(self) -> ComposeResult:
         e = self.entry
+        # An agent's control characters are shown escaped here too, so saving an edit
+        # stores them escaped: the supervisor sees what gets saved.
+        v = self.values or ({"kind": e.kind, "scope": e.scope, "title": printable(e.title),
+                             "tags": printable(", ".join(e.tags)), "scope_ref": printable(e.scope_ref or ""),
+                             "body": printable(e.body, multiline=True)} if e else {})
         with Vertical():
             head = f"Edit entry {e.id} (version {e.version})" if e else "New entry"
             yield Label(Text(head, style="bold"))
+            if self.values is not None and e is not None:
+                yield Label(f"Your text, to save over version {e.version} (someone else's): "
+                            "merge what they changed, then ctrl+s.", classes="hint")
             yield Label("ctrl+s saves, esc cancels. The body is Markdown.", classes="hint")
             with Horizontal():
-                yield Select([(k, k) for k in mem.KINDS], value=e.kind if e else "fact", allow_blank=False,
+                yield Select([(k, k) for k in mem.KINDS], value=v.get("kind", "fact"), allow_blank=False,
                              id="entry-kind")
-                yield Select([(s, s) for s in mem.SCOPES], value=e.scope if e else "pod", allow_blank=False,
+                yield Select([(s, s) for s in mem.SCOPES], value=v.get("scope", "pod"), allow_blank=False,
                              id="entry-scope")
-            # An agent's control characters are shown escaped here too, so saving an edit
-            # stores them escaped: the supervisor sees what gets saved.
-            yield Input(value=printable(e.title) if e else "", placeholder="title", id="entry-title")
-            yield Input(value=printable(", ".join(e.tags)) if e else "", placeholder="tags, comma-separated",
-                        id="entry-tags")
-            yield Input(value=printable(e.scope_ref or "") if e else "", placeholder="scope ref: repository "
+            yield Input(value=v.get("title", ""), placeholder="title", id="entry-title")
+            yield Input(value=v.get("tags", ""), placeholder="tags, comma-separated", id="entry-tags")
+            yield Input(value=v.get("scope_ref") or "", placeholder="scope ref: repository "
                         "path or agent name (for repo / agent scope)", id="entry-ref")
-            yield TextArea(printable(e.body, multiline=True) if e else "", id="entry-body")
+            yield TextArea(v.get("body", ""), id="entry-body")
 
     def action_save(self) -> None:
         title = self.query_one("#entry-title", Input).value.strip()
@@ -97,6 +106,74 @@ class EntryModal(ModalScreen[dict | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+class EditConflictModal(ModalScreen[str | None]):
+    """Someone else saved the entry while this supervisor edited it: theirs and yours side
+    by side, yours kept. e edits yours again over theirs (to merge), o saves yours over
+    theirs as it is, esc keeps theirs and drops yours. When the entry can no longer be
+    edited (retired, superseded, rejected meanwhile): n adds yours as a new entry instead.
+    Returns "edit", "overwrite", "new" or None."""
+
+    BINDINGS = [Binding("e", "choose('edit')", "Edit yours again", id="conflict_edit"),
+                Binding("o", "choose('overwrite')", "Save yours over theirs", id="conflict_overwrite"),
+                Binding("n", "choose('new')", "Add yours as new", id="conflict_new"),
+                Binding("escape", "choose('')", "Keep theirs", id="conflict_keep")]
+    DEFAULT_CSS = """
+    EditConflictModal { align: center middle; }
+    EditConflictModal > Vertical {
+        width: 110; max-width: 98%; height: auto; max-height: 95%; border: round $warning;
+        background: $surface; padding: 0 1;
+    }
+    EditConflictModal Label { width: 100%; }
+    EditConflictModal .hint { color: $text-muted; }
+    EditConflictModal Horizontal { height: auto; max-height: 24; }
+    EditConflictModal .side { width: 1fr; height: auto; max-height: 24; padding: 0 1; }
+    EditConflictModal #conflict-yours { border-left: vkey $panel-lighten-1; }
+    """
+
+    def __init__(self, opened: mem.Entry, theirs: mem.Entry, change: mem.Change | None, yours: dict,
+                 when: str = "") -> None:
+        super().__init__()
+        self.opened, self.theirs, self.change, self.yours = opened, theirs, change, yours
+        self.when = when
+        self.editable = theirs.status in ("active", "proposed")
+
+    def compose(self) -> ComposeResult:
+        t, who = self.theirs, printable(self.change.actor if self.change else "someone")
+        did = self.change.change if self.change else "changed"
+        with Vertical():
+            yield Label(Text(f"{who} {did} entry #{t.id} while you were editing it", style="bold"))
+            yield Label(f"You opened version {self.opened.version}; it is now at version {t.version}"
+                        f"{' (' + t.status + ')' if not self.editable else ''}{self.when}. "
+                        "Your text is kept: nothing is lost.", id="conflict-what")
+            with Horizontal():
+                yield Static(self._side(f"Theirs (version {t.version})", t.title, ", ".join(t.tags), t.body),
+                             id="conflict-theirs", classes="side")
+                yield Static(self._side("Yours", self.yours["title"], self.yours["tags"], self.yours["body"]),
+                             id="conflict-yours", classes="side")
+            hint = ("e edit yours again, to take in what they changed · o save yours over theirs · "
+                    "esc keep theirs, drop yours") if self.editable else (
+                "It can no longer be edited. n add yours as a new entry · esc drop yours")
+            yield Label(hint, id="conflict-hint", classes="hint")
+
+    @staticmethod
+    def _side(head: str, title: str, tags: str, body: str) -> Text:
+        text = Text()
+        text.append(head + "\n", "bold underline")
+        text.append(printable(title) + "\n", "bold")
+        if tags.strip():
+            text.append(printable(f"tags {tags}") + "\n", "dim")
+        text.append(printable(body, multiline=True))
+        return text
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "choose" and parameters and parameters[0]:
+            return (parameters[0] == "new") != self.editable  # what applies to the entry's state
+        return True
+
+    def action_choose(self, choice: str) -> None:
+        self.dismiss(choice or None)
 
 
 class MemoryScreen(LoomScreen[None]):
@@ -150,34 +227,56 @@ class MemoryScreen(LoomScreen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.set_class((self.size.width or self.app.size.width) < self.NARROW, "-narrow")
-        table = self.query_one("#memory-list", DataTable)
-        for key, label, width in (("kind", "Kind", 10), ("title", "Title", self._title_width()),
-                                  ("scope", "Scope", 8), ("author", "Author", 12), ("age", "Age", 4),
-                                  ("status", "Status", 9)):
-            table.add_column(label, key=key, width=width)
-        table.focus()
+        self._fit_columns()
+        self.query_one("#memory-list", DataTable).focus()
         self.reload()
 
-    NARROW = 110  # below this the entry goes under the list, not beside it
+    # Beside the list the entry takes 35 %: only from this width does that leave the title
+    # 40 columns or more (at 120 it left 21: titles cut to ~20 characters). Below it the
+    # entry goes under the list, which takes the whole width.
+    NARROW = 150
+    # (key, label, width); the title's width (None) is what the others leave. Scope and
+    # author are in the entry's details too: on a list narrower than WIDE_LIST they go first.
+    COLUMNS = (("kind", "Kind", 10), ("title", "Title", None), ("scope", "Scope", 8),
+               ("author", "Author", 12), ("age", "Age", 4), ("status", "Status", 10))
+    OPTIONAL = ("scope", "author")
+    WIDE_LIST = 100
 
-    def _title_width(self) -> int:
-        """The title takes what the list's other columns leave (6 columns, 2 cells of
-        padding each, and the scrollbar)."""
+    def _list_width(self) -> int:
         width = self.size.width or self.app.size.width
-        if width >= self.NARROW:
-            width = int(width * 0.65)
-        return max(12, width - (10 + 8 + 12 + 4 + 9) - 6 * 2 - 2)
+        return int(width * 0.65) if width >= self.NARROW else width
 
-    def on_resize(self) -> None:
+    def _columns(self) -> list[tuple[str, str, int]]:
+        """The list's columns at the screen's width, the title's width worked out: the list's
+        width less the other columns, 2 cells of padding each, and the scrollbar."""
+        width = self._list_width()
+        shown = [c for c in self.COLUMNS if width >= self.WIDE_LIST or c[0] not in self.OPTIONAL]
+        rest = sum(w for _k, _l, w in shown if w is not None) + 2 * len(shown) + 2
+        return [(k, label, w if w is not None else max(12, width - rest)) for k, label, w in shown]
+
+    def _fit_columns(self) -> None:
+        """Columns for the current width: the title's width updated in place; when the set of
+        columns changes, the table is rebuilt and filled again."""
         from textual.widgets.data_table import ColumnKey
 
         self.set_class((self.size.width or self.app.size.width) < self.NARROW, "-narrow")
         table = self.query_one("#memory-list", DataTable)
-        column = table.columns.get(ColumnKey("title"))
-        if column is not None and column.width != self._title_width():
-            column.width = self._title_width()
+        columns = self._columns()
+        if [k for k, _l, _w in columns] != [c.value for c in table.columns]:
+            table.clear(columns=True)
+            for key, label, width in columns:
+                table.add_column(label, key=key, width=width)
+            if self.entries:
+                self._fill(self._shown)
+            return
+        title = table.columns[ColumnKey("title")]
+        width = dict((k, w) for k, _l, w in columns)["title"]
+        if title.width != width:
+            title.width = width
             table.refresh()
+
+    def on_resize(self) -> None:
+        self._fit_columns()
 
     # -- loading ----------------------------------------------------------------------
 
@@ -207,9 +306,10 @@ class MemoryScreen(LoomScreen[None]):
                             "superseded": "dim"}.get(e.status, "")
             # A str cell is markup to DataTable: what agents wrote goes in as plain, escaped Text.
             scope = e.scope if e.scope == "pod" else f"{e.scope}:{_short(e.scope_ref)}"
-            rows.append((str(e.id), (Cell(e.kind, row_id=e.id), title, Text(printable(scope)),
-                                     Text(printable(e.author)), model.age(now - e.updated_at),
-                                     Cell(e.status, status_style, justify="default"))))
+            cells = {"kind": Cell(e.kind, row_id=e.id), "title": title, "scope": Text(printable(scope)),
+                     "author": Text(printable(e.author)), "age": model.age(now - e.updated_at),
+                     "status": Cell(e.status, status_style, justify="default")}
+            rows.append((str(e.id), tuple(cells[c.value] for c in table.columns)))
         sync_rows(table, rows, "kind", cursor=str(keep) if keep is not None else None)
         self._header()
         self.show_entry(self._current())
@@ -327,8 +427,9 @@ class MemoryScreen(LoomScreen[None]):
                 return
             done, problem = result
             if isinstance(problem, mem.VersionConflict):
-                self.notify(printable(f"{problem} The screen now shows the current version."),
-                            severity="error", timeout=8, markup=False)
+                self.notify(f"Entry #{problem.entry_id} was changed by someone else meanwhile (now version "
+                            f"{problem.current_version}, {problem.current_status}): nothing was done. "
+                            "The screen shows it as it is now.", severity="error", timeout=8, markup=False)
             elif problem is not None:
                 self.notify(printable(str(problem)), severity="error", timeout=8, markup=False)
             else:  # notifications are markup unless told: a title is the agent's plain text
@@ -346,14 +447,58 @@ class MemoryScreen(LoomScreen[None]):
 
     def action_edit(self) -> None:
         entry = self._current()
-        if entry is None:
-            return
+        if entry is not None:
+            self._edit(entry)
 
+    def _edit(self, entry: mem.Entry, values: dict | None = None) -> None:
+        """The form on `entry` (filled with `values`, the supervisor's own text, when given);
+        saved against the version the form shows."""
         def done(values: dict | None) -> None:
             if values:
-                self._change("Saved", self.actions.edit_memory(entry, values), entry)
+                self._save_edit(entry, values)
 
-        self.app.push_screen(EntryModal(entry), done)
+        self.app.push_screen(EntryModal(entry, values), done)
+
+    def _save_edit(self, entry: mem.Entry, values: dict) -> None:
+        """Save an edit made against `entry`'s version. If someone saved the entry meanwhile,
+        the typed text is kept and shown beside theirs (EditConflictModal), and the
+        supervisor chooses: merge it again, save it over theirs, or keep theirs."""
+        async def run() -> None:
+            result = await self.actions.edit_memory(entry, values)
+            if result is None:
+                return
+            done, problem = result
+            if not isinstance(problem, mem.VersionConflict):
+                if problem is not None:
+                    self.notify(printable(str(problem)), severity="error", timeout=8, markup=False)
+                else:
+                    self.notify(printable(f"Saved: #{done.id} {done.title}"), timeout=3, markup=False)
+                self.reload(select=entry.id)
+                return
+            found = await self.actions.memory_entry(entry.id)
+            theirs, change = found if found is not None else (None, None)
+            self.reload(select=entry.id)  # the list shows theirs meanwhile
+            if theirs is None:
+                self.notify(f"Entry #{entry.id} is gone; your text could not be saved there.",
+                            severity="error", timeout=8)
+                return
+            when = ""
+            if change is not None:
+                when = datetime.fromtimestamp(change.changed_at, tz=self.app.tz).strftime(", saved at %H:%M")
+
+            def chosen(choice: str | None) -> None:
+                if choice == "edit":
+                    self._edit(theirs, values)
+                elif choice == "overwrite":
+                    self._save_edit(theirs, values)
+                elif choice == "new":
+                    self._change("Added", self.actions.add_memory(values))
+                else:
+                    self.notify(f"Kept their version of #{theirs.id}; your edit was dropped.", timeout=4)
+
+            self.app.push_screen(EditConflictModal(entry, theirs, change, values, when), chosen)
+
+        self.run_worker(run(), exit_on_error=False)
 
     def action_pin(self) -> None:
         entry = self._current()

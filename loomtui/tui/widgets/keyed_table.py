@@ -3,7 +3,8 @@ The Fleet (agents) and the Approvals inbox (gates) are both KeyedTables.
 
 Bindings: j / k and the arrows move, pgup / pgdn / home / end jump, enter
 chooses the row (posts `KeyedTable.RowChosen`); a click moves the cursor, a
-click on the cursor's row chooses it.
+click on the cursor's row chooses it, a click on a column's header posts
+`KeyedTable.HeaderClicked`.
 
 Why not DataTable: every `update_cell` there bumps a table-wide counter that
 is part of each row's render-cache key, so one changed age re-renders every
@@ -95,6 +96,18 @@ class KeyedTable(CursorView):
             super().__init__()
             self.table = table
             self.row_id = row_id
+
+        @property
+        def control(self) -> KeyedTable:
+            return self.table
+
+    class HeaderClicked(Message):
+        """A click on a column's header (`column_key`): screens sort by it."""
+
+        def __init__(self, table: KeyedTable, column_key: str) -> None:
+            super().__init__()
+            self.table = table
+            self.column_key = column_key
 
         @property
         def control(self) -> KeyedTable:
@@ -281,8 +294,21 @@ class KeyedTable(CursorView):
         if (row_id := self.cursor_id) is not None:
             self.post_message(self.RowChosen(self, row_id))
 
+    def column_at(self, x: int) -> str | None:
+        """The key of the column drawn at cell `x` of a line (padding included)."""
+        left = 0
+        for column, width in zip(self._columns, self._widths, strict=False):
+            left += width + 2 * PADDING
+            if x < left:
+                return column.key
+        return None
+
     def on_click(self, event: events.Click) -> None:
         if event.y < 1:
+            # KeyedTable's own message, by name: a subclass may have a HeaderClicked of its own
+            # (textual calls each class's on_click along the MRO).
+            if (key := self.column_at(event.x)) is not None:
+                self.post_message(KeyedTable.HeaderClicked(self, key))
             return
         index = self.scroll_offset.y + event.y - 1
         if index >= len(self._ids):
