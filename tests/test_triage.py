@@ -196,7 +196,11 @@ async def test_sort_by_cost_tokens_budget_and_reverse(triage_pod, size) -> None:
         spent = [state.usage_of(a).used_usd for a in app.screen.query_one(FleetTable).ordered_ids
                  if state.usage_of(a) is not None]
         assert spent == sorted(costs, reverse=True)
-        await pilot.press("S")  # reversed: the cheapest (and those with no usage) first
+        await pilot.press("r")  # reversed: the cheapest (and those with no usage) first
+        assert names(app) == list(reversed(shown))
+        await pilot.press("S")  # S too: back again
+        assert names(app) == shown
+        await pilot.press("S")
         assert names(app) == list(reversed(shown))
         assert "cost ↑" in header(app)
         await pilot.press("s")  # the next sort starts unreversed

@@ -29,13 +29,13 @@ class FleetCommands(Provider):
                                  f"{printable(agent.kind)} · {model.place(agent)} · {state.status_of(agent)}"))
         for mode in model.SORT_MODES:
             commands.append((f"Sort fleet by {model.SORT_LABELS[mode]}",
-                             partial(app.post_message, FleetSortChosen(mode)), "s: next sort, S reverses"))
+                             partial(app.post_message, FleetSortChosen(mode)), "s: next sort, r reverses"))
         for status in ("waiting", "working", "stalled", "error", "idle", "done"):
             commands.append((f"Show {status} agents", partial(app.post_message, FleetFilterChosen(status)),
                              "sets the fleet filter"))
         commands.append(("Clear fleet filter", partial(app.post_message, FleetFilterChosen("")), ""))
         commands.append(("Next agent that needs a human", app.action_next_need, "n"))
-        commands.append(("Reverse the fleet's sort", partial(app.post_message, FleetSortChosen("reverse")), "S"))
+        commands.append(("Reverse the fleet's sort", partial(app.post_message, FleetSortChosen("reverse")), "r"))
         commands.append(("Open the approvals inbox", app.action_approvals, "i"))
         commands.append(("Open the audit log", app.action_audit, "L"))
         commands.append(("Cycle theme", app.action_cycle_theme, "T"))

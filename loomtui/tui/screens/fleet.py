@@ -2,7 +2,7 @@
 
 Bindings: j/k or arrows move, enter opens the agent, / filters (name, repo,
 branch, status, what the agent does or waits for), esc clears the filter, s cycles
-the sort, S reverses it. The default sort is triage: the agents that need a human
+the sort, r (or S) reverses it. The default sort is triage: the agents that need a human
 first, grouped by cause (a gate by risk, a question, over budget, an error, a stall,
 governance off), the longest wait first in each group (the app's `n` jumps to the next).
 """
@@ -110,13 +110,13 @@ class PodHeader(Static):
 
 
 class FleetScreen(LoomScreen[None]):
-    """The fleet. j/k move, enter opens, / filters, esc clears, s sorts, S reverses."""
+    """The fleet. j/k move, enter opens, / filters, esc clears, s sorts, r (or S) reverses."""
 
     AUTO_FOCUS = "#fleet"
     BINDINGS = [
         Binding("slash", "filter", "Filter", id="filter"),
         Binding("s", "cycle_sort", "Sort", id="sort"),
-        Binding("S", "reverse_sort", "Reverse sort", show=False, id="reverse_sort"),
+        Binding("r,S", "reverse_sort", "Reverse sort", show=False, id="reverse_sort"),
         Binding("escape", "clear_filter", "Clear filter", show=False, id="clear_filter"),
     ]
 
