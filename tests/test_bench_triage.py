@@ -1,0 +1,34 @@
+"""bench/triage.py still runs: both modes, each in a process of its own, at a size that
+takes seconds, and one JSON document that says what the scripted supervisor did. The
+figures themselves are not checked (they are the bench's output), only that they add up."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = ROOT / "bench" / "triage.py"
+
+
+def test_the_triage_bench_runs_both_modes(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, str(BENCH), "--agents", "20", "--seconds", "40", "--think", "4",
+                           "--dir", str(tmp_path), "--json"],
+                          capture_output=True, text=True, timeout=240, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    results = {r["mode"]: r for r in json.loads(done.stdout)["results"]}
+    assert set(results) == {"baseline", "triage"}
+    for r in results.values():
+        assert r["gates"] > 0 and r["decided"] > 0  # the supervisor decided something
+        assert r["decided"] + r["expired"] + r["pending_end"] <= r["gates"]
+        assert r["keys_per_decision"] >= 3  # i, a, esc at the least
+    assert not list(tmp_path.glob("loomtui-triage-*"))  # the pods are removed
+
+
+def test_bad_arguments_are_refused_without_a_traceback() -> None:
+    done = subprocess.run([sys.executable, str(BENCH), "--modes", "lifo"], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 2 and "--modes takes baseline and/or triage" in done.stderr
+    assert "Traceback" not in done.stderr
