@@ -1,0 +1,225 @@
+"""The conflict forecast against real repositories: git merge-tree decides, uncommitted
+work counts, nothing of the user's (index, worktree, objects) is touched, and a pair is
+merged again only when one of its commits moved."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from loomtui.git import conflicts as conflictsmod
+from loomtui.git import diff as diffmod
+from loomtui.git.conflicts import ConflictForecaster
+from loomtui.git.diff import compute_diff
+from loomtui.git.discovery import list_worktrees
+from loomtui.git.watch import WorktreeWatcher
+from loomtui.store.db import connect, db_path
+from loomtui.store.forecasts import fetch_forecasts
+from tests.gitrepos import add_worktree, commit_all, git, gitb, index_file, isolate, make_repo, write
+from tests.waiting import wait_for
+
+LINES = "".join(f"line {i}\n" for i in range(1, 21))
+
+
+@pytest.fixture(autouse=True)
+def _git_env(monkeypatch, tmp_path):
+    isolate(monkeypatch, tmp_path / "home")
+    diffmod.clear_caches()
+
+
+@pytest.fixture
+def db(tmp_path):
+    path = db_path(tmp_path / "pod")
+    connect(path).close()
+    return path
+
+
+@pytest.fixture
+def forecaster(db):
+    fc = ConflictForecaster(db)
+    yield fc
+    fc.close()
+
+
+@pytest.fixture
+def repo(tmp_path):
+    repo = make_repo(tmp_path / "shop", {"f.txt": LINES, "other.txt": "other\n"})
+    for name in ("x", "y", "z"):
+        add_worktree(repo, tmp_path / "wt" / name, f"agent/{name}")
+    return repo
+
+
+def edit_line(path: Path, number: int, text: str) -> None:
+    lines = path.read_text().splitlines(keepends=True)
+    lines[number - 1] = text + "\n"
+    path.write_text("".join(lines))
+
+
+def agent_worktrees(repo: Path) -> list:
+    """The repository's worktrees but its main checkout, each with an agent in it."""
+    found = list_worktrees(str(repo))
+    return [replace(w, agents=(i,)) for i, w in enumerate(found) if w.path != str(repo.resolve())]
+
+
+def forecast(fc: ConflictForecaster, repo: Path, only: str | None = None) -> dict:
+    """Update the forecaster (every worktree, or the one named `only`) and read the store:
+    {(name, other name or "base"): Forecast}."""
+    for w in agent_worktrees(repo):
+        if only is None or os.path.basename(w.path) == only:
+            fc.update(w, compute_diff(w))
+    assert not fc.errors
+    conn = connect(fc.db)
+    try:
+        rows = fetch_forecasts(conn)
+    finally:
+        conn.close()
+    return {(os.path.basename(f.worktree), os.path.basename(f.other) if f.other else "base"): f for f in rows}
+
+
+def test_conflicting_hunks_conflict(forecaster, repo, tmp_path):
+    wt = tmp_path / "wt"
+    edit_line(wt / "x" / "f.txt", 3, "x was here")
+    commit_all(wt / "x", "x")
+    edit_line(wt / "y" / "f.txt", 3, "y was here")
+    commit_all(wt / "y", "y")
+    got = forecast(forecaster, repo)
+    assert got[("x", "y")].state == "conflict"
+    assert got[("x", "y")].files == ("f.txt",)
+    assert got[("x", "z")].state == "clean" and got[("y", "z")].state == "clean"
+    assert got[("x", "base")].state == "clean"  # the base has not moved: merges cleanly
+
+
+def test_same_file_other_regions_is_overlap(forecaster, repo, tmp_path):
+    wt = tmp_path / "wt"
+    edit_line(wt / "x" / "f.txt", 2, "x top")
+    commit_all(wt / "x", "x")
+    edit_line(wt / "y" / "f.txt", 19, "y bottom")
+    commit_all(wt / "y", "y")
+    got = forecast(forecaster, repo)
+    assert got[("x", "y")].state == "overlap"
+    assert got[("x", "y")].files == ("f.txt",)
+    # git agrees that it merges: both edits land
+    tree = gitb(repo, "merge-tree", "--write-tree", "agent/x", "agent/y").split(b"\n")[0].decode()
+    merged = git(repo, "cat-file", "-p", f"{tree}:f.txt")
+    assert "x top" in merged and "y bottom" in merged
+
+
+def test_renames(forecaster, repo, tmp_path):
+    wt = tmp_path / "wt"
+    git(wt / "x", "mv", "f.txt", "g.txt")
+    commit_all(wt / "x", "x renames")
+    edit_line(wt / "y" / "f.txt", 10, "y edits the old name")
+    commit_all(wt / "y", "y edits")
+    git(wt / "z", "mv", "f.txt", "h.txt")
+    commit_all(wt / "z", "z renames elsewhere")
+    got = forecast(forecaster, repo)
+    # a rename and an edit of the renamed file merge (ort follows the rename)
+    assert got[("x", "y")].state == "overlap" and got[("x", "y")].files == ("f.txt",)
+    # two renames of one file to different names do not
+    assert got[("x", "z")].state == "conflict"
+    assert set(got[("x", "z")].files) >= {"g.txt", "h.txt"}
+
+
+def test_branch_behind_its_base(forecaster, repo, tmp_path):
+    wt = tmp_path / "wt"
+    edit_line(wt / "x" / "f.txt", 5, "x changes five")
+    commit_all(wt / "x", "x")
+    edit_line(wt / "z" / "f.txt", 18, "z changes eighteen")
+    commit_all(wt / "z", "z")
+    edit_line(repo / "f.txt", 5, "main changes five")
+    commit_all(repo, "main moves on")
+    got = forecast(forecaster, repo)
+    assert got[("x", "base")].state == "conflict" and got[("x", "base")].files == ("f.txt",)
+    assert got[("x", "base")].base == "main"
+    assert got[("y", "base")].state == "clean"  # behind, nothing of its own: merges
+    assert got[("z", "base")].state == "overlap"  # same file, other region
+    assert got[("x", "z")].state == "overlap"
+
+
+def test_uncommitted_work_counts_and_nothing_is_touched(forecaster, repo, tmp_path):
+    wt = tmp_path / "wt"
+    edit_line(wt / "x" / "f.txt", 7, "x, not committed")
+    git(wt / "x", "add", "f.txt")  # staged
+    write(wt / "x" / "new.txt", "x's new file\n")  # untracked
+    write(wt / "x" / "other.txt", "x edits, unstaged\n")
+    edit_line(wt / "y" / "f.txt", 7, "y committed")
+    commit_all(wt / "y", "y")
+    write(wt / "z" / "new.txt", "z's own new file\n")  # untracked in both: add/add
+    index = index_file(wt / "x")
+    before = (index.read_bytes(), git(wt / "x", "status", "--porcelain"), git(repo, "count-objects"))
+    got = forecast(forecaster, repo)
+    assert got[("x", "y")].state == "conflict" and got[("x", "y")].files == ("f.txt",)
+    assert got[("x", "z")].state == "conflict" and got[("x", "z")].files == ("new.txt",)
+    assert got[("y", "z")].state == "clean"
+    after = (index.read_bytes(), git(wt / "x", "status", "--porcelain"), git(repo, "count-objects"))
+    assert after == before  # index, worktree and the repository's objects as they were
+
+
+def test_cache_hit_then_recompute_after_one_commit(forecaster, repo, tmp_path, monkeypatch):
+    wt = tmp_path / "wt"
+    edit_line(wt / "x" / "f.txt", 3, "x")
+    commit_all(wt / "x", "x")
+    edit_line(wt / "y" / "f.txt", 12, "y")
+    commit_all(wt / "y", "y")
+    first = forecast(forecaster, repo)
+    assert first[("x", "y")].state == "overlap"
+
+    calls: list[tuple] = []
+    real_run = conflictsmod.run
+
+    def counting(cwd, *args, **kwargs):
+        calls.append(args)
+        return real_run(cwd, *args, **kwargs)
+
+    monkeypatch.setattr(conflictsmod, "run", counting)
+    again = forecast(forecaster, repo)
+    assert calls == []  # nothing moved: no git at all
+    assert again == first
+
+    # A fresh forecaster (a restart) keeps the pairs' answers: only snapshots are made again.
+    fresh = ConflictForecaster(forecaster.db)
+    try:
+        forecast(fresh, repo)
+    finally:
+        fresh.close()
+    assert calls and all(args[0] != "merge-tree" for args in calls)
+
+    calls.clear()
+    edit_line(wt / "y" / "f.txt", 3, "y now clashes with x")
+    commit_all(wt / "y", "y again")
+    after = forecast(forecaster, repo, only="y")
+    merges = [args for args in calls if args[0] == "merge-tree"]
+    assert len(merges) == 3  # y with x, y with z, y with its base; x-z untouched
+    assert after[("x", "y")].state == "conflict"
+    assert after[("x", "z")] == first[("x", "z")]
+
+
+def test_watcher_keeps_the_forecast_current(db, repo, tmp_path):
+    wt = tmp_path / "wt"
+    fc = ConflictForecaster(db)
+    watcher = WorktreeWatcher(db, agent_worktrees(repo), forecaster=fc, step_ms=20, debounce_ms=100)
+
+    def state(a: str, b: str):
+        conn = connect(db)
+        try:
+            rows = fetch_forecasts(conn)
+        finally:
+            conn.close()
+        return next((f.state for f in rows if os.path.basename(f.worktree) == a
+                     and os.path.basename(f.other) == b), None)
+
+    watcher.start()
+    try:
+        wait_for(lambda: state("x", "y") == "clean", "a clean forecast for x and y")
+        edit_line(wt / "x" / "f.txt", 4, "x")
+        edit_line(wt / "y" / "f.txt", 4, "y")  # uncommitted in both
+        wait_for(lambda: state("x", "y") == "conflict", "x and y forecast to conflict")
+        git(wt / "y", "checkout", "--", "f.txt")
+        wait_for(lambda: state("x", "y") == "clean", "the conflict gone after y's edit is undone")
+    finally:
+        watcher.stop()
+        fc.close()
+    assert not fc.errors and not watcher.errors
