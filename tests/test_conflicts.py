@@ -223,3 +223,57 @@ def test_watcher_keeps_the_forecast_current(db, repo, tmp_path):
         watcher.stop()
         fc.close()
     assert not fc.errors and not watcher.errors
+
+
+# -- `loomtui conflicts` ----------------------------------------------------------------
+
+
+@pytest.fixture
+def pod_with_agents(tmp_path, monkeypatch, repo):
+    from loomtui.places import locate
+    from loomtui.store.agents import upsert_agent
+
+    monkeypatch.setenv("LOOM_HOME", str(tmp_path / "pod"))
+    monkeypatch.delenv("LOOM_CONFIG", raising=False)
+    conn = connect(db_path(tmp_path / "pod"))
+    for i, name in enumerate(("x", "y", "z")):
+        place = locate(str(tmp_path / "wt" / name))
+        upsert_agent(conn, kind="claude", now=1.0, session_id=f"5e55104e-0000-4000-8000-00000000000{i}",
+                     name=f"agent-{name}", cwd=str(tmp_path / "wt" / name), repo=place.repo,
+                     worktree=place.worktree, branch=place.branch)
+    conn.close()
+    return tmp_path / "wt"
+
+
+def test_cli_lists_pairs_with_state_and_files(pod_with_agents, capsys):
+    import json
+
+    from loomtui.cli import main
+
+    wt = pod_with_agents
+    edit_line(wt / "x" / "f.txt", 3, "x")
+    commit_all(wt / "x", "x")
+    edit_line(wt / "y" / "f.txt", 3, "y")  # uncommitted
+    edit_line(wt / "z" / "f.txt", 15, "z")
+    assert main(["conflicts", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    by_names = {(p["agents"][0], (p["other_agents"] or ["base"])[0]): p for p in doc["pairs"]}
+    assert by_names[("agent-x", "agent-y")]["state"] == "conflict"
+    assert by_names[("agent-x", "agent-y")]["files"] == ["f.txt"]
+    assert by_names[("agent-x", "agent-z")]["state"] == "overlap"
+    assert by_names[("agent-x", "base")]["state"] == "clean"
+    assert doc["counts"] == {"conflict": 1, "overlap": 2, "clean": 3} and doc["errors"] == []
+
+    assert main(["conflicts", "--cached", "--state", "conflict"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].startswith("1 conflict(s), 2 overlap(s)")
+    assert out.splitlines()[1:] == ["✗ conflict  agent-x ↔ agent-y  f.txt"]
+
+
+def test_cli_without_a_pod_says_so(tmp_path, monkeypatch, capsys):
+    from loomtui.cli import main
+
+    monkeypatch.setenv("LOOM_HOME", str(tmp_path / "nowhere"))
+    assert main(["conflicts"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("loomtui conflicts:") and "Traceback" not in err
