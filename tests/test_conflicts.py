@@ -277,3 +277,65 @@ def test_cli_without_a_pod_says_so(tmp_path, monkeypatch, capsys):
     assert main(["conflicts"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("loomtui conflicts:") and "Traceback" not in err
+
+
+# -- the console: the fleet's mark and the Diff tab ------------------------------------
+
+
+def _forecast_pod(pod: Path) -> None:
+    """Diff stats and the forecast for the pod's agents, as the diff service writes them."""
+    from loomtui.git.discovery import discover
+    from loomtui.git.watch import refresh_worktree
+    from loomtui.store.agents import fetch_agents
+
+    conn = connect(db_path(pod))
+    fc = ConflictForecaster(db_path(pod))
+    try:
+        for w in discover(fetch_agents(conn)):
+            fc.update(w, refresh_worktree(conn, w))
+    finally:
+        fc.close()
+        conn.close()
+    assert not fc.errors
+
+
+def _clash_cell(app, name: str) -> str:
+    from loomtui.tui.widgets.fleet_table import FleetTable
+
+    table = app.screen.query_one(FleetTable)
+    keys = [c.key for c in table.column_layout]
+    agent = next(a for a in app.pod_state.agents if a.name == name)
+    return table.row_cells(agent.id)[keys.index("clash")].text
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)])
+async def test_fleet_marks_conflicts_apart_from_overlaps(tmp_path, monkeypatch, size):
+    from tests.conftest import build_app
+    from tests.test_diff_tab import CODE, make_pod, open_diff
+    from loomtui.tui.screens.diff_tab import FileList
+
+    pod = make_pod(tmp_path, monkeypatch)  # one and two change src/app.py in other places
+    _forecast_pod(pod)
+    app = build_app(pod)
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause()
+        assert _clash_cell(app, "one-agent") == "≈1" and _clash_cell(app, "two-agent") == "≈1"
+        screen = await open_diff(pilot, "one-agent")
+        head = str(screen.query_one("#diff-head").render())
+        assert "≈ src/app.py is also changed by two-agent (merges cleanly)" in head
+        assert "✗" not in head
+
+    # two now rewrites the very line one changed: a real conflict (uncommitted)
+    write(tmp_path / "wt" / "two" / "src" / "app.py", CODE.replace("return x + 3\n", "return x - 3\n"))
+    _forecast_pod(pod)
+    app = build_app(pod)
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause()
+        assert _clash_cell(app, "one-agent") == "✗1" and _clash_cell(app, "two-agent") == "✗1"
+        screen = await open_diff(pilot, "one-agent")
+        head = str(screen.query_one("#diff-head").render())
+        assert "✗ would conflict with two-agent: src/app.py" in head
+        assert "≈" not in head
+        files = screen.query_one(FileList)
+        labels = [files.get_row_at(i)[1].plain for i in range(files.row_count)]
+        assert "✗ src/app.py" in labels
