@@ -188,13 +188,25 @@ def test_cache_hit_then_recompute_after_one_commit(forecaster, repo, tmp_path, m
     assert calls and all(args[0] != "merge-tree" for args in calls)
 
     calls.clear()
+    skipped_before = forecaster.skipped
     edit_line(wt / "y" / "f.txt", 3, "y now clashes with x")
     commit_all(wt / "y", "y again")
     after = forecast(forecaster, repo, only="y")
     merges = [args for args in calls if args[0] == "merge-tree"]
-    assert len(merges) == 3  # y with x, y with z, y with its base; x-z untouched
+    # y with x (both change f.txt) and y with its base; y-z change nothing in common from
+    # one merge-base (clean without git); x-z did not move
+    assert len(merges) == 2
+    assert skipped_before < forecaster.skipped
     assert after[("x", "y")].state == "conflict"
     assert after[("x", "z")] == first[("x", "z")]
+
+    # Committing work already saved changes no snapshot: nothing is merged again.
+    edit_line(wt / "x" / "f.txt", 8, "x saves more")
+    forecast(forecaster, repo, only="x")
+    calls.clear()
+    commit_all(wt / "x", "x commits what it saved")
+    assert forecast(forecaster, repo, only="x") == forecast(forecaster, repo)
+    assert [args for args in calls if args[0] == "merge-tree"] == []
 
 
 def test_watcher_keeps_the_forecast_current(db, repo, tmp_path):
@@ -339,3 +351,33 @@ async def test_fleet_marks_conflicts_apart_from_overlaps(tmp_path, monkeypatch, 
         files = screen.query_one(FileList)
         labels = [files.get_row_at(i)[1].plain for i in range(files.row_count)]
         assert "✗ src/app.py" in labels
+
+
+def test_disjoint_pairs_skip_git_only_when_git_would_agree(forecaster, repo, tmp_path, monkeypatch):
+    """Different files from one merge-base: clean without a merge. A rename or a file
+    where the other has a folder: git is asked (and says conflict for the latter)."""
+    wt = tmp_path / "wt"
+    write(wt / "x" / "a.txt", "x's file\n")
+    write(wt / "y" / "b.txt", "y's file\n")
+    write(wt / "z" / "a.txt" / "inner.txt", "z's folder where x has a file\n")
+    merged: list[tuple] = []
+    real_run = conflictsmod.run
+
+    def counting(cwd, *args, **kwargs):
+        if args[0] == "merge-tree":
+            merged.append(tuple(os.path.basename(str(a)) for a in (cwd,)))
+        return real_run(cwd, *args, **kwargs)
+
+    monkeypatch.setattr(conflictsmod, "run", counting)
+    got = forecast(forecaster, repo)
+    assert got[("x", "y")].state == "clean" and got[("y", "z")].state == "clean"
+    assert got[("x", "z")].state == "conflict"  # file/folder: git decides
+    assert forecaster.skipped == 2 and len(merged) == 1 + 3  # x-z, and each with its base
+    # git agrees that a disjoint pair merges: commit x and y and ask it
+    commit_all(wt / "x", "x")
+    commit_all(wt / "y", "y")
+    assert gitb(repo, "merge-tree", "--write-tree", "agent/x", "agent/y")  # exit 0: clean
+    git(wt / "y", "mv", "other.txt", "renamed.txt")
+    merged.clear()
+    got = forecast(forecaster, repo, only="y")
+    assert got[("x", "y")].state == "clean" and len(merged) == 3  # a rename: git asked each time

@@ -8,9 +8,14 @@ written into the repository:
 * **Uncommitted work counts.** Each worktree is first turned into a *snapshot commit*:
   a copy of its index in a temporary file (`GIT_INDEX_FILE`), `git add -A` into that
   copy (tracked changes and untracked files, `.gitignore` respected), `git write-tree`,
-  `git commit-tree -p HEAD`. The user's index is only read. (`git stash create` was not
-  used: it leaves untracked files out.) The author, committer and dates are fixed, so
-  the same content on the same HEAD always gives the same commit id.
+  `git commit-tree -p <merge-base>`. The user's index is only read. (`git stash create`
+  was not used: it leaves untracked files out.) The parent is the worktree's merge-base
+  with its base, not HEAD: the branch squashed, as a squash merge brings it in. The
+  author, committer and dates are fixed, so the same content from the same merge-base
+  is the same commit id: a commit that records work already saved moves nothing, and
+  no merge runs again. (Squashing differs from merging the branches as they are only
+  when two branches share commits past their merge-base with the base and one of them
+  reverts a file the other changes again.)
 * **Objects go elsewhere.** The snapshots' blobs, trees and commits go to a temporary
   object directory of the forecaster (`GIT_OBJECT_DIRECTORY`, the repository's own
   objects as an alternate); what merge-tree writes goes to a throwaway one per update.
@@ -39,6 +44,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,6 +67,7 @@ from loomtui.store.forecasts import (
 log = logging.getLogger(__name__)
 
 NEEDS = (2, 38)  # git merge-tree --write-tree
+MERGES_AT_ONCE = 2  # merges are CPU work in git: more than the cores buys nothing
 # A snapshot's identity: fixed, so equal content on an equal HEAD is an equal commit id.
 SNAPSHOT_IDENTITY = {
     "GIT_AUTHOR_NAME": "loomtui", "GIT_AUTHOR_EMAIL": "loomtui@localhost",
@@ -96,6 +103,7 @@ class Side:
     commondir: str
     snapshot: str  # commit id: HEAD plus the uncommitted work
     files: frozenset[str]  # paths it changes against its base (renames: both names)
+    only_edits: bool  # every change adds or modifies a file (no deletion, no rename)
     base: str | None
     base_sha: str | None
     merge_base: str | None
@@ -105,6 +113,24 @@ class Side:
 def touched(result: DiffResult) -> frozenset[str]:
     """The files a worktree changes, a rename counting under both names."""
     return frozenset([f.path for f in result.files] + [f.old_path for f in result.files if f.old_path])
+
+
+def disjoint(a: Side, b: Side) -> bool:
+    """True when the two surely merge cleanly without asking git: both start from the
+    same merge-base with the base, change only different files (added or modified,
+    nothing deleted or renamed, so no rename or directory-rename detection can tie
+    them together) and no path of one is a folder of a path of the other. Each side of
+    the three-way merge of their snapshots (both children of that merge-base) then
+    changes paths the other leaves alone."""
+    if a.merge_base is None or a.merge_base != b.merge_base or not (a.only_edits and b.only_edits):
+        return False
+    if a.files & b.files:
+        return False
+    folders = {p[:i] for p in a.files for i in range(len(p)) if p[i] == "/"}
+    if any(p in folders for p in b.files):
+        return False
+    folders = {p[:i] for p in b.files for i in range(len(p)) if p[i] == "/"}
+    return not any(p in folders for p in a.files)
 
 
 def merge_files(cwd: str, ours: str, theirs: str, env: dict[str, str]) -> tuple[str, ...]:
@@ -134,6 +160,8 @@ class ConflictForecaster:
         self._stored: dict[tuple[str, str], Forecast] | None = None
         self._objects: dict[str, str] = {}  # commondir -> temporary object directory
         self._base_changes: dict[tuple[str, str, str], frozenset[str]] = {}
+        self._pool = ThreadPoolExecutor(MERGES_AT_ONCE, thread_name_prefix="loomtui-merge")
+        self.skipped = 0  # pairs known clean without git (see `disjoint`)
         self.available = True
         try:
             check_git()
@@ -150,6 +178,8 @@ class ConflictForecaster:
             self._sides.clear()
         for path in dirs:
             shutil.rmtree(path, ignore_errors=True)
+        self._pool.shutdown(wait=False)
+        self._pool = ThreadPoolExecutor(MERGES_AT_ONCE, thread_name_prefix="loomtui-merge")
 
     def forget(self, paths: Iterable[str]) -> None:
         """These worktrees are gone: drop them and their rows."""
@@ -210,12 +240,11 @@ class ConflictForecaster:
         scratch = tempfile.mkdtemp(prefix="loomtui-merge-")
         try:
             env = self._env(side.commondir, scratch)
-            rows = []
-            for other in others:
-                a, b = (side, other) if side.path < other.path else (other, side)
-                row = self._pair(a, b, env)
-                if row is not None:
-                    rows.append(row)
+            pairs = [(side, other) if side.path < other.path else (other, side) for other in others]
+            # Each merge is a git process: a few at a time (most of their time is spent
+            # starting up, not on the CPU).
+            rows = [row for row in self._pool.map(lambda pair: self._pair(*pair, env), pairs)
+                    if row is not None]
             row = self._against_base(side, env)
             if row is not None:
                 rows.append(row)
@@ -228,19 +257,20 @@ class ConflictForecaster:
                 else refs.git_dirs(worktree.path))
         if dirs is None:
             raise GitError("not a git worktree")
-        key = (result.head, _stat(os.path.join(dirs.gitdir, "index")),
+        key = (result.head, result.merge_base, _stat(os.path.join(dirs.gitdir, "index")),
                tuple((f.path, _stat(os.path.join(worktree.path, f.path))) for f in result.files))
         with self._lock:
             held = self._sides.get(worktree.path)
         if held is not None and held.key == key:
             snapshot = held.snapshot
         else:
-            snapshot = self._snapshot(worktree.path, dirs, result.head)
+            snapshot = self._snapshot(worktree.path, dirs, result.merge_base)
         base_sha = base_commit(worktree.path, dirs, worktree.base) if result.merge_base else None
-        return Side(worktree.path, worktree.repo, dirs.commondir, snapshot, touched(result),
+        only_edits = all(f.status in ("added", "modified") and not f.old_path for f in result.files)
+        return Side(worktree.path, worktree.repo, dirs.commondir, snapshot, touched(result), only_edits,
                     worktree.base, base_sha, result.merge_base, key)
 
-    def _snapshot(self, path: str, dirs: refs.GitDirs, head: str) -> str:
+    def _snapshot(self, path: str, dirs: refs.GitDirs, parent: str) -> str:
         tmp = tempfile.mkdtemp(prefix="loomtui-snapshot-")
         try:
             index = os.path.join(tmp, "index")
@@ -255,7 +285,7 @@ class ConflictForecaster:
             run(path, "-c", "core.splitIndex=false", "add", "-A", env=env)
             tree = run(path, "write-tree", env=env).strip().decode()
             env.update(SNAPSHOT_IDENTITY)
-            return run(path, "commit-tree", tree, "-p", head, "-m", "loomtui snapshot",
+            return run(path, "commit-tree", tree, "-p", parent, "-m", "loomtui snapshot",
                        env=env).strip().decode()
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -278,9 +308,14 @@ class ConflictForecaster:
         stored = self._stored.get(key) if self._stored is not None else None
         if stored is not None and (stored.ours, stored.theirs) == (a.snapshot, b.snapshot):
             conflicts = stored.files if stored.state == CONFLICT else ()
+        elif disjoint(a, b):
+            with self._lock:
+                self.skipped += 1
+            conflicts = ()
         else:
             try:
-                self.calls += 1
+                with self._lock:
+                    self.calls += 1
                 conflicts = merge_files(a.path, a.snapshot, b.snapshot, env)
             except GitError as exc:
                 self._error(f"cannot merge {display(a.path)} with {display(b.path)}: {exc}")
