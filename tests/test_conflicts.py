@@ -200,6 +200,14 @@ def test_cache_hit_then_recompute_after_one_commit(forecaster, repo, tmp_path, m
     assert after[("x", "y")].state == "conflict"
     assert after[("x", "z")] == first[("x", "z")]
 
+    # y changes a file nobody else changes: x-y is decided by f.txt alone, which did not
+    # change on either side, so only y and its base are merged again.
+    calls.clear()
+    write(wt / "y" / "only-y.txt", "y's own\n")
+    again = forecast(forecaster, repo, only="y")
+    assert len([args for args in calls if args[0] == "merge-tree"]) == 1  # y with its base
+    assert again[("x", "y")].state == "conflict" and again[("x", "y")].theirs != after[("x", "y")].theirs
+
     # Committing work already saved changes no snapshot: nothing is merged again.
     edit_line(wt / "x" / "f.txt", 8, "x saves more")
     forecast(forecaster, repo, only="x")
@@ -322,9 +330,9 @@ def _clash_cell(app, name: str) -> str:
 
 @pytest.mark.parametrize("size", [(80, 24), (160, 48)])
 async def test_fleet_marks_conflicts_apart_from_overlaps(tmp_path, monkeypatch, size):
+    from loomtui.tui.screens.diff_tab import FileList
     from tests.conftest import build_app
     from tests.test_diff_tab import CODE, make_pod, open_diff
-    from loomtui.tui.screens.diff_tab import FileList
 
     pod = make_pod(tmp_path, monkeypatch)  # one and two change src/app.py in other places
     _forecast_pod(pod)

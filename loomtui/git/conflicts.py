@@ -107,7 +107,8 @@ class Side:
     base: str | None
     base_sha: str | None
     merge_base: str | None
-    key: tuple  # what the snapshot was made from (stat of the index and changed files)
+    key: tuple  # what the snapshot was made from: HEAD, merge-base, stat of the index,
+    # ((path, stat) of each changed file)
 
 
 def touched(result: DiffResult) -> frozenset[str]:
@@ -131,6 +132,20 @@ def disjoint(a: Side, b: Side) -> bool:
         return False
     folders = {p[:i] for p in b.files for i in range(len(p)) if p[i] == "/"}
     return not any(p in folders for p in a.files)
+
+
+def shared_key(a: Side, b: Side) -> tuple | None:
+    """What decides the merge of two sides with only added or modified files from one
+    merge-base: the files both change, as each side has them (their stat: the snapshot is
+    the worktree's content). Equal keys, equal answers: the rest of each side merges
+    without touching the other. None when the shape is not that simple."""
+    if a.merge_base is None or a.merge_base != b.merge_base or not (a.only_edits and b.only_edits):
+        return None
+    stats_a, stats_b = dict(a.key[3]), dict(b.key[3])
+    shared = tuple((p, stats_a.get(p), stats_b.get(p)) for p in sorted(a.files & b.files))
+    if any(sa is None or sb is None for _, sa, sb in shared):
+        return None  # a file that vanished meanwhile: ask git
+    return (a.merge_base, shared)
 
 
 def merge_files(cwd: str, ours: str, theirs: str, env: dict[str, str]) -> tuple[str, ...]:
@@ -160,6 +175,8 @@ class ConflictForecaster:
         self._stored: dict[tuple[str, str], Forecast] | None = None
         self._objects: dict[str, str] = {}  # commondir -> temporary object directory
         self._base_changes: dict[tuple[str, str, str], frozenset[str]] = {}
+        # (worktree, other) -> (shared_key, conflicting files) of the last merge
+        self._shared: dict[tuple[str, str], tuple[tuple, tuple[str, ...]]] = {}
         self._pool = ThreadPoolExecutor(MERGES_AT_ONCE, thread_name_prefix="loomtui-merge")
         self.skipped = 0  # pairs known clean without git (see `disjoint`)
         self.available = True
@@ -190,6 +207,8 @@ class ConflictForecaster:
             if self._stored is not None:
                 for key in [k for k in self._stored if k[0] in paths or k[1] in paths]:
                     del self._stored[key]
+            for key in [k for k in self._shared if k[0] in paths or k[1] in paths]:
+                del self._shared[key]
         self._write(delete=paths)
 
     def retain(self, paths: Iterable[str]) -> None:
@@ -312,11 +331,19 @@ class ConflictForecaster:
             with self._lock:
                 self.skipped += 1
             conflicts = ()
+        elif (shared := shared_key(a, b)) is not None and self._shared.get(key, (None,))[0] == shared:
+            # Only the files both change decide, and those did not change on either side.
+            with self._lock:
+                self.skipped += 1
+            conflicts = self._shared[key][1]
         else:
             try:
                 with self._lock:
                     self.calls += 1
                 conflicts = merge_files(a.path, a.snapshot, b.snapshot, env)
+                if shared is not None:
+                    with self._lock:
+                        self._shared[key] = (shared, conflicts)
             except GitError as exc:
                 self._error(f"cannot merge {display(a.path)} with {display(b.path)}: {exc}")
                 return None
