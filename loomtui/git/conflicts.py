@@ -35,6 +35,7 @@ each worktree's recompute.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import re
@@ -75,6 +76,15 @@ SNAPSHOT_IDENTITY = {
     "GIT_AUTHOR_DATE": "@0 +0000", "GIT_COMMITTER_DATE": "@0 +0000",
 }
 _version: tuple[int, ...] | None = None
+# Every temporary object directory made and not yet removed: a recompute still running when
+# the forecaster is closed may make one again; whatever is left goes when the process ends.
+_made: set[str] = set()
+
+
+@atexit.register
+def _remove_left_over() -> None:
+    for path in list(_made):
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def git_version() -> tuple[int, ...]:
@@ -195,6 +205,7 @@ class ConflictForecaster:
             self._sides.clear()
         for path in dirs:
             shutil.rmtree(path, ignore_errors=True)
+            _made.discard(path)
         self._pool.shutdown(wait=False)
         self._pool = ThreadPoolExecutor(MERGES_AT_ONCE, thread_name_prefix="loomtui-merge")
 
@@ -316,6 +327,7 @@ class ConflictForecaster:
             snaps = self._objects.get(commondir)
             if snaps is None:
                 snaps = self._objects[commondir] = tempfile.mkdtemp(prefix="loomtui-snapshots-")
+                _made.add(snaps)
         repo_objects = os.path.join(commondir, "objects")
         if scratch is None:
             return git_env({"GIT_OBJECT_DIRECTORY": snaps, "GIT_ALTERNATE_OBJECT_DIRECTORIES": repo_objects})
