@@ -389,3 +389,12 @@ def test_disjoint_pairs_skip_git_only_when_git_would_agree(forecaster, repo, tmp
     merged.clear()
     got = forecast(forecaster, repo, only="y")
     assert got[("x", "y")].state == "clean" and len(merged) == 3  # a rename: git asked each time
+
+
+def test_an_old_git_is_said_once_and_nothing_runs(forecaster, repo, monkeypatch):
+    monkeypatch.setattr(conflictsmod, "_version", (2, 37))
+    w = agent_worktrees(repo)[0]
+    assert forecaster.update(w, compute_diff(w)) == []
+    assert not forecaster.available()
+    assert forecaster.errors == ["the conflict forecast needs git 2.38 or newer "
+                                 "(`git merge-tree --write-tree`); this is git 2.37"]

@@ -71,7 +71,7 @@ def _update(pod, agents) -> list[str]:
 
     config = read_config(pod)
     forecaster = ConflictForecaster(db_path(pod))
-    if not forecaster.available:
+    if not forecaster.available():
         raise CommandError(forecaster.errors[-1])
     try:
         found = discover(agents, config.git.repos, dict(config.git.bases))

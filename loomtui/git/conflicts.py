@@ -189,12 +189,18 @@ class ConflictForecaster:
         self._shared: dict[tuple[str, str], tuple[tuple, tuple[str, ...]]] = {}
         self._pool = ThreadPoolExecutor(MERGES_AT_ONCE, thread_name_prefix="loomtui-merge")
         self.skipped = 0  # pairs known clean without git (see `disjoint`)
-        self.available = True
-        try:
-            check_git()
-        except GitError as exc:
-            self.available = False
-            self._error(str(exc))
+        self._available: bool | None = None  # asked of git on first use, off the event loop
+
+    def available(self) -> bool:
+        """Whether the installed git can forecast (once; the reason is in `errors`)."""
+        if self._available is None:
+            try:
+                check_git()
+                self._available = True
+            except GitError as exc:
+                self._available = False
+                self._error(str(exc))
+        return self._available
 
     # -- control ---------------------------------------------------------------------
 
@@ -248,7 +254,7 @@ class ConflictForecaster:
         """After `result` was computed for `worktree`: snapshot it if it moved, and merge it
         again with each other side (and its base) whose pair moved. Returns the rows
         written. Never raises for a repository or store problem (see `errors`)."""
-        if not self.available:
+        if not self.available():
             return []
         eligible = (not self.agents_only or worktree.agents) and result.state in (OK, DETACHED) \
             and result.head is not None
