@@ -107,6 +107,12 @@ def build_parser() -> argparse.ArgumentParser:
     diff.add_argument("--stat", action="store_true", help="per-file counts only, no patch text")
     diff.add_argument("--json", action="store_true", help="one JSON document on stdout")
 
+    conflicts = commands.add_parser("conflicts", help="which agents' branches would conflict when merged")
+    conflicts.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    conflicts.add_argument("--cached", action="store_true",
+                           help="what the diff service last computed, without running git now")
+    conflicts.add_argument("--state", choices=["conflict", "overlap", "clean"], help="only pairs in this state")
+
     _memory_parser(commands)
     _store_parser(commands)
     commands.add_parser("mcp", help="MCP stdio server for agents: shared memory and pod status")

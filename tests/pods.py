@@ -9,6 +9,7 @@ from pathlib import Path
 from loomtui.store.agents import record_event, upsert_agent
 from loomtui.store.budgets import refresh
 from loomtui.store.db import connect, db_path, transaction
+from loomtui.store.forecasts import Forecast, save_forecasts
 from loomtui.store.worktrees import save_worktree
 
 NOW = datetime(2026, 11, 20, 9, 30, tzinfo=UTC).timestamp()
@@ -108,3 +109,13 @@ def add_diffs(conn: sqlite3.Connection, now: float) -> None:
         repo, branch = next((r[2], r[3]) for r in FLEET if r[0] == name)
         save_worktree(conn, path=f"/srv/{repo}/wt/{name}", repo=f"/srv/{repo}", branch=branch,
                       base="main", merge_base="0" * 40, state="ok", files=files, now=now)
+    # The conflict forecast (as the diff service writes it): billing-vat and ui-cart would
+    # conflict on src/api/routes.py; db-orders changes a file main changed too, cleanly.
+    repo = next(r[2] for r in FLEET if r[0] == "billing-vat")
+    db_repo = next(r[2] for r in FLEET if r[0] == "db-orders")
+    save_forecasts(conn, [
+        Forecast(f"/srv/{repo}/wt/billing-vat", f"/srv/{repo}/wt/ui-cart", f"/srv/{repo}", None,
+                 "1" * 40, "2" * 40, "conflict", ("src/api/routes.py",), now),
+        Forecast(f"/srv/{db_repo}/wt/db-orders", "", f"/srv/{db_repo}", "main", "3" * 40, "4" * 40,
+                 "overlap", ("docs/schema.png",), now),
+    ])

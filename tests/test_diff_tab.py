@@ -78,12 +78,12 @@ async def test_files_patch_hunks_and_collisions(pod: Path) -> None:
         rows = [files.get_row_at(i) for i in range(files.row_count)]
         assert [(r[0], r[1].plain, r[2].plain) for r in rows] == [
             ("M", "logo.png", "bin"),
-            ("M", "⚠ src/app.py", "+1 −1"),
+            ("M", "≈ src/app.py", "+1 −1"),
             ("A", "src/new.py", "+1 −0"),
         ]
         head = str(screen.query_one("#diff-head").render())
         assert "3 file(s) +2 −1" in head and "against main" in head
-        assert "⚠ src/app.py is also changed by two-agent" in head
+        assert "≈ src/app.py is also changed by two-agent" in head  # no forecast made yet
         view = screen.query_one(DiffView)
         assert view.path == "logo.png" and view.lines == [] and "binary" in view._message
         await pilot.press("j")  # src/app.py

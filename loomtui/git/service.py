@@ -1,6 +1,7 @@
 """The pod's one diff watcher: holds the `diffs` lease, discovers the worktrees the agents
 work in (and the repositories config names), and hands them to its `WorktreeWatcher`, so
-the store's diff stats (and the collisions computed from them) stay current for every
+the store's diff stats (and the collisions computed from them) and the conflict forecast
+(`conflicts.py`: which agents' branches would conflict when merged) stay current for every
 console.
 
 Every live console runs one, as two workers: `run(stop)` in a thread (the lease and the
@@ -20,6 +21,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from loomtui.git.conflicts import ConflictForecaster
 from loomtui.git.watch import WorktreeWatcher
 from loomtui.store import leases
 from loomtui.store.db import db_path
@@ -41,7 +43,8 @@ class DiffService(leases.LeasedWorker):
         super().__init__(pod, holder=holder, clock=clock)
         self.bases = dict(bases or {})
         self.repos = tuple(repos)
-        self.watcher = WorktreeWatcher(db_path(pod), clock=clock)
+        self.forecaster = ConflictForecaster(db_path(pod), clock=clock)
+        self.watcher = WorktreeWatcher(db_path(pod), clock=clock, forecaster=self.forecaster)
 
     def run(self, stop: threading.Event) -> None:
         # watchfiles reports every change at INFO on its own logger: not for a console
@@ -75,3 +78,4 @@ class DiffService(leases.LeasedWorker):
         finally:
             # The lease is lost (or we stop): the next holder watches, not this console.
             self.watcher.set_worktrees(())
+            self.forecaster.close()

@@ -36,6 +36,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
+from loomtui.git.conflicts import ConflictForecaster
 from loomtui.git.diff import DiffResult, compute_diff
 from loomtui.git.discovery import BARE, MISSING, Worktree
 from loomtui.store.db import StoreError, connect
@@ -79,8 +80,11 @@ class WorktreeWatcher:
     def __init__(self, db: Path | str, worktrees: Iterable[Worktree] = (), *,
                  step_ms: int = STEP_MS, debounce_ms: int = DEBOUNCE_MS, workers: int = 4,
                  clock: Callable[[], float] = time.time, force_polling: bool | None = None,
-                 on_refresh: Callable[[DiffResult, bool], None] | None = None) -> None:
+                 on_refresh: Callable[[DiffResult, bool], None] | None = None,
+                 forecaster: ConflictForecaster | None = None) -> None:
         self.db = Path(db)
+        # The conflict forecast (git/conflicts.py), brought up to date after each recompute.
+        self.forecaster = forecaster
         self.step_ms = step_ms
         self.debounce_ms = debounce_ms
         self.clock = clock
@@ -123,6 +127,10 @@ class WorktreeWatcher:
                 # stats meanwhile): when it comes back, its stats are written again.
                 self._last.pop(path, None)
             self._worktrees = wanted
+        if wanted and self.forecaster is not None:
+            # Pairs of worktrees that are no longer there (or no longer have an agent) go.
+            self.forecaster.retain(w.path for w in wanted.values()
+                                   if w.agents or not self.forecaster.agents_only)
         self._wake.set()
 
     def worktrees(self) -> list[Worktree]:
@@ -301,6 +309,11 @@ class WorktreeWatcher:
                 written = True
             except (StoreError, sqlite3.Error) as exc:
                 self._error(f"cannot write diff stats of {path}: {exc}")
+        if self.forecaster is not None:
+            try:
+                self.forecaster.update(worktree, result)
+            except Exception as exc:  # noqa: BLE001 - a bug: report, keep watching
+                self._error(f"conflict forecast of {path} failed: {exc!r}")
         if result.state == MISSING and worktree.state != MISSING:
             # Gone: stop watching it (a new discovery brings it back if it returns).
             with self._lock:

@@ -345,7 +345,7 @@ class Simulation:
         """An Edit in a Claude agent's history before the pod runs: two worktrees
         change the same file from the start (`WorktreeEdits.opening_path`)."""
         assert self.edits is not None and agent.edit_rng is not None
-        tool_input = self.edits.plan(agent, "Edit", self.edits.opening_path(agent, force))
+        tool_input = self.edits.opening_plan(agent, force)
         answer = self._pre(agent, now, "Edit", tool_input)
         if answer is not None and allowed(answer):
             self._post(agent, now, "Edit", tool_input, rng=agent.edit_rng)

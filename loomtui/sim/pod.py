@@ -17,7 +17,7 @@ from pathlib import Path
 
 from loomtui.policy import POLICY_NAME
 from loomtui.sim.engine import Simulation
-from loomtui.sim.repo import add_worktree, create_repo
+from loomtui.sim.repo import SECTIONS, add_worktree, create_repo
 from loomtui.store.db import connect, db_path, ensure_pod_dir, write_pod_file
 
 # The demo's own config: a short stall time so that stalls show within a minute, and
@@ -166,7 +166,8 @@ def create_demo_pod(agents: int, root: Path | None = None) -> DemoPod:
     write_pod_file(pod / "config.toml", DEMO_CONFIG)
     write_pod_file(pod / POLICY_NAME, demo_policy_text())
     connect(db_path(pod)).close()
-    repo = create_repo(root / "shop", extra=_agent_wiring())
+    repo = create_repo(root / "shop", extra=_agent_wiring(),
+                       sections=max(SECTIONS, agents + SPARE_WORKTREES))
     names = _names(agents + SPARE_WORKTREES)
     worktrees = [add_worktree(repo, root / "wt", name) for name in names]
     demo = DemoPod(root, pod, repo, worktrees)

@@ -104,6 +104,25 @@ FILES = {
     ),
 }
 
+# Room for many agents in one file: small sections (helpers, notes) that the agents'
+# edits can land between. Two agents that change one file in different sections merge
+# cleanly (an overlap); only the same spot conflicts (see sim/edits.py).
+SECTIONS = 30
+
+
+def _sections(path: str, count: int = SECTIONS) -> str:
+    """The sections appended to one of FILES."""
+    stem = path.rsplit("/", 1)[-1].split(".")[0]
+    if path.endswith(".py"):
+        return "".join(f"\n\ndef {stem}_step_{i}(value):\n    return value + {i}\n"
+                       for i in range(1, count + 1))
+    if path.endswith(".md"):
+        return "".join(f"\n## Part {i}\n\nStep {i} of the setup.\n" for i in range(1, count + 1))
+    if path.endswith(".sql"):
+        return "".join(f"-- step {i}\n" for i in range(1, count + 1))
+    return ""
+
+
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "LoomTUI demo",
     "GIT_AUTHOR_EMAIL": "demo@loomtui.invalid",
@@ -125,11 +144,13 @@ def git(cwd: Path, *args: str) -> str:
     return done.stdout
 
 
-def create_repo(path: Path, extra: dict[str, str] | None = None) -> Path:
-    """A repository on `main` with a few files (and `extra` ones) and two commits."""
+def create_repo(path: Path, extra: dict[str, str] | None = None, *, sections: int = SECTIONS) -> Path:
+    """A repository on `main` with a few files (and `extra` ones) and two commits.
+    `sections`: per file, at least one per agent, so each has its own."""
     path.mkdir(parents=True)
     git(path, "init", "-q", "-b", "main")
-    for name, text in {**FILES, **(extra or {})}.items():
+    files = {name: text + _sections(name, sections) for name, text in FILES.items()}
+    for name, text in {**files, **(extra or {})}.items():
         target = path / name
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text)

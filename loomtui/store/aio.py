@@ -15,6 +15,7 @@ import aiosqlite
 
 from loomtui.store import agents as q
 from loomtui.store import budgets as b
+from loomtui.store import forecasts as fc
 from loomtui.store import gates as g
 from loomtui.store import presence as pr
 from loomtui.store import usage as u
@@ -22,7 +23,7 @@ from loomtui.store import worktrees as w
 from loomtui.store.db import PRAGMAS, StoreError, connect, describe_error
 
 # The budget and diff tables' fingerprints in one row (one trip through aiosqlite's thread).
-CHANGE_MARKS_SQL = f"SELECT * FROM ({b.CHANGE_MARK_SQL}), ({w.CHANGE_MARK_SQL})"
+CHANGE_MARKS_SQL = f"SELECT * FROM ({b.CHANGE_MARK_SQL}), ({w.CHANGE_MARK_SQL}), ({fc.CHANGE_MARK_SQL})"
 
 
 class AsyncStore:
@@ -114,6 +115,11 @@ class AsyncStore:
         """Files changed in two or more worktrees of one repository."""
         async with self._conn.execute(w.COLLISIONS_SQL) as cursor:
             return [w.collision_from_row(r) async for r in cursor]
+
+    async def fetch_forecasts(self) -> list[fc.Forecast]:
+        """The conflict forecast: every pair of agent worktrees, and each against its base."""
+        async with self._conn.execute(fc.FORECASTS_SQL) as cursor:
+            return [fc.forecast_from_row(r) async for r in cursor]
 
     async def fetch_worktree_files(self, worktree: str) -> list:
         """The changed files of one worktree, by path."""

@@ -514,6 +514,25 @@ MIGRATIONS: tuple[str, ...] = (
     ) WITHOUT ROWID;
     CREATE INDEX notifications_status ON notifications(status, created_at);
     """,
+    # 9 -> 10: conflict forecast (issue 13, item 6): would two agents' worktrees (or one and its
+    # base) merge cleanly? One row per pair, written by the diff service
+    # (loomtui/git/conflicts.py); `ours`/`theirs` are the commit ids merged (snapshots of
+    # uncommitted work included), the cache key: a pair is merged again only when one moves.
+    """
+    CREATE TABLE merge_forecasts (
+        worktree TEXT NOT NULL,
+        other TEXT NOT NULL,  -- the other worktree's path (worktree < other), '' for the base
+        repo TEXT NOT NULL,
+        base TEXT,
+        ours TEXT NOT NULL,
+        theirs TEXT NOT NULL,
+        state TEXT NOT NULL,  -- conflict | overlap | clean
+        files TEXT NOT NULL,  -- NUL-joined: conflicting files, or the files both change
+        updated_at REAL NOT NULL,
+        PRIMARY KEY (worktree, other)
+    ) WITHOUT ROWID;
+    CREATE INDEX merge_forecasts_other ON merge_forecasts(other);
+    """,
 )
 
 

@@ -291,17 +291,19 @@ class LoomApp(App[None]):
             budgets = tuple(await self.store.fetch_budget_states())
             worktrees = tuple(await self.store.fetch_worktrees())
             collisions = tuple(await self.store.fetch_collisions()) if worktrees else ()
-            self._publish(agents, gates, budgets, (worktrees, collisions))
+            forecasts = tuple(await self.store.fetch_forecasts()) if worktrees else ()
+            self._publish(agents, gates, budgets, (worktrees, collisions, forecasts))
         else:
             self._publish(agents, gates)
 
     def _publish(self, agents: tuple[Agent, ...], gates: tuple[Gate, ...], budgets=None,
-                 diffs: tuple[tuple, tuple] | None = None) -> None:
+                 diffs: tuple[tuple, tuple, tuple] | None = None) -> None:
         previous = self.pod_state
         if budgets is None:
             budgets = previous.budgets if previous is not None else ()
         if diffs is None:
-            diffs = (previous.worktrees, previous.collisions) if previous is not None else ((), ())
+            diffs = ((previous.worktrees, previous.collisions, previous.forecasts) if previous is not None
+                     else ((), (), ()))
         self.pod_state = PodState(agents, self.clock(), self.config.console.stall_after, gates,
                                   budgets, *diffs, presence=self._presence)
         if previous is not None:

@@ -67,6 +67,7 @@ class PodState:
     budgets: tuple[BudgetState, ...] = ()  # as the ingester last computed them
     worktrees: tuple = ()  # WorktreeRow: diff stats as the diff watcher last wrote them
     collisions: tuple = ()  # Collision: files changed in two or more worktrees of a repo
+    forecasts: tuple = ()  # Forecast: would two agents' worktrees (or one and its base) merge?
     presence: tuple = ()  # Presence: the consoles live on the pod, this one too
 
     @cached_property
@@ -92,6 +93,33 @@ class PodState:
     def collisions_of(self, agent: Agent) -> dict[str, tuple[str, ...]]:
         """{file: the other worktrees changing it too} for the agent's worktree."""
         return self._colliding.get(agent.worktree or "", {})
+
+    @cached_property
+    def _forecasts(self) -> dict[str, dict[str, tuple[str, tuple[str, ...]]]]:
+        out: dict[str, dict[str, tuple[str, tuple[str, ...]]]] = {}
+        for f in self.forecasts:
+            out.setdefault(f.worktree, {})[f.other] = (f.state, f.files)
+            if f.other:
+                out.setdefault(f.other, {})[f.worktree] = (f.state, f.files)
+        return out
+
+    def forecast_of(self, agent: Agent) -> dict[str, tuple[str, tuple[str, ...]]] | None:
+        """{other worktree, or '' for the base: (conflict | overlap | clean, files)} for the
+        agent's worktree; None when no forecast was made for it (yet)."""
+        return self._forecasts.get(agent.worktree or "")
+
+    def conflicts_of(self, agent: Agent) -> dict[str, tuple[str, ...]]:
+        """{other worktree or '' for the base: the files that would conflict}."""
+        found = self.forecast_of(agent) or {}
+        return {other: files for other, (state, files) in found.items() if state == "conflict"}
+
+    def overlaps_of(self, agent: Agent) -> int:
+        """How many others (worktrees, its base) change the same files and merge cleanly;
+        without a forecast, how many files another worktree changes too."""
+        found = self.forecast_of(agent)
+        if found is None:
+            return len(self.collisions_of(agent))
+        return sum(1 for state, _ in found.values() if state == "overlap")
 
     def agents_in(self, worktree: str) -> list[Agent]:
         return [a for a in self.agents if a.worktree == worktree]

@@ -90,6 +90,7 @@ class DiffTab(Vertical):
         self._result_for: object = None
         self._selected: str | None = None
         self._clashes: dict[str, tuple[str, ...]] = {}
+        self._conflicting: set[str] = set()
 
     def compose(self) -> ComposeResult:
         yield Static(id="diff-head")
@@ -104,7 +105,7 @@ class DiffTab(Vertical):
     def _refit(self, event: FileList.Resized) -> None:
         event.stop()
         if self._files:  # the path column takes what the list's new width leaves
-            self._fill(self._files, self._clashes)
+            self._fill(self._files, self._clashes, self._conflicting)
 
     # -- state from the store -------------------------------------------------------
 
@@ -113,7 +114,8 @@ class DiffTab(Vertical):
         if agent is None:
             return
         wt = state.worktree_of(agent)
-        key = (wt, tuple(sorted(state.collisions_of(agent).items())))
+        key = (wt, tuple(sorted(state.collisions_of(agent).items())),
+               tuple(sorted((state.forecast_of(agent) or {}).items())))
         if key == self._shown_for:
             return
         self._shown_for = key
@@ -134,8 +136,9 @@ class DiffTab(Vertical):
         files = await self.app.store.fetch_worktree_files(agent.worktree)
         self._files = files
         clashes = state.collisions_of(agent)
+        conflicts = state.conflicts_of(agent)
         head.update(self._head(agent, wt, clashes, state))
-        self._fill(files, clashes)
+        self._fill(files, clashes, {f for found in conflicts.values() for f in found})
         if wt.state not in ("missing", "bare", "error") and self.is_visible_tab():
             await self._load_patches(agent, wt)
 
@@ -155,21 +158,42 @@ class DiffTab(Vertical):
             parts.append((f" (merge-base {wt.merge_base[:10]})", "dim"))
         if wt.state != "ok":
             parts.append((f"  [{wt.state}]", "italic"))
-        for path, others in sorted(clashes.items())[:3]:
-            names = ", ".join(a.name for w in others for a in state.agents_in(w)) or \
-                ", ".join(os.path.basename(w) for w in others)
-            parts.append((printable(f"\n⚠ {path} is also changed by {names}", multiline=True), "$risk-high"))
-        if len(clashes) > 3:
-            parts.append((f"\n⚠ and {len(clashes) - 3} more file(s) collide", "$risk-high"))
+        parts.extend(self._forecast_lines(agent, wt, clashes, state))
         return Content.assemble(*parts)
 
-    def _fill(self, files, clashes) -> None:
+    @staticmethod
+    def _forecast_lines(agent: Agent, wt, clashes: dict[str, tuple[str, ...]], state: PodState) -> list:
+        """✗ the agents (or the base) its branch would conflict with when merged, and on which
+        files (git merge-tree, see `loomtui conflicts`); then ≈ files others change too,
+        which merge cleanly (or, before a forecast is made, may not)."""
+        def names(worktrees) -> str:
+            return ", ".join(a.name for w in worktrees for a in state.agents_in(w)) or \
+                ", ".join(os.path.basename(w) for w in worktrees)
+
+        lines: list[tuple[str, str]] = []
+        conflicts = state.conflicts_of(agent)
+        for other, files in sorted(conflicts.items()):
+            who = f"its base {wt.base or '?'}" if other == "" else names([other])
+            shown = ", ".join(files[:3]) + (f" and {len(files) - 3} more" if len(files) > 3 else "")
+            lines.append((f"\n✗ would conflict with {who}: {shown}", "bold $risk-high"))
+        known = state.forecast_of(agent) is not None
+        for path, others in sorted(clashes.items()):
+            if any(path in conflicts.get(w, ()) for w in others):
+                continue
+            note = " (merges cleanly)" if known else ""
+            lines.append((f"\n≈ {path} is also changed by {names(others)}{note}", "dim"))
+        if len(lines) > 3:
+            lines = lines[:2] + [(f"\n  and {len(lines) - 2} more", "dim")]
+        return [(printable(text, multiline=True), style) for text, style in lines]
+
+    def _fill(self, files, clashes, conflicting: set[str] = frozenset()) -> None:
         """The rows, sized to the list's width: the status and the +/- always whole, the
         path column gets the rest and a long path loses its start (the file's name stays).
         Columns sized by their content used to make the list wider than its 40 %, so at 80
         columns the +/- ran into the patch and was cut."""
         table = self.query_one(FileList)
         self._clashes = clashes
+        self._conflicting = conflicting
         keep = self._selected
         stats = []
         for f in files:
@@ -191,9 +215,11 @@ class DiffTab(Vertical):
         table.add_column("+/-", key="stat", width=max(3, stat_width))
         for f, stat in zip(files, stats, strict=True):
             name = printable(f.path if not f.old_path else f"{f.old_path} → {f.path}")
-            mark = ((0, 2, "$risk-high"),) if f.path in clashes else ()
-            shown = _fit_left(name, path_width - (2 if mark else 0))
-            label = Cell(("⚠ " if mark else "") + shown, spans=mark, justify="default")
+            # ✗ git says it would conflict when merged; ≈ another agent changes it too
+            sign = "✗" if f.path in conflicting or f.old_path in conflicting else "≈" if f.path in clashes else ""
+            mark = ((0, 2, "bold $risk-high" if sign == "✗" else "dim"),) if sign else ()
+            shown = _fit_left(name, path_width - (2 if sign else 0))
+            label = Cell((f"{sign} " if sign else "") + shown, spans=mark, justify="default")
             table.add_row(STATUS_MARK.get(f.status, "?"), label, stat, key=f.path)
         if keep is not None and keep in {f.path for f in files}:
             table.move_cursor(row=table.get_row_index(keep), animate=False)

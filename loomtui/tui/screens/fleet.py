@@ -198,7 +198,8 @@ class FleetScreen(LoomScreen[None]):
         itself is kept while its age reads the same (the table then sees the same tuple)."""
         status = state.status_of(agent)
         key = (agent, status, state.gates_of(agent.id), state.usage_of(agent.id), state.tightest(agent.id),
-               state.worktree_of(agent), len(state.collisions_of(agent)), state.need_of(agent), columns)
+               state.worktree_of(agent), len(state.conflicts_of(agent)), state.overlaps_of(agent),
+               state.need_of(agent), columns)
         age = model.age(state.now - agent.last_activity_at)
         cached = self._rows.get(agent.id)
         if cached is not None and cached[0] == key:
@@ -255,14 +256,19 @@ class FleetScreen(LoomScreen[None]):
                     spans=((0, 1, "bold reverse $risk-high"),))
 
     def _diff_cells(self, agent: Agent, state: PodState, columns) -> dict[str, Cell]:
-        """Files and +/- against the worktree's base; ⚠ with the number of files another
-        worktree of the repository changes too."""
+        """Files and +/- against the worktree's base; ✗ with the number of agents (or its
+        base) its branch would conflict with when merged (git merge-tree), else a dim ≈ with
+        the number that change the same files but merge cleanly."""
         wt = state.worktree_of(agent)
-        clashes = len(state.collisions_of(agent))
-        if wt is None and not clashes:
+        conflicts, overlaps = len(state.conflicts_of(agent)), state.overlaps_of(agent)
+        if wt is None and not conflicts and not overlaps:
             return NO_DIFF  # most rows of a pod without worktrees: no work at all
-        clash = Cell(f"⚠{clashes}" if clashes < 10 else "⚠+", "bold $risk-high",
-                     justify="right") if clashes else Cell("")
+        if conflicts:
+            clash = Cell(f"✗{conflicts}" if conflicts < 10 else "✗+", "bold $risk-high", justify="right")
+        elif overlaps:
+            clash = Cell(f"≈{overlaps}" if overlaps < 10 else "≈+", "dim", justify="right")
+        else:
+            clash = Cell("")
         if wt is None:
             return {"diff": Cell("", justify="right"), "clash": clash}
         if wt.state in ("missing", "bare", "error"):
