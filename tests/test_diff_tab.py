@@ -257,5 +257,5 @@ async def test_the_file_list_keeps_to_its_side_at_80_and_160_columns(tmp_path: P
             assert LONG in long_row  # room for the whole path
         else:
             assert "…" in long_row and LONG not in long_row
-        assert "+1 −1" in rows["⚠ src/app.py"] and rows["⚠ src/app.py"].rstrip().endswith("+1 −1")
+        assert "+1 −1" in rows["≈ src/app.py"] and rows["≈ src/app.py"].rstrip().endswith("+1 −1")
         assert rows["logo.png"].rstrip().endswith("bin")

@@ -183,7 +183,7 @@ async def test_diff_tab_recolours(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         await pilot.pause()
         await check(pilot, [
             ("#diff-head", "+2", "diff-added"),
-            ("#diff-head", "is also changed by", "risk-high"),
+            ("#diff-head", "−1", "diff-removed"),  # (an overlap line is dim: no colour of its own)
             ("#diff-files", "−0", "diff-removed"),  # src/new.py, not under the cursor
             ("#diff-view", "+", "diff-added", True),  # the sign of the added line
             ("#diff-view", "return", "syntax-keyword", True),  # the code's own colours
