@@ -343,7 +343,7 @@ def test_a_failing_notifier_does_not_change_the_hooks_answer(tmp_path: Path, rep
 
 
 @pytest.mark.parametrize(("keys", "bells", "popups"), [
-    ({}, 2, 2),  # today's behaviour by default: every new gate
+    ({}, 1, 2),  # by default every new gate pops up; the bell rings once for both (BELL_GAP)
     ({"gate_risks": ["high"]}, 1, 1),
     ({"bell": False}, 0, 2),
     ({"popup": False, "gate_risks": ["high"]}, 1, 0),
@@ -366,6 +366,31 @@ async def test_the_console_rings_and_pops_up_as_notify_says(bare: Path, keys, be
         await pilot.pause()  # the app's Notify messages are handled
         shown = [n for n in app._notifications if n.title.startswith("Approval needed")]
         assert (len(rang), len(shown)) == (bells, popups)
+
+
+async def test_a_burst_of_gates_pops_up_a_few_then_says_how_many_more(bare: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """200 agents make a gate a second: pop-ups must not bury the fleet. Gates arriving
+    one reading after another: POPUP_MAX pop-ups, then one line counting the rest, and
+    one ring."""
+    from loomtui.tui.app import POPUP_MAX
+    from tests.conftest import build_app
+
+    app = build_app(bare, config=parse_config({}), clock=time.time)
+    rang: list[int] = []
+    monkeypatch.setattr(app, "bell", lambda: rang.append(1))
+    async with app.run_test(size=(80, 24)) as pilot:
+        agent = add_agent(bare)
+        for n in range(POPUP_MAX + 4):
+            add_gate(bare, agent, f"git push origin b{n}", risk="high")
+            await app.refresh_state()
+        await until(pilot, lambda: len(app.pod_state.gates) == POPUP_MAX + 4, "every gate")
+        await pilot.pause()
+        shown = [n for n in app._notifications if n.title.startswith("Approval needed")]
+        more = [n.message for n in app._notifications if n.title == "Approvals"]
+        assert len(shown) == POPUP_MAX and len(rang) == 1
+        assert more == ["and 1 more new gate waiting in the inbox (i)"]  # said once, for the first held
+        assert "b0" in shown[0].message and f"b{POPUP_MAX - 1}" in shown[-1].message
 
 
 @pytest.mark.parametrize(("keys", "said"), [({}, True), ({"popup": False}, False), ({"over_budget": False}, False)])

@@ -62,6 +62,13 @@ log = logging.getLogger(__name__)
 
 TICK_SECONDS = 1.0  # how often ages ("3m ago") move on without new data
 STOP_WAIT = 10.0  # seconds a background service gets to let go of its lease at exit
+# New gates on a busy pod (200 agents make one a second) must not bury the fleet under
+# pop-ups or ring without pause: at most POPUP_MAX pop-ups per POPUP_WINDOW seconds, then
+# one line saying how many more came (the header and the inbox count them all), and the
+# bell at most once per BELL_GAP seconds.
+POPUP_WINDOW = 10.0
+POPUP_MAX = 3
+BELL_GAP = 3.0
 
 
 class Service(NamedTuple):
@@ -144,6 +151,10 @@ class LoomApp(App[None]):
         self._beating = False  # a heartbeat is on its way to the store
         self.loom_themes: tuple[str, ...] = ()
         self._last_gate_seen = 0  # highest gate id announced, so none rings twice
+        self._popups: list[float] = []  # monotonic times of the gate pop-ups shown lately
+        self._held_popups = 0  # new gates not popped up in the current window
+        self._held_said = float("-inf")  # when "N more new gates" was last said
+        self._last_bell = float("-inf")
 
     def get_theme_variable_defaults(self) -> dict[str, str]:
         return dict(APP_VARIABLES)
@@ -336,15 +347,25 @@ class LoomApp(App[None]):
                  if (wanted.over_budget if gate.risk == "budget" else gate.risk in wanted.gate_risks)]
         if not fresh:
             return
-        if wanted.bell:
+        moment = time.monotonic()
+        if wanted.bell and moment - self._last_bell >= BELL_GAP:
+            self._last_bell = moment
             self.bell()
         if not wanted.popup:
             return
-        for gate in fresh[:3]:
+        self._popups = [t for t in self._popups if moment - t < POPUP_WINDOW]
+        for gate in fresh:
+            if len(self._popups) >= POPUP_MAX:
+                self._held_popups += 1
+                continue
+            self._popups.append(moment)
             self.notify(f"{gate.agent_name or 'an agent'}: {gate.summary}  (i opens the inbox)",
                         title=f"Approval needed · {gate.risk}", severity="warning", timeout=8, markup=False)
-        if len(fresh) > 3:
-            self.notify(f"and {len(fresh) - 3} more waiting in the inbox", severity="warning")
+        if self._held_popups and moment - self._held_said >= POPUP_WINDOW:
+            plural = "s" if self._held_popups != 1 else ""
+            self.notify(f"and {self._held_popups} more new gate{plural} waiting in the inbox (i)",
+                        title="Approvals", severity="warning", timeout=8)
+            self._held_said, self._held_popups = moment, 0
 
     async def _closed_gates(self, before: tuple[Gate, ...], now: tuple[Gate, ...]) -> None:
         """Gates that left the inbox since the last reading: read as they are now, sent to
