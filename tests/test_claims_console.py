@@ -109,7 +109,7 @@ async def test_a_claim_shows_at_the_other_console_and_deciding_it_asks_first(pod
         await until(pa, lambda: claimed_text(alice, top) == "bob 0s", "bob's claim at alice's console")
         await pa.press("a")
         await until(pa, lambda: isinstance(alice.screen, ClaimConfirm), "alice asked to confirm")
-        question = str(alice.screen.query_one("#claim-confirm-question").render())
+        question = str(alice.screen.query_one("#confirm-question").render())
         assert question == f"Gate {top} is claimed by bob just now — approve anyway?"
         await pa.press("n")  # no: nothing decided
         await until(pa, lambda: isinstance(alice.screen, ApprovalsScreen), "back in the inbox")
@@ -137,7 +137,7 @@ async def test_c_on_someone_elses_claim_asks_before_taking_it_over(pod: Path) ->
         await until(pa, lambda: claimed_text(alice, top) == "bob 0s", "bob's claim at alice's console")
         await pa.press("c")
         await until(pa, lambda: isinstance(alice.screen, ClaimConfirm), "alice asked to confirm")
-        assert "take over anyway?" in str(alice.screen.query_one("#claim-confirm-question").render())
+        assert "take over anyway?" in str(alice.screen.query_one("#confirm-question").render())
         await pa.press("y")
         await until(pb, lambda: claimed_text(bob, top) == "alice 0s", "alice's claim at bob's console")
         assert claimed_text(alice, top) == "you 0s"

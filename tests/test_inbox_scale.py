@@ -210,7 +210,7 @@ async def test_approving_a_group_confirms_how_many_and_what(inbox, size) -> None
         await pilot.press("a")
         await pilot.pause()
         assert isinstance(app.screen, BatchConfirm)
-        question = str(app.screen.query_one("#batch-question").render())
+        question = str(app.screen.query_one("#confirm-question").render())
         assert question == "Approve 4 gates: git push origin * (rule approval-push)?"
         await pilot.press("escape")  # cancel: nothing decided
         await settle(pilot, app)

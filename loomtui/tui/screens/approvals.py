@@ -46,6 +46,7 @@ from loomtui.tui.model import PodState
 from loomtui.tui.online import claim_label, with_online
 from loomtui.tui.screens.base import LoomScreen
 from loomtui.tui.screens.claims import ClaimConfirm, claimed_question
+from loomtui.tui.screens.confirm import Confirm
 from loomtui.tui.screens.reason import ReasonModal
 from loomtui.tui.widgets.cells import Cell
 from loomtui.tui.widgets.keyed_table import Column, KeyedTable
@@ -91,38 +92,8 @@ class InboxTable(KeyedTable):
                 self.action_cursor_down()
 
 
-class BatchConfirm(ModalScreen[bool]):
-    """Asks before a decision on more than one gate: says how many and what.
-    enter or y confirms, esc or n cancels."""
-
-    BINDINGS = [
-        Binding("enter,y", "confirm", "Confirm", id="confirm_batch"),
-        Binding("escape,n", "cancel", "Cancel", id="cancel_batch"),
-    ]
-    DEFAULT_CSS = """
-    BatchConfirm { align: center middle; }
-    BatchConfirm > Vertical {
-        width: 72; max-width: 95%; height: auto; border: round $warning;
-        background: $surface; padding: 0 1;
-    }
-    BatchConfirm Label { width: 100%; }
-    BatchConfirm #batch-hint { color: $text-muted; }
-    """
-
-    def __init__(self, question: str) -> None:
-        super().__init__()
-        self.question = question
-
-    def compose(self) -> ComposeResult:
-        with Vertical():
-            yield Label(printable(self.question), id="batch-question")
-            yield Label("enter or y: yes · esc or n: no", id="batch-hint")
-
-    def action_confirm(self) -> None:
-        self.dismiss(True)
-
-    def action_cancel(self) -> None:
-        self.dismiss(False)
+class BatchConfirm(Confirm):
+    """Asks before a decision on more than one gate: says how many and what."""
 
 
 class GateScreen(ModalScreen[bool | None]):

@@ -6,45 +6,14 @@ ahead, n or esc does not. Dismissed with True (go ahead) or False.
 
 from __future__ import annotations
 
-from textual.app import ComposeResult
-from textual.binding import Binding
-from textual.containers import Vertical
-from textual.screen import ModalScreen
-from textual.widgets import Label
-
 from loomtui.store.gates import Gate
 from loomtui.store.presence import Claim, ago
 from loomtui.text import printable
+from loomtui.tui.screens.confirm import Confirm
 
 
-class ClaimConfirm(ModalScreen[bool]):
-    """Someone else claims these gates: y/enter go ahead, n/esc cancel."""
-
-    BINDINGS = [
-        Binding("y,enter", "answer(True)", "Yes", id="claim_confirm_yes"),
-        Binding("n,escape", "answer(False)", "No", id="claim_confirm_no"),
-    ]
-    DEFAULT_CSS = """
-    ClaimConfirm { align: center middle; }
-    ClaimConfirm > Vertical {
-        width: 72; max-width: 95%; height: auto; border: round $warning;
-        background: $surface; padding: 0 1;
-    }
-    ClaimConfirm Label { width: 100%; }
-    ClaimConfirm #claim-confirm-keys { color: $text-muted; }
-    """
-
-    def __init__(self, question: str) -> None:
-        super().__init__()
-        self.question = question
-
-    def compose(self) -> ComposeResult:
-        with Vertical():
-            yield Label(self.question, id="claim-confirm-question", markup=False)
-            yield Label("y yes · n no", id="claim-confirm-keys")
-
-    def action_answer(self, yes: bool) -> None:
-        self.dismiss(yes)
+class ClaimConfirm(Confirm):
+    """Someone else claims these gates: go ahead anyway?"""
 
 
 def claimed_question(claimed: list[tuple[Gate, Claim]], now: float, verb: str) -> str:
