@@ -71,11 +71,15 @@ def build_parser() -> argparse.ArgumentParser:
     approve.add_argument("id", type=int)
     approve.add_argument("--reason", default="", help="optional note shown to the agent")
     approve.add_argument("--json", action="store_true", help="print the decided gate as one JSON document")
+    approve.add_argument("--take-over", action="store_true",
+                         help="decide it even though another supervisor has claimed it")
 
     reject = commands.add_parser("reject", help="reject a pending gate (a reason is required)")
     reject.add_argument("id", type=int)
     reject.add_argument("--reason", required=True, help="shown to the agent so it can adapt")
     reject.add_argument("--json", action="store_true", help="print the decided gate as one JSON document")
+    reject.add_argument("--take-over", action="store_true",
+                         help="decide it even though another supervisor has claimed it")
 
     _budget_parsers(commands)
 

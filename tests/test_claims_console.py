@@ -302,3 +302,32 @@ async def test_a_live_console_cancels_a_gate_whose_waiting_hook_is_gone(pod: Pat
     async with alice.run_test(size=(80, 24)) as pa:
         await until(pa, lambda: gate_now(pod, gate.id).status == "cancelled", "the orphaned gate cancelled")
         await until(pa, lambda: alice.pod_state.pending_gates == 0, "the gate gone from the console")
+
+
+def test_the_command_line_does_not_decide_a_gate_claimed_at_an_open_console(pod: Path) -> None:
+    """`loomtui approve|reject` on a gate carol claims at a console that is still open is
+    refused with who and since when, and the gate stays pending; --take-over decides it."""
+    import time
+
+    from loomtui.store.gates import create_gate
+    from tests.test_gates import loom
+
+    now = time.time()
+    conn = store(pod)
+    try:
+        agent_id = conn.execute("SELECT id FROM agents WHERE name = 'auth-api'").fetchone()[0]
+        gate = create_gate(conn, agent_id=agent_id, tool="Bash", action={"command": "git push"},
+                           summary="git push", rule="push", risk="high", now=now, expires_at=now + 600)
+        conn.execute("INSERT INTO presence (id, account, display, screen, subject, started_at, seen_at) "
+                     "VALUES ('c3', 'ops', 'carol', 'gate', ?, ?, ?)", (str(gate.id), now - 600, now))
+        claim(conn, gate.id, actor="ops", display="carol", now=now - 180, presence="c3")
+    finally:
+        conn.close()
+    for args in (("approve", str(gate.id)), ("reject", str(gate.id), "--reason", "not now")):
+        done = loom(*args, pod=pod, user="dave")
+        assert done.returncode == 1 and done.stdout == "", done.stdout
+        assert f"gate {gate.id} is claimed by carol 3 min ago" in done.stderr and "--take-over" in done.stderr
+        assert get_gate(store(pod), gate.id).status == "pending"
+    done = loom("approve", str(gate.id), "--take-over", pod=pod, user="dave")
+    assert done.returncode == 0, done.stderr
+    assert get_gate(store(pod), gate.id).status == "approved"

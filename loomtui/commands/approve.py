@@ -1,4 +1,4 @@
-"""`loomtui approve ID [--reason R] [--json]`: decide a pending gate (shared with `reject`).
+"""`loomtui approve ID [--reason R] [--json] [--take-over]`: decide a pending gate (shared with `reject`).
 
 The decider is this process's OS account; $LOOM_USER is recorded beside it as a
 display name. `loomtui.supervisors.authorize` refuses an agent's environment, a
@@ -28,7 +28,10 @@ def decide_command(args: argparse.Namespace, *, approve: bool) -> int:
     pod, conn = open_pod(create=False)
     try:
         config = read_config(pod)
-        authorize(pod, config, decider, get_gate(conn, args.id))
+        found = get_gate(conn, args.id)
+        authorize(pod, config, decider, found)
+        if found is not None and not getattr(args, "take_over", False):
+            _refuse_others_claim(conn, found, decider)
         gate = decide(conn, args.id, approve=approve, actor=decider.account, display=decider.display,
                       reason=args.reason or "", now=time.time())
     except NotAllowed as exc:
@@ -48,6 +51,21 @@ def decide_command(args: argparse.Namespace, *, approve: bool) -> int:
     because = f": {printable(gate.reason)}" if gate.reason else ""
     print(f"{verb} gate {gate.id} ({printable(gate.summary)}){because}")
     return 0
+
+
+def _refuse_others_claim(conn: sqlite3.Connection, gate, decider) -> None:
+    """A gate another supervisor has claimed (from a console that is still open) is not
+    decided from the command line unless --take-over says so: the console asks the same
+    question before deciding it."""
+    from loomtui.store import presence
+    from loomtui.text import printable
+
+    now = time.time()
+    claim = presence.live_claim(gate, {p.id for p in presence.live(conn, now=now)})
+    if claim is None or presence.held_by(claim, "", decider.account, decider.display):
+        return
+    raise CommandError(f"gate {gate.id} is claimed by {printable(claim.who)} "
+                       f"{presence.ago(now - claim.since)}; pass --take-over to decide it anyway")
 
 
 def run(args: argparse.Namespace) -> int:
