@@ -122,6 +122,22 @@ def test_a_new_gate_runs_the_command_once_with_one_json_document(bare: Path, tmp
     assert rows(bare) == {f"gate:{gate}": ("sent", "")}
 
 
+def test_an_agents_text_reaches_a_shell_command_as_data_only(bare: Path, tmp_path: Path) -> None:
+    """The gate's summary is the agent's text: a `command` run by /bin/sh gets it inside the
+    JSON on stdin, never in its command line, so shell syntax in it runs nothing."""
+    out = tmp_path / "out.jsonl"
+    pwned = tmp_path / "pwned"
+    config = config_with(command=f"cat >> {out}", gate_risks=["high"])  # a string: run by /bin/sh -c
+    agent = add_agent(bare)
+    summary = f"git push $(touch {pwned}) `touch {pwned}`; touch {pwned} && echo '"
+    add_gate(bare, agent, summary)
+    [sent] = notify.send_due(bare, config, sender="test")
+    assert sent.ok
+    [doc] = lines(out)
+    assert summary.startswith(doc["summary"].removesuffix("…")) and "$(touch" in doc["summary"]
+    assert not pwned.exists()
+
+
 class Receiver(http.server.ThreadingHTTPServer):
     """A local HTTP endpoint recording every POST body (apprise's json:// target)."""
 
