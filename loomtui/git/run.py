@@ -35,6 +35,14 @@ DIFF_CONFIG = (
     "-c", "core.splitIndex=false",
 )
 
+# Put before every command: a repository's own config must not make our git run a program.
+# The agent can write the config of a repository it works in (one it made in its worktree,
+# or a `.git` file pointed elsewhere), and this git runs outside its sandbox. core.fsmonitor
+# is a command git runs on any index refresh (diff, add); hooks are not run by the commands
+# we use, the hooks path is emptied all the same. Filters, textconv and merge drivers are
+# not covered here (docs/security.md, section 10).
+NEUTRAL_CONFIG = ("-c", "core.fsmonitor=false", "-c", f"core.hooksPath={os.devnull}")
+
 _GIT: str | None = None
 
 
@@ -72,7 +80,7 @@ def start(cwd: str, args: Sequence[str], *, env: Mapping[str, str] | None = None
     """Start `git args` in `cwd`; read it with `finish()`."""
     try:
         return subprocess.Popen(
-            [git_binary(), *args], cwd=cwd, env=env or git_env(), stdin=stdin,
+            [git_binary(), *NEUTRAL_CONFIG, *args], cwd=cwd, env=env or git_env(), stdin=stdin,
             stdout=subprocess.PIPE, stderr=stderr,
         )
     except FileNotFoundError:

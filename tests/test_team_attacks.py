@@ -1,0 +1,71 @@
+"""Attacks on issue 13's team features from an agent's side (docs/security.md, section 10),
+with real repositories and real git: what an agent writes into a repository must not make
+the supervisor's or the service's git run a program the agent chose.
+
+The route tested: a sandboxed agent may write anywhere in its worktree, so it can make a
+repository there (`git init sub`, then `cd sub`: its cwd is recorded by its hooks and
+discovery maps it to that embedded repository), or point its worktree's `.git` file at a
+git directory of its own. Either way the repository's config is the agent's, and the diff
+watcher and the conflict forecast run git in it, outside the sandbox."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from loomtui.git import diff as diffmod
+from loomtui.git.conflicts import ConflictForecaster
+from loomtui.git.diff import compute_diff
+from loomtui.git.discovery import discover
+from loomtui.store.db import connect, db_path
+from tests.gitrepos import add_worktree, git, isolate, make_repo, write
+
+
+@pytest.fixture(autouse=True)
+def _git_env(monkeypatch, tmp_path):
+    isolate(monkeypatch, tmp_path / "home")
+    diffmod.clear_caches()
+
+
+def _agents_repo(tmp_path: Path, marker: Path, key: str, value: str) -> list:
+    """A pod repository with one agent worktree, inside which the agent made its own
+    repository with `key = value` in its config and a change to diff; the worktrees
+    discovery finds for an agent whose cwd is that repository."""
+    repo = make_repo(tmp_path / "shop", {"f.txt": "one\n"})
+    wt = add_worktree(repo, tmp_path / "wt" / "x", "agent/x")
+    sub = make_repo(wt / "sub", {"a.txt": "a\n"})
+    git(sub, "config", key, value)
+    write(sub / "a.txt", "a\nb\n")
+    assert not marker.exists()
+    agent = SimpleNamespace(id=1, cwd=str(sub), worktree=None, repo=None)
+    found = [w for w in discover([agent]) if 1 in w.agents]
+    assert [w.path for w in found] == [str(sub)]
+    return found
+
+
+def test_core_fsmonitor_in_an_agents_repository_runs_nothing(tmp_path):
+    marker = tmp_path / "ran-fsmonitor"
+    found = _agents_repo(tmp_path, marker, "core.fsmonitor", f"touch {marker}; false #")
+    worktree = found[0]
+    result = compute_diff(worktree)
+    compute_diff(worktree, patches=True)
+    fc = ConflictForecaster(db_path(tmp_path / "pod"))
+    connect(db_path(tmp_path / "pod")).close()
+    try:
+        fc.update(worktree, result)
+    finally:
+        fc.close()
+    assert "a.txt" in {f.path for f in result.files}  # git did run in it
+    assert not marker.exists(), "the service's git ran the agent's core.fsmonitor command"
+
+
+@pytest.mark.xfail(strict=True, reason="open: a filter (or textconv, merge driver) the agent's repository "
+                                       "config names still runs; docs/security.md, section 10")
+def test_a_clean_filter_in_an_agents_repository_runs_nothing(tmp_path):
+    marker = tmp_path / "ran-filter"
+    found = _agents_repo(tmp_path, marker, "filter.ev.clean", f"sh -c 'touch {marker}; cat'")
+    write(Path(found[0].path) / ".git" / "info" / "attributes", "* filter=ev\n")
+    compute_diff(found[0])
+    assert not marker.exists(), "the service's git ran the agent's clean filter"
