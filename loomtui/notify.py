@@ -253,9 +253,12 @@ def kick(pod: Path, environ: Mapping[str, str] | None = None) -> None:
         # sys.path by hand: name it for the sender too.
         here = str(Path(__file__).resolve().parent.parent)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (here, env.get("PYTHONPATH", "")) if p)
-        subprocess.Popen([sys.executable, "-m", "loomtui.notify", str(pod)], env=env, stdin=subprocess.DEVNULL,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-                         close_fds=True)
+        # The hook runs outside the agent's sandbox, in the agent's directory: `-P` keeps that
+        # directory off sys.path (`-m` would put it first, and a `loomtui/` the agent wrote
+        # there would be what runs), and the sender works in the pod, which agents cannot write.
+        subprocess.Popen([sys.executable, "-P", "-m", "loomtui.notify", str(pod)], env=env, cwd=str(pod),
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         start_new_session=True, close_fds=True)
     except Exception as exc:  # noqa: BLE001 - a notification problem never touches the hook
         log.debug("no notification sender started: %s", exc)
 

@@ -292,7 +292,9 @@ def start_detached(pod: Path, environ: Mapping[str, str] | None = None) -> subpr
     log_path = pod / LOG_NAME
     fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, pod_file_mode(pod))
     try:
-        return subprocess.Popen([sys.executable, "-m", "loomtui", "serve"], env=env,
+        # `-P`: the console's directory stays off sys.path (it may be an agent's worktree,
+        # and `-m` would import a `loomtui/` written there).
+        return subprocess.Popen([sys.executable, "-P", "-m", "loomtui", "serve"], env=env,
                                 stdin=subprocess.DEVNULL, stdout=fd, stderr=fd, start_new_session=True,
                                 close_fds=True)
     finally:

@@ -69,3 +69,53 @@ def test_a_clean_filter_in_an_agents_repository_runs_nothing(tmp_path):
     write(Path(found[0].path) / ".git" / "info" / "attributes", "* filter=ev\n")
     compute_diff(found[0])
     assert not marker.exists(), "the service's git ran the agent's clean filter"
+
+
+def test_the_hooks_detached_notify_sender_imports_nothing_from_the_agents_worktree(tmp_path, monkeypatch):
+    """A hook runs outside the agent's sandbox, in the agent's working directory, and with no
+    pod service it starts `python -m loomtui.notify POD`. `-m` puts the current directory first
+    on sys.path: a `loomtui/` package the (sandboxed) agent wrote in its worktree would be the
+    one imported, its code run unsandboxed."""
+    from loomtui import notify
+    from tests.test_notify import add_agent, add_gate, lines, recorder, rows
+
+    pod = tmp_path / "pod"
+    connect(db_path(pod)).close()
+    out, script = recorder(tmp_path)
+    (pod / "config.toml").write_text(f'[notify]\ncommand = ["{script}"]\nungoverned = false\n')
+    worktree = make_repo(tmp_path / "wt", {"f.txt": "one\n"})
+    marker = tmp_path / "ran-agents-code"
+    write(worktree / "loomtui" / "__init__.py", f"open({str(marker)!r}, 'w').close()\n")
+    write(worktree / "loomtui" / "notify.py", "")
+    add_gate(pod, add_agent(pod), "git push origin auth")
+    monkeypatch.chdir(worktree)  # where Claude Code runs its hooks: the project directory
+    notify.kick(pod, {**__import__("os").environ, "LOOM_HOME": str(pod)})
+    from tests.waiting import wait_for
+
+    wait_for(lambda: marker.exists() or lines(out), "the detached sender to run")
+    assert not marker.exists(), "the detached sender imported the agent's loomtui package"
+    wait_for(lambda: set(rows(pod).values()) == {("sent", "")}, "the notification to be marked sent")
+
+
+def test_the_pod_service_a_console_starts_imports_nothing_from_the_consoles_directory(tmp_path, monkeypatch):
+    """A supervisor may open the console in an agent's worktree; the service it starts is
+    `python -m loomtui serve`, and `-m` would put that directory first on sys.path."""
+    from loomtui import service
+
+    pod = tmp_path / "pod"
+    connect(db_path(pod)).close()
+    worktree = tmp_path / "wt"
+    marker = tmp_path / "ran-agents-code"
+    write(worktree / "loomtui" / "__init__.py", f"open({str(marker)!r}, 'w').close()\n")
+    write(worktree / "loomtui" / "__main__.py", "")
+    monkeypatch.chdir(worktree)
+    proc = service.start_detached(pod)
+    assert proc is not None
+    try:
+        from tests.waiting import wait_for
+
+        wait_for(lambda: marker.exists() or service.running(pod), "the service to answer")
+        assert not marker.exists(), "the pod service imported the agent's loomtui package"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
