@@ -119,3 +119,23 @@ def test_the_pod_service_a_console_starts_imports_nothing_from_the_consoles_dire
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_the_mcp_server_command_init_writes_imports_nothing_from_the_agents_directory(tmp_path, monkeypatch):
+    """With `loomtui` off the PATH, init writes `python -m loomtui mcp` into .mcp.json; the
+    agent's tool starts it in the agent's directory, outside the sandbox."""
+    import subprocess
+    import sys
+
+    from loomtui.hooks import install
+
+    monkeypatch.setattr(sys, "argv", [sys.executable])  # not started as the `loomtui` script
+    command, args = install.mcp_command()
+    worktree = tmp_path / "wt"
+    marker = tmp_path / "ran-agents-code"
+    write(worktree / "loomtui" / "__init__.py", f"open({str(marker)!r}, 'w').close()\n")
+    write(worktree / "loomtui" / "__main__.py", "")
+    done = subprocess.run([command, *args[:-1], "--version"], cwd=worktree, capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert not marker.exists(), "the MCP server's command imported the agent's loomtui package"
+    assert done.returncode == 0 and done.stdout.strip()

@@ -51,12 +51,14 @@ def hook_command(agent: str) -> str:
 
 def loomtui_command() -> list[str]:
     """How to run `loomtui` itself: `loomtui` when that is what runs now, else this
-    interpreter with `-m loomtui` (a virtual environment off the PATH)."""
+    interpreter with `-m loomtui` (a virtual environment off the PATH). `-P`: the agent
+    starts it in its own directory, outside its sandbox, and `-m` would put that directory
+    first on sys.path (a `loomtui/` written there would be what runs)."""
     on_path = shutil.which("loomtui")
     if on_path and Path(sys.argv[0]).name == "loomtui" and \
             Path(on_path).resolve() == Path(sys.argv[0]).resolve():
         return ["loomtui"]
-    return [sys.executable, "-m", "loomtui"]
+    return [sys.executable, "-P", "-m", "loomtui"]
 
 
 def _handler(command: str, deciding: bool, asynchronous: bool = False) -> dict[str, Any]:
