@@ -250,7 +250,8 @@ class PodActions:
             if unset:
                 max_tokens, max_usd = budgets.limit_for(conn, limits.limits, scope, scope_ref, period)
             unit = limit_text(max_tokens, max_usd)
-            reason = f"{period} budget raised to {unit}" if unit else f"{period} budget limit removed"
+            reason = (f"{period} {budgets.RELEASE_RAISED} {unit}" if unit
+                      else f"{period} {budgets.RELEASE_REMOVED}")
             released, refused = self.release_budget_gates(conn, scope, scope_ref, reason)
         said = f"{scope} {period} budget " + ("back to the config's: " if unset else "set to ") + (unit or "no limit")
         if released:

@@ -199,8 +199,10 @@ def test_raising_the_limit_releases_the_waiting_hook_within_a_second(pod: Path, 
         wait_for(lambda: proc.poll() is not None, "the waiting hook to answer", timeout=1.0, interval=0.01)
         assert time.monotonic() - raised < 1.0
         code, out, _ = finish(proc)
-        assert code == 0 and json.loads(out) == pre_tool_use(
-            "allow", f"Approved by {ME} (ana): session budget raised to 50,000 tokens")
+        # The policy passes `ls` (the agent's own permissions decide): released, the hook
+        # answers as it would have under the budget, nothing (a budget gate approves the
+        # spending, not the call: tests/test_team_attacks.py).
+        assert (code, out) == (0, "")
 
         gate = get_gate(conn, gate_id)
         assert (gate.status, gate.decided_by, gate.reason) == ("approved", ME, "session budget raised to 50,000 tokens")

@@ -138,6 +138,16 @@ def gatekeep(conn: sqlite3.Connection, pod: Path, action: Action, *, asking: boo
                       expires_after=decision.expires_after, clock=clock, sleep=sleep, payload=payload,
                       governance=note_text, under_agent=under_agent, caller_pid=caller_pid,
                       on_held=(lambda: _kick(pod, environ)) if under_agent and caller_pid is None else None)
+    if ok and over is not None and decision.action == "pass" and not asking:
+        from loomtui.store.budgets import released_by_a_change
+
+        if released_by_a_change(reason):
+            # A budget change releases its gates without anyone looking at their calls:
+            # it approves the spending, not the call. One the policy leaves to the agent's
+            # own permissions goes there now, as it would have under the budget (Claude
+            # Code's prompt, and its PermissionRequest gate in the inbox, still ask). A
+            # person approving this one gate saw the call: allow.
+            return Verdict("pass", "supervisor", reason, rule)
     return Verdict("allow" if ok else "deny", "supervisor", reason, rule)
 
 

@@ -353,6 +353,17 @@ def unset_limit(conn: sqlite3.Connection, *, scope: str, scope_ref: str, period:
     return True
 
 
+# The reasons a budget change releases its gates with (actions.PodActions.set_budget): the
+# waiting hook tells a release, which looked at no call, from a person approving one gate.
+RELEASE_RAISED = "budget raised to"
+RELEASE_REMOVED = "budget limit removed"
+
+
+def released_by_a_change(reason: str) -> bool:
+    """Was this budget gate approved by a budget change (not by a person looking at it)?"""
+    return RELEASE_RAISED in reason or RELEASE_REMOVED in reason
+
+
 # Budget gates still waiting: the hook gave them risk `budget` and a `budget:` rule.
 PENDING_BUDGET_GATES_SQL = """
     SELECT g.id, g.agent_id, a.repo FROM gates g JOIN agents a ON a.id = g.agent_id
