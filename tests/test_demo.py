@@ -143,7 +143,8 @@ def test_the_demo_console_approves_a_simulated_gate(term, tmp_path: Path) -> Non
     was refused as deciding 'from inside the agent's tree')."""
     t = term()
     assert t.read_until(FLEET_UP), ANSI.sub(b"", t.output)[:3000]
-    assert t.read_until(b"approval:", timeout=60), ANSI.sub(b"", t.output)[-3000:]
+    # A pending gate: its row's Gates cell (and the header) show the flag and a count.
+    assert t.read_until("⚑ 1".encode(), timeout=60), ANSI.sub(b"", t.output)[-3000:]
     t.type("i")
     assert t.read_until(b"pending")
     t.type("a")

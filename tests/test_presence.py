@@ -177,12 +177,12 @@ def test_pod_actions_refuse_someone_elses_claim_unless_confirmed(tmp_path: Path)
         conn.close()
     first, second = made
     [refused] = alice.decide_gates([first], approve=True, reason="")
-    assert refused == (False, f"gate {first.id} was not decided: bob claimed it 2 min ago")
+    assert (refused.ok, refused.message) == (False, f"gate {first.id} was not decided: bob claimed it 2 min ago")
     [done] = alice.decide_gates([first], approve=True, reason="", override_claims=True)
     assert done.ok and first.id in alice.decided_here
-    assert alice.toggle_claim(second.id) == (False, f"gate {second.id} is claimed by bob 2 min ago")
-    assert alice.toggle_claim(second.id, take_over=True) == (True, f"Claimed gate {second.id} from bob")
-    assert alice.toggle_claim(second.id) == (True, f"Unclaimed gate {second.id}")
+    assert alice.toggle_claim(second.id)[:2] == (False, f"gate {second.id} is claimed by bob 2 min ago")
+    assert alice.toggle_claim(second.id, take_over=True)[:2] == (True, f"Claimed gate {second.id} from bob")
+    assert alice.toggle_claim(second.id)[:2] == (True, f"Unclaimed gate {second.id}")
     conn = connect(db_path(pod))
     try:
         assert get_gate(conn, second.id).claimed_by is None

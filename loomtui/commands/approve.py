@@ -62,8 +62,8 @@ def _refuse_others_claim(conn: sqlite3.Connection, gate, decider) -> None:
 
     now = time.time()
     claim = presence.live_claim(gate, {p.id for p in presence.live(conn, now=now)})
-    if claim is None or presence.held_by(claim, "", decider.account, decider.display):
-        return
+    if claim is None or claim.presence is None or presence.held_by(claim, "", decider.account, decider.display):
+        return  # unclaimed, lapsed, one's own, or a claim no console holds (made before presence)
     raise CommandError(f"gate {gate.id} is claimed by {printable(claim.who)} "
                        f"{presence.ago(now - claim.since)}; pass --take-over to decide it anyway")
 
