@@ -68,7 +68,7 @@ async def test_change_marks_move_with_the_budget_and_diff_tables(tmp_path):
     store = await AsyncStore.open(db_path(pod))
     try:
         first = await store.change_marks()
-        assert len(first) == 7
+        assert len(first) == 9  # budget_state 3, worktrees 4, merge_forecasts 2
         agents.record_event(conn, 1, kind="tool", now=NOW + 1, tool="Read", summary="x")
         assert await store.change_marks() == first  # agents' events are not in the fingerprint
 
