@@ -64,14 +64,54 @@ def test_core_fsmonitor_in_an_agents_repository_runs_nothing(tmp_path):
     assert not marker.exists(), "the service's git ran the agent's core.fsmonitor command"
 
 
-@pytest.mark.xfail(strict=True, reason="open: a filter (or textconv, merge driver) the agent's repository "
-                                       "config names still runs; docs/security.md, section 10")
 def test_a_clean_filter_in_an_agents_repository_runs_nothing(tmp_path):
     marker = tmp_path / "ran-filter"
     found = _agents_repo(tmp_path, marker, "filter.ev.clean", f"sh -c 'touch {marker}; cat'")
     write(Path(found[0].path) / ".git" / "info" / "attributes", "* filter=ev\n")
     compute_diff(found[0])
     assert not marker.exists(), "the service's git ran the agent's clean filter"
+
+
+def test_a_textconv_or_external_diff_in_an_agents_repository_runs_nothing(tmp_path):
+    marker = tmp_path / "ran-textconv"
+    found = _agents_repo(tmp_path, marker, "diff.ev.textconv", f"sh -c 'touch {marker}; cat \"$0\"'")
+    sub = Path(found[0].path)
+    git(sub, "config", "diff.ev.command", f"sh -c 'touch {marker}'")
+    write(sub / ".git" / "info" / "attributes", "* diff=ev\n")
+    result = compute_diff(found[0], patches=True)
+    assert "a.txt" in {f.path for f in result.files}
+    assert not marker.exists(), "the service's git ran the agent's textconv or diff command"
+
+
+def test_a_merge_driver_in_an_agents_repository_runs_nothing(tmp_path):
+    """merge-tree runs the merge driver an attribute names for a file both sides change."""
+    from loomtui.git.run import run
+
+    marker = tmp_path / "ran-merge-driver"
+    found = _agents_repo(tmp_path, marker, "merge.ev.driver", f"sh -c 'touch {marker}; false'")
+    sub = Path(found[0].path)
+    write(sub / ".git" / "info" / "attributes", "* merge=ev\n")
+    git(sub, "commit", "-qam", "one side changes line 2")
+    git(sub, "branch", "one")
+    git(sub, "checkout", "-qb", "other", "HEAD~1")
+    write(sub / "a.txt", "a\nc\n")
+    git(sub, "commit", "-qam", "the other side changes it too")
+    out = run(str(sub), "merge-tree", "--write-tree", "--name-only", "--no-messages", "other", "one", ok=(0, 1))
+    assert b"a.txt" in out  # the content conflict git reports instead
+    assert not marker.exists(), "the service's git ran the agent's merge driver"
+
+
+def test_git_lfs_standard_filters_are_kept(tmp_path):
+    """git-lfs's own commands are not the agent's choice, and its users' diffs need them."""
+    from loomtui.git.run import drivers_off, git_env
+
+    repo = make_repo(tmp_path / "lfs", {"f.txt": "x\n"})
+    git(repo, "config", "filter.lfs.clean", "git-lfs clean -- %f")
+    git(repo, "config", "filter.lfs.process", "git-lfs filter-process")
+    git(repo, "config", "filter.ev.clean", "evil")
+    off = drivers_off(str(repo), git_env())
+    assert "filter.ev.clean=" in off and "filter.ev.required=false" in off
+    assert not any(item.startswith("filter.lfs.") for item in off)
 
 
 def test_the_hooks_detached_notify_sender_imports_nothing_from_the_agents_worktree(tmp_path, monkeypatch):
@@ -150,7 +190,6 @@ def test_a_budget_raise_gives_a_waiting_call_no_more_than_the_policy_would(pod, 
     budget, it waits in a budget gate; a raise releases the gate, and the hook then answers
     as it would have under the budget (nothing: the agent's own prompt asks), never allow
     for a call nobody saw."""
-    import json
     import time
 
     from loomtui.store.gates import get_gate

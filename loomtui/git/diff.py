@@ -150,7 +150,7 @@ def _compute(wt: Worktree, dirs: refs.GitDirs, patches: bool, patch_limit: int,
         else:
             against = merge_base
 
-    diff_args = [*DIFF_CONFIG, "diff", "--no-color", "--no-ext-diff", "--raw", "--no-abbrev",
+    diff_args = [*DIFF_CONFIG, "diff", "--no-color", "--no-ext-diff", "--no-textconv", "--raw", "--no-abbrev",
                  "--numstat", "-z", "-M", against, "--"]
     if known_untracked is not None:
         tracked_out = run(path, *diff_args)
@@ -585,7 +585,8 @@ def _index_with_intent_to_add(path: str, dirs: refs.GitDirs, plain: list[bytes])
 def _attach_patches(path: str, against: str, files: list[FileChange], env: dict[str, str] | None,
                     patch_limit: int, total_limit: int) -> list[FileChange]:
     """Each file's patch text, in git's order (the order of `files`, as parsed)."""
-    args = [*DIFF_CONFIG, "diff", "--no-color", "--no-ext-diff", "--submodule=short", "-p", "-M",
+    # No textconv, no external diff: programs a repository's config names (run.drivers_off)
+    args = [*DIFF_CONFIG, "diff", "--no-color", "--no-ext-diff", "--no-textconv", "--submodule=short", "-p", "-M",
             against, "--"]
     with tempfile.TemporaryFile() as errors:
         proc = start(path, args, env=env, stderr=errors)

@@ -16,6 +16,7 @@ counts, and `import git` adds 85-225 ms; so gitpython is not a dependency
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Mapping, Sequence
@@ -39,9 +40,25 @@ DIFF_CONFIG = (
 # The agent can write the config of a repository it works in (one it made in its worktree,
 # or a `.git` file pointed elsewhere), and this git runs outside its sandbox. core.fsmonitor
 # is a command git runs on any index refresh (diff, add); hooks are not run by the commands
-# we use, the hooks path is emptied all the same. Filters, textconv and merge drivers are
-# not covered here (docs/security.md, section 10).
+# we use, the hooks path is emptied all the same.
 NEUTRAL_CONFIG = ("-c", "core.fsmonitor=false", "-c", f"core.hooksPath={os.devnull}")
+
+# The other programs a repository's config can name, run when an attribute selects them:
+# clean/smudge filters and long-running filter processes (diff and add read the worktree
+# through them), textconv and external diff commands (a patch), merge drivers (merge-tree).
+# Before a command that may run one, each such key the config defines is emptied for that
+# run (`drivers_off`), except git-lfs's own standard commands (its users' diffs must stay
+# right, and the command is not the agent's to choose). docs/security.md, section 10.
+DRIVER_KEYS = re.compile(r"^(filter\.(.+)\.(clean|smudge|process)|diff\.(.+)\.(textconv|command)"
+                         r"|merge\.(.+)\.driver)$")
+TRUSTED_DRIVERS = frozenset({
+    ("filter.lfs.clean", "git-lfs clean -- %f"), ("filter.lfs.smudge", "git-lfs smudge -- %f"),
+    ("filter.lfs.process", "git-lfs filter-process"),
+})
+# The subcommands we run that never start a driver (no worktree content read, no merge).
+NO_DRIVERS = frozenset({"rev-parse", "for-each-ref", "worktree", "merge-base", "config", "symbolic-ref",
+                        "write-tree", "commit-tree", "ls-files", "rev-list", "show-ref", "version",
+                        "--version", "ls-tree", "update-ref"})
 
 _GIT: str | None = None
 
@@ -75,12 +92,54 @@ def git_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+def _subcommand(args: Sequence[str]) -> str:
+    """The git subcommand in `args` (after any `-c key=value` and other global options)."""
+    skip = False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg in ("-c", "-C"):
+            skip = True
+        elif not arg.startswith("-"):
+            return arg
+    return ""
+
+
+def drivers_off(cwd: str, env: Mapping[str, str]) -> tuple[str, ...]:
+    """`-c key=` for every filter, textconv, external diff and merge driver the config seen
+    from `cwd` defines (git-lfs's standard ones excepted), and `filter.X.required=false` so
+    a required filter switched off is not an error. One `git config` run; nothing when it
+    fails (outside a repository there is no repository config to fear)."""
+    try:
+        done = subprocess.run([git_binary(), *NEUTRAL_CONFIG, "config", "--null", "--get-regexp",
+                               r"^(filter|diff|merge)\."], cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+                              capture_output=True, timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return ()
+    off: list[str] = []
+    for item in done.stdout.split(b"\0"):
+        key, _, value = item.partition(b"\n")
+        name = key.decode("utf-8", "surrogateescape")
+        match = DRIVER_KEYS.match(name)
+        if not match or (name, value.decode("utf-8", "replace")) in TRUSTED_DRIVERS:
+            continue
+        # A merge driver must still answer: `false` (ours, not the repository's) reports a
+        # conflict, which is what git's own merge would say for a file it cannot merge.
+        off += ["-c", f"{name}=false" if name.startswith("merge.") else f"{name}="]
+        if match.group(2):
+            off += ["-c", f"filter.{match.group(2)}.required=false"]
+    return tuple(off)
+
+
 def start(cwd: str, args: Sequence[str], *, env: Mapping[str, str] | None = None,
           stdin: int | None = subprocess.DEVNULL, stderr: Any = subprocess.PIPE) -> subprocess.Popen[bytes]:
-    """Start `git args` in `cwd`; read it with `finish()`."""
+    """Start `git args` in `cwd`; read it with `finish()`. A command that may run a
+    filter, textconv or merge driver runs with the repository's own switched off."""
+    env = env or git_env()
     try:
+        drivers = () if _subcommand(args) in NO_DRIVERS else drivers_off(cwd, env)
         return subprocess.Popen(
-            [git_binary(), *NEUTRAL_CONFIG, *args], cwd=cwd, env=env or git_env(), stdin=stdin,
+            [git_binary(), *NEUTRAL_CONFIG, *drivers, *args], cwd=cwd, env=env, stdin=stdin,
             stdout=subprocess.PIPE, stderr=stderr,
         )
     except FileNotFoundError:
