@@ -245,3 +245,23 @@ def test_bad_grant_options_are_one_line_errors(pod: Path, repo: Path) -> None:
         assert len(done.stderr.strip().splitlines()) == 1
     assert [g.id for g in pending(pod)] == [gate.id]
     assert loom(pod, "revoke", "7", "--reason", "x").stderr.strip() == "loomtui revoke: there is no grant 7"
+
+
+def test_a_permission_request_grant_answers_the_agents_own_prompt(pod: Path, repo: Path) -> None:
+    """Claude Code asks its person (PermissionRequest): the inbox asks instead (rule
+    permission-request), and a grant from that gate answers the next such question."""
+    from tests.test_hook import event
+
+    def asking(command: str) -> dict:
+        return event("PermissionRequest", repo, tool_name="Bash", tool_input={"command": command},
+                     permission_suggestions=[])
+
+    proc = start(pod, asking("npm test src/cart.test.js"))
+    gate_id = wait_for_gate(pod)
+    assert pending(pod)[0].rule == "permission-request"
+    done = loom(pod, "approve", str(gate_id), "--grant", "30m", "--reason", "tests are fine")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(finish(proc)[1])["hookSpecificOutput"]["decision"] == {"behavior": "allow"}
+    code, out, _ = hook(pod, asking("npm test src/auth.test.js"))
+    assert json.loads(out)["hookSpecificOutput"]["decision"] == {"behavior": "allow"}
+    assert pending(pod) == [] and events(pod, "granted") == ["npm test src/auth.test.js (grant 1: npm test *)"]
