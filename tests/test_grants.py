@@ -288,3 +288,23 @@ def test_audit_verify_reports_grants_made_or_changed_by_hand(conn) -> None:
     assert f"grant {revived.id} is active, but an audit entry says it was revoked" in problems[1]
     assert "grant 4 (*) has no grant.created audit entry of its own" in problems[2]
     assert kept.id not in (edited.id, revived.id, 4)
+
+
+def test_a_reader_that_leaves_early_gets_no_traceback(tmp_path: Path) -> None:
+    """`loomtui grants --all --json | head -c 10`: exit 141, nothing on stderr."""
+    import os
+    import subprocess
+    import sys
+
+    pod = tmp_path / "pod"
+    conn = connect(pod / DB_NAME)
+    try:
+        a = agent(conn, "s1")
+        for n in range(200):  # far more JSON than a pipe's buffer holds
+            grant(conn, gate(conn, a, f"git push origin branch-{n}"), pattern=f"git push origin branch-{n}")
+    finally:
+        conn.close()
+    env = {**os.environ, "LOOM_HOME": str(pod)}
+    command = f"{sys.executable} -m loomtui grants --all --json | head -c 10 >/dev/null; echo ${{PIPESTATUS[0]}}"
+    done = subprocess.run(["bash", "-c", command], env=env, capture_output=True, text=True, timeout=120)
+    assert (done.stdout.strip(), done.stderr) == ("141", "")
