@@ -1,8 +1,8 @@
 """What grants cost the hook (issue 14): `loomtui hook claude` with 0, 1 and 1,000
 active grants in the pod, in one run.
 
-    python bench/grants.py                 # 200 rounds
-    python bench/grants.py --runs 50
+    python bench/grants.py                 # 100 rounds of the real hook, 400 in process
+    python bench/grants.py --runs 50 --inproc 200
 
 Three pods, each with its own store, made here through the store's own functions (every
 grant with its gate and its audit entries, as `approve --grant` makes them):
@@ -21,9 +21,15 @@ the repository:
   answers allow (pods one and thousand; in pod none it would wait for a person);
 * pass: `git status`, which the policy passes (every pod).
 
-Every round runs each (pod, call) once, in a shuffled order, after 5 warm-up rounds.
-Wall ms from spawn to reaped, p50 and p95, and the child's CPU (os.wait4). Then the
-lookup alone, in process: `matching_grant` for the granted call, 2,000 times per pod.
+1. The real hook: every round runs each (pod, call) once, in a shuffled order, after 5
+   warm-up rounds. Wall ms from spawn to reaped, p50 and p95, and the child's CPU
+   (os.wait4), whose median is what a loaded box disturbs least.
+2. The hook's work in process (`Hook("claude", pod).run(json)`, what `loomtui hook claude`
+   does after the interpreter has started: the store, the policy, the grant, the answer):
+   --inproc rounds, each (pod, call) once per round, shuffled; CPU ms (process time).
+3. The lookup alone, in process: `matching_grant` for the granted call, 2,000 times per
+   pod, CPU µs per call.
+
 Target: the hook with 1,000 active grants within 1 ms of none (for the granted call,
 of one: with none it is not answered at all).
 
@@ -129,25 +135,49 @@ def make_pod(root: Path, name: str, repo: Path, others: int, extra_same_agent: i
 
 
 def lookups(pod: Path, repo: Path, count: int) -> float:
-    """µs per `matching_grant` for the granted call, in process."""
+    """CPU µs per `matching_grant` for the granted call, in process."""
     from loomtui.store.db import connect, db_path
     from loomtui.store.grants import matching_grant
 
     conn = connect(db_path(pod))
     try:
         now = time.time()
-        start = time.perf_counter()
+        start = time.process_time()
         for n in range(count):
             matching_grant(conn, agent_id=1, repo=str(repo), rule="git-push", tool="Bash",
                            tool_input={"command": f"git push origin auth-{n}"}, now=now)
-        return (time.perf_counter() - start) / count * 1e6
+        return (time.process_time() - start) / count * 1e6
     finally:
         conn.close()
 
 
+def in_process(pods: dict[str, Path], repo: Path, cases: list[tuple[str, str]], rounds: int) -> dict:
+    """CPU ms of `Hook("claude", pod).run(raw)` per (pod, call), shuffled rounds."""
+    from loomtui.hooks.dispatch import Hook
+
+    cpus: dict[tuple[str, str], list[float]] = {c: [] for c in cases}
+    counter = 0
+    for round_no in range(5 + rounds):
+        order = cases[:]
+        random.shuffle(order)
+        for pod_name, call in order:
+            counter += 1
+            command = f"git push origin inproc-auth-{counter}" if call == "granted" else "git status"
+            raw = pre_tool_use(repo, command)
+            start = time.process_time()
+            answer = Hook("claude", pods[pod_name]).run(raw)
+            spent = (time.process_time() - start) * 1000
+            if (call == "granted") != ("Allowed by LoomTUI grant" in answer.stdout):
+                raise SystemExit(f"unexpected answer in process, {call} in {pod_name}: {answer.stdout!r}")
+            if round_no >= 5:
+                cpus[(pod_name, call)].append(spent)
+    return cpus
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=int, default=200, help="timed rounds (default 200)")
+    parser.add_argument("--runs", type=int, default=100, help="timed rounds of the real hook (default 100)")
+    parser.add_argument("--inproc", type=int, default=400, help="rounds in process (default 400)")
     parser.add_argument("--seed", type=int, default=14)
     args = parser.parse_args()
     random.seed(args.seed)
@@ -199,11 +229,23 @@ def main() -> int:
         for call, base in (("pass", "none"), ("granted", "one")):
             d50 = percentile(walls[("thousand", call)], 50) - percentile(walls[(base, call)], 50)
             dcpu = statistics.median(cpus[("thousand", call)]) - statistics.median(cpus[(base, call)])
-            print(f"{call}: 1,000 grants vs {base}: p50 {d50:+.2f} ms, CPU {dcpu:+.2f} ms "
+            print(f"{call}: 1,000 grants vs {base}: wall p50 {d50:+.2f} ms, CPU median {dcpu:+.2f} ms")
+        print("\nthe hook's work in process (Hook.run), CPU ms:")
+        os.environ.update(LOOM_USER="bench", XDG_STATE_HOME=str(root / "state"))
+        inproc = in_process(pods, repo, cases, args.inproc)
+        print(f"{'':28}{'p50':>8}{'p95':>8}{'mean':>8}")
+        for case in cases:
+            c = inproc[case]
+            print(f"  {case[1] + ', ' + case[0] + ' grants':26}{percentile(c, 50):8.2f}{percentile(c, 95):8.2f}"
+                  f"{statistics.mean(c):8.2f}")
+        for call, base in (("pass", "none"), ("granted", "one")):
+            d50 = percentile(inproc[("thousand", call)], 50) - percentile(inproc[(base, call)], 50)
+            print(f"{call}: 1,000 grants vs {base}: p50 {d50:+.2f} ms "
                   f"(target within 1 ms: {'met' if d50 <= 1.0 else 'not met'})")
-        print("\nthe lookup alone (matching_grant, in process, 2,000 calls):")
+        print("\nthe lookup alone (matching_grant, in process, 2,000 calls), CPU µs per call:")
         for name, pod in pods.items():
-            print(f"  {name}: {lookups(pod, repo, 2000):.1f} µs")
+            print(f"  {name}: {lookups(pod, repo, 2000):.1f}")
+        print(f"load average at the end {os.getloadavg()[0]:.1f}")
     return 0
 
 

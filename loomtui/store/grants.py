@@ -379,11 +379,16 @@ def matching_grant(conn: sqlite3.Connection, *, agent_id: int, repo: str | None,
     rows = conn.execute(CANDIDATES_SQL, (agent_id, rule, now, repo or "\x00", rule, now)).fetchall()
     if not rows:
         return None
-    from loomtui.policy.shapes import matches
+    from loomtui.policy.shapes import matches, shape, why_unmatchable
 
+    if why_unmatchable(tool, tool_input) is not None:
+        return None
+    form = shape(tool, tool_input)  # once for every candidate: most differ in their shape
     for row in rows:
         grant = Grant(*row)
-        if grant.tool != tool or not matches(grant.pattern, grant.shape, tool, tool_input):
+        if grant.tool != tool or grant.shape != form:
+            continue
+        if grant.pattern != form and not matches(grant.pattern, grant.shape, tool, tool_input):
             continue
         if grant_recorded(conn, grant):
             return grant
