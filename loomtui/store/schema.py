@@ -533,6 +533,20 @@ MIGRATIONS: tuple[str, ...] = (
     ) WITHOUT ROWID;
     CREATE INDEX merge_forecasts_other ON merge_forecasts(other);
     """,
+    # 10 -> 11: the console's read of the conflict forecast stops growing with the pairs
+    # (20,100 rows at 200 agents, about 90 % of them clean): it reads only the rows it shows
+    # (conflicts, overlaps, and each worktree's row against its base, which says a forecast
+    # was made), through a partial index; its change mark is the latest write (an index) and
+    # a count of deletions kept by a trigger, where it was max() and count() over the table.
+    """
+    CREATE INDEX merge_forecasts_updated ON merge_forecasts(updated_at);
+    CREATE INDEX merge_forecasts_shown ON merge_forecasts(worktree, other)
+        WHERE state != 'clean' OR other = '';
+    CREATE TRIGGER merge_forecasts_deleted AFTER DELETE ON merge_forecasts BEGIN
+        INSERT INTO store_meta (name, value, updated_at) VALUES ('forecasts.deletions', '1', old.updated_at)
+        ON CONFLICT (name) DO UPDATE SET value = CAST(value AS INTEGER) + 1;
+    END;
+    """,
 )
 
 
