@@ -404,8 +404,14 @@ def test_the_console_reads_only_what_it_shows_and_notices_every_change(tmp_path)
     """The console's read skips clean pairs (most of the table at 200 agents) but keeps each
     worktree's row against its base; its change mark moves on a new write and on a delete,
     and reads an index, not the table."""
-    from loomtui.store.forecasts import CHANGE_MARK_SQL, SHOWN_SQL, Forecast, delete_forecasts, \
-        forecast_from_row, save_forecasts
+    from loomtui.store.forecasts import (
+        CHANGE_MARK_SQL,
+        SHOWN_SQL,
+        Forecast,
+        delete_forecasts,
+        forecast_from_row,
+        save_forecasts,
+    )
 
     conn = connect(db_path(tmp_path), create=True)
 
