@@ -344,3 +344,72 @@ def test_the_record_stays_out_of_history(pod: Path) -> None:
                                ("SELECT * FROM agent_rule_record WHERE agent_id = ?", (me,)))]
     assert all("SCAN" not in plan for plan in plans), plans
     conn.close()
+
+
+# -- grants: covered, counted, flagged -------------------------------------------------
+
+
+def grant_for(conn: sqlite3.Connection, agent_id: int, *, now: float):
+    from loomtui.store.grants import create_grant
+
+    g = gate(conn, agent_id, now=now)
+    decide(conn, g.id, approve=True, actor="ana", reason="", now=now + 1)
+    return create_grant(conn, gate=g, scope="agent", pattern=None, duration=3600, actor="ana",
+                        display="Ana", reason="own branch", now=now + 1)
+
+
+def test_no_suggestion_once_a_grant_covers_the_rule_and_its_uses_are_counted(pod: Path) -> None:
+    from loomtui.store.grants import use_grant
+
+    conn = connect(db_path(pod))
+    me = new_agent(conn)
+    now = time.time()
+    approve(conn, me, 5, now=now)
+    assert suggestion(conn, me, RULE, streak=5, now=now) is not None
+    granted = grant_for(conn, me, now=now)
+    assert suggestion(conn, me, RULE, streak=5, now=now + 5) is None  # covered: nothing to suggest
+    assert suggestion(conn, me, RULE, streak=5, now=now + 7200) is not None  # the grant expired
+    use_grant(conn, granted, agent_id=me, summary="git push origin auth", now=now + 10)
+    use_grant(conn, granted, agent_id=me, summary="git push origin auth", now=now + 11)
+    record = agent_record(conn, me)
+    assert record.granted == 2 and record.rule(RULE).granted == 2
+    assert record.rule(RULE).streak == 6  # a grant's answer is no person's approval
+    conn.close()
+
+
+def test_a_rejection_after_a_grant_flags_it(pod: Path) -> None:
+    from loomtui.store.grants import get_grant
+
+    conn = connect(db_path(pod))
+    me = new_agent(conn)
+    now = time.time()
+    granted = grant_for(conn, me, now=now)
+    decide(conn, gate(conn, me, rule="rm-rf", now=now).id, approve=False, actor="ana",
+           reason="other rule", now=now + 2)
+    assert get_grant(conn, granted.id).flagged == ""  # a rejection under another rule
+    g = gate(conn, me, now=now, command="git push --force origin main")
+    decide(conn, g.id, approve=False, actor="ana", reason="never force-push main", now=now + 3)
+    flagged = get_grant(conn, granted.id)
+    assert f"gate {g.id}" in flagged.flagged and "never force-push main" in flagged.flagged
+    assert conn.execute("SELECT count(*) FROM audit WHERE action = 'grant.flagged' AND subject = ?",
+                        (f"grant:{granted.id}",)).fetchone()[0] == 1
+    conn.close()
+
+
+@pytest.mark.parametrize(("agent", "post"), [("claude", claude_post), ("codex", codex_post)])
+def test_a_failed_test_run_after_a_grant_flags_it(pod: Path, repo: Path, agent, post) -> None:
+    from loomtui.store.grants import get_grant
+
+    hook(pod, post(repo, "pytest -q", ok=True), agent)
+    conn = connect(db_path(pod))
+    granted = grant_for(conn, only_agent(pod), now=time.time())
+    conn.close()
+    hook(pod, post(repo, "pytest -q", ok=True), agent)
+    conn = connect(db_path(pod))
+    assert get_grant(conn, granted.id).flagged == ""  # a passing run flags nothing
+    conn.close()
+    code, out, err = hook(pod, post(repo, "pytest -q test_bad.py", ok=False), agent)
+    assert (code, out, err) == (0, "", "")
+    conn = connect(db_path(pod))
+    assert "a test run failed after the grant: pytest -q test_bad.py" in get_grant(conn, granted.id).flagged
+    conn.close()

@@ -178,9 +178,13 @@ def suggestion(conn: sqlite3.Connection, agent_id: int, rule: str, *, streak: in
 
 def covered_by_grant(conn: sqlite3.Connection, agent_id: int, rule: str, now: float) -> bool:
     """Whether an active grant already covers this agent and rule (then nothing is
-    suggested)."""
-    # TODO(issue 14): once the grants branch is merged, ask store/grants.py.
-    return False
+    suggested): the hook's own indexed read of the candidates (store/grants.py), of any
+    pattern."""
+    repo = conn.execute("SELECT repo FROM agents WHERE id = ?", (agent_id,)).fetchone()
+    from loomtui.store.grants import CANDIDATES_SQL
+
+    return conn.execute(CANDIDATES_SQL, (agent_id, rule, now, (repo[0] if repo else None) or "\x00",
+                                         rule, now)).fetchone() is not None
 
 
 def _age(seconds: float) -> str:

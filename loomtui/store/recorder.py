@@ -1,6 +1,7 @@
 """What the hook writes into the record (loomtui/store/record.py reads it): test runs
 and reverts seen in an agent's Bash calls, and policy denials. The gate counts and
-streaks are kept by triggers on `gates` (schema.py, issue 14's record migration).
+streaks are kept by triggers on `gates`, the calls answered by a grant by a trigger on
+their `grant.used` audit entry (schema.py, issue 14's record migration).
 
 On the hook path (every PostToolUse of a Bash call imports this): stdlib only, one
 precompiled regex, no NamedTuple classes (each costs ~0.2 ms to create). The writes
@@ -180,15 +181,3 @@ def note_denied(conn: sqlite3.Connection, agent_id: int, *, rule: str, now: floa
            ON CONFLICT (agent_id, rule) DO UPDATE SET denied = denied + 1, streak = 0,
                last_break = 'denied', last_break_at = excluded.last_break_at, last_at = excluded.last_at""",
         (agent_id, rule, now, now))
-
-
-def note_granted(conn: sqlite3.Connection, agent_id: int, *, rule: str, now: float) -> None:
-    """Count one call answered by a grant (inside the caller's transaction). A grant's
-    answer is no person's approval: the streak stays as it is."""
-    _ensure(conn, agent_id)
-    conn.execute("UPDATE agent_record SET granted = granted + 1, updated_at = ? WHERE agent_id = ?",
-                 (now, agent_id))
-    conn.execute(
-        """INSERT INTO agent_rule_record (agent_id, rule, granted, last_at) VALUES (?, ?, 1, ?)
-           ON CONFLICT (agent_id, rule) DO UPDATE SET granted = granted + 1, last_at = excluded.last_at""",
-        (agent_id, rule, now))

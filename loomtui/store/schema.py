@@ -572,11 +572,13 @@ MIGRATIONS: tuple[str, ...] = (
     # gated calls were decided, kept current in the writer's own transaction and never
     # computed by scanning history (loomtui/store/record.py). The gate counts and each
     # rule's streak (approvals since the last rejection, denial or expiry) are kept by the
-    # triggers on `gates` below; policy denials, calls answered by a grant, test runs and
-    # reverts are counted by their writers (the hook) through record.py. Budget overruns
-    # are the budget gates created. `recent_tests` / `recent_reverts`: the last few, as
-    # JSON (newest first). Filled from the existing gates; denials, grants, tests and
-    # reverts before this migration are not counted (they would need a scan of events).
+    # triggers on `gates` below, the calls answered by a grant by a trigger on their
+    # `grant.used` audit entry (which names the agent and the rule); policy denials, test
+    # runs and reverts are counted by their writer (the hook) through store/recorder.py.
+    # Budget overruns are the budget gates created. `recent_tests` / `recent_reverts`: the
+    # last few, as JSON (newest first). Filled from the existing gates and grant.used entries
+    # (indexed); denials, tests and reverts before this migration are not counted (they
+    # would need a scan of every event).
     """
     CREATE TABLE agent_record (
         agent_id        INTEGER PRIMARY KEY,
@@ -669,6 +671,29 @@ MIGRATIONS: tuple[str, ...] = (
                coalesce(b.status, ''), b.decided_at, max(coalesce(g.decided_at, g.created_at))
         FROM gates g LEFT JOIN breaks b ON b.agent_id = g.agent_id AND b.rule = g.rule AND b.n = 1
         WHERE g.agent_id IS NOT NULL GROUP BY g.agent_id, g.rule;
+    CREATE TRIGGER record_grant_used AFTER INSERT ON audit
+        WHEN new.action = 'grant.used' AND json_valid(new.detail)
+             AND typeof(json_extract(new.detail, '$.agent_id')) = 'integer' BEGIN
+        INSERT INTO agent_record (agent_id, granted, updated_at)
+            VALUES (json_extract(new.detail, '$.agent_id'), 1, new.ts)
+            ON CONFLICT (agent_id) DO UPDATE SET granted = granted + 1, updated_at = excluded.updated_at;
+        INSERT INTO agent_rule_record (agent_id, rule, granted, last_at)
+            VALUES (json_extract(new.detail, '$.agent_id'), coalesce(json_extract(new.detail, '$.rule'), ''),
+                    1, new.ts)
+            ON CONFLICT (agent_id, rule) DO UPDATE SET granted = granted + 1, last_at = excluded.last_at;
+    END;
+    INSERT INTO agent_record (agent_id, granted, updated_at)
+        SELECT json_extract(detail, '$.agent_id'), count(*), max(ts) FROM audit
+        WHERE action = 'grant.used' AND json_valid(detail)
+              AND typeof(json_extract(detail, '$.agent_id')) = 'integer' GROUP BY 1
+        ON CONFLICT (agent_id) DO UPDATE SET granted = granted + excluded.granted;
+    INSERT INTO agent_rule_record (agent_id, rule, granted, last_at)
+        SELECT json_extract(detail, '$.agent_id'), coalesce(json_extract(detail, '$.rule'), ''), count(*),
+               max(ts) FROM audit
+        WHERE action = 'grant.used' AND json_valid(detail)
+              AND typeof(json_extract(detail, '$.agent_id')) = 'integer' GROUP BY 1, 2
+        ON CONFLICT (agent_id, rule) DO UPDATE SET granted = granted + excluded.granted,
+            last_at = max(coalesce(last_at, 0), excluded.last_at);
     """,
 )
 
