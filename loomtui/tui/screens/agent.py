@@ -116,6 +116,7 @@ class AgentScreen(LoomScreen[None]):
                            ("Rej.", "rejected"), ("Denied", "denied"), ("Exp.", "expired"),
                            ("Granted", "granted"), ("Streak", "streak")):
             rules.add_column(label, key=key)
+        rules.display = False  # until the record is read: no empty header on its own
         self.app.pod_changed_signal.subscribe(self, self.show_state)
         if self.app.pod_state is not None:
             self.render_state(self.app.pod_state)
