@@ -175,14 +175,19 @@ class Hook:
                   tool_input: dict[str, Any]) -> tuple[Callable[[sqlite3.Connection], None] | None, bool]:
         """What a finished Bash call adds to the agent's record (a test run and its
         outcome, a revert), to write with its event (None for every other call), and
-        whether it was a failed test run. Cheap: one precompiled regex, and `git` looked
-        for in the command (store/recorder.py)."""
+        whether it was a failed test run. Cheap: substring tests first, words split only
+        for a command that may run tests or git (store/recorder.py)."""
         command = tool_input.get("command") if tool == "Bash" else None
         if not isinstance(command, str) or not command:
             return None, False
+        # Every built-in runner and revert names one of these; most calls stop here.
+        named = "test" in command or "tox" in command or "check" in command or "git" in command
+        extra = () if named else test_patterns(self.pod)
+        if not named and not extra:
+            return None, False
         from loomtui.store import recorder
 
-        test = recorder.is_test_run(command) or recorder.is_test_run(command, test_patterns(self.pod))
+        test = recorder.is_test_run(command) or recorder.is_test_run(command, extra or test_patterns(self.pod))
         result = recorder.outcome(self.agent, event, data) if test else None
         revert = recorder.revert_kind(command) if event == "PostToolUse" else ""
         if result is None and not revert:
