@@ -23,7 +23,8 @@ runner's own summary (`1 failed`, `FAIL`, `test result: FAILED`, ... before `2 p
 `ok`, `test result: ok`); neither found: the outcome is unknown. An interrupted call
 is no result and is not recorded.
 
-Reverts (work thrown away, counted once the command succeeded): `git revert` (not
+Reverts (work thrown away, counted once the command succeeded; Codex's hook does not say
+whether a command failed, so there every finished call counts): `git revert` (not
 `--abort|--quit|--continue|--skip`), `git reset --hard`, `git checkout` of paths
 (`git checkout -- PATH`, `git checkout .`), `git restore` of the working tree (not
 `--staged` alone), `git clean -f`.
