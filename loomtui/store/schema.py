@@ -533,6 +533,15 @@ MIGRATIONS: tuple[str, ...] = (
     ) WITHOUT ROWID;
     CREATE INDEX merge_forecasts_other ON merge_forecasts(other);
     """,
+    # Issue 14, item 4 (drift): each agent's configuration fingerprint
+    # (loomtui/store/fingerprint.py): a JSON object of its agent kind, CLI version, model,
+    # permission mode, sandbox, LoomTUI hooks, short hashes of its settings, instruction and
+    # MCP files and its MCP servers, with the paths it read (`files`); fingerprint_hash is
+    # a short hash of it (without the paths), '' before the first computation.
+    """
+    ALTER TABLE agents ADD COLUMN fingerprint TEXT NOT NULL DEFAULT '{}';
+    ALTER TABLE agents ADD COLUMN fingerprint_hash TEXT NOT NULL DEFAULT '';
+    """,
 )
 
 
