@@ -381,7 +381,7 @@ def drift_pod(tmp_path: Path) -> Path:
     conn = connect(db_path(pod))
     try:
         for agent_id, name, kind in conn.execute("SELECT id, name, kind FROM agents").fetchall():
-            drifted = name == "ui-cart"
+            drifted = name in ("ui-cart", "perf-cache")  # perf-cache is done: never marked
             record(conn, agent_id, {"kind": kind, "model": "claude-opus-4-5" if drifted else "claude-sonnet-4-5",
                                     "permission_mode": "bypassPermissions" if drifted else "default",
                                     "instructions": "3f2a9c0d1e2b"}, actor="hook", now=NOW)
@@ -404,6 +404,9 @@ def test_agents_json_has_fingerprint_and_drift(drift_pod: Path) -> None:
     assert agents["ui-cart"]["drift"] == ["model", "permission_mode"]
     assert agents["ui-cart"]["fingerprint"]["model"] == "claude-opus-4-5"
     assert agents["billing-vat"]["drift"] == [] and agents["billing-vat"]["fingerprint"]["model"] == "claude-sonnet-4-5"
+    assert agents["perf-cache"]["fingerprint"]["model"] == "claude-opus-4-5"
+    assert agents["perf-cache"]["drift"] == []  # done: neither counted nor marked
+    assert agents["docs-setup"]["fingerprint"]["kind"] == "aider" and agents["docs-setup"]["drift"] == []
     # A pin moves the baseline: now the others drift and ui-cart's mode is the pinned one.
     (drift_pod / "config.toml").write_text('[baseline]\nmodel = "claude-opus-4-5"\n'
                                            'permission_mode = "bypassPermissions"\n')
@@ -432,6 +435,7 @@ async def test_the_fleet_marks_the_drifting_agent_and_its_screen_says_how(drift_
         assert isinstance(app.screen, FleetScreen)
         assert "≠2 ui-cart" in row_text(app, "ui-cart")
         assert "≠" not in row_text(app, "billing-vat")
+        assert "≠" not in row_text(app, "perf-cache")  # done
         header = str(app.screen.query_one("#pod-header").render())
         assert ("1 drifted" in header) if size[0] >= 160 else ("≠1" in header)
         cart = next(a for a in app.pod_state.agents if a.name == "ui-cart")
@@ -458,3 +462,18 @@ async def test_a_drift_below_the_stalled_and_ungoverned_in_triage(drift_pod: Pat
         await pilot.pause()
         needing = [a.name for a in app.pod_state.needing()]
         assert needing[-1] == "ui-cart"
+
+
+async def test_a_fingerprint_changed_by_another_process_reaches_the_fleet_live(drift_pod: Path) -> None:
+    app = build_app(drift_pod, live=True, clock=time.time)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: app.pod_state is not None and "≠2 ui-cart" in row_text(app, "ui-cart"),
+                    "ui-cart marked")
+        conn = connect(db_path(drift_pod))
+        try:
+            billing = conn.execute("SELECT id FROM agents WHERE name = 'billing-vat'").fetchone()[0]
+            record(conn, billing, {"model": "claude-opus-4-5"}, actor="system", now=time.time())
+        finally:
+            conn.close()
+        await until(pilot, lambda: "≠1 billing-vat" in row_text(app, "billing-vat"), "billing-vat marked")
+        assert "≠2 ui-cart" in row_text(app, "ui-cart")  # the baseline still says sonnet, default

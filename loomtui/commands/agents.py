@@ -47,12 +47,13 @@ def describe(agent: Agent, gates: list[Gate], now: float, stall_after: float,
              base: Baseline | None = None) -> dict:
     oldest = min(gates, key=lambda g: (g.created_at, g.id)) if gates else None
     fingerprint = parse(agent.fingerprint)
+    status = agent.effective_status(now, stall_after)
     return {
         "id": agent.id,
         "name": agent.name,
         "kind": agent.kind,
         "session_id": agent.session_id,
-        "status": agent.effective_status(now, stall_after),
+        "status": status,
         "status_reason": agent.status_reason,
         "pending_gates": len(gates),
         "oldest_gate": None if oldest is None else {
@@ -80,9 +81,10 @@ def describe(agent: Agent, gates: list[Gate], now: float, stall_after: float,
             "note": governance_note(agent.permission_mode, agent.sandbox, agent.hooks),
         },
         # Its configuration ({} until computed: see loomtui/store/fingerprint.py), and the
-        # fields where it differs from the pod's baseline ([] when none).
+        # fields where it differs from the pod's baseline ([] when none, and for a finished
+        # agent, as in the fleet).
         "fingerprint": fingerprint,
-        "drift": base.drift(agent.kind, fingerprint) if base is not None else [],
+        "drift": base.drift(agent.kind, fingerprint) if base is not None and status != "done" else [],
     }
 
 

@@ -190,20 +190,24 @@ class Baseline:
            config: BaselineConfig | None = None) -> Baseline:
         from loomtui.config import DRIFT_FIELDS
 
-        counts: dict[str, dict[str, Counter[str]]] = {}
+        counts: dict[str, dict[str, dict[str, int]]] = {}
         for kind, live, fingerprint in agents:
-            if not live:
+            if not live or not fingerprint:
                 continue
-            per_kind = counts.setdefault(kind, {})
+            per_kind = counts.get(kind)
+            if per_kind is None:
+                per_kind = counts[kind] = {field: {} for field in DRIFT_FIELDS}
             for field in DRIFT_FIELDS:
-                if known(fingerprint, field):
-                    per_kind.setdefault(field, Counter())[fingerprint[field]] += 1
+                value = fingerprint.get(field)
+                if value.__class__ is str and (value or field not in MAY_BE_UNKNOWN):
+                    tally = per_kind[field]
+                    tally[value] = tally.get(value, 0) + 1
         by_kind: dict[str, dict[str, tuple[str, bool]]] = {}
         for kind, fields in counts.items():
             chosen: dict[str, tuple[str, bool]] = {}
-            for field, counter in fields.items():
-                top = counter.most_common(2)
-                if len(top) == 1 or top[0][1] > top[1][1]:
+            for field, tally in fields.items():
+                top = Counter(tally).most_common(2)
+                if len(top) == 1 or (top and top[0][1] > top[1][1]):
                     chosen[field] = (top[0][0], False)
             by_kind[kind] = chosen
         if config is not None:

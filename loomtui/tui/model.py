@@ -79,9 +79,16 @@ class PodState:
     @cached_property
     def baseline(self) -> fingerprint.Baseline:
         """The pod's configuration baseline: per kind, each field's most common value among
-        the live agents, or its pinned one."""
-        return fingerprint.Baseline.of(((a.kind, self.status_of(a) != "done", self._fingerprints[a.id])
-                                        for a in self.agents), self.pinned)
+        the live agents, or its pinned one. Worked out again only when an agent's kind,
+        liveness or fingerprint changed since the last reading (most readings: none did)."""
+        global _BASELINE
+        key = (tuple((a.kind, self.status_of(a) != "done", a.fingerprint) for a in self.agents), self.pinned)
+        if _BASELINE is None or _BASELINE[0] != key:
+            fps = self._fingerprints
+            base = fingerprint.Baseline.of(((kind, live, fps[a.id]) for (kind, live, _), a
+                                            in zip(key[0], self.agents, strict=True)), self.pinned)
+            _BASELINE = (key, base)
+        return _BASELINE[1]
 
     @cached_property
     def _fingerprints(self) -> dict[int, dict]:
@@ -90,13 +97,18 @@ class PodState:
     @cached_property
     def _drift(self) -> dict[int, tuple[str, ...]]:
         base = self.baseline
+        if _DRIFT.get("base") is not base:  # kept from reading to reading while the baseline holds
+            _DRIFT.clear()
+            _DRIFT["base"] = base
         out = {}
         for a in self.agents:
             if self.status_of(a) == "done":
                 continue  # a finished session drifts no more: no mark
-            fields = base.drift(a.kind, self._fingerprints[a.id])
+            fields = _DRIFT.get((a.kind, a.fingerprint))
+            if fields is None:
+                fields = _DRIFT[(a.kind, a.fingerprint)] = tuple(base.drift(a.kind, self._fingerprints[a.id]))
             if fields:
-                out[a.id] = tuple(fields)
+                out[a.id] = fields
         return out
 
     def drift_of(self, agent: Agent) -> tuple[str, ...]:
@@ -453,6 +465,8 @@ def governance(agent: Agent) -> str:
 
 
 _PARSED: dict[str, dict] = {}
+_BASELINE: tuple | None = None  # (what it was worked out from, the Baseline)
+_DRIFT: dict = {}  # (kind, fingerprint) -> its drift from _DRIFT["base"]
 
 
 def _parsed(text: str) -> dict:
