@@ -69,7 +69,8 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
 def hook(world: dict, agent: str, payload: dict, **env: str) -> dict:
     """One real hook process (by the route under test) with this JSON on stdin; the
     agent's row afterwards."""
-    full = {k: v for k, v in os.environ.items() if not k.startswith(("LOOM_", "CLAUDE_", "CODEX_"))}
+    full = {k: v for k, v in os.environ.items()
+            if not k.startswith(("LOOM_", "CLAUDE_", "CODEX_")) and k != "AI_AGENT"}
     full.update(LOOM_HOME=str(world["pod"]), LOOM_USER="ana", HOME=str(world["home"]), **env)
     route = hook_routes.CURRENT
     route.prepare(world["pod"], full)
@@ -131,6 +132,23 @@ def test_claude_code_session_start_fingerprints_its_files(world) -> None:
     assert fp["files"]["settings_user"] == str(world["home"] / ".claude" / "settings.json")
     assert len(row["hash"]) == 16
     assert audit_entries(world["pod"]) == []  # the first fingerprint is no change
+
+
+@pytest.mark.usefixtures("hook_route")
+def test_claude_codes_version_in_the_hook_environment_comes_first(world) -> None:
+    """Claude Code sets AI_AGENT=claude-code_<version>_<role> for what it runs (its binary
+    says so): the running version, before the transcript's (which may lag at startup)."""
+    fp = hook(world, "claude", claude_start(world), AI_AGENT="claude-code_2-1-332_agent")["fingerprint"]
+    assert fp["cli_version"] == "2.1.332"
+
+
+@pytest.mark.parametrize("value", ["", "claude-code", "claude-code_latest_agent", "aider_1-2_x",
+                                   "claude-code_2_agent", "claude-code_2-1-x_agent"])
+def test_an_ai_agent_value_not_in_claude_codes_shape_says_nothing(value) -> None:
+    from loomtui.hooks.fingerprint import env_version
+
+    assert env_version("claude", {"AI_AGENT": value}) == ""
+    assert env_version("codex", {"AI_AGENT": "claude-code_2-1-332_agent"}) == ""
 
 
 @pytest.mark.usefixtures("hook_route")

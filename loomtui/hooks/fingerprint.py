@@ -137,6 +137,21 @@ def _hooked(tables: list[Any], layers: list[Any], codex: bool = False) -> str:
     return ",".join(sorted(events)) or "none"
 
 
+def env_version(kind: str, environ: Mapping[str, str]) -> str:
+    """Claude Code's version from the environment it gives its hooks: it sets
+    `AI_AGENT=claude-code_<version, dots as dashes>_<role>` (read off the 2.1.332 binary);
+    '' when absent or not in that shape (a person may set AI_AGENT too)."""
+    if kind != "claude":
+        return ""
+    parts = environ.get("AI_AGENT", "").split("_")
+    if len(parts) < 3 or parts[0] != "claude-code":
+        return ""
+    numbers = parts[1].split("-")
+    if not (2 <= len(numbers) <= 4 and all(n.isascii() and n.isdigit() and len(n) <= 6 for n in numbers)):
+        return ""
+    return ".".join(numbers)
+
+
 def cli_version(kind: str, transcript_path: str | None) -> str:
     """The agent's CLI version as its transcript says ('' when it does not, yet): Claude
     Code writes `version` on each line (the newest complete line in the tail counts),
@@ -185,7 +200,9 @@ def session_fingerprint(conn: sqlite3.Connection, agent_id: int, kind: str, data
     transcript = data.get("transcript_path")
     values: dict[str, Any] = {
         "kind": kind,
-        "cli_version": cli_version(kind, transcript if isinstance(transcript, str) else None),
+        # The running CLI's own word first; else what its transcript says so far.
+        "cli_version": env_version(kind, environ)
+        or cli_version(kind, transcript if isinstance(transcript, str) else None),
         "model": model,
         "permission_mode": permission_mode or "",
         "sandbox": sandbox or "",
