@@ -1,5 +1,6 @@
-"""`loomtui agents [--json]`: every agent of the pod, why it waits, and its governance
-(sandbox, permission mode, LoomTUI's hooks) as its settings and hook events say."""
+"""`loomtui agents [--json]`: every agent of the pod, why it waits, its governance
+(sandbox, permission mode, LoomTUI's hooks) as its settings and hook events say, and its
+configuration fingerprint with the fields that drift from the pod's baseline."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from loomtui.commands.errors import CommandError
 from loomtui.hooks.governance import governance_note, is_ungoverned
 from loomtui.store.agents import Agent, fetch_agents
 from loomtui.store.db import db_path, describe_error
+from loomtui.store.fingerprint import Baseline, parse
 from loomtui.store.gates import Gate, iso, list_gates
 from loomtui.store.record import Record, agent_record
 from loomtui.text import printable
@@ -37,19 +39,23 @@ def collect(now: float | None = None) -> list[dict]:
     for gate in gates:
         if gate.agent_id is not None:
             waiting.setdefault(gate.agent_id, []).append(gate)
-    return [describe(a, waiting.get(a.id, []), now, config.console.stall_after, records[a.id])
-            for a in agents]
+    stall_after = config.console.stall_after
+    base = Baseline.of(((a.kind, a.effective_status(now, stall_after) != "done", parse(a.fingerprint))
+                        for a in agents), config.baseline)
+    return [describe(a, waiting.get(a.id, []), now, stall_after, base, records[a.id]) for a in agents]
 
 
 def describe(agent: Agent, gates: list[Gate], now: float, stall_after: float,
-             record: Record | None = None) -> dict:
+             base: Baseline | None = None, record: Record | None = None) -> dict:
     oldest = min(gates, key=lambda g: (g.created_at, g.id)) if gates else None
+    fingerprint = parse(agent.fingerprint)
+    status = agent.effective_status(now, stall_after)
     return {
         "id": agent.id,
         "name": agent.name,
         "kind": agent.kind,
         "session_id": agent.session_id,
-        "status": agent.effective_status(now, stall_after),
+        "status": status,
         "status_reason": agent.status_reason,
         "pending_gates": len(gates),
         "oldest_gate": None if oldest is None else {
@@ -79,6 +85,11 @@ def describe(agent: Agent, gates: list[Gate], now: float, stall_after: float,
         # How its calls were decided, its test runs, reverts and budget overruns (issue 14);
         # null: nothing recorded yet.
         "record": record.to_json() if record is not None else None,
+        # Its configuration ({} until computed: see loomtui/store/fingerprint.py), and the
+        # fields where it differs from the pod's baseline ([] when none, and for a finished
+        # agent, as in the fleet).
+        "fingerprint": fingerprint,
+        "drift": base.drift(agent.kind, fingerprint) if base is not None and status != "done" else [],
     }
 
 
@@ -148,6 +159,8 @@ def _cells(agent: dict) -> dict[str, str]:
         governance = "-"  # not known yet
     else:
         governance = "ok"
+    if agent.get("drift"):
+        governance += " ≠ " + ",".join(agent["drift"])
     why = agent["status_reason"] if agent["status"] in ("waiting", "error") else ""
     oldest = agent["oldest_gate"]
     if oldest is not None and oldest["summary"] not in why:

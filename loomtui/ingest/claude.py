@@ -45,7 +45,7 @@ class ClaudeSession:
     and the agent-reported cost per model (from `cost-state` lines)."""
 
     __slots__ = ("default_session_id", "stats", "reported_costs", "reported_total_usd",
-                 "activity")
+                 "activity", "version")
 
     def __init__(self, default_session_id: str = "", stats: ParseStats | None = None) -> None:
         self.default_session_id = default_session_id
@@ -53,6 +53,7 @@ class ClaudeSession:
         self.reported_costs: dict[str, float] = {}  # model -> USD, as Claude Code last said
         self.reported_total_usd: float | None = None
         self.activity: Activity | None = None
+        self.version = ""  # Claude Code's version, as the newest user or assistant line says
 
     def feed(self, line: bytes | str) -> UsageRecord | None:
         return parse_line(line, self.stats, self)
@@ -178,6 +179,9 @@ def _cost_state(obj: dict, session: ClaudeSession) -> None:
 
 def _activity(obj: dict, session: ClaudeSession, ts: float | None) -> None:
     prev = session.activity
+    version = obj.get("version")
+    if isinstance(version, str) and version:
+        session.version = version
     cwd = obj.get("cwd")
     branch = obj.get("gitBranch")
     tool = ""

@@ -56,6 +56,8 @@ class Agent(NamedTuple):
     # server's socket (the first field of $TMUX); '' when not in tmux.
     tmux_pane: str = ""
     tmux_socket: str = ""
+    # The configuration fingerprint (JSON, loomtui/store/fingerprint.py); '{}' until computed.
+    fingerprint: str = "{}"
 
     def effective_status(self, now: float, stall_after: float) -> str:
         """`working` with no activity for `stall_after` seconds reads as `stalled`."""
@@ -82,7 +84,7 @@ AGENT_COLUMNS = (
 FLEET_SQL = f"""
     SELECT {', '.join('a.' + c.strip() for c in AGENT_COLUMNS.split(','))},
            (SELECT count(*) FROM gates g WHERE g.agent_id = a.id AND g.status = 'pending'),
-           a.tmux_pane, a.tmux_socket
+           a.tmux_pane, a.tmux_socket, a.fingerprint
     FROM agents a ORDER BY a.id
 """
 EVENTS_SQL = """

@@ -582,7 +582,7 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX grants_agent ON grants(agent_id, rule, status, expires_at);
     CREATE INDEX grants_repo ON grants(repo, rule, status, expires_at);
     """,
-    # Issue 14, the record (helper "record"): per agent and per agent x policy rule, how its
+    # 12 -> 13: issue 14, the record (helper "record"): per agent and per agent x policy rule, how its
     # gated calls were decided, kept current in the writer's own transaction and never
     # computed by scanning history (loomtui/store/record.py). The gate counts and each
     # rule's streak (approvals since the last rejection, denial or expiry) are kept by the
@@ -708,6 +708,15 @@ MIGRATIONS: tuple[str, ...] = (
               AND typeof(json_extract(detail, '$.agent_id')) = 'integer' GROUP BY 1, 2
         ON CONFLICT (agent_id, rule) DO UPDATE SET granted = granted + excluded.granted,
             last_at = max(coalesce(last_at, 0), excluded.last_at);
+    """,
+    # 13 -> 14: issue 14, item 4 (drift): each agent's configuration fingerprint
+    # (loomtui/store/fingerprint.py): a JSON object of its agent kind, CLI version, model,
+    # permission mode, sandbox, LoomTUI hooks, short hashes of its settings, instruction and
+    # MCP files and its MCP servers, with the paths it read (`files`); fingerprint_hash is
+    # a short hash of it (without the paths), '' before the first computation.
+    """
+    ALTER TABLE agents ADD COLUMN fingerprint TEXT NOT NULL DEFAULT '{}';
+    ALTER TABLE agents ADD COLUMN fingerprint_hash TEXT NOT NULL DEFAULT '';
     """,
 )
 

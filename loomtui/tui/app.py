@@ -213,11 +213,12 @@ class LoomApp(App[None]):
         """The diff service in two workers: its lease and discovery in a thread, its
         watcher (watchfiles.awatch) on the event loop."""
         from loomtui.git.service import DiffService
+        from loomtui.hooks.fingerprint import recompute
         from loomtui.ingest.service import holder_name
 
         git = self.config.git
         self.differ = DiffService(self.pod, bases=dict(git.bases), repos=git.repos,
-                                  holder=holder_name("console"))
+                                  holder=holder_name("console"), on_config=recompute)
         self._run_service(self.differ.run, "Diff watching", "diffs")
         self.run_worker(self.differ.watcher.run(), name="Diff watching", group="diffs",
                         exit_on_error=False)
@@ -316,7 +317,7 @@ class LoomApp(App[None]):
             diffs = ((previous.worktrees, previous.collisions, previous.forecasts) if previous is not None
                      else ((), (), ()))
         self.pod_state = PodState(agents, self.clock(), self.config.console.stall_after, gates,
-                                  budgets, *diffs, presence=self._presence)
+                                  budgets, *diffs, presence=self._presence, pinned=self.config.baseline)
         if previous is not None:
             self._announce_new_gates(previous, self.pod_state)
             if budgets is not previous.budgets:
@@ -616,7 +617,8 @@ class LoomApp(App[None]):
         if isinstance(self.screen, HelpScreen):
             return
         own, movement = screen_keys(self)
-        self.push_screen(HelpScreen(self._screen_title(), own, movement))
+        self.push_screen(HelpScreen(self._screen_title(), own, movement,
+                                    notes=getattr(self.screen, "HELP_NOTES", "")))
 
     def _screen_title(self) -> str:
         return f"Keys: {type(self.screen).__name__.removesuffix('Screen')}"

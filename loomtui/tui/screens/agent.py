@@ -404,7 +404,17 @@ class AgentScreen(LoomScreen[None]):
             "dim",
         ))
         self._governance(parts, agent)
+        self._drift(parts, agent, state)
         return Content.assemble(*parts)
+
+    @staticmethod
+    def _drift(parts: list, agent: Agent, state: PodState) -> None:
+        """The fields where the agent's configuration differs from the pod's baseline (the
+        fleet's `≠` mark): its value, then the pod's."""
+        details = state.drift_details(agent)
+        if details:
+            shown = " · ".join(f"{field} {mine} (pod: {pod})" for field, mine, pod in details)
+            parts.append((f"\n≠ drift: {shown}", "bold $risk-medium"))
 
     def _governance(self, parts: list, agent: Agent) -> None:
         """A line on the agent's governance once something is known: which part is off
