@@ -69,8 +69,15 @@ def describe(agent: Agent, gates: list[Gate], now: float, stall_after: float) ->
             "permission_mode": agent.permission_mode or None,
             "sandbox": agent.sandbox or None,
             "hooks": agent.hooks or None,
-            "ungoverned": is_ungoverned(agent.permission_mode, agent.sandbox, agent.hooks),
+            "ungoverned": (is_ungoverned(agent.permission_mode, agent.sandbox, agent.hooks)
+                           or agent.ungoverned_at is not None),
             "note": governance_note(agent.permission_mode, agent.sandbox, agent.hooks),
+            # By evidence (store/unreported.py): tool calls its transcript shows that its
+            # hooks never reported, this session; `evidence` says why it is marked now
+            # (null: not marked; the status is then `ungoverned` unless it is done).
+            "unreported": agent.unreported,
+            "evidence": (agent.ungoverned_why or "marked") if agent.ungoverned_at is not None else None,
+            "ungoverned_since": iso(agent.ungoverned_at) if agent.ungoverned_at is not None else None,
         },
     }
 
@@ -135,7 +142,9 @@ def table(agents: list[dict], *, width: int = 80) -> list[str]:
 
 def _cells(agent: dict) -> dict[str, str]:
     gov = agent["governance"]
-    if gov["ungoverned"]:
+    if gov["evidence"]:
+        governance = "! " + gov["evidence"] + (f" ({gov['unreported']})" if gov["unreported"] else "")
+    elif gov["ungoverned"]:
         governance = "! " + gov["note"].replace("bypassPermissions", "bypass").replace(" · ", ", ")
     elif gov["sandbox"] is None and gov["hooks"] is None and gov["permission_mode"] is None:
         governance = "-"  # not known yet
