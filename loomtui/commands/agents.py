@@ -99,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 # (key, header, least width, widest it grows to; 0 = takes what is left)
-BASE = [("id", "ID", 2, 6), ("name", "AGENT", 10, 18), ("status", "STATUS", 7, 7),
+BASE = [("id", "ID", 2, 6), ("name", "AGENT", 10, 18), ("status", "STATUS", 7, 10),
         ("gates", "GATES", 5, 5), ("place", "REPO · BRANCH", 6, 24), ("gov", "GOVERNANCE", 20, 40),
         ("why", "WHY", 16, 0)]
 WIDE_EXTRA = [("kind", "KIND", 4, 6)]  # from 100 columns
@@ -142,8 +142,9 @@ def table(agents: list[dict], *, width: int = 80) -> list[str]:
 
 def _cells(agent: dict) -> dict[str, str]:
     gov = agent["governance"]
-    if gov["evidence"]:
-        governance = "! " + gov["evidence"] + (f" ({gov['unreported']})" if gov["unreported"] else "")
+    if gov["evidence"]:  # ungoverned by evidence: short, the JSON has the sentence
+        n = gov["unreported"]
+        governance = f"! {n} call{'s' if n != 1 else ''} unreported" if n else "! no hook heard"
     elif gov["ungoverned"]:
         governance = "! " + gov["note"].replace("bypassPermissions", "bypass").replace(" · ", ", ")
     elif gov["sandbox"] is None and gov["hooks"] is None and gov["permission_mode"] is None:

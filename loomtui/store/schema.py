@@ -541,7 +541,8 @@ MIGRATIONS: tuple[str, ...] = (
     #    (a small table: a call is deleted once matched; one left unmatched past the grace
     #    is kept, marked, until it ages out).
     #  - agents.ungoverned_at (NULL: not marked), ungoverned_why, unreported (calls never
-    #    reported, this session), unreported_at (the last one found): the status
+    #    reported, this session), unreported_at (the last one found), heard_at (the last
+    #    time a transcript call of it was matched with a hook's report): the status
     #    `ungoverned` is derived from these, so agents.status and its CHECK stay as they are.
     """
     ALTER TABLE events ADD COLUMN tool_use_id TEXT;
@@ -559,6 +560,7 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE agents ADD COLUMN ungoverned_why TEXT NOT NULL DEFAULT '';
     ALTER TABLE agents ADD COLUMN unreported INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE agents ADD COLUMN unreported_at REAL;
+    ALTER TABLE agents ADD COLUMN heard_at REAL;
     """,
 )
 

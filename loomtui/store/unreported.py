@@ -23,7 +23,9 @@ older than `RECENT` when read (a first catch-up on old transcripts) are not note
 
 A transcript-only agent (no hook event ever heard) is ungoverned from its first
 transcript line when the pod expects hooks (`[governance] require_hooks`); otherwise its
-calls are not counted (a pod may watch agents only for their tokens).
+calls are not counted (a pod may watch agents only for their tokens), nor are the calls
+an agent made before its first hook event (its hooks were not there yet: nothing was
+removed).
 
 The mark clears once hooks are heard again: a hook reported a call after the last
 unreported one, and none has been unreported for `clear_after` seconds. It also ends with the session (a
@@ -79,9 +81,9 @@ def check(conn: sqlite3.Connection, *, now: float, grace: float = GRACE, require
     agents newly marked. Cheap when nothing is pending: a few indexed reads, and no write
     lock unless something changed."""
     due = conn.execute(
-        """SELECT c.tool_use_id, c.agent_id,
+        """SELECT c.tool_use_id, c.agent_id, c.read_at,
                   EXISTS (SELECT 1 FROM events e WHERE e.tool_use_id = c.tool_use_id),
-                  EXISTS (SELECT 1 FROM events e WHERE e.agent_id = c.agent_id)
+                  c.ts >= (SELECT e.ts FROM events e WHERE e.agent_id = c.agent_id ORDER BY e.id LIMIT 1)
            FROM transcript_calls c WHERE c.unreported = 0 AND c.read_at <= ?""",
         (now - grace,)).fetchall()
     unheard = []
@@ -92,31 +94,37 @@ def check(conn: sqlite3.Connection, *, now: float, grace: float = GRACE, require
                  AND a.transcript_path IS NOT NULL AND a.started_at <= ?
                  AND NOT EXISTS (SELECT 1 FROM events e WHERE e.agent_id = a.id)""",
             (now - grace,))]
-    marked = conn.execute("SELECT id, unreported_at, ungoverned_at FROM agents "
+    marked = conn.execute("SELECT id, unreported_at, ungoverned_at, heard_at FROM agents "
                           "WHERE ungoverned_at IS NOT NULL AND status != 'done'").fetchall()
     stale = conn.execute("SELECT 1 FROM transcript_calls WHERE unreported = 1 AND read_at < ? LIMIT 1",
                          (now - KEEP,)).fetchone()
     if not due and not unheard and not marked and not stale:
         return []
-    matched = [use_id for use_id, _agent, heard, _any in due if heard]
+    matched = [use_id for use_id, _agent, _read, heard, _any in due if heard]
     missing: dict[int, list[str]] = {}
-    for use_id, agent_id, heard, any_event in due:
+    for use_id, agent_id, _read, heard, after_first_hook in due:
         if heard:
             continue
-        if not any_event and not require_hooks:
-            matched.append(use_id)  # a transcript-only agent in a pod that does not expect hooks
+        if not after_first_hook and not require_hooks:
+            # Before any hook of the agent was heard (a transcript-only agent, or the part
+            # of a session from before its hooks were installed), in a pod that does not
+            # expect hooks: not evidence of hooks removed.
+            matched.append(use_id)
             continue
         missing.setdefault(agent_id, []).append(use_id)
-    # A marked agent whose hooks report calls again, and none unreported for clear_after:
-    # its latest reported call (the agent's events, newest first, to the first with an id).
+    # When each agent's calls were last matched (read_at: the ingester's clock, as the
+    # marks' times are).
+    heard: dict[int, float] = {}
+    for _use, agent_id, read_at, was_heard, _any in due:
+        if was_heard:
+            heard[agent_id] = max(heard.get(agent_id, 0.0), read_at)
+    # A marked agent whose hooks report calls again (a call read after the last unreported
+    # one was matched) and none unreported for clear_after.
     clearing = []
-    for agent_id, last, since in marked:
+    for agent_id, last, since, heard_at in marked:
         quiet_since = last if last is not None else since
-        if agent_id in missing or now - quiet_since < clear_after:
-            continue
-        heard = conn.execute("SELECT ts FROM events WHERE agent_id = ? AND tool_use_id IS NOT NULL "
-                             "ORDER BY id DESC LIMIT 1", (agent_id,)).fetchone()
-        if heard is not None and heard[0] > quiet_since:
+        latest = max(heard.get(agent_id, 0.0), heard_at or 0.0)
+        if agent_id not in missing and latest > quiet_since and now - quiet_since >= clear_after:
             clearing.append(agent_id)
     if not (matched or missing or unheard or clearing or stale):
         return []
@@ -124,6 +132,8 @@ def check(conn: sqlite3.Connection, *, now: float, grace: float = GRACE, require
     with transaction(conn):
         if matched:
             conn.executemany("DELETE FROM transcript_calls WHERE tool_use_id = ?", [(m,) for m in matched])
+            conn.executemany("UPDATE agents SET heard_at = max(coalesce(heard_at, 0), ?) WHERE id = ?",
+                             [(at, agent_id) for agent_id, at in heard.items()])
         for agent_id, ids in missing.items():
             conn.executemany("UPDATE transcript_calls SET unreported = 1 WHERE tool_use_id = ?",
                              [(i,) for i in ids])
