@@ -49,9 +49,9 @@ from loomtui.store.aio import AsyncStore
 from loomtui.store.db import StoreError, db_path, describe_error
 from loomtui.store.gates import Gate, who_decided
 from loomtui.supervisors import Decider, current_decider
+from loomtui.tui import model
 from loomtui.tui.commands import FleetCommands
 from loomtui.tui.messages import AgentSelected, FleetFilterChosen, FleetSortChosen, WorkerFailed
-from loomtui.tui import model
 from loomtui.tui.model import PodState
 from loomtui.tui.pod import ConsolePod
 from loomtui.tui.screens.agent import AgentScreen
