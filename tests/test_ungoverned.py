@@ -35,7 +35,7 @@ from loomtui.tui.screens.fleet import FleetScreen
 from loomtui.tui.widgets.fleet_table import FleetTable
 from tests import hook_fixtures
 from tests.conftest import build_app
-from tests.waiting import until
+from tests.waiting import until, wait_for
 
 pod, repo = hook_fixtures.pod, hook_fixtures.repo
 
@@ -420,6 +420,34 @@ def test_the_ingest_service_marks_the_agent(pod, repo, tmp_path, roots) -> None:
         service.once()
         assert find_agent(conn, session).ungoverned_at == t0 + 2
     finally:
+        conn.close()
+
+
+def test_the_running_service_marks_the_agent_within_15_s_of_reading_the_line(pod, repo, tmp_path, roots) -> None:
+    """Live, on the real clock and the default grace: the service follows the transcript
+    (watchfiles) and checks every second; the mark lands between the grace and 15 s after
+    the line was read."""
+    from tests.test_ingest import watches
+
+    session = new_session()
+    log = ClaudeTranscript(tmp_path / "claude", repo, session)
+    session_start(pod, "claude", session, repo, log.path)
+    log.prompt("start", time.time())
+    service = IngestService(pod, Config(), role="test", environ={
+        "CLAUDE_CONFIG_DIR": str(roots.claude[0]), "CODEX_HOME": str(roots.codex[0]), "HOME": str(tmp_path)})
+    service.start()
+    conn = connect(db_path(pod))
+    try:
+        wait_for(lambda: service.state == "holding", "the service to hold the lease")
+        wait_for(lambda: watches(os.getpid(), log.path.parent), "the service to watch the transcript's folder")
+        log.tool_use("toolu_01Live", "ls", time.time())
+        read_at = wait_for(lambda: (row := conn.execute(
+            "SELECT read_at FROM transcript_calls WHERE tool_use_id = 'toolu_01Live'").fetchone()) and row[0],
+            "the call read from the transcript")
+        marked = wait_for(lambda: find_agent(conn, session).ungoverned_at, "the agent marked ungoverned")
+        assert GRACE <= marked - read_at <= 15.0
+    finally:
+        service.stop()
         conn.close()
 
 
