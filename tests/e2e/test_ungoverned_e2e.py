@@ -67,3 +67,25 @@ def test_a_call_its_hooks_did_not_report_marks_the_agent(claude_bin, repo: Path,
     assert len(calls) == 1, f"{calls}\n{context}"
     assert agent.ungoverned_at is not None, f"{agent}\n{context}"
     assert (agent.unreported, agent.ungoverned_why) == (1, unreported.WHY_UNREPORTED), context
+
+
+def test_codex_calls_its_real_hooks_reported_leave_it_governed(codex_bin, repo: Path, loom_home: Path,
+                                                               tmp_path: Path) -> None:
+    """Codex's rollout names the call by `call_id`; its PreToolUse and PostToolUse hooks
+    send the same id as `tool_use_id`."""
+    from tests.e2e.test_codex_e2e import run_codex
+
+    loomtui_init("codex", repo, loom_home)
+    done, events, api, supervisor, context = run_codex(codex_bin, repo, loom_home, tmp_path, approve=True)
+    assert supervisor.decided is not None and supervisor.decided.status == "approved", context
+    conn = connect(db_path(loom_home))
+    try:
+        Ingester(conn, Roots((), (tmp_path / "codex-home",)), PriceTable.load(None)).catch_up()
+        calls = [r[0] for r in conn.execute("SELECT tool_use_id FROM transcript_calls")]
+        reported = [r[0] for r in conn.execute("SELECT tool_use_id FROM events WHERE tool_use_id IS NOT NULL")]
+        unreported.check(conn, now=time.time() + unreported.GRACE + 1)
+        (agent,) = [a for a in conn.execute("SELECT ungoverned_at, unreported FROM agents WHERE kind = 'codex'")]
+    finally:
+        conn.close()
+    assert len(calls) == 1 and calls[0] in reported, f"{calls} {reported}\n{context}"
+    assert agent == (None, 0), context
