@@ -31,6 +31,7 @@ from loomtui.store import unreported
 from loomtui.store.agents import find_agent
 from loomtui.store.db import connect, db_path
 from loomtui.store.gates import create_gate
+from loomtui.tui.screens.agent import AgentScreen
 from loomtui.tui.screens.fleet import FleetScreen
 from loomtui.tui.widgets.fleet_table import FleetTable
 from tests import hook_fixtures
@@ -556,6 +557,11 @@ async def test_triage_puts_the_ungoverned_agent_first_and_the_bell_rings_once(tm
         await app.refresh_state()
         await pilot.pause()
         assert rang == [True]
+        # the first row opens on `home`, `enter`: its summary says why
+        await pilot.press("home", "enter")
+        await until(pilot, lambda: isinstance(app.screen, AgentScreen), "the Agent screen")
+        summary = str(app.screen.query_one("#agent-summary").render())
+        assert f"! ungoverned: {unreported.WHY_UNREPORTED} (2)" in summary
 
 
 def test_the_check_is_cheap_when_nothing_waits(pod) -> None:
