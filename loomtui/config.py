@@ -137,6 +137,17 @@ DEFAULT_CONFIG_TEXT = """\
 # many times in a row, with no rejection and its tests passing. It never grants by itself.
 # suggest_after = 5
 
+[governance]
+# Does this pod expect every Claude Code and Codex agent to run LoomTUI's hooks? Then an
+# agent seen only in its transcript (no hook ever heard from it) is marked ungoverned from
+# its first line. Either way, an agent whose transcript shows tool calls its hooks never
+# reported (hooks removed or disabled mid-session) is marked ungoverned. Absent: false.
+require_hooks = true
+# Seconds a hook may lag the transcript line of its call before the call counts as
+# unreported, and seconds of calls reported again before the mark clears.
+# grace = 5
+# clear_after = 120
+
 [supervisors]
 # The OS accounts that may decide (approve, reject, claim, change budgets, review
 # memory). Empty: the pod directory's owner, or for a shared pod (init --shared) the
@@ -216,6 +227,7 @@ class Config:
     retention: RetentionConfig = field(default_factory=lambda: RetentionConfig())
     notify: NotifyConfig = field(default_factory=lambda: NotifyConfig())
     record: RecordConfig = field(default_factory=lambda: RecordConfig())
+    governance: GovernanceConfig = field(default_factory=lambda: GovernanceConfig())
     baseline: BaselineConfig = field(default_factory=lambda: BaselineConfig())
     path: Path | None = None
     warnings: tuple[str, ...] = ()
@@ -253,7 +265,7 @@ def parse_config(data: Mapping[str, Any], path: Path | None = None) -> Config:
     warnings: list[str] = []
     for key in data:
         if key not in ("console", "keymap", "ingest", "budgets", "memory", "git", "supervisors",
-                       "retention", "serve", "notify", "record", "grants", "baseline"):
+                       "retention", "serve", "notify", "record", "grants", "governance", "baseline"):
             warnings.append(f"{where}: unknown section or key [{key}] ignored")
     console = _section(data.get("console", {}), ConsoleConfig, "console", where, warnings)
     console = ConsoleConfig(
@@ -284,10 +296,12 @@ def parse_config(data: Mapping[str, Any], path: Path | None = None) -> Config:
         serve = ServeConfig()
     notify = _notify(data.get("notify", {}), where, warnings)
     record = _record(data.get("record", {}), data.get("grants", {}), where, warnings)
+    governance = _governance(data.get("governance", {}), where, warnings)
     baseline = _baseline(data.get("baseline", {}), where, warnings)
     return Config(console=console, keymap=keymap, ingest=ingest, budgets=budgets, memory=memory, git=git,
                   supervisors=supervisors, retention=retention, serve=serve, notify=notify,
-                  record=record, baseline=baseline, path=path, warnings=tuple(warnings))
+                  record=record, governance=governance, baseline=baseline, path=path,
+                  warnings=tuple(warnings))
 
 
 def _number(value: Any) -> bool:
@@ -621,6 +635,31 @@ def _notify(raw: Any, where: str, warnings: list[str]) -> NotifyConfig:
         else:
             warnings.append(f"{where}: unknown key notify.{key} ignored")
     return NotifyConfig(**values)
+
+
+# -- [governance] ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GovernanceConfig:
+    """Ungoverned agents, by evidence (loomtui/store/unreported.py). `require_hooks` is
+    false when absent, so a pod from before it (or one that watches agents only for their
+    tokens) does not mark its transcript-only agents; `loomtui init` writes it true."""
+    require_hooks: bool = False
+    grace: float = 5.0  # seconds a hook may lag the transcript line of its call
+    clear_after: float = 120.0  # seconds of reported calls before the mark clears
+
+
+def _governance(raw: Any, where: str, warnings: list[str]) -> GovernanceConfig:
+    found = _section(raw, GovernanceConfig, "governance", where, warnings)
+    grace, clear = found.grace, found.clear_after
+    if not 0 <= grace <= 600:
+        warnings.append(f"{where}: governance.grace should be 0 to 600 seconds; 5 used")
+        grace = GovernanceConfig.grace
+    if not 0 <= clear <= 86_400:
+        warnings.append(f"{where}: governance.clear_after should be 0 to 86400 seconds; 120 used")
+        clear = GovernanceConfig.clear_after
+    return GovernanceConfig(require_hooks=found.require_hooks, grace=grace, clear_after=clear)
 
 
 # -- [baseline] -------------------------------------------------------------

@@ -79,8 +79,15 @@ def describe(agent: Agent, gates: list[Gate], now: float, stall_after: float,
             "permission_mode": agent.permission_mode or None,
             "sandbox": agent.sandbox or None,
             "hooks": agent.hooks or None,
-            "ungoverned": is_ungoverned(agent.permission_mode, agent.sandbox, agent.hooks),
+            "ungoverned": (is_ungoverned(agent.permission_mode, agent.sandbox, agent.hooks)
+                           or agent.ungoverned_at is not None),
             "note": governance_note(agent.permission_mode, agent.sandbox, agent.hooks),
+            # By evidence (store/unreported.py): tool calls its transcript shows that its
+            # hooks never reported, this session; `evidence` says why it is marked now
+            # (null: not marked; the status is then `ungoverned` unless it is done).
+            "unreported": agent.unreported,
+            "evidence": (agent.ungoverned_why or "marked") if agent.ungoverned_at is not None else None,
+            "ungoverned_since": iso(agent.ungoverned_at) if agent.ungoverned_at is not None else None,
         },
         # How its calls were decided, its test runs, reverts and budget overruns (issue 14);
         # null: nothing recorded yet.
@@ -110,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 # (key, header, least width, widest it grows to; 0 = takes what is left)
-BASE = [("id", "ID", 2, 6), ("name", "AGENT", 10, 18), ("status", "STATUS", 7, 7),
+BASE = [("id", "ID", 2, 6), ("name", "AGENT", 10, 18), ("status", "STATUS", 7, 10),
         ("gates", "GATES", 5, 5), ("place", "REPO · BRANCH", 6, 24), ("gov", "GOVERNANCE", 20, 40),
         ("why", "WHY", 16, 0)]
 WIDE_EXTRA = [("kind", "KIND", 4, 6)]  # from 100 columns
@@ -153,7 +160,10 @@ def table(agents: list[dict], *, width: int = 80) -> list[str]:
 
 def _cells(agent: dict) -> dict[str, str]:
     gov = agent["governance"]
-    if gov["ungoverned"]:
+    if gov["evidence"]:  # ungoverned by evidence: short, the JSON has the sentence
+        n = gov["unreported"]
+        governance = f"! {n} call{'s' if n != 1 else ''} unreported" if n else "! no hook heard"
+    elif gov["ungoverned"]:
         governance = "! " + gov["note"].replace("bypassPermissions", "bypass").replace(" · ", ", ")
     elif gov["sandbox"] is None and gov["hooks"] is None and gov["permission_mode"] is None:
         governance = "-"  # not known yet

@@ -718,6 +718,35 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE agents ADD COLUMN fingerprint TEXT NOT NULL DEFAULT '{}';
     ALTER TABLE agents ADD COLUMN fingerprint_hash TEXT NOT NULL DEFAULT '';
     """,
+    # 14 -> 15: issue 14, item 5 (ungov): ungoverned agents, by evidence (loomtui/store/unreported.py).
+    #  - events.tool_use_id: the tool-use id of the hook call an event records (Claude
+    #    Code's and Codex's `tool_use_id`), indexed where present: "did a hook report this
+    #    call?" is one index probe, never a scan of history.
+    #  - transcript_calls: the tool calls recent transcript lines show, awaiting that match
+    #    (a small table: a call is deleted once matched; one left unmatched past the grace
+    #    is kept, marked, until it ages out).
+    #  - agents.ungoverned_at (NULL: not marked), ungoverned_why, unreported (calls never
+    #    reported, this session), unreported_at (the last one found), heard_at (the last
+    #    time a transcript call of it was matched with a hook's report): the status
+    #    `ungoverned` is derived from these, so agents.status and its CHECK stay as they are.
+    """
+    ALTER TABLE events ADD COLUMN tool_use_id TEXT;
+    CREATE INDEX events_tool_use ON events(tool_use_id) WHERE tool_use_id IS NOT NULL;
+    CREATE TABLE transcript_calls (
+        tool_use_id TEXT PRIMARY KEY,
+        agent_id    INTEGER NOT NULL REFERENCES agents(id) ON DELETE CASCADE,
+        tool        TEXT NOT NULL DEFAULT '',
+        ts          REAL NOT NULL,  -- the line's own time
+        read_at     REAL NOT NULL,  -- when the ingester read it: the grace runs from here
+        unreported  INTEGER NOT NULL DEFAULT 0  -- 1: no hook reported it within the grace
+    ) WITHOUT ROWID;
+    CREATE INDEX transcript_calls_read ON transcript_calls(unreported, read_at);
+    ALTER TABLE agents ADD COLUMN ungoverned_at REAL;
+    ALTER TABLE agents ADD COLUMN ungoverned_why TEXT NOT NULL DEFAULT '';
+    ALTER TABLE agents ADD COLUMN unreported INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE agents ADD COLUMN unreported_at REAL;
+    ALTER TABLE agents ADD COLUMN heard_at REAL;
+    """,
 )
 
 

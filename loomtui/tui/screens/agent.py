@@ -418,7 +418,10 @@ class AgentScreen(LoomScreen[None]):
 
     def _governance(self, parts: list, agent: Agent) -> None:
         """A line on the agent's governance once something is known: which part is off
-        (as the fleet's `!` mark says), else what holds."""
+        (as the fleet's `!` mark says), else what holds; first, when its transcript shows
+        calls its hooks never reported, that."""
+        if agent.ungoverned_at is not None:
+            parts.append((f"\n! ungoverned: {model.unreported(agent)}", "bold $agent-ungoverned"))
         if model.ungoverned(agent):
             style = "bold $risk-high"
             parts.append((f"\n! governance: {model.governance(agent)}", style))
