@@ -69,6 +69,20 @@ class PodState:
     collisions: tuple = ()  # Collision: files changed in two or more worktrees of a repo
     forecasts: tuple = ()  # Forecast: would two agents' worktrees (or one and its base) merge?
     presence: tuple = ()  # Presence: the consoles live on the pod, this one too
+    # Issue 14 (grantsui): every grant, active or not (store/grants.Grant), and the grants the
+    # record suggests for the pending gates: (agent id, rule, why) (store/record.suggestion).
+    grants: tuple = ()
+    suggestions: tuple = ()
+
+    @cached_property
+    def _suggested(self) -> dict[tuple[int, str], str]:
+        return {(agent_id, rule): why for agent_id, rule, why in self.suggestions}
+
+    def suggestion_for(self, gate: Gate) -> str | None:
+        """Why the record suggests a grant for calls like `gate`'s (its agent and rule), or None."""
+        if gate.agent_id is None:
+            return None
+        return self._suggested.get((gate.agent_id, gate.rule))
 
     @cached_property
     def live_consoles(self) -> frozenset[str]:
