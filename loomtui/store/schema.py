@@ -533,6 +533,41 @@ MIGRATIONS: tuple[str, ...] = (
     ) WITHOUT ROWID;
     CREATE INDEX merge_forecasts_other ON merge_forecasts(other);
     """,
+    # issue 14, grants (the `grants` helper): a supervisor's "allow calls like this" for one
+    # agent (agent_id) or every agent in a repository (repo), one rule and one shape of call
+    # (narrowed by `pattern`), until expires_at or revocation (loomtui/store/grants.py). Each
+    # row is honoured by the hook only beside its `grant.created` audit entry. The hook looks
+    # grants up by the agent or the repository and the rule, one indexed read.
+    """
+    CREATE TABLE grants (
+        id            INTEGER PRIMARY KEY,
+        scope         TEXT NOT NULL CHECK (scope IN ('agent','repo')),
+        agent_id      INTEGER,
+        agent_name    TEXT NOT NULL DEFAULT '',
+        repo          TEXT NOT NULL DEFAULT '',
+        rule          TEXT NOT NULL,
+        tool          TEXT NOT NULL,
+        shape         TEXT NOT NULL,
+        pattern       TEXT NOT NULL,
+        gate_id       INTEGER,
+        granted_by    TEXT NOT NULL,
+        granted_name  TEXT,
+        reason        TEXT NOT NULL,
+        created_at    REAL NOT NULL,
+        expires_at    REAL NOT NULL,
+        status        TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active','revoked','expired')),
+        revoked_by    TEXT,
+        revoked_at    REAL,
+        revoke_reason TEXT,
+        uses          INTEGER NOT NULL DEFAULT 0,
+        last_used_at  REAL,
+        flagged       TEXT NOT NULL DEFAULT '',
+        flagged_at    REAL
+    );
+    CREATE INDEX grants_rule ON grants(rule, status, expires_at);
+    CREATE INDEX grants_agent ON grants(agent_id, rule, status, expires_at);
+    CREATE INDEX grants_repo ON grants(repo, rule, status, expires_at);
+    """,
 )
 
 
