@@ -8,6 +8,7 @@ and otherwise ignored; a file that is not valid TOML is a ConfigError naming it.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -124,6 +125,18 @@ DEFAULT_CONFIG_TEXT = """\
 # command = ""
 # urls = []
 
+[record]
+# An agent's record (its Record tab, `loomtui agents --json`) counts the test runs seen
+# in its Bash calls: pytest, npm/pnpm/yarn test, go test, cargo test, make test|check,
+# tox, and commands matching these regexes, for example:
+#   test_patterns = ['^\\./scripts/run-tests', '\\bbazel test\\b']
+# test_patterns = []
+
+[grants]
+# Suggest a grant (in the inbox) once an agent's calls under one rule were approved this
+# many times in a row, with no rejection and its tests passing. It never grants by itself.
+# suggest_after = 5
+
 [supervisors]
 # The OS accounts that may decide (approve, reject, claim, change budgets, review
 # memory). Empty: the pod directory's owner, or for a shared pod (init --shared) the
@@ -188,6 +201,7 @@ class Config:
     supervisors: SupervisorsConfig = field(default_factory=lambda: SupervisorsConfig())
     retention: RetentionConfig = field(default_factory=lambda: RetentionConfig())
     notify: NotifyConfig = field(default_factory=lambda: NotifyConfig())
+    record: RecordConfig = field(default_factory=lambda: RecordConfig())
     path: Path | None = None
     warnings: tuple[str, ...] = ()
 
@@ -224,7 +238,7 @@ def parse_config(data: Mapping[str, Any], path: Path | None = None) -> Config:
     warnings: list[str] = []
     for key in data:
         if key not in ("console", "keymap", "ingest", "budgets", "memory", "git", "supervisors",
-                       "retention", "serve", "notify"):
+                       "retention", "serve", "notify", "record", "grants"):
             warnings.append(f"{where}: unknown section or key [{key}] ignored")
     console = _section(data.get("console", {}), ConsoleConfig, "console", where, warnings)
     console = ConsoleConfig(
@@ -254,9 +268,10 @@ def parse_config(data: Mapping[str, Any], path: Path | None = None) -> Config:
         warnings.append(f"{where}: serve.http_port must be a port (1-65535) or 0; HTTP hooks off")
         serve = ServeConfig()
     notify = _notify(data.get("notify", {}), where, warnings)
+    record = _record(data.get("record", {}), data.get("grants", {}), where, warnings)
     return Config(console=console, keymap=keymap, ingest=ingest, budgets=budgets, memory=memory, git=git,
-                  supervisors=supervisors, retention=retention, serve=serve, notify=notify, path=path,
-                  warnings=tuple(warnings))
+                  supervisors=supervisors, retention=retention, serve=serve, notify=notify,
+                  record=record, path=path, warnings=tuple(warnings))
 
 
 def _number(value: Any) -> bool:
@@ -489,6 +504,48 @@ def _retention(raw: Any, where: str, warnings: list[str]) -> RetentionConfig:
     for problem in errors:
         warnings.append(f"{problem}; retention is off until it is fixed")
     return RetentionConfig(**values, errors=tuple(errors))
+
+
+# -- [record] and [grants] suggest_after (issue 14) ------------------------
+
+
+@dataclass(frozen=True)
+class RecordConfig:
+    # Extra regexes (searched in a Bash command) that mark a test run, compiled.
+    test_patterns: tuple[re.Pattern, ...] = ()
+    # [grants] suggest_after: approvals in a row of one agent and rule before a grant is suggested.
+    suggest_after: int = 5
+
+
+def _record(raw: Any, grants: Any, where: str, warnings: list[str]) -> RecordConfig:
+    patterns: list[re.Pattern] = []
+    if not isinstance(raw, Mapping):
+        warnings.append(f"{where}: [record] must be a table; ignored")
+        raw = {}
+    for key, value in raw.items():
+        if key != "test_patterns":
+            warnings.append(f"{where}: unknown key record.{key} ignored (known: test_patterns)")
+            continue
+        if not isinstance(value, list):
+            warnings.append(f"{where}: record.test_patterns should be a list of regexes; ignored")
+            continue
+        for item in value:
+            if not isinstance(item, str) or not item:
+                warnings.append(f"{where}: record.test_patterns: {item!r} is not a regex; ignored")
+                continue
+            try:
+                patterns.append(re.compile(item))
+            except re.error as exc:
+                warnings.append(f"{where}: record.test_patterns: {item!r} is not a regex ({exc}); ignored")
+    after = 5
+    if isinstance(grants, Mapping) and "suggest_after" in grants:
+        value = grants["suggest_after"]
+        if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 1000:
+            after = value
+        else:
+            warnings.append(f"{where}: grants.suggest_after should be a whole number from 1 to 1000, "
+                            f"got {value!r}; 5 used")
+    return RecordConfig(test_patterns=tuple(patterns), suggest_after=after)
 
 
 # -- [notify] -------------------------------------------------------------

@@ -16,6 +16,7 @@ from loomtui.hooks.governance import governance_note, is_ungoverned
 from loomtui.store.agents import Agent, fetch_agents
 from loomtui.store.db import db_path, describe_error
 from loomtui.store.gates import Gate, iso, list_gates
+from loomtui.store.record import Record, agent_record
 from loomtui.text import printable
 
 
@@ -27,6 +28,7 @@ def collect(now: float | None = None) -> list[dict]:
         now = time.time() if now is None else now
         agents = fetch_agents(conn)
         gates = list_gates(conn, now=now)  # pending and unexpired: what still waits
+        records = {a.id: agent_record(conn, a.id) for a in agents}  # two indexed reads each
     except sqlite3.DatabaseError as exc:  # damage past the header shows only on reading
         raise CommandError(describe_error(db_path(pod), exc)) from None
     finally:
@@ -35,10 +37,12 @@ def collect(now: float | None = None) -> list[dict]:
     for gate in gates:
         if gate.agent_id is not None:
             waiting.setdefault(gate.agent_id, []).append(gate)
-    return [describe(a, waiting.get(a.id, []), now, config.console.stall_after) for a in agents]
+    return [describe(a, waiting.get(a.id, []), now, config.console.stall_after, records[a.id])
+            for a in agents]
 
 
-def describe(agent: Agent, gates: list[Gate], now: float, stall_after: float) -> dict:
+def describe(agent: Agent, gates: list[Gate], now: float, stall_after: float,
+             record: Record | None = None) -> dict:
     oldest = min(gates, key=lambda g: (g.created_at, g.id)) if gates else None
     return {
         "id": agent.id,
@@ -72,6 +76,9 @@ def describe(agent: Agent, gates: list[Gate], now: float, stall_after: float) ->
             "ungoverned": is_ungoverned(agent.permission_mode, agent.sandbox, agent.hooks),
             "note": governance_note(agent.permission_mode, agent.sandbox, agent.hooks),
         },
+        # How its calls were decided, its test runs, reverts and budget overruns (issue 14);
+        # null: nothing recorded yet.
+        "record": record.to_json() if record is not None else None,
     }
 
 

@@ -8,7 +8,7 @@ Stdlib only: this is on the hook path.
 # NamedTuple would compile() each string annotation (see loomtui/policy/shell/__init__.py).
 import json
 import sqlite3
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NamedTuple
 
 from loomtui.store.db import transaction
@@ -156,9 +156,12 @@ def record_event(
     payload: Mapping[str, Any] | None = None,
     status: str | None = None,
     status_reason: str | None = None,
+    also: Callable[[sqlite3.Connection], None] | None = None,
 ) -> int:
     """Append one event to the agent's timeline and move its "now" fields, in one
     short transaction. `status` (with its reason) changes the agent's status.
+    `also` runs inside that transaction, after the event: what the event changes
+    elsewhere (the agent's record, store/recorder.py) commits with it or not at all.
 
     An event with a summary replaces the agent's "doing" pair (last tool and
     summary) as a whole, so a summary is never shown beside an older tool."""
@@ -189,6 +192,8 @@ def record_event(
                 (now, status, status_reason or "", summary, tool, summary, summary,
                  status, now, agent_id),
             )
+        if also is not None:
+            also(conn)
     assert event_id is not None
     return event_id
 

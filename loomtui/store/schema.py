@@ -568,6 +568,133 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX grants_agent ON grants(agent_id, rule, status, expires_at);
     CREATE INDEX grants_repo ON grants(repo, rule, status, expires_at);
     """,
+    # Issue 14, the record (helper "record"): per agent and per agent x policy rule, how its
+    # gated calls were decided, kept current in the writer's own transaction and never
+    # computed by scanning history (loomtui/store/record.py). The gate counts and each
+    # rule's streak (approvals since the last rejection, denial or expiry) are kept by the
+    # triggers on `gates` below, the calls answered by a grant by a trigger on their
+    # `grant.used` audit entry (which names the agent and the rule); policy denials, test
+    # runs and reverts are counted by their writer (the hook) through store/recorder.py.
+    # Budget overruns are the budget gates created. `recent_tests` / `recent_reverts`: the
+    # last few, as JSON (newest first). Filled from the existing gates and grant.used entries
+    # (indexed); denials, tests and reverts before this migration are not counted (they
+    # would need a scan of every event).
+    """
+    CREATE TABLE agent_record (
+        agent_id        INTEGER PRIMARY KEY,
+        gated           INTEGER NOT NULL DEFAULT 0,
+        approved        INTEGER NOT NULL DEFAULT 0,
+        rejected        INTEGER NOT NULL DEFAULT 0,
+        denied          INTEGER NOT NULL DEFAULT 0,
+        expired         INTEGER NOT NULL DEFAULT 0,
+        granted         INTEGER NOT NULL DEFAULT 0,
+        budget_overruns INTEGER NOT NULL DEFAULT 0,
+        last_overrun_at REAL,
+        tests_passed    INTEGER NOT NULL DEFAULT 0,
+        tests_failed    INTEGER NOT NULL DEFAULT 0,
+        tests_unknown   INTEGER NOT NULL DEFAULT 0,
+        last_test_at    REAL,
+        last_test_passed INTEGER,  -- the last run whose outcome is known: 1 passed, 0 failed
+        recent_tests    TEXT NOT NULL DEFAULT '[]',
+        reverts         INTEGER NOT NULL DEFAULT 0,
+        last_revert_at  REAL,
+        recent_reverts  TEXT NOT NULL DEFAULT '[]',
+        updated_at      REAL NOT NULL DEFAULT 0
+    );
+    CREATE TABLE agent_rule_record (
+        agent_id      INTEGER NOT NULL,
+        rule          TEXT NOT NULL,
+        gated         INTEGER NOT NULL DEFAULT 0,
+        approved      INTEGER NOT NULL DEFAULT 0,
+        rejected      INTEGER NOT NULL DEFAULT 0,
+        denied        INTEGER NOT NULL DEFAULT 0,
+        expired       INTEGER NOT NULL DEFAULT 0,
+        granted       INTEGER NOT NULL DEFAULT 0,
+        streak        INTEGER NOT NULL DEFAULT 0,
+        last_break    TEXT NOT NULL DEFAULT '',   -- rejected | denied | expired: what ended the last streak
+        last_break_at REAL,
+        last_at       REAL,
+        PRIMARY KEY (agent_id, rule)
+    ) WITHOUT ROWID;
+    CREATE TRIGGER record_gate_created AFTER INSERT ON gates WHEN new.agent_id IS NOT NULL BEGIN
+        INSERT INTO agent_record (agent_id, gated, budget_overruns, last_overrun_at, updated_at)
+            VALUES (new.agent_id, 1, (new.risk = 'budget' OR new.rule LIKE 'budget:%'),
+                    CASE WHEN new.risk = 'budget' OR new.rule LIKE 'budget:%' THEN new.created_at END,
+                    new.created_at)
+            ON CONFLICT (agent_id) DO UPDATE SET gated = gated + 1,
+                budget_overruns = budget_overruns + excluded.budget_overruns,
+                last_overrun_at = coalesce(excluded.last_overrun_at, last_overrun_at),
+                updated_at = excluded.updated_at;
+        INSERT INTO agent_rule_record (agent_id, rule, gated, last_at)
+            VALUES (new.agent_id, new.rule, 1, new.created_at)
+            ON CONFLICT (agent_id, rule) DO UPDATE SET gated = gated + 1, last_at = excluded.last_at;
+    END;
+    CREATE TRIGGER record_gate_decided AFTER UPDATE OF status ON gates
+        WHEN new.agent_id IS NOT NULL AND old.status = 'pending'
+             AND new.status IN ('approved', 'rejected', 'expired') BEGIN
+        INSERT INTO agent_record (agent_id, approved, rejected, expired, updated_at)
+            VALUES (new.agent_id, new.status = 'approved', new.status = 'rejected',
+                    new.status = 'expired', coalesce(new.decided_at, new.created_at))
+            ON CONFLICT (agent_id) DO UPDATE SET approved = approved + excluded.approved,
+                rejected = rejected + excluded.rejected, expired = expired + excluded.expired,
+                updated_at = excluded.updated_at;
+        INSERT INTO agent_rule_record (agent_id, rule, approved, rejected, expired, streak,
+                                       last_break, last_break_at, last_at)
+            VALUES (new.agent_id, new.rule, new.status = 'approved', new.status = 'rejected',
+                    new.status = 'expired', new.status = 'approved',
+                    CASE WHEN new.status = 'approved' THEN '' ELSE new.status END,
+                    CASE WHEN new.status = 'approved' THEN NULL ELSE new.decided_at END,
+                    coalesce(new.decided_at, new.created_at))
+            ON CONFLICT (agent_id, rule) DO UPDATE SET approved = approved + excluded.approved,
+                rejected = rejected + excluded.rejected, expired = expired + excluded.expired,
+                streak = CASE WHEN excluded.approved THEN streak + 1 ELSE 0 END,
+                last_break = CASE WHEN excluded.approved THEN last_break ELSE excluded.last_break END,
+                last_break_at = CASE WHEN excluded.approved THEN last_break_at ELSE excluded.last_break_at END,
+                last_at = excluded.last_at;
+    END;
+    INSERT INTO agent_record (agent_id, gated, approved, rejected, expired, budget_overruns,
+                              last_overrun_at, updated_at)
+        SELECT agent_id, count(*), sum(status = 'approved'), sum(status = 'rejected'),
+               sum(status = 'expired'), sum(risk = 'budget' OR rule LIKE 'budget:%'),
+               max(CASE WHEN risk = 'budget' OR rule LIKE 'budget:%' THEN created_at END),
+               max(coalesce(decided_at, created_at))
+        FROM gates WHERE agent_id IS NOT NULL GROUP BY agent_id;
+    WITH breaks AS (
+        SELECT agent_id, rule, status, decided_at,
+               row_number() OVER (PARTITION BY agent_id, rule ORDER BY decided_at DESC, id DESC) AS n
+        FROM gates WHERE agent_id IS NOT NULL AND status IN ('rejected', 'expired'))
+    INSERT INTO agent_rule_record (agent_id, rule, gated, approved, rejected, expired, streak,
+                                   last_break, last_break_at, last_at)
+        SELECT g.agent_id, g.rule, count(*), sum(g.status = 'approved'), sum(g.status = 'rejected'),
+               sum(g.status = 'expired'),
+               sum(g.status = 'approved' AND coalesce(g.decided_at, 0) > coalesce(b.decided_at, -1)),
+               coalesce(b.status, ''), b.decided_at, max(coalesce(g.decided_at, g.created_at))
+        FROM gates g LEFT JOIN breaks b ON b.agent_id = g.agent_id AND b.rule = g.rule AND b.n = 1
+        WHERE g.agent_id IS NOT NULL GROUP BY g.agent_id, g.rule;
+    CREATE TRIGGER record_grant_used AFTER INSERT ON audit
+        WHEN new.action = 'grant.used' AND json_valid(new.detail)
+             AND typeof(json_extract(new.detail, '$.agent_id')) = 'integer' BEGIN
+        INSERT INTO agent_record (agent_id, granted, updated_at)
+            VALUES (json_extract(new.detail, '$.agent_id'), 1, new.ts)
+            ON CONFLICT (agent_id) DO UPDATE SET granted = granted + 1, updated_at = excluded.updated_at;
+        INSERT INTO agent_rule_record (agent_id, rule, granted, last_at)
+            VALUES (json_extract(new.detail, '$.agent_id'), coalesce(json_extract(new.detail, '$.rule'), ''),
+                    1, new.ts)
+            ON CONFLICT (agent_id, rule) DO UPDATE SET granted = granted + 1, last_at = excluded.last_at;
+    END;
+    INSERT INTO agent_record (agent_id, granted, updated_at)
+        SELECT json_extract(detail, '$.agent_id'), count(*), max(ts) FROM audit
+        WHERE action = 'grant.used' AND json_valid(detail)
+              AND typeof(json_extract(detail, '$.agent_id')) = 'integer' GROUP BY 1
+        ON CONFLICT (agent_id) DO UPDATE SET granted = granted + excluded.granted;
+    INSERT INTO agent_rule_record (agent_id, rule, granted, last_at)
+        SELECT json_extract(detail, '$.agent_id'), coalesce(json_extract(detail, '$.rule'), ''), count(*),
+               max(ts) FROM audit
+        WHERE action = 'grant.used' AND json_valid(detail)
+              AND typeof(json_extract(detail, '$.agent_id')) = 'integer' GROUP BY 1, 2
+        ON CONFLICT (agent_id, rule) DO UPDATE SET granted = granted + excluded.granted,
+            last_at = max(coalesce(last_at, 0), excluded.last_at);
+    """,
 )
 
 
