@@ -27,7 +27,6 @@ if TYPE_CHECKING:
     from loomtui.memory.entries import Author, Change, Entry, EntryError
     from loomtui.store.budgets import BudgetState
     from loomtui.store.gates import Gate
-    from loomtui.store.grants import Grant
     from loomtui.store.presence import Claim, Presence
 
 T = TypeVar("T")
@@ -406,12 +405,6 @@ class PodActions:
 
     # -- grants, as the console shows them (issue 14, grantsui) ---------------------------
 
-    def grants(self) -> list[Grant]:
-        """Every grant, active or not (the Grants view orders and filters them)."""
-        from loomtui.store.grants import list_grants
-
-        return self.run(lambda conn: list_grants(conn, now=self.clock(), active_only=False))
-
     def suggestions(self, gates: Sequence[Gate]) -> list[tuple[int, str, str]]:
         """(agent id, rule, why) for each agent and rule of `gates` whose record suggests a
         grant (loomtui/store/record.suggestion, `[grants] suggest_after` approvals in a
@@ -419,7 +412,7 @@ class PodActions:
         from loomtui.store.grants import grantable
         from loomtui.store.record import suggestion
 
-        streak = self.config.grants.suggest_after
+        streak = self.config.record.suggest_after
         pairs = dict.fromkeys((g.agent_id, g.rule) for g in gates
                               if g.agent_id is not None and grantable(g) is None)
         if not pairs:
@@ -427,7 +420,7 @@ class PodActions:
         found = []
         with self.connection() as conn:
             for agent_id, rule in pairs:
-                if why := suggestion(conn, agent_id, rule, streak=streak):
+                if why := suggestion(conn, agent_id, rule, streak=streak, now=self.clock()):
                     found.append((agent_id, rule, why))
         return found
 

@@ -322,7 +322,7 @@ class LoomApp(App[None]):
         SUGGEST_EVERY seconds. Both in a thread, through the pod's actions."""
         mark = await self.store.grants_mark()
         if mark != self._grants_mark:
-            self._grants = tuple(await asyncio.to_thread(self.actions.actions.grants))
+            self._grants = tuple(await asyncio.to_thread(self.actions.actions.grants, active_only=False))
             self._grants_mark = mark
         pairs = frozenset((g.agent_id, g.rule) for g in gates if g.agent_id is not None)
         before, when = self._suggested_for

@@ -708,14 +708,14 @@ class ApprovalsScreen(LoomScreen[None]):
         if claimed := self._claimed_by_others([gate]):
             def confirmed(yes: bool | None) -> None:
                 if yes:
-                    self._grant_dialog(gate)
+                    self._grant_dialog(gate, override=True)
 
             self.app.push_screen(ClaimConfirm(claimed_question(claimed, self.app.clock(), "approve")),
                                  confirmed)
         else:
             self._grant_dialog(gate)
 
-    def _grant_dialog(self, gate: Gate) -> None:
+    def _grant_dialog(self, gate: Gate, *, override: bool = False) -> None:
         from loomtui.tui.inbox import shape
         from loomtui.tui.screens.grants import GrantModal, GrantRequest
 
@@ -726,13 +726,14 @@ class ApprovalsScreen(LoomScreen[None]):
         def done(request: GrantRequest | None) -> None:
             if request is not None:
                 self.query_one(InboxTable).marked -= {gate.id}
-                self.run_worker(self._grant(gate, request), group="decide", exit_on_error=False)
+                self.run_worker(self._grant(gate, request, override), group="decide", exit_on_error=False)
 
         self.app.push_screen(GrantModal(gate, shape(gate), agent, suggestion=suggestion), done)
 
-    async def _grant(self, gate: Gate, request) -> None:
+    async def _grant(self, gate: Gate, request, override: bool) -> None:
         outcome = await self.actions.grant(gate, scope=request.scope, pattern=request.pattern,
-                                           duration=request.duration, reason=request.reason)
+                                           duration=request.duration, reason=request.reason,
+                                           override_claims=override)
         if outcome is None:
             return  # the store failed, and said so
         self.notify(outcome.message, title="" if outcome.ok else "Not granted",

@@ -176,9 +176,8 @@ def covers(grant: Grant, names: dict[int, str] | None = None) -> str:
 
 def state_word(grant: Grant, now: float) -> str:
     """"revoked", "expired", or "" while it holds."""
-    if grant.status == "revoked":
-        return "revoked"
-    return "" if grant.active(now) else "expired"
+    state = grant.state(now)
+    return "" if state == "active" else state
 
 
 def matches(words: list[str], grant: Grant, now: float) -> bool:
