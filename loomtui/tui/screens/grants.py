@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal
+from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.message import Message
 from textual.widgets import Footer, Input, Label, RadioButton, RadioSet, Static
@@ -69,7 +69,9 @@ class GrantModal(GateReasonModal):
     GrantModal #grant-duration { width: 12; }
     GrantModal RadioSet { layout: horizontal; width: 1fr; border: none; padding: 1 0 0 1;
                           height: auto; background: $surface; }
-    GrantModal RadioSet:focus { background: $boost; }
+    GrantModal RadioSet:focus { border: none; background: $boost; }
+    GrantModal #reason { margin-left: 9; }
+    GrantModal #grant-keys { padding-left: 9; }
     GrantModal RadioButton { width: auto; padding: 0 1 0 0; }
     GrantModal #grant-suggestion { color: $accent; }
     GrantModal #grant-keys { color: $text-muted; }
@@ -79,7 +81,7 @@ class GrantModal(GateReasonModal):
         where = f"{gate.agent_name or 'an agent'}: {gate.summary}"
         super().__init__([gate], "Approve and allow calls like this:", where,
                          hint=f"rule {gate.rule or '-'} · {gate.risk} · {gate.tool}",
-                         placeholder="reason (required; the audit log keeps it)")
+                         placeholder="why (required; the audit log keeps it)")
         self.gate = gate
         self.shape = shape
         self.agent = agent
@@ -105,10 +107,11 @@ class GrantModal(GateReasonModal):
                 repo = posixpath.basename(self.repo.rstrip("/")) or self.repo
                 yield RadioButton(printable(f"every agent in {repo}") if repo else "every agent in its repo",
                                   id="scope-repo", disabled=not repo)
-        yield Label("enter grants · tab next field · esc cancels", id="grant-keys")
 
     def on_mount(self) -> None:
         super().on_mount()
+        self.query_one(Vertical).mount(Label("enter grants · tab next field · esc cancels", id="grant-keys"),
+                                       after="#reason")
         self.query_one("#grant-pattern", Input).focus()
 
     @property
@@ -142,7 +145,7 @@ WIDE_COLUMNS = (
 # An 80-column pane: who, which rule, what, until when, how often; a flag leads the id,
 # and the line under the table says the rest of the grant under the cursor.
 NARROW_COLUMNS = (
-    Column("id", "#", 5, "right"), Column("who", "For", 12), Column("rule", "Rule", 12),
+    Column("id", "#", 5, "right"), Column("who", "For", 12), Column("rule", "Rule", 15),
     Column("pattern", "Pattern", 0), Column("expires", "Expires", 7, "right"),
     Column("uses", "Uses", 4, "right"))
 WIDE_FROM = 120
@@ -193,6 +196,8 @@ def matches(words: list[str], grant: Grant, now: float) -> bool:
 class GrantTable(KeyedTable):
     """The grants, one row each, keyed by grant id. KeyedTable's keys; the screen is told
     when the cursor moves (to say the whole grant under it)."""
+
+    BINDINGS = [Binding("enter", "select", "Open", show=False, id="open")]  # the line below says it all
 
     class CursorMoved(Message):
         """The cursor is on another row."""
@@ -295,11 +300,11 @@ class GrantsScreen(LoomScreen[None]):
             empty = ""
         self.query_one("#grants-empty", Static).update(empty)
         head = Content.assemble(
-            ("Grants ", "bold"), f"{len(active)} active",
-            (f" · {flagged} flagged", "bold $risk-high") if flagged else "",
-            (f" · {ended} ended" + ("" if self.show_all else " (a)"), "dim") if ended else "",
-            (f" · filter: {self.query_text}", "dim") if self.query_text else "",
-            (" · x revokes · audited", "dim"))
+            ("Grants ", "bold"), f"{len(active)} active ",
+            (f"· {flagged} flagged ", "bold $risk-high") if flagged else "",
+            (f"· {ended} ended" + ("" if self.show_all else " (a)") + " ", "dim") if ended else "",
+            (f"· filter: {self.query_text} ", "dim") if self.query_text else "",
+            ("· x revokes · audited", "dim"))
         self.query_one("#grants-head", Static).update(head, layout=False)
         self._show_detail()
 
@@ -338,17 +343,15 @@ class GrantsScreen(LoomScreen[None]):
             return
         detail.display = True
         now = state.now
-        by = grant.granted_name or grant.granted_by
-        if grant.granted_name and grant.granted_name != grant.granted_by:
-            by = f"{grant.granted_name} ({grant.granted_by})"
+        by = grant.granter
         until = self._time(grant.expires_at, now)
         used = f"used {grant.uses}×" + (f", last {model.age(now - grant.last_used_at)} ago"
                                         if grant.last_used_at else "")
         gate = f" from gate {grant.gate_id}" if grant.gate_id else ""
         parts: list[str | tuple[str, str]] = [
-            (f"grant {grant.id}", "bold"),
-            printable(f" · {covers(grant)} · rule {grant.rule} · {grant.pattern}\n"
-                      f"by {by} {self._time(grant.created_at, now)}{gate}, until {until} · {used} · "
+            (f"grant {grant.id} ", "bold"),
+            printable(f"· {covers(grant)} · rule {grant.rule} · {grant.pattern}") + "\n",
+            printable(f"by {by} {self._time(grant.created_at, now)}{gate}, until {until} · {used} · "
                       f"why: {grant.reason}")]
         if grant.status == "revoked":
             who = grant.revoked_by or "?"
