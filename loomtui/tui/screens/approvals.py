@@ -111,7 +111,7 @@ class GateScreen(ModalScreen[bool | str | None]):
         Binding("escape", "dismiss", "Close", id="close_gate"),
         Binding("a", "approve", "Approve", id="approve_one"),
         Binding("r", "reject", "Reject", id="reject_one"),
-        Binding("g", "grant", "Approve, grant", id="grant_one"),
+        Binding("g", "grant", "Grant", id="grant_one"),
         # A modal screen hides the app's keys: the app's o, here too.
         Binding("o", "app.reach_agent", "Agent's pane", show=False, id="reach_agent_gate"),
     ]
@@ -350,7 +350,7 @@ class ApprovalsScreen(LoomScreen[None]):
     BINDINGS = [
         Binding("a", "approve", "Approve", id="approve"),
         Binding("r", "reject", "Reject", id="reject"),
-        Binding("g", "grant", "Approve, grant", id="grant"),
+        Binding("g", "grant", "Grant", id="grant"),
         Binding("c", "claim", "Claim", id="claim"),
         Binding("slash", "filter", "Filter", id="inbox_filter"),
         Binding("v", "toggle_groups", "Group", id="inbox_group"),
