@@ -195,6 +195,33 @@ async def test_g_from_the_gate_dialog(gated) -> None:
         assert gate_status(pod, ids["auth-api"]) == "approved"
 
 
+async def test_the_grant_dialog_says_when_someone_else_decided_the_gate(gated) -> None:
+    pod, ids = gated
+    app = build_app(pod)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_inbox(pilot)
+        await put_cursor_on(pilot, app, ids["auth-api"])
+        await pilot.press("g")
+        await pilot.pause()
+        modal = app.screen
+        assert isinstance(modal, GrantModal)
+        conn = store(pod)
+        decide(conn, ids["auth-api"], approve=False, actor="bob", reason="not today", now=NOW)
+        conn.close()
+        await app.refresh_state()
+        await pilot.pause()
+        closed = str(modal.query_one(".reason-closed").render())
+        assert "was rejected by bob" in closed and "not today" in closed
+        assert all(field.disabled for field in modal.query("Input"))  # nothing left to grant from
+        await pilot.press("escape")
+        await settle(pilot, app)
+        conn = store(pod)
+        try:
+            assert list_grants(conn, now=NOW, active_only=False) == []
+        finally:
+            conn.close()
+
+
 def gate_status(pod: Path, gate_id: int) -> str:
     conn = store(pod)
     try:
@@ -215,6 +242,8 @@ async def test_a_grant_is_suggested_after_five_approvals_in_a_row(pod: Path) -> 
             decide(conn, gate.id, approve=True, actor="bob", reason="", now=NOW - 590 + 60 * n)
         waiting = push_gate(conn, auth, now=NOW - 30)
         other = push_gate(conn, agent_id(pod, "ui-cart"), "git push origin cart", now=NOW - 20)
+        # The same agent and rule, but critical: no grant may come from it, none is suggested.
+        forced = push_gate(conn, auth, "git push --force origin auth", now=NOW - 10, risk="critical")
     finally:
         conn.close()
     app = build_app(pod)
@@ -223,6 +252,7 @@ async def test_a_grant_is_suggested_after_five_approvals_in_a_row(pod: Path) -> 
         table = app.screen.query_one(InboxTable)
         assert table.cell(waiting.id, "mark").text == "★"
         assert table.cell(other.id, "mark").text == ""  # ui-cart has no such record
+        assert table.cell(forced.id, "mark").text == ""
         assert "1 grant suggested" in str(app.screen.query_one("#inbox-header").render())
         await put_cursor_on(pilot, app, waiting.id)
         await pilot.press("enter")
@@ -373,3 +403,8 @@ async def test_grants_view_filter(pod: Path) -> None:
         await pilot.press("escape")
         await pilot.pause()
         assert len(screen.query_one(GrantTable).ordered_ids) == 3
+
+
+def test_grants_view_snapshot(snap_compare, pod: Path) -> None:
+    make_grants(pod)
+    assert snap_compare(build_app(pod), terminal_size=(120, 24), press=["G", "a"])

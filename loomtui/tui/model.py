@@ -79,10 +79,14 @@ class PodState:
         return {(agent_id, rule): why for agent_id, rule, why in self.suggestions}
 
     def suggestion_for(self, gate: Gate) -> str | None:
-        """Why the record suggests a grant for calls like `gate`'s (its agent and rule), or None."""
-        if gate.agent_id is None:
+        """Why the record suggests a grant for calls like `gate`'s (its agent and rule), or
+        None; never for a gate no grant may come from (a critical call of that rule)."""
+        why = self._suggested.get((gate.agent_id, gate.rule)) if gate.agent_id is not None else None
+        if why is None:
             return None
-        return self._suggested.get((gate.agent_id, gate.rule))
+        from loomtui.store.grants import grantable
+
+        return why if grantable(gate) is None else None
 
     @cached_property
     def live_consoles(self) -> frozenset[str]:
