@@ -22,6 +22,7 @@ from loomtui.tui.screens.reason import ReasonModal
 from tests.conftest import build_app
 from tests.pods import NOW
 from tests.test_approvals import add_gates, open_inbox, settle
+from tests.waiting import until
 
 ME = account_name(os.geteuid())
 
@@ -353,6 +354,26 @@ async def test_x_revokes_at_once_and_is_audited(pod: Path) -> None:
         assert (entry["actor"], entry["subject"]) == (ME, f"grant:{grant.id}")
         assert ids["billing-vat"] not in table.ordered_ids  # the view follows the pod
         assert "2 active" in str(screen.query_one("#grants-head").render())
+
+
+async def test_grants_view_follows_the_pod_live(pod: Path) -> None:
+    """Another process revokes one grant and flags another: the open view shows both."""
+    ids = make_grants(pod)
+    app = build_app(pod, live=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_grants(pilot)
+        table = screen.query_one(GrantTable)
+        conn = store(pod)
+        try:
+            revoke_grant(conn, ids["auth-api"], actor="bob", display="Bob", reason="merged", now=NOW)
+            flag_grants(conn, agent_id=agent_id(pod, "db-orders"), rule="migrations",
+                        reason="a call was rejected after the grant", now=NOW)
+        finally:
+            conn.close()
+        await until(pilot, lambda: ids["auth-api"] not in table.ordered_ids, "the revoked grant to leave")
+        await until(pilot, lambda: table.ordered_ids[:2] == [ids["db-orders"], ids["billing-vat"]],
+                    "the newly flagged grant first")
+        assert "2 flagged" in str(screen.query_one("#grants-head").render())
 
 
 async def test_R_revokes_with_a_typed_reason(pod: Path) -> None:
