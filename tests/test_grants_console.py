@@ -211,7 +211,8 @@ async def test_the_grant_dialog_says_when_someone_else_decided_the_gate(gated) -
         conn.close()
         await app.refresh_state()
         await pilot.pause()
-        closed = str(modal.query_one(".reason-closed").render())
+        (notice,) = modal.query(".reason-closed")  # said once
+        closed = str(notice.render())
         assert "was rejected by bob" in closed and "not today" in closed
         assert all(field.disabled for field in modal.query("Input"))  # nothing left to grant from
         await pilot.press("escape")

@@ -109,7 +109,7 @@ class GrantModal(GateReasonModal):
                                   id="scope-repo", disabled=not repo)
 
     def on_mount(self) -> None:
-        super().on_mount()
+        # (Textual calls GateReasonModal's on_mount too: it listens for the gate's closing.)
         self.query_one(Vertical).mount(Label("enter grants · tab next field · esc cancels", id="grant-keys"),
                                        after="#reason")
         self.query_one("#grant-pattern", Input).focus()
