@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from loomtui.store import recorder
-from loomtui.store.db import connect, db_path, migrate
+from loomtui.store import audit, recorder
+from loomtui.store.db import connect, db_path, migrate, transaction
 from loomtui.store.gates import GateConflict, create_gate, decide
 from loomtui.store.record import agent_record, suggestion
 from loomtui.store.schema import MIGRATIONS, SCHEMA_VERSION
@@ -319,11 +319,15 @@ def test_the_migration_fills_the_record_from_existing_gates(tmp_path: Path) -> N
     with pytest.raises(GateConflict):
         decide(raw, g.id, approve=True, actor="ana", reason="", now=5000.0)  # expired
     gate(raw, other, rule="budget:agent/day", risk="budget")  # pending
+    with transaction(raw):  # a call a grant answered before the upgrade (as store/grants.py writes it)
+        audit.append(raw, actor="hook", action="grant.used", subject="grant:1", now=1020.0,
+                     detail={"agent_id": me, "summary": "git push origin auth", "rule": RULE})
     assert raw.execute("PRAGMA user_version").fetchone()[0] == before
     migrate(raw, path)
     assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     mine = agent_record(raw, me)
-    assert (mine.gated, mine.approved, mine.rejected) == (6, 5, 1)
+    assert (mine.gated, mine.approved, mine.rejected, mine.granted) == (6, 5, 1, 1)
+    assert mine.rule(RULE).granted == 1
     assert (mine.rule(RULE).streak, mine.rule(RULE).last_break) == (3, "rejected")
     theirs = agent_record(raw, other)
     assert (theirs.gated, theirs.expired, theirs.budget_overruns) == (2, 1, 2)

@@ -125,13 +125,18 @@ def _items(text: str, keys: tuple[str, ...]) -> list[tuple[Any, ...]]:
     return found
 
 
-def agent_record(conn: sqlite3.Connection, agent_id: int) -> Record | None:
-    """The agent's record, or None when nothing was ever recorded for it."""
-    row = conn.execute(f"SELECT {AGENT_COLUMNS} FROM agent_record WHERE agent_id = ?",
-                       (agent_id,)).fetchone()
-    rules = tuple(RuleRecord(*r) for r in conn.execute(
-        f"SELECT {RULE_COLUMNS} FROM agent_rule_record WHERE agent_id = ? "
-        "ORDER BY gated + denied + granted DESC, rule", (agent_id,)))
+AGENT_SQL = f"SELECT {AGENT_COLUMNS} FROM agent_record WHERE agent_id = ?"
+RULES_SQL = (f"SELECT {RULE_COLUMNS} FROM agent_rule_record WHERE agent_id = ? "
+             "ORDER BY gated + denied + granted DESC, rule")
+# The rules an active grant covers for an agent (its own grants, its repository's).
+COVERED_SQL = ("SELECT DISTINCT rule FROM grants WHERE status = 'active' AND expires_at > ? AND "
+               "((scope = 'agent' AND agent_id = ?) OR (scope = 'repo' AND repo != '' AND "
+               "repo = (SELECT repo FROM agents WHERE id = ?)))")
+
+
+def record_from_rows(agent_id: int, row: tuple | None, rule_rows: list) -> Record | None:
+    """A Record from AGENT_SQL's row and RULES_SQL's rows (None: nothing recorded)."""
+    rules = tuple(RuleRecord(*r) for r in rule_rows)
     if row is None and not rules:
         return None
     if row is None:
@@ -149,42 +154,54 @@ def agent_record(conn: sqlite3.Connection, agent_id: int) -> Record | None:
         updated_at=updated, rules=rules)
 
 
+def agent_record(conn: sqlite3.Connection, agent_id: int) -> Record | None:
+    """The agent's record, or None when nothing was ever recorded for it."""
+    return record_from_rows(agent_id, conn.execute(AGENT_SQL, (agent_id,)).fetchone(),
+                            conn.execute(RULES_SQL, (agent_id,)).fetchall())
+
+
 def suggestion(conn: sqlite3.Connection, agent_id: int, rule: str, *, streak: int,
                now: float | None = None) -> str | None:
     """Why a grant for this agent and rule is suggested ("5 approvals in a row, no
     rejection, tests passing (last run 3m ago)"), or None. Never grants anything."""
     if not rule or rule.startswith(UNGRANTABLE_PREFIXES):
         return None
-    found = conn.execute("SELECT streak FROM agent_rule_record WHERE agent_id = ? AND rule = ?",
-                         (agent_id, rule)).fetchone()
-    if found is None or found[0] < max(1, streak):
+    record = agent_record(conn, agent_id)
+    found = record.rule(rule) if record is not None else None
+    if found is None or found.streak < max(1, streak):
         return None
-    tests = conn.execute("SELECT last_test_at, last_test_passed, tests_unknown FROM agent_record "
-                         "WHERE agent_id = ?", (agent_id,)).fetchone()
-    last_at, passed, unknown = tests if tests is not None else (None, None, 0)
-    if passed is not None and not passed:
-        return None  # its last test run failed
     now = time.time() if now is None else now
-    if covered_by_grant(conn, agent_id, rule, now):
+    return suggest_text(record, rule, streak=streak, now=now,
+                        covered=covered_by_grant(conn, agent_id, rule, now))
+
+
+def suggest_text(record: Record, rule: str, *, streak: int, now: float, covered: bool) -> str | None:
+    """`suggestion` from a Record already read, and whether an active grant covers the
+    rule (the console reads both off the event loop, then asks this)."""
+    found = record.rule(rule)
+    if (covered or not rule or rule.startswith(UNGRANTABLE_PREFIXES) or found is None
+            or found.streak < max(1, streak)):
         return None
-    if passed:
-        how = f"tests passing (last run {_age(now - last_at)} ago)" if last_at is not None else "tests passing"
-    elif unknown:
+    if record.last_test_passed is False:
+        return None  # its last test run failed
+    if record.last_test_passed:
+        last = record.last_test_at
+        how = f"tests passing (last run {_age(now - last)} ago)" if last is not None else "tests passing"
+    elif record.tests_unknown:
         how = "no test outcome seen (its test runs' results could not be read)"
     else:
         how = "no test run seen"
-    return f"{found[0]} approvals in a row, no rejection, {how}"
+    return f"{found.streak} approvals in a row, no rejection, {how}"
 
 
 def covered_by_grant(conn: sqlite3.Connection, agent_id: int, rule: str, now: float) -> bool:
-    """Whether an active grant already covers this agent and rule (then nothing is
-    suggested): the hook's own indexed read of the candidates (store/grants.py), of any
-    pattern."""
-    repo = conn.execute("SELECT repo FROM agents WHERE id = ?", (agent_id,)).fetchone()
-    from loomtui.store.grants import CANDIDATES_SQL
-
-    return conn.execute(CANDIDATES_SQL, (agent_id, rule, now, (repo[0] if repo else None) or "\x00",
-                                         rule, now)).fetchone() is not None
+    """Whether an active grant already covers this agent and rule, of any pattern (then
+    nothing is suggested)."""
+    try:
+        rules = {r for (r,) in conn.execute(COVERED_SQL, (now, agent_id, agent_id))}
+    except sqlite3.OperationalError:  # a store without grants yet
+        return False
+    return rule in rules
 
 
 def _age(seconds: float) -> str:

@@ -3,16 +3,19 @@ and reverts seen in an agent's Bash calls, and policy denials. The gate counts a
 streaks are kept by triggers on `gates`, the calls answered by a grant by a trigger on
 their `grant.used` audit entry (schema.py, issue 14's record migration).
 
-On the hook path (every PostToolUse of a Bash call imports this): stdlib only, one
-precompiled regex, no NamedTuple classes (each costs ~0.2 ms to create). The writes
+On the hook path (every PostToolUse of a Bash call imports this): stdlib only, two
+small regexes (the summary ones are compiled only for Codex), no NamedTuple classes
+(each costs ~0.2 ms to create); a command that names no runner costs three substring
+tests, one that does a split into words (a single big regex took ~10 ms to compile in
+each hook process). The writes
 run inside the transaction that appends the event (store.agents.record_event's `also`),
 so the record and the timeline never disagree.
 
 Test runs: pytest (and `python -m pytest`), `npm|pnpm|yarn|bun [run] test`, `go test`,
-`cargo test` / `cargo nextest run`, `make ... test|check`, `tox`, at the start of any
-part of a command line (after `&&`, `;`, `|`, env assignments, `uv run`, `timeout N` and
-the like), plus the regexes of `[record] test_patterns` in config.toml (searched in the
-whole command). The outcome comes from the hook event (formats reference, section 1):
+`cargo test` / `cargo nextest run`, `make ... test|check`, `tox`, as the first word of any
+part of a command line (after `&&`, `;`, `|`, env assignments, `sudo`, `uv run`, `timeout N`
+and the like), plus the regexes of `[record] test_patterns` in config.toml (searched in
+the whole command). The outcome comes from the hook event (formats reference, section 1):
 Claude Code sends PostToolUse for a Bash call that exited 0 and PostToolUseFailure
 ("Exit code N") for one that did not; Codex (0.169) sends PostToolUse either way, with
 the output alone as `tool_response` (no exit status), so its outcome is read from the
@@ -20,7 +23,8 @@ runner's own summary (`1 failed`, `FAIL`, `test result: FAILED`, ... before `2 p
 `ok`, `test result: ok`); neither found: the outcome is unknown. An interrupted call
 is no result and is not recorded.
 
-Reverts (work thrown away, counted once the command succeeded): `git revert` (not
+Reverts (work thrown away, counted once the command succeeded; Codex's hook does not say
+whether a command failed, so there every finished call counts): `git revert` (not
 `--abort|--quit|--continue|--skip`), `git reset --hard`, `git checkout` of paths
 (`git checkout -- PATH`, `git checkout .`), `git restore` of the working tree (not
 `--staged` alone), `git clean -f`.
@@ -32,38 +36,90 @@ import sqlite3
 
 RECENT = 10  # test runs and reverts kept per agent (newest first)
 
-_START = r"(?:^|[;&|(`\n]|\$\(|\bthen\s|\bdo\s)\s*"
-_PREFIX = (r"(?:[A-Za-z_][A-Za-z0-9_]*=[^\s;&|]*\s+)*"
-           r"(?:(?:sudo|time|nice|env|command|exec|timeout\s+[^\s;&|]+|npx|bunx|pnpm\s+exec"
-           r"|(?:uv|poetry|pdm|hatch|pipenv|rye)\s+run)\s+(?:-[^\s;&|]*\s+)*)*")
-_END = r"(?=[\s;&|)`]|$)"
-_RUNNER = (r"(?:(?:[^\s;&|]*/)?(?:pytest|py\.test)" + _END
-           + r"|(?:[^\s;&|]*/)?python[0-9.]*\s+(?:-[A-Za-z]+\s+)*-m\s+pytest" + _END
-           + r"|(?:npm|pnpm|yarn|bun)\s+(?:run\s+)?test(?::[^\s;&|]*)?" + _END
-           + r"|go\s+test" + _END
-           + r"|cargo\s+(?:\+[^\s;&|]+\s+)?(?:test|nextest\s+run)" + _END
-           + r"|make(?:\s+[^\s;&|]+)*?\s+(?:test|check)" + _END
-           + r"|tox" + _END + r")")
-TEST_COMMAND = re.compile(_START + _PREFIX + _RUNNER, re.MULTILINE)
-
+# A command line's parts: after `&&`, `||`, `;`, `|`, `&`, a newline, `(`, a backtick,
+# `$(`, `then` and `do`. Words are split on white space: good enough to see a runner
+# at the start of a part (a quoted "; pytest" inside a message is not one: its first
+# word keeps the quote).
+_PARTS = re.compile(r"&&|\|\||[;&|\n(`]|\$\(|\b(?:then|do)\b")
+_WRAPPERS = frozenset(("sudo", "time", "nice", "env", "command", "exec", "npx", "bunx", "nohup"))
+_RUN_WRAPPERS = frozenset(("uv", "poetry", "pdm", "hatch", "pipenv", "rye"))  # `X run CMD`
+_NODE = frozenset(("npm", "pnpm", "yarn", "bun"))
 # The runner's summary, for an outcome the event does not carry (Codex). Failure first.
-_FAILED = re.compile(
+# Compiled when first needed (`_summary`): a Claude Code agent's calls never need them.
+_FAILED_SOURCE = (
     r"Process exited with code [1-9]|\b[1-9]\d* (?:failed|errors?)\b|^FAILED\b|^FAIL\b|^--- FAIL"
-    r"|test result: FAILED|npm ERR!|ERR_PNPM|error Command failed|make: \*\*\*|^ERROR:",
-    re.MULTILINE)
-_PASSED = re.compile(
+    r"|test result: FAILED|npm ERR!|ERR_PNPM|error Command failed|make: \*\*\*|^ERROR:")
+_PASSED_SOURCE = (
     r"Process exited with code 0\b|\b\d+ passed\b|^ok\s|^PASS\b|test result: ok|^OK\b"
-    r"|congratulations :\)", re.MULTILINE)
+    r"|congratulations :\)")
+_SUMMARY: list = []
+
+
+def _summary() -> tuple:
+    if not _SUMMARY:
+        _SUMMARY.extend((re.compile(_FAILED_SOURCE, re.MULTILINE), re.compile(_PASSED_SOURCE, re.MULTILINE)))
+    return tuple(_SUMMARY)
+
+
 _SPLIT = re.compile(r"&&|\|\||[;&|\n]")
 _GIT_OPTION_WITH_VALUE = frozenset(("-C", "-c", "--git-dir", "--work-tree", "--namespace"))
 
 
 def is_test_run(command: str, extra: tuple = ()) -> bool:
-    """Whether a Bash command runs tests: the built-in runners, or one of `extra`
-    (compiled `[record] test_patterns`)."""
-    if TEST_COMMAND.search(command):
+    """Whether a Bash command runs tests: a built-in runner at the start of one of its
+    parts, or one of `extra` (compiled `[record] test_patterns`) anywhere in it. Every
+    built-in runner's words hold "test", "tox" or "check": other commands cost three
+    substring tests (no regex is compiled for them: the hook runs this on every call)."""
+    if ("test" in command or "tox" in command or "check" in command) and any(
+            _runs_tests(part.split()) for part in _PARTS.split(command)):
         return True
     return any(pattern.search(command) for pattern in extra)
+
+
+def _runs_tests(words: list[str]) -> bool:
+    i, n = 0, len(words)
+    while i < n:  # VAR=value, sudo, time, timeout 60, uv run, pnpm exec, ...
+        word, base = words[i], words[i].rsplit("/", 1)[-1]
+        if "=" in word and word.split("=", 1)[0].isidentifier():
+            i += 1
+            continue
+        if base in _WRAPPERS:
+            i += 1
+        elif (base in _RUN_WRAPPERS and words[i + 1:i + 2] == ["run"]
+              or base == "pnpm" and words[i + 1:i + 2] == ["exec"]):
+            i += 2
+        elif base == "timeout":
+            i += 1
+            while i < n and words[i].startswith("-"):
+                i += 1
+            i += 1  # the duration
+            continue
+        else:
+            break
+        while i < n and words[i].startswith("-"):
+            i += 1
+    if i >= n:
+        return False
+    base, args = words[i].rsplit("/", 1)[-1], words[i + 1:]
+    if base in ("pytest", "py.test", "tox"):
+        return True
+    if base == "python" or base.startswith("python") and base[6:].replace(".", "").isdigit():
+        while args and args[0].startswith("-") and args[0] != "-m":
+            args = args[1:]
+        return args[:2] == ["-m", "pytest"]
+    if base in _NODE:
+        if args[:1] == ["run"]:
+            args = args[1:]
+        return bool(args) and (args[0] == "test" or args[0].startswith("test:"))
+    if base == "go":
+        return args[:1] == ["test"]
+    if base == "cargo":
+        if args[:1] and args[0].startswith("+"):
+            args = args[1:]  # cargo +nightly test
+        return args[:1] == ["test"] or args[:2] == ["nextest", "run"]
+    if base == "make":
+        return any(a in ("test", "check") for a in args)
+    return False
 
 
 def revert_kind(command: str) -> str:
@@ -122,9 +178,10 @@ def outcome(agent: str, event: str, data: dict) -> str | None:
             return "passed"
         text = response
     tail = text[-20000:]  # the runner's summary is at the end
-    if _FAILED.search(tail):
+    failed, passed = _summary()
+    if failed.search(tail):
         return "failed"
-    if _PASSED.search(tail):
+    if passed.search(tail):
         return "passed"
     return "unknown"
 
