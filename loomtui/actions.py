@@ -487,6 +487,27 @@ class PodActions:
                 return None
             return AuditLog(head, audit.export(conn), audit.inspect(conn, witness.own_heads(self.pod)).problems)
 
+    # -- grants, as the console shows them (issue 14, grantsui) ---------------------------
+
+    def suggestions(self, gates: Sequence[Gate]) -> list[tuple[int, str, str]]:
+        """(agent id, rule, why) for each agent and rule of `gates` whose record suggests a
+        grant (loomtui/store/record.suggestion, `[grants] suggest_after` approvals in a
+        row). Never for a gate no grant may come from (critical, budget, protection)."""
+        from loomtui.store.grants import grantable
+        from loomtui.store.record import suggestion
+
+        streak = self.config.record.suggest_after
+        pairs = dict.fromkeys((g.agent_id, g.rule) for g in gates
+                              if g.agent_id is not None and grantable(g) is None)
+        if not pairs:
+            return []
+        found = []
+        with self.connection() as conn:
+            for agent_id, rule in pairs:
+                if why := suggestion(conn, agent_id, rule, streak=streak, now=self.clock()):
+                    found.append((agent_id, rule, why))
+        return found
+
 
 def _fields(values: dict) -> dict:
     """The entry fields of a form's values."""

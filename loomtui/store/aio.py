@@ -25,6 +25,8 @@ from loomtui.store.db import PRAGMAS, StoreError, connect, describe_error
 
 # The budget and diff tables' fingerprints in one row (one trip through aiosqlite's thread).
 CHANGE_MARKS_SQL = f"SELECT * FROM ({b.CHANGE_MARK_SQL}), ({w.CHANGE_MARK_SQL}), ({fc.CHANGE_MARK_SQL})"
+GRANTS_MARK_SQL = ("SELECT count(*), max(id), total(uses), max(revoked_at), max(flagged_at), "
+                   "max(last_used_at) FROM grants")
 
 
 class AsyncStore:
@@ -127,6 +129,12 @@ class AsyncStore:
         """The changed files of one worktree, by path."""
         async with self._conn.execute(w.FILES_SQL, (worktree,)) as cursor:
             return [w.file_from_row(r) async for r in cursor]
+
+    async def grants_mark(self) -> tuple:
+        """A cheap fingerprint of the grants table: it changes when a grant is made, used,
+        revoked or flagged (issue 14; the console then reads the grants again)."""
+        async with self._conn.execute(GRANTS_MARK_SQL) as cursor:
+            return tuple(await cursor.fetchone())
 
     async def fetch_record(self, agent_id: int, now: float) -> tuple[rec.Record | None, set[str]]:
         """An agent's record (issue 14) and the rules an active grant covers for it."""

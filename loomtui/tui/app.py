@@ -2,7 +2,7 @@
 tests can fix the clock, time zone, theme and data.
 
 Global bindings: ? help, ctrl+p command palette, T cycle theme, q quit; n the next
-agent that needs a human; i, b, m, L the top-level views (each opens over the fleet,
+agent that needs a human; i, b, m, L, G the top-level views (each opens over the fleet,
 never over another view, so esc from any of them is the fleet again).
 
 Screens change the pod through one handle, `app.actions` (loomtui/tui/pod.py, the
@@ -70,6 +70,9 @@ STOP_WAIT = 10.0  # seconds a background service gets to let go of its lease at 
 POPUP_WINDOW = 10.0
 POPUP_MAX = 3
 BELL_GAP = 3.0
+# The grants the record suggests for the pending gates are worked out again when those
+# gates change, and at least this often while gates wait (the record moves with events).
+SUGGEST_EVERY = 5.0
 
 
 class Service(NamedTuple):
@@ -95,6 +98,7 @@ class LoomApp(App[None]):
         Binding("b", "budgets", "Budgets", id="budgets"),
         Binding("m", "memory", "Memory", id="memory"),
         Binding("L", "audit", "Audit log", show=False, id="audit"),
+        Binding("G", "grants", "Grants", show=False, id="grants"),
         Binding("n", "next_need", "Needs you", id="next_need"),
         Binding("T", "cycle_theme", "Theme", show=False, id="cycle_theme"),
         Binding("o", "reach_agent", "Agent's pane", show=False, id="reach_agent"),
@@ -156,6 +160,10 @@ class LoomApp(App[None]):
         self._held_popups = 0  # new gates not popped up in the current window
         self._held_said = float("-inf")  # when "N more new gates" was last said
         self._last_bell = float("-inf")
+        self._grants: tuple = ()  # every grant, as last read (when the grants table changed)
+        self._grants_mark: tuple | None = None
+        self._suggestions: tuple = ()  # (agent id, rule, why) for the pending gates
+        self._suggested_for: tuple[frozenset, float] = (frozenset(), float("-inf"))
         self._ungoverned_told: set[tuple[int, float]] = set()  # (agent, marked at) rung for
 
     def get_theme_variable_defaults(self) -> dict[str, str]:
@@ -300,6 +308,7 @@ class LoomApp(App[None]):
         # their tables say so (a max() over a small table costs less than the reads).
         marks = await self.store.change_marks()
         self._presence = tuple(await self.store.fetch_presence(self.clock()))
+        await self._read_grants(gates)
         previous = self.pod_state
         if previous is not None:
             await self._closed_gates(previous.gates, gates)
@@ -313,6 +322,21 @@ class LoomApp(App[None]):
         else:
             self._publish(agents, gates)
 
+    async def _read_grants(self, gates: tuple[Gate, ...]) -> None:
+        """The grants, read again when their table changed; the suggestions for the
+        pending gates (loomtui/store/record.py), again when those gates change or every
+        SUGGEST_EVERY seconds. Both in a thread, through the pod's actions."""
+        mark = await self.store.grants_mark()
+        if mark != self._grants_mark:
+            self._grants = tuple(await asyncio.to_thread(self.actions.actions.grants, active_only=False))
+            self._grants_mark = mark
+        pairs = frozenset((g.agent_id, g.rule) for g in gates if g.agent_id is not None)
+        before, when = self._suggested_for
+        if pairs != before or time.monotonic() - when >= SUGGEST_EVERY:
+            self._suggested_for = (pairs, time.monotonic())
+            self._suggestions = (tuple(await asyncio.to_thread(self.actions.actions.suggestions, gates))
+                                 if pairs else ())
+
     def _publish(self, agents: tuple[Agent, ...], gates: tuple[Gate, ...], budgets=None,
                  diffs: tuple[tuple, tuple, tuple] | None = None) -> None:
         previous = self.pod_state
@@ -322,7 +346,8 @@ class LoomApp(App[None]):
             diffs = ((previous.worktrees, previous.collisions, previous.forecasts) if previous is not None
                      else ((), (), ()))
         self.pod_state = PodState(agents, self.clock(), self.config.console.stall_after, gates,
-                                  budgets, *diffs, presence=self._presence, pinned=self.config.baseline)
+                                  budgets, *diffs, presence=self._presence, pinned=self.config.baseline,
+                                  grants=self._grants, suggestions=self._suggestions)
         if previous is not None:
             self._announce_new_gates(previous, self.pod_state)
             self._announce_ungoverned(self.pod_state)
@@ -578,6 +603,11 @@ class LoomApp(App[None]):
 
         self._open_view(AuditScreen)
 
+    def action_grants(self) -> None:
+        from loomtui.tui.screens.grants import GrantsScreen
+
+        self._open_view(GrantsScreen)
+
     def _open_view(self, view: type) -> None:
         """A top-level view opens right over the fleet: what was above the fleet goes, so
         views never stack and esc from any of them is the fleet."""
@@ -659,7 +689,7 @@ class LoomApp(App[None]):
 
 # What the others' headers call each screen (GateScreen and AgentScreen name their subject).
 SCREEN_NAMES = {"FleetScreen": "fleet", "ApprovalsScreen": "inbox", "BudgetsScreen": "budgets",
-                "MemoryScreen": "memory", "AuditScreen": "audit"}
+                "MemoryScreen": "memory", "AuditScreen": "audit", "GrantsScreen": "grants"}
 
 
 def screen_keys(app: App) -> tuple[list[tuple[str, str, str]], list[tuple[str, str, str]]]:

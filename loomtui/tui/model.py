@@ -77,6 +77,24 @@ class PodState:
     forecasts: tuple = ()  # Forecast: would two agents' worktrees (or one and its base) merge?
     presence: tuple = ()  # Presence: the consoles live on the pod, this one too
     pinned: BaselineConfig | None = None  # config.toml's [baseline]
+    # Issue 14 (grantsui): every grant, active or not (store/grants.Grant), and the grants the
+    # record suggests for the pending gates: (agent id, rule, why) (store/record.suggestion).
+    grants: tuple = ()
+    suggestions: tuple = ()
+
+    @cached_property
+    def _suggested(self) -> dict[tuple[int, str], str]:
+        return {(agent_id, rule): why for agent_id, rule, why in self.suggestions}
+
+    def suggestion_for(self, gate: Gate) -> str | None:
+        """Why the record suggests a grant for calls like `gate`'s (its agent and rule), or
+        None; never for a gate no grant may come from (a critical call of that rule)."""
+        why = self._suggested.get((gate.agent_id, gate.rule)) if gate.agent_id is not None else None
+        if why is None:
+            return None
+        from loomtui.store.grants import grantable
+
+        return why if grantable(gate) is None else None
 
     @cached_property
     def baseline(self) -> fingerprint.Baseline:
