@@ -277,6 +277,9 @@ def test_budget_gates_are_budget_overruns_and_never_suggested(pod: Path) -> None
     record = agent_record(conn, me)
     assert record.budget_overruns == 6 and record.last_overrun_at == 1000.0
     assert suggestion(conn, me, "budget:agent/day", streak=5) is None
+    for rule in ("protect-pod", "strict-interpreters"):  # grants.grantable refuses their gates
+        approve(conn, me, 5, rule=rule)
+        assert agent_record(conn, me).rule(rule).streak == 5 and suggestion(conn, me, rule, streak=5) is None
     conn.close()
 
 
