@@ -137,12 +137,37 @@ DEFAULT_CONFIG_TEXT = """\
 # many times in a row, with no rejection and its tests passing. It never grants by itself.
 # suggest_after = 5
 
+[governance]
+# Does this pod expect every Claude Code and Codex agent to run LoomTUI's hooks? Then an
+# agent seen only in its transcript (no hook ever heard from it) is marked ungoverned from
+# its first line. Either way, an agent whose transcript shows tool calls its hooks never
+# reported (hooks removed or disabled mid-session) is marked ungoverned. Absent: false.
+require_hooks = true
+# Seconds a hook may lag the transcript line of its call before the call counts as
+# unreported, and seconds of calls reported again before the mark clears.
+# grace = 5
+# clear_after = 120
+
 [supervisors]
 # The OS accounts that may decide (approve, reject, claim, change budgets, review
 # memory). Empty: the pod directory's owner, or for a shared pod (init --shared) the
 # members of its group. $LOOM_USER is only a display name and grants nothing.
 #   approvers = ["alice", "bob"]
 # approvers = []
+
+[baseline]
+# What every agent's configuration should be (issue 14: drift). Without a pin, a field's
+# baseline is its most common value among the live agents of the same kind; an agent that
+# differs shows `≠` in the fleet. Pin any of: cli_version, model, permission_mode, sandbox,
+# hooks, settings_user, settings_project, settings_local, instructions, instructions_repo,
+# mcp_config, mcp_servers. A model pin also matches its dated ids (claude-sonnet-4-5
+# matches claude-sonnet-4-5-20250929), a version pin its patch releases ("2.1" matches 2.1.40).
+# Keys here apply to every kind of agent; [baseline.claude] and [baseline.codex] to one.
+#   model = "claude-sonnet-4-5"
+#   permission_mode = "default"
+#   sandbox = "on"
+# [baseline.codex]
+#   model = "gpt-5-codex"
 """
 
 
@@ -202,6 +227,8 @@ class Config:
     retention: RetentionConfig = field(default_factory=lambda: RetentionConfig())
     notify: NotifyConfig = field(default_factory=lambda: NotifyConfig())
     record: RecordConfig = field(default_factory=lambda: RecordConfig())
+    governance: GovernanceConfig = field(default_factory=lambda: GovernanceConfig())
+    baseline: BaselineConfig = field(default_factory=lambda: BaselineConfig())
     path: Path | None = None
     warnings: tuple[str, ...] = ()
 
@@ -238,7 +265,7 @@ def parse_config(data: Mapping[str, Any], path: Path | None = None) -> Config:
     warnings: list[str] = []
     for key in data:
         if key not in ("console", "keymap", "ingest", "budgets", "memory", "git", "supervisors",
-                       "retention", "serve", "notify", "record", "grants"):
+                       "retention", "serve", "notify", "record", "grants", "governance", "baseline"):
             warnings.append(f"{where}: unknown section or key [{key}] ignored")
     console = _section(data.get("console", {}), ConsoleConfig, "console", where, warnings)
     console = ConsoleConfig(
@@ -269,9 +296,12 @@ def parse_config(data: Mapping[str, Any], path: Path | None = None) -> Config:
         serve = ServeConfig()
     notify = _notify(data.get("notify", {}), where, warnings)
     record = _record(data.get("record", {}), data.get("grants", {}), where, warnings)
+    governance = _governance(data.get("governance", {}), where, warnings)
+    baseline = _baseline(data.get("baseline", {}), where, warnings)
     return Config(console=console, keymap=keymap, ingest=ingest, budgets=budgets, memory=memory, git=git,
                   supervisors=supervisors, retention=retention, serve=serve, notify=notify,
-                  record=record, path=path, warnings=tuple(warnings))
+                  record=record, governance=governance, baseline=baseline, path=path,
+                  warnings=tuple(warnings))
 
 
 def _number(value: Any) -> bool:
@@ -605,3 +635,72 @@ def _notify(raw: Any, where: str, warnings: list[str]) -> NotifyConfig:
         else:
             warnings.append(f"{where}: unknown key notify.{key} ignored")
     return NotifyConfig(**values)
+
+
+# -- [governance] ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GovernanceConfig:
+    """Ungoverned agents, by evidence (loomtui/store/unreported.py). `require_hooks` is
+    false when absent, so a pod from before it (or one that watches agents only for their
+    tokens) does not mark its transcript-only agents; `loomtui init` writes it true."""
+    require_hooks: bool = False
+    grace: float = 5.0  # seconds a hook may lag the transcript line of its call
+    clear_after: float = 120.0  # seconds of reported calls before the mark clears
+
+
+def _governance(raw: Any, where: str, warnings: list[str]) -> GovernanceConfig:
+    found = _section(raw, GovernanceConfig, "governance", where, warnings)
+    grace, clear = found.grace, found.clear_after
+    if not 0 <= grace <= 600:
+        warnings.append(f"{where}: governance.grace should be 0 to 600 seconds; 5 used")
+        grace = GovernanceConfig.grace
+    if not 0 <= clear <= 86_400:
+        warnings.append(f"{where}: governance.clear_after should be 0 to 86400 seconds; 120 used")
+        clear = GovernanceConfig.clear_after
+    return GovernanceConfig(require_hooks=found.require_hooks, grace=grace, clear_after=clear)
+
+
+# -- [baseline] -------------------------------------------------------------
+
+# The fingerprint fields an agent drifts on (loomtui/store/fingerprint.py), which
+# [baseline] may pin. Here, not in the store, so the config can check its keys.
+DRIFT_FIELDS = ("cli_version", "model", "permission_mode", "sandbox", "hooks", "settings_user",
+                "settings_project", "settings_local", "instructions", "instructions_repo",
+                "mcp_config", "mcp_servers")
+BASELINE_KINDS = ("claude", "codex", "aider", "script", "sim")
+
+
+@dataclass(frozen=True)
+class BaselineConfig:
+    """Pinned baseline values: kind ('' for every kind) -> field -> value."""
+    pinned: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+
+    def for_kind(self, kind: str) -> dict[str, str]:
+        """The pins that apply to agents of `kind`: the kind's own over the general ones."""
+        return {**self.pinned.get("", {}), **self.pinned.get(kind, {})}
+
+
+def _baseline(raw: Any, where: str, warnings: list[str]) -> BaselineConfig:
+    if not isinstance(raw, Mapping):
+        warnings.append(f"{where}: [baseline] must be a table; nothing pinned")
+        return BaselineConfig()
+    pinned: dict[str, dict[str, str]] = {}
+
+    def pin(kind: str, key: str, value: Any) -> None:
+        name = f"baseline.{kind + '.' if kind else ''}{key}"
+        if key not in DRIFT_FIELDS:
+            warnings.append(f"{where}: unknown key {name} ignored (known: {', '.join(DRIFT_FIELDS)})")
+        elif not isinstance(value, str):
+            warnings.append(f"{where}: {name} should be a string; ignored")
+        else:
+            pinned.setdefault(kind, {})[key] = value
+
+    for key, value in raw.items():
+        if key in BASELINE_KINDS and isinstance(value, Mapping):
+            for sub, sub_value in value.items():
+                pin(key, str(sub), sub_value)
+        else:
+            pin("", str(key), value)
+    return BaselineConfig(pinned=pinned)

@@ -126,7 +126,7 @@ class Hook:
             set_tmux(conn, agent_id, *tmux)
         tool, tool_input = tool_call(data)
         payload = event_payload(data)
-        governance = self._governance(conn, agent_id, event, data, cwd)
+        governance = self._governance(conn, agent_id, event, data, cwd, place)
 
         def note(kind: str, summary: str = "", status: str | None = None, reason: str | None = None,
                  with_tool: str = "", also: Callable[[sqlite3.Connection], None] | None = None) -> None:
@@ -236,14 +236,16 @@ class Hook:
         return deny(event, verdict.reason)
 
     def _governance(self, conn: sqlite3.Connection, agent_id: int, event: str, data: dict[str, Any],
-                    cwd: str | None) -> tuple[str, str, str]:
+                    cwd: str | None, place: Any = None) -> tuple[str, str, str]:
         """The agent's (permission_mode, sandbox, hooks), kept current on its row: the
         mode arrives with every event; sandbox and hooks are read from the agent's
-        settings files at session start (and once for an agent first seen mid-session)."""
+        settings files at session start (and once for an agent first seen mid-session).
+        Its configuration fingerprint is computed at the same moments, and follows a
+        change of mode or model (loomtui/hooks/fingerprint.py)."""
         from loomtui.store.agents import set_governance
 
-        row = conn.execute("SELECT permission_mode, sandbox, hooks FROM agents WHERE id = ?",
-                           (agent_id,)).fetchone() or ("", "", "")
+        row = conn.execute("SELECT permission_mode, sandbox, hooks, fingerprint FROM agents WHERE id = ?",
+                           (agent_id,)).fetchone() or ("", "", "", "{}")
         mode = text_field(data, "permission_mode")
         sandbox = hooks = None
         if event == "SessionStart" or (row[1] == "" and row[2] == ""):
@@ -254,6 +256,18 @@ class Hook:
             # No sender is started for an agent found ungoverned here (SessionStart must
             # stay lean): the pod service sends it, or the next gate's or question's sender.
             set_governance(conn, agent_id, permission_mode=mode, sandbox=sandbox, hooks=hooks)
+        if sandbox is not None:
+            from loomtui.hooks.fingerprint import session_fingerprint
+
+            session_fingerprint(conn, agent_id, self.agent, data, cwd=cwd,
+                                worktree=place.worktree if place else None, repo=place.repo if place else None,
+                                environ=self.caller.environ, permission_mode=mode or row[0],
+                                sandbox=sandbox, now=self.clock())
+        elif row[3] != "{}" and ((mode is not None and mode != row[0]) or text_field(data, "model")):
+            from loomtui.store.fingerprint import record
+
+            record(conn, agent_id, {"permission_mode": mode, "model": text_field(data, "model")},
+                   actor="hook", now=self.clock())
         return (mode if mode is not None else row[0], row[1] if sandbox is None else sandbox,
                 row[2] if hooks is None else hooks)
 

@@ -118,8 +118,9 @@ class AsyncStore:
             return [w.collision_from_row(r) async for r in cursor]
 
     async def fetch_forecasts(self) -> list[fc.Forecast]:
-        """The conflict forecast: every pair of agent worktrees, and each against its base."""
-        async with self._conn.execute(fc.FORECASTS_SQL) as cursor:
+        """The conflict forecast the console shows: the pairs of agent worktrees that would
+        conflict or overlap, and each worktree against its base. Clean pairs are not read."""
+        async with self._conn.execute(fc.SHOWN_SQL) as cursor:
             return [fc.forecast_from_row(r) async for r in cursor]
 
     async def fetch_worktree_files(self, worktree: str) -> list:

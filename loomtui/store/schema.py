@@ -533,7 +533,21 @@ MIGRATIONS: tuple[str, ...] = (
     ) WITHOUT ROWID;
     CREATE INDEX merge_forecasts_other ON merge_forecasts(other);
     """,
-    # issue 14, grants (the `grants` helper): a supervisor's "allow calls like this" for one
+    # 10 -> 11: the console's read of the conflict forecast stops growing with the pairs
+    # (20,100 rows at 200 agents, about 90 % of them clean): it reads only the rows it shows
+    # (conflicts, overlaps, and each worktree's row against its base, which says a forecast
+    # was made), through a partial index; its change mark is the latest write (an index) and
+    # a count of deletions kept by a trigger, where it was max() and count() over the table.
+    """
+    CREATE INDEX merge_forecasts_updated ON merge_forecasts(updated_at);
+    CREATE INDEX merge_forecasts_shown ON merge_forecasts(worktree, other)
+        WHERE state != 'clean' OR other = '';
+    CREATE TRIGGER merge_forecasts_deleted AFTER DELETE ON merge_forecasts BEGIN
+        INSERT INTO store_meta (name, value, updated_at) VALUES ('forecasts.deletions', '1', old.updated_at)
+        ON CONFLICT (name) DO UPDATE SET value = CAST(value AS INTEGER) + 1;
+    END;
+    """,
+    # 11 -> 12: issue 14, grants (the `grants` helper): a supervisor's "allow calls like this" for one
     # agent (agent_id) or every agent in a repository (repo), one rule and one shape of call
     # (narrowed by `pattern`), until expires_at or revocation (loomtui/store/grants.py). Each
     # row is honoured by the hook only beside its `grant.created` audit entry. The hook looks
@@ -568,7 +582,7 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX grants_agent ON grants(agent_id, rule, status, expires_at);
     CREATE INDEX grants_repo ON grants(repo, rule, status, expires_at);
     """,
-    # Issue 14, the record (helper "record"): per agent and per agent x policy rule, how its
+    # 12 -> 13: issue 14, the record (helper "record"): per agent and per agent x policy rule, how its
     # gated calls were decided, kept current in the writer's own transaction and never
     # computed by scanning history (loomtui/store/record.py). The gate counts and each
     # rule's streak (approvals since the last rejection, denial or expiry) are kept by the
@@ -694,6 +708,44 @@ MIGRATIONS: tuple[str, ...] = (
               AND typeof(json_extract(detail, '$.agent_id')) = 'integer' GROUP BY 1, 2
         ON CONFLICT (agent_id, rule) DO UPDATE SET granted = granted + excluded.granted,
             last_at = max(coalesce(last_at, 0), excluded.last_at);
+    """,
+    # 13 -> 14: issue 14, item 4 (drift): each agent's configuration fingerprint
+    # (loomtui/store/fingerprint.py): a JSON object of its agent kind, CLI version, model,
+    # permission mode, sandbox, LoomTUI hooks, short hashes of its settings, instruction and
+    # MCP files and its MCP servers, with the paths it read (`files`); fingerprint_hash is
+    # a short hash of it (without the paths), '' before the first computation.
+    """
+    ALTER TABLE agents ADD COLUMN fingerprint TEXT NOT NULL DEFAULT '{}';
+    ALTER TABLE agents ADD COLUMN fingerprint_hash TEXT NOT NULL DEFAULT '';
+    """,
+    # 14 -> 15: issue 14, item 5 (ungov): ungoverned agents, by evidence (loomtui/store/unreported.py).
+    #  - events.tool_use_id: the tool-use id of the hook call an event records (Claude
+    #    Code's and Codex's `tool_use_id`), indexed where present: "did a hook report this
+    #    call?" is one index probe, never a scan of history.
+    #  - transcript_calls: the tool calls recent transcript lines show, awaiting that match
+    #    (a small table: a call is deleted once matched; one left unmatched past the grace
+    #    is kept, marked, until it ages out).
+    #  - agents.ungoverned_at (NULL: not marked), ungoverned_why, unreported (calls never
+    #    reported, this session), unreported_at (the last one found), heard_at (the last
+    #    time a transcript call of it was matched with a hook's report): the status
+    #    `ungoverned` is derived from these, so agents.status and its CHECK stay as they are.
+    """
+    ALTER TABLE events ADD COLUMN tool_use_id TEXT;
+    CREATE INDEX events_tool_use ON events(tool_use_id) WHERE tool_use_id IS NOT NULL;
+    CREATE TABLE transcript_calls (
+        tool_use_id TEXT PRIMARY KEY,
+        agent_id    INTEGER NOT NULL REFERENCES agents(id) ON DELETE CASCADE,
+        tool        TEXT NOT NULL DEFAULT '',
+        ts          REAL NOT NULL,  -- the line's own time
+        read_at     REAL NOT NULL,  -- when the ingester read it: the grace runs from here
+        unreported  INTEGER NOT NULL DEFAULT 0  -- 1: no hook reported it within the grace
+    ) WITHOUT ROWID;
+    CREATE INDEX transcript_calls_read ON transcript_calls(unreported, read_at);
+    ALTER TABLE agents ADD COLUMN ungoverned_at REAL;
+    ALTER TABLE agents ADD COLUMN ungoverned_why TEXT NOT NULL DEFAULT '';
+    ALTER TABLE agents ADD COLUMN unreported INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE agents ADD COLUMN unreported_at REAL;
+    ALTER TABLE agents ADD COLUMN heard_at REAL;
     """,
 )
 

@@ -404,11 +404,24 @@ class AgentScreen(LoomScreen[None]):
             "dim",
         ))
         self._governance(parts, agent)
+        self._drift(parts, agent, state)
         return Content.assemble(*parts)
+
+    @staticmethod
+    def _drift(parts: list, agent: Agent, state: PodState) -> None:
+        """The fields where the agent's configuration differs from the pod's baseline (the
+        fleet's `≠` mark): its value, then the pod's."""
+        details = state.drift_details(agent)
+        if details:
+            shown = " · ".join(f"{field} {mine} (pod: {pod})" for field, mine, pod in details)
+            parts.append((f"\n≠ drift: {shown}", "bold $risk-medium"))
 
     def _governance(self, parts: list, agent: Agent) -> None:
         """A line on the agent's governance once something is known: which part is off
-        (as the fleet's `!` mark says), else what holds."""
+        (as the fleet's `!` mark says), else what holds; first, when its transcript shows
+        calls its hooks never reported, that."""
+        if agent.ungoverned_at is not None:
+            parts.append((f"\n! ungoverned: {model.unreported(agent)}", "bold $agent-ungoverned"))
         if model.ungoverned(agent):
             style = "bold $risk-high"
             parts.append((f"\n! governance: {model.governance(agent)}", style))
