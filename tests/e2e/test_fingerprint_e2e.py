@@ -60,3 +60,28 @@ def test_the_real_claude_codes_session_has_a_fingerprint(claude_bin, repo: Path,
     assert fp["instructions"] == hashlib.sha256((repo / "CLAUDE.md").read_bytes()).hexdigest()[:12], context
     assert fp["files"]["settings_user"] == str(config_dir / "settings.json"), context
     assert "loom" in fp["mcp_servers"].split(","), context  # init claude configures the memory server
+
+
+def test_the_real_codexs_session_has_a_fingerprint(codex_bin, repo: Path, loom_home: Path,
+                                                   tmp_path: Path) -> None:
+    from tests.e2e.test_codex_e2e import run_codex
+
+    loomtui_init("codex", repo, loom_home)
+    (repo / "AGENTS.md").write_text("# e2e\nRun the tests first.\n")
+    _, _, _, _, context = run_codex(codex_bin, repo, loom_home, tmp_path, approve=True)
+    conn = connect(db_path(loom_home))
+    try:
+        rows = conn.execute("SELECT fingerprint FROM agents WHERE kind = 'codex'").fetchall()
+    finally:
+        conn.close()
+    assert len(rows) == 1, context
+    fp = parse(rows[0][0])
+    context += f"\nfingerprint: {json.dumps(fp, indent=1)}"
+    assert fp["kind"] == "codex" and fp["model"] == "gpt-5-codex", context  # Codex's payload names it
+    assert fp["sandbox"] == "off", context  # danger-full-access in its config.toml
+    config = tmp_path / "codex-home" / "config.toml"
+    assert fp["settings_user"] == hashlib.sha256(config.read_bytes()).hexdigest()[:12], context
+    assert fp["instructions"] == hashlib.sha256((repo / "AGENTS.md").read_bytes()).hexdigest()[:12], context
+    assert {"PreToolUse", "PermissionRequest"} <= set(fp["hooks"].split(",")), context
+    # Its version: the rollout's session_meta (0.169.0 writes it before SessionStart).
+    assert fp["cli_version"] == codex_bin.version.split()[-1], context  # "codex-cli 0.169.0"
