@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from loomtui.memory.entries import Author, Change, Entry, EntryError
     from loomtui.store.budgets import BudgetState
     from loomtui.store.gates import Gate
+    from loomtui.store.grants import Grant
     from loomtui.store.presence import Claim, Presence
 
 T = TypeVar("T")
@@ -40,6 +41,16 @@ class Outcome(NamedTuple):
     ok: bool
     message: str
     skipped: bool = False
+
+
+class GrantOutcome(NamedTuple):
+    """A grant made or revoked (ok, with the grant as it is now), or why not. Read like
+    an Outcome (ok, message, skipped)."""
+
+    ok: bool
+    message: str
+    skipped: bool = False
+    grant: Grant | None = None
 
 
 class BudgetChange(NamedTuple):
@@ -157,6 +168,79 @@ class PodActions:
                 except GateError as exc:
                     outcomes.append(Outcome(False, str(exc)))
         return outcomes
+
+    def grant(self, gate: Gate, *, scope: str, pattern: str | None, duration: float,
+              reason: str, override_claims: bool = False) -> GrantOutcome:
+        """Approve `gate` and allow calls like it (its rule, its shape or the narrower
+        `pattern`) for its agent (`scope` agent) or every agent in its repository (`repo`)
+        for `duration` seconds: "approve and allow calls like this". Authorised like a
+        decision; a gate that may not be granted from (critical, budget, protect-*, a
+        dynamic command) or a bad pattern is refused before anything is decided, so the
+        gate then still waits. Both the approval and the grant are audited. A gate someone
+        else claims is decided only with `override_claims`, as in `decide_gates`."""
+        from loomtui.store import presence
+        from loomtui.store.gates import GateConflict, GateError, decide, get_gate
+        from loomtui.store.grants import GrantRefused, check_grant, create_grant
+
+        with self.connection() as conn:
+            try:
+                stored = get_gate(conn, gate.id)
+            except GateError as exc:
+                return GrantOutcome(False, str(exc))
+            if problem := self.refusal(stored):
+                return GrantOutcome(False, problem)
+            live_ids = {p.id for p in presence.live(conn, now=self.clock())} | {self.presence_id}
+            claim = presence.live_claim(stored, live_ids)
+            if claim is not None and not override_claims and not self.holds(claim):
+                return GrantOutcome(False, f"gate {gate.id} was not decided: {claim.who} "
+                                           f"claimed it {presence.ago(self.clock() - claim.since)}")
+            reason = " ".join((reason or "").split())
+            try:
+                if not reason:
+                    raise ValueError("a reason is required to grant (it is shown with every call it allows)")
+                check_grant(conn, gate=stored, scope=scope, pattern=pattern, duration=duration)
+            except (GrantRefused, ValueError) as exc:
+                return GrantOutcome(False, f"gate {gate.id} was not approved: {exc}")
+            now = self.clock()
+            try:
+                decide(conn, gate.id, approve=True, actor=self.decider.account, display=self.decider.display,
+                       reason=reason, now=now, seen_hash=gate.content_hash, simulated=self.decider.simulated)
+            except GateConflict as exc:
+                return GrantOutcome(False, str(exc), skipped=True)
+            except GateError as exc:
+                return GrantOutcome(False, str(exc))
+            self.decided_here.add(gate.id)
+            try:
+                made = create_grant(conn, gate=stored, scope=scope, pattern=pattern, duration=duration,
+                                    actor=self.decider.account, display=self.decider.display, reason=reason,
+                                    now=now, simulated=self.decider.simulated)
+            except (GrantRefused, ValueError) as exc:  # checked above: only a race gets here
+                return GrantOutcome(False, f"approved gate {gate.id}, but no grant was made: {exc}")
+        from loomtui.store.grants import until
+
+        return GrantOutcome(True, f"Approved gate {gate.id} and granted {made.pattern!r} to {made.covers} "
+                                  f"until {until(made.expires_at, now)} (grant {made.id})", grant=made)
+
+    def revoke_grant(self, grant_id: int, reason: str) -> GrantOutcome:
+        """Revoke a grant as this supervisor (authorised like a decision, audited): from
+        now on the calls it allowed wait for a person again."""
+        from loomtui.store.grants import GrantRefused, revoke_grant
+
+        if problem := self.refusal():
+            return GrantOutcome(False, problem)
+        with self.connection() as conn:
+            try:
+                made = revoke_grant(conn, grant_id, actor=self.decider.account, display=self.decider.display,
+                                    reason=reason, now=self.clock(), simulated=self.decider.simulated)
+            except (GrantRefused, ValueError) as exc:
+                return GrantOutcome(False, str(exc))
+        return GrantOutcome(True, f"Revoked grant {grant_id} ({made.pattern!r} for {made.covers})", grant=made)
+
+    def grants(self, *, active_only: bool = True) -> list[Grant]:
+        """The grants (active ones, or all), as `loomtui grants` lists them."""
+        from loomtui.store.grants import list_grants
+
+        return self.run(lambda conn: list_grants(conn, now=self.clock(), active_only=active_only))
 
     def holds(self, claim: Claim) -> bool:
         """Is `claim` this supervisor's own (this console, or the same person at another)?"""
@@ -402,6 +486,27 @@ class PodActions:
             if head == seen:
                 return None
             return AuditLog(head, audit.export(conn), audit.inspect(conn, witness.own_heads(self.pod)).problems)
+
+    # -- grants, as the console shows them (issue 14, grantsui) ---------------------------
+
+    def suggestions(self, gates: Sequence[Gate]) -> list[tuple[int, str, str]]:
+        """(agent id, rule, why) for each agent and rule of `gates` whose record suggests a
+        grant (loomtui/store/record.suggestion, `[grants] suggest_after` approvals in a
+        row). Never for a gate no grant may come from (critical, budget, protection)."""
+        from loomtui.store.grants import grantable
+        from loomtui.store.record import suggestion
+
+        streak = self.config.record.suggest_after
+        pairs = dict.fromkeys((g.agent_id, g.rule) for g in gates
+                              if g.agent_id is not None and grantable(g) is None)
+        if not pairs:
+            return []
+        found = []
+        with self.connection() as conn:
+            for agent_id, rule in pairs:
+                if why := suggestion(conn, agent_id, rule, streak=streak, now=self.clock()):
+                    found.append((agent_id, rule, why))
+        return found
 
 
 def _fields(values: dict) -> dict:

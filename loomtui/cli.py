@@ -73,6 +73,13 @@ def build_parser() -> argparse.ArgumentParser:
     approve.add_argument("--json", action="store_true", help="print the decided gate as one JSON document")
     approve.add_argument("--take-over", action="store_true",
                          help="decide it even though another supervisor has claimed it")
+    approve.add_argument("--grant", metavar="DURATION",
+                         help="also allow calls like it for this long (90s, 30m, 2h, 1d; at most 30d); "
+                              "needs --reason")
+    approve.add_argument("--scope", choices=["agent", "repo"],
+                         help="with --grant: this agent only (the default) or every agent in its repository")
+    approve.add_argument("--pattern", metavar="P",
+                         help="with --grant: a narrower pattern than the call's shape (`*` is one or more words)")
 
     reject = commands.add_parser("reject", help="reject a pending gate (a reason is required)")
     reject.add_argument("id", type=int)
@@ -80,6 +87,14 @@ def build_parser() -> argparse.ArgumentParser:
     reject.add_argument("--json", action="store_true", help="print the decided gate as one JSON document")
     reject.add_argument("--take-over", action="store_true",
                          help="decide it even though another supervisor has claimed it")
+
+    grants = commands.add_parser("grants", help="list grants: calls allowed without a person until they end")
+    grants.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    grants.add_argument("--all", action="store_true", help="include revoked and expired grants")
+    revoke = commands.add_parser("revoke", help="revoke a grant (a reason is required)")
+    revoke.add_argument("id", type=int)
+    revoke.add_argument("--reason", required=True, help="recorded with the grant and in the audit log")
+    revoke.add_argument("--json", action="store_true", help="print the revoked grant as one JSON document")
 
     _budget_parsers(commands)
 
@@ -125,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     audit_commands = audit.add_subparsers(dest="audit_command", metavar="SUBCOMMAND", required=True)
     verify = audit_commands.add_parser(
         "verify", help="find edited, deleted, reordered, cut or re-chained entries, dropped "
-                       "triggers, and decisions or budget limits changed outside LoomTUI")
+                       "triggers, and decisions, budget limits or grants changed outside LoomTUI")
     verify.add_argument("--witness", action="append", default=[], metavar="FILE",
                         help="also check against this witness file (another user's, or a copy)")
     verify.add_argument("--expect", action="append", default=[], metavar="ID:HASH",

@@ -101,6 +101,10 @@ BASH = [
     ("loomtui gate -- loomtui approve 2", "deny", "protect-decisions"),
     ("true && loomtui grant 4 --reason x", "deny", "protect-decisions"),
     ("loomtui revoke 4 --reason x", "deny", "protect-decisions"),
+    ("loomtui revoke 4 --reason x --json", "deny", "protect-decisions"),  # issue 14: grants
+    ("loomtui approve 4 --grant 1d --scope repo --pattern 'git push *' --reason x", "deny",
+     "protect-decisions"),
+    ("python -m loomtui approve 4 --grant 30d --reason x", "deny", "protect-decisions"),
     ("loomtui budget set --pod --period day --limit 1000", "deny", "protect-decisions"),
     ("loomtui policy set default_action allow", "deny", "protect-decisions"),
     ("loomtui memory accept 5", "deny", "protect-decisions"),
@@ -151,6 +155,8 @@ ORDINARY = [
     ("python -c 'print(1)'", "pass"),
     ("loomtui status", "pass"),
     ("loomtui gates --json", "pass"),
+    ("loomtui grants --json", "pass"),  # issue 14: listing grants is no decision
+    ("loomtui grants --all", "pass"),
     ("loomtui policy check -- git push", "pass"),
     ("loomtui memory search auth tokens", "pass"),
     ("loomtui memory show 3", "pass"),

@@ -1,5 +1,10 @@
 """`loomtui approve ID [--reason R] [--json] [--take-over]`: decide a pending gate (shared with `reject`).
 
+`loomtui approve ID --grant DURATION [--scope agent|repo] [--pattern P] --reason R` also
+allows calls like it for that long (loomtui/store/grants.py), through the console's own
+path (loomtui.actions.PodActions.grant); a gate no grant may come from (critical, budget,
+protect-*, a dynamic command) is refused with the reason, and then is not approved either.
+
 The decider is this process's OS account; $LOOM_USER is recorded beside it as a
 display name. `loomtui.supervisors.authorize` refuses an agent's environment, a
 gate of the deciding process's own session, and an account that is not an approver.
@@ -24,6 +29,11 @@ def decide_command(args: argparse.Namespace, *, approve: bool) -> int:
     a race, or an expired, cancelled or missing gate is a one-line error with exit 1."""
     if not 0 < args.id < 2**63:
         raise CommandError(f"there is no gate {args.id}")
+    if approve and getattr(args, "grant", None) is not None:
+        return grant_command(args)
+    for option in ("scope", "pattern"):
+        if getattr(args, option, None) is not None:
+            raise CommandError(f"--{option} goes with --grant DURATION")
     decider = current_decider()
     pod, conn = open_pod(create=False)
     try:
@@ -66,6 +76,54 @@ def _refuse_others_claim(conn: sqlite3.Connection, gate, decider) -> None:
         return  # unclaimed, lapsed, one's own, or a claim no console holds (made before presence)
     raise CommandError(f"gate {gate.id} is claimed by {printable(claim.who)} "
                        f"{presence.ago(now - claim.since)}; pass --take-over to decide it anyway")
+
+
+def grant_command(args: argparse.Namespace) -> int:
+    """`approve ID --grant DURATION ...`: approve the gate and grant, or neither."""
+    from loomtui.actions import PodActions
+    from loomtui.store.grants import parse_duration
+    from loomtui.text import printable
+
+    try:
+        seconds = parse_duration(args.grant)
+    except ValueError as exc:
+        raise CommandError(f"--grant: {exc}") from None
+    if not (args.reason or "").strip():
+        raise CommandError("--grant needs --reason R: it is shown with every call the grant allows")
+    decider = current_decider()
+    pod, conn = open_pod(create=False)
+    try:
+        config = read_config(pod)
+        found = get_gate(conn, args.id)
+        authorize(pod, config, decider, found)
+        if not getattr(args, "take_over", False):
+            _refuse_others_claim(conn, found, decider)
+    except NotAllowed as exc:
+        raise CommandError(str(exc)) from None
+    except GateError as exc:
+        raise CommandError(str(exc)) from None
+    except sqlite3.DatabaseError as exc:
+        raise CommandError(describe_error(db_path(pod), exc)) from None
+    finally:
+        conn.close()
+    try:
+        done = PodActions(pod, config, decider).grant(found, scope=args.scope or "agent", pattern=args.pattern,
+                                                      duration=seconds, reason=args.reason, override_claims=True)
+    except sqlite3.DatabaseError as exc:
+        raise CommandError(describe_error(db_path(pod), exc)) from None
+    if not done.ok or done.grant is None:
+        raise CommandError(done.message)
+    if args.json:
+        conn = open_pod(create=False)[1]
+        try:
+            gate = get_gate(conn, args.id)
+        finally:
+            conn.close()
+        print(json.dumps({"gate": gate.to_json(), "grant": done.grant.to_json(time.time())}, indent=2,
+                         ensure_ascii=False))
+        return 0
+    print(printable(done.message))
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:

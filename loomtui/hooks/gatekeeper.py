@@ -106,12 +106,16 @@ def gatekeep(conn: sqlite3.Connection, pod: Path, action: Action, *, asking: boo
                         agent=action.agent_name, caller_pid=caller_pid,
                         **protection_context(pod, os.environ if environ is None else environ))
 
-    def note(kind: str, summary: str) -> None:
+    def note(kind: str, summary: str, also=None) -> None:
         record_event(conn, action.agent_id, kind=kind, now=clock(), tool=action.tool, summary=summary,
-                     payload=payload, status="working", status_reason="")
+                     payload=payload, status="working", status_reason="", also=also)
 
     if decision.action == "deny":
-        note("denied", f"{action.summary} (policy: {decision.reason})")
+        from loomtui.store.recorder import note_denied
+
+        now = clock()  # the agent's record counts the denial with its event (one transaction)
+        note("denied", f"{action.summary} (policy: {decision.reason})",
+             also=lambda c: note_denied(c, action.agent_id, rule=decision.rule, now=now))
         return Verdict("deny", "policy", decision.reason, decision.rule)
     rule, risk, why, summary = decision.rule, decision.risk, decision.reason, action.summary
     over = (_over_budget(conn, action.agent_id, action.repo, clock())
@@ -128,6 +132,11 @@ def gatekeep(conn: sqlite3.Connection, pod: Path, action: Action, *, asking: boo
             return Verdict(decision.action, "policy", decision.reason, rule)
         # The agent would ask in its own terminal; the inbox asks instead.
         rule, risk, why = "permission-request", "medium", f"{action.tool} asks for permission"
+    if over is None and risk != "critical" and not rule.startswith(("protect-", "budget:")):
+        granted = _granted(conn, action, rule, clock())
+        if granted is not None:
+            note("granted", f"{action.summary} (grant {granted.id}: {granted.pattern})")
+            return Verdict("allow", "grant", _grant_reason(granted, clock()), rule)
     note_text = ""
     if governance is not None:
         from loomtui.hooks.governance import governance_note
@@ -149,6 +158,26 @@ def gatekeep(conn: sqlite3.Connection, pod: Path, action: Action, *, asking: boo
             # person approving this one gate saw the call: allow.
             return Verdict("pass", "supervisor", reason, rule)
     return Verdict("allow" if ok else "deny", "supervisor", reason, rule)
+
+
+def _granted(conn: sqlite3.Connection, action: Action, rule: str, now: float):
+    """The grant (loomtui/store/grants.py) that lets this call through without a person,
+    used (counted, audited), or None. One indexed read when no grant covers the agent."""
+    from loomtui.store.grants import matching_grant, use_grant
+
+    grant = matching_grant(conn, agent_id=action.agent_id, repo=action.repo, rule=rule, tool=action.tool,
+                           tool_input=action.tool_input, now=now)
+    if grant is not None:
+        use_grant(conn, grant, agent_id=action.agent_id, summary=action.summary, now=now)
+    return grant
+
+
+def _grant_reason(grant, now: float) -> str:
+    """"Allowed by LoomTUI grant 7 (git push origin *, by alice until 14:05Z: own branch)"."""
+    from loomtui.store.grants import until
+
+    return (f"Allowed by LoomTUI grant {grant.id} ({grant.pattern}, by {grant.granter} "
+            f"until {until(grant.expires_at, now)}: {grant.reason})")
 
 
 def _kick(pod: Path, environ: Mapping[str, str] | None) -> None:

@@ -63,7 +63,7 @@ _NOT_INERT = (b'"token_count"', b'"turn_context"', b'"session_meta"', b'"functio
 class CodexRollout:
     """One rollout file's parser: `feed(line)` returns the line's usage record or None."""
 
-    __slots__ = ("session_id", "model", "stats", "seen", "activity", "_prev_total", "version")
+    __slots__ = ("session_id", "model", "stats", "seen", "activity", "calls", "_prev_total", "version")
 
     def __init__(self, default_session_id: str = "", stats: ParseStats | None = None,
                  seen: set[str] | None = None) -> None:
@@ -73,6 +73,8 @@ class CodexRollout:
         self.stats = stats if stats is not None else ParseStats()
         self.seen = seen if seen is not None else set()  # keys counted (share across files)
         self.activity: Activity | None = None
+        # The tool calls seen, (session id, call_id, tool, line time): store/unreported.py.
+        self.calls: list[tuple[str, str, str, float]] = []
         self._prev_total: tuple[int, int, int, int, int] | None = None
 
     def _act(self, ts: float | None, cwd: object = "", branch: object = "",
@@ -142,6 +144,10 @@ class CodexRollout:
             if isinstance(payload, dict) and payload.get("type") in ("function_call",
                                                                      "custom_tool_call"):
                 self._act(parse_ts(obj.get("timestamp")), tool=payload.get("name"))
+                call_id, name = payload.get("call_id"), payload.get("name")
+                if isinstance(call_id, str) and call_id and self.activity is not None:
+                    self.calls.append((self.session_id, call_id, name if isinstance(name, str) else "",
+                                       self.activity.ts))
             return None
         if kind == "compacted":
             return None

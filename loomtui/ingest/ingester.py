@@ -29,6 +29,7 @@ from loomtui.ingest.records import Activity, UsageRecord
 from loomtui.ingest.sources import Roots, Source, discover, session_of
 from loomtui.ingest.tail import CHUNK_BYTES, Position, read_chunk
 from loomtui.places import locate
+from loomtui.store import unreported
 from loomtui.store.agents import upsert_agent
 from loomtui.store.db import transaction
 
@@ -272,7 +273,7 @@ class Ingester:
             latest = activity.ts if activity is not None else 0.0
             if found:
                 latest = max(latest, max(r.ts for r in found))
-            sessions = {r.session_id for r in found}
+            sessions = {r.session_id for r in found} | {c[0] for c in parser.calls}
             if activity is not None:
                 sessions.add(activity.session_id)
             for sid in sessions:
@@ -312,6 +313,22 @@ class Ingester:
             self._note_version(parser)
         if isinstance(parser, ClaudeSession) and parser.reported_costs:
             self._apply_reported(parser)
+        if parser.calls:
+            self._note_calls(parser)
+        if isinstance(parser, ClaudeSession) and parser.excused:
+            unreported.excuse(self.conn, parser.excused)
+
+    def _note_calls(self, parser: ClaudeSession | CodexRollout) -> None:
+        """The tool calls the lines showed, to be matched with the hooks' reports
+        (store/unreported.py: ungoverned agents)."""
+        per_agent: dict[int, list[tuple[str, str, float]]] = {}
+        for sid, use_id, tool, ts in parser.calls:
+            agent_id = self._agents.get(sid)
+            if agent_id is not None:
+                per_agent.setdefault(agent_id, []).append((use_id, tool, ts))
+        now = self.clock()
+        for agent_id, calls in per_agent.items():
+            unreported.note_calls(self.conn, agent_id, calls, now=now)
 
     def _agent_for(self, sid: str, source: Source, activity: Activity | None, latest: float) -> None:
         """Find (or make) the agent of a session; cached per session."""

@@ -2,7 +2,7 @@
 tests can fix the clock, time zone, theme and data.
 
 Global bindings: ? help, ctrl+p command palette, T cycle theme, q quit; n the next
-agent that needs a human; i, b, m, L the top-level views (each opens over the fleet,
+agent that needs a human; i, b, m, L, G the top-level views (each opens over the fleet,
 never over another view, so esc from any of them is the fleet again).
 
 Screens change the pod through one handle, `app.actions` (loomtui/tui/pod.py, the
@@ -49,6 +49,7 @@ from loomtui.store.aio import AsyncStore
 from loomtui.store.db import StoreError, db_path, describe_error
 from loomtui.store.gates import Gate, who_decided
 from loomtui.supervisors import Decider, current_decider
+from loomtui.tui import model
 from loomtui.tui.commands import FleetCommands
 from loomtui.tui.messages import AgentSelected, FleetFilterChosen, FleetSortChosen, WorkerFailed
 from loomtui.tui.model import PodState
@@ -69,6 +70,9 @@ STOP_WAIT = 10.0  # seconds a background service gets to let go of its lease at 
 POPUP_WINDOW = 10.0
 POPUP_MAX = 3
 BELL_GAP = 3.0
+# The grants the record suggests for the pending gates are worked out again when those
+# gates change, and at least this often while gates wait (the record moves with events).
+SUGGEST_EVERY = 5.0
 
 
 class Service(NamedTuple):
@@ -94,6 +98,7 @@ class LoomApp(App[None]):
         Binding("b", "budgets", "Budgets", id="budgets"),
         Binding("m", "memory", "Memory", id="memory"),
         Binding("L", "audit", "Audit log", show=False, id="audit"),
+        Binding("G", "grants", "Grants", show=False, id="grants"),
         Binding("n", "next_need", "Needs you", id="next_need"),
         Binding("T", "cycle_theme", "Theme", show=False, id="cycle_theme"),
         Binding("o", "reach_agent", "Agent's pane", show=False, id="reach_agent"),
@@ -155,6 +160,11 @@ class LoomApp(App[None]):
         self._held_popups = 0  # new gates not popped up in the current window
         self._held_said = float("-inf")  # when "N more new gates" was last said
         self._last_bell = float("-inf")
+        self._grants: tuple = ()  # every grant, as last read (when the grants table changed)
+        self._grants_mark: tuple | None = None
+        self._suggestions: tuple = ()  # (agent id, rule, why) for the pending gates
+        self._suggested_for: tuple[frozenset, float] = (frozenset(), float("-inf"))
+        self._ungoverned_told: set[tuple[int, float]] = set()  # (agent, marked at) rung for
 
     def get_theme_variable_defaults(self) -> dict[str, str]:
         return dict(APP_VARIABLES)
@@ -186,6 +196,9 @@ class LoomApp(App[None]):
         await self.refresh_state()
         if self.pod_state is not None and self.pod_state.gates:
             self._last_gate_seen = max(g.id for g in self.pod_state.gates)  # no bell for old ones
+        if self.pod_state is not None:  # nor for agents marked ungoverned before we started
+            self._ungoverned_told = {(a.id, a.ungoverned_at) for a in self.pod_state.agents
+                                     if a.ungoverned_at is not None}
         await self.push_screen(FleetScreen())
         if self.ingest:
             self._start_ingest()
@@ -295,6 +308,7 @@ class LoomApp(App[None]):
         # their tables say so (a max() over a small table costs less than the reads).
         marks = await self.store.change_marks()
         self._presence = tuple(await self.store.fetch_presence(self.clock()))
+        await self._read_grants(gates)
         previous = self.pod_state
         if previous is not None:
             await self._closed_gates(previous.gates, gates)
@@ -308,6 +322,21 @@ class LoomApp(App[None]):
         else:
             self._publish(agents, gates)
 
+    async def _read_grants(self, gates: tuple[Gate, ...]) -> None:
+        """The grants, read again when their table changed; the suggestions for the
+        pending gates (loomtui/store/record.py), again when those gates change or every
+        SUGGEST_EVERY seconds. Both in a thread, through the pod's actions."""
+        mark = await self.store.grants_mark()
+        if mark != self._grants_mark:
+            self._grants = tuple(await asyncio.to_thread(self.actions.actions.grants, active_only=False))
+            self._grants_mark = mark
+        pairs = frozenset((g.agent_id, g.rule) for g in gates if g.agent_id is not None)
+        before, when = self._suggested_for
+        if pairs != before or time.monotonic() - when >= SUGGEST_EVERY:
+            self._suggested_for = (pairs, time.monotonic())
+            self._suggestions = (tuple(await asyncio.to_thread(self.actions.actions.suggestions, gates))
+                                 if pairs else ())
+
     def _publish(self, agents: tuple[Agent, ...], gates: tuple[Gate, ...], budgets=None,
                  diffs: tuple[tuple, tuple, tuple] | None = None) -> None:
         previous = self.pod_state
@@ -317,9 +346,11 @@ class LoomApp(App[None]):
             diffs = ((previous.worktrees, previous.collisions, previous.forecasts) if previous is not None
                      else ((), (), ()))
         self.pod_state = PodState(agents, self.clock(), self.config.console.stall_after, gates,
-                                  budgets, *diffs, presence=self._presence, pinned=self.config.baseline)
+                                  budgets, *diffs, presence=self._presence, pinned=self.config.baseline,
+                                  grants=self._grants, suggestions=self._suggestions)
         if previous is not None:
             self._announce_new_gates(previous, self.pod_state)
+            self._announce_ungoverned(self.pod_state)
             if budgets is not previous.budgets:
                 self._announce_budgets(previous, self.pod_state)
         self.pod_changed_signal.publish(self.pod_state)
@@ -367,6 +398,27 @@ class LoomApp(App[None]):
             self.notify(f"and {self._held_popups} more new gate{plural} waiting in the inbox (i)",
                         title="Approvals", severity="warning", timeout=8)
             self._held_said, self._held_popups = moment, 0
+
+    def _announce_ungoverned(self, now: PodState) -> None:
+        """An agent newly marked ungoverned by evidence (calls its hooks never reported)
+        rings the bell once per marking (within BELL_GAP, like gates) and says so, as
+        `[notify]` ungoverned, bell and popup say."""
+        fresh = [a for a in now.agents if a.ungoverned_at is not None and a.status != "done"
+                 and (a.id, a.ungoverned_at) not in self._ungoverned_told]
+        if not fresh:
+            return
+        self._ungoverned_told.update((a.id, a.ungoverned_at) for a in fresh)
+        wanted = self.config.notify
+        if not wanted.ungoverned:
+            return
+        moment = time.monotonic()
+        if wanted.bell and moment - self._last_bell >= BELL_GAP:
+            self._last_bell = moment
+            self.bell()
+        if wanted.popup:
+            for agent in fresh[:POPUP_MAX]:
+                self.notify(f"{agent.name}: {model.unreported(agent)}  (n goes there)",
+                            title="Ungoverned agent", severity="error", timeout=10, markup=False)
 
     async def _closed_gates(self, before: tuple[Gate, ...], now: tuple[Gate, ...]) -> None:
         """Gates that left the inbox since the last reading: read as they are now, sent to
@@ -551,6 +603,11 @@ class LoomApp(App[None]):
 
         self._open_view(AuditScreen)
 
+    def action_grants(self) -> None:
+        from loomtui.tui.screens.grants import GrantsScreen
+
+        self._open_view(GrantsScreen)
+
     def _open_view(self, view: type) -> None:
         """A top-level view opens right over the fleet: what was above the fleet goes, so
         views never stack and esc from any of them is the fleet."""
@@ -632,7 +689,7 @@ class LoomApp(App[None]):
 
 # What the others' headers call each screen (GateScreen and AgentScreen name their subject).
 SCREEN_NAMES = {"FleetScreen": "fleet", "ApprovalsScreen": "inbox", "BudgetsScreen": "budgets",
-                "MemoryScreen": "memory", "AuditScreen": "audit"}
+                "MemoryScreen": "memory", "AuditScreen": "audit", "GrantsScreen": "grants"}
 
 
 def screen_keys(app: App) -> tuple[list[tuple[str, str, str]], list[tuple[str, str, str]]]:

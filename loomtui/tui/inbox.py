@@ -7,13 +7,10 @@ on their own; loomtui/tui/screens/approvals.py draws them.
 
 from __future__ import annotations
 
-import functools
-import posixpath
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from loomtui.store.agents import one_line
+from loomtui.policy.shapes import shape as action_shape
 from loomtui.store.gates import RISK_RANK, Gate
 
 # -- the call a gate holds --------------------------------------------------------------
@@ -44,58 +41,13 @@ def budget_note(gate: Gate) -> str:
 
 # -- the shape of an action -------------------------------------------------------------
 
-_NAME = re.compile(r"[A-Za-z][\w.:-]*\Z")  # a subcommand or a remote, not a path or a value
-
 
 def shape(gate: Gate) -> str:
-    """The gate's action with what varies from one call to the next replaced by `*`:
-    `git push --force origin cart` -> `git push --force origin *`. Gates of one shape
-    and one rule are decided alike, so the inbox groups them.
-
-    Commands are read by the policy's own shell analysis (loomtui/policy/shell): the
-    program by its base name, wrappers and git's global options dropped, each simple
-    command of a line in turn. Per command: the program, its subcommand (a name right
-    after it), its options, then the operands: after a subcommand the first kept when
-    more follow (`origin` in `git push origin cart`), the rest `*`. A line the analysis cannot read is its own
-    shape. Edits are shaped by tool and file extension (`Edit *.sql`)."""
-    action = gate.action or {}
-    if gate.tool == "Bash" and isinstance(action.get("command"), str):
-        return _command_shape(action["command"])
-    path = action.get("file_path") or action.get("notebook_path")
-    if isinstance(path, str):
-        ext = posixpath.splitext(path)[1]
-        return f"{gate.tool} *{ext}" if ext else f"{gate.tool} {posixpath.basename(path)}"
-    return gate.tool
-
-
-@functools.lru_cache(maxsize=4096)
-def _command_shape(command: str) -> str:
-    from loomtui.policy.shell import ShellError, analyse
-
-    try:
-        commands = analyse(command)
-    except ShellError:
-        return one_line(command)
-    shapes = [_simple_shape(cmd.argv, cmd.dynamic) for cmd in commands if cmd.argv]
-    return " ; ".join(dict.fromkeys(shapes)) or one_line(command)
-
-
-def _simple_shape(argv: tuple[str, ...], dynamic: frozenset[int]) -> str:
-    words = [argv[0]]
-    rest = list(enumerate(argv[1:], 1))
-    subcommand = bool(rest) and not rest[0][1].startswith("-") and rest[0][0] not in dynamic \
-        and bool(_NAME.match(rest[0][1]))
-    if subcommand:
-        words.append(rest.pop(0)[1])  # `git push`, `alembic upgrade`
-    options = [word.split("=", 1)[0] + "=*" if "=" in word else word
-               for _, word in rest if word.startswith("-") and word != "-"]
-    operands = [(i, word) for i, word in rest if not word.startswith("-") or word == "-"]
-    words += options
-    if subcommand and len(operands) > 1 and operands[0][0] not in dynamic and _NAME.match(operands[0][1]):
-        words.append(operands.pop(0)[1])  # `origin` in `git push origin cart`
-    if operands:
-        words.append("*")
-    return " ".join(words)
+    """The gate's action with what varies from one call to the next replaced by `*`
+    (`git push --force origin cart` -> `git push --force origin *`): gates of one shape
+    and one rule are decided alike, so the inbox groups them. The rules are
+    loomtui.policy.shapes.shape's, which grants use too."""
+    return action_shape(gate.tool, gate.action)
 
 
 # -- the filter ---------------------------------------------------------------------------

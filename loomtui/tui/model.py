@@ -32,21 +32,23 @@ SORT_LABELS = {
     "status": "status, most recent first",
 }
 
-# Why an agent needs a human, most urgent group first (the triage order): a gate by its
-# risk, a question, a budget gate (or an agent over its budget), an error, a stall, then
-# an agent whose governance is off (no or weak sandbox, a bypass mode, hooks missing), and
-# last an agent whose configuration drifted from the pod's baseline (store/fingerprint.py).
-CAUSES = ("critical", "high", "medium", "low", "question", "budget", "error", "stalled", "ungoverned",
+# Why an agent needs a human, most urgent group first (the triage order): an agent shown
+# ungoverned by evidence (its transcript has calls its hooks never reported: nothing of
+# what it does is checked), a gate by its risk, a question, a budget gate (or an agent
+# over its budget), an error, a stall, then an agent whose governance is off by its
+# settings (no or weak sandbox, a bypass mode, hooks missing), and last an agent whose
+# configuration drifted from the pod's baseline (store/fingerprint.py).
+CAUSES = ("unreported", "critical", "high", "medium", "low", "question", "budget", "error", "stalled", "ungoverned",
           "drift")
 CAUSE_RANK = {cause: rank for rank, cause in enumerate(CAUSES)}
 # The header's mark per cause; the risks share the gate's flag.
-CAUSE_SYMBOLS = {"critical": "⚑", "high": "⚑", "medium": "⚑", "low": "⚑", "question": "?",
+CAUSE_SYMBOLS = {"unreported": "!", "critical": "⚑", "high": "⚑", "medium": "⚑", "low": "⚑", "question": "?",
                  "budget": "$", "error": "✗", "stalled": "◌", "ungoverned": "!", "drift": "≠"}
 # Every agent in these statuses needs a human: the header counts them by cause instead.
-COUNTED_AS_CAUSES = frozenset({"waiting", "error", "stalled"})
+COUNTED_AS_CAUSES = frozenset({"waiting", "error", "stalled", "ungoverned"})
 CAUSE_WORDS = {"budget": "over budget", "drift": "drifted"}  # where the header says more than the key
 # The theme colour of each cause (the risks' own, then the statuses').
-CAUSE_STYLES = {"critical": "$risk-critical", "high": "$risk-high", "medium": "$risk-medium",
+CAUSE_STYLES = {"unreported": "$agent-ungoverned", "critical": "$risk-critical", "high": "$risk-high", "medium": "$risk-medium",
                 "low": "$risk-low", "question": "$agent-waiting", "budget": "$budget-critical",
                 "error": "$agent-error", "stalled": "$agent-stalled", "ungoverned": "$risk-high",
                 "drift": "$risk-medium"}
@@ -75,6 +77,24 @@ class PodState:
     forecasts: tuple = ()  # Forecast: would two agents' worktrees (or one and its base) merge?
     presence: tuple = ()  # Presence: the consoles live on the pod, this one too
     pinned: BaselineConfig | None = None  # config.toml's [baseline]
+    # Issue 14 (grantsui): every grant, active or not (store/grants.Grant), and the grants the
+    # record suggests for the pending gates: (agent id, rule, why) (store/record.suggestion).
+    grants: tuple = ()
+    suggestions: tuple = ()
+
+    @cached_property
+    def _suggested(self) -> dict[tuple[int, str], str]:
+        return {(agent_id, rule): why for agent_id, rule, why in self.suggestions}
+
+    def suggestion_for(self, gate: Gate) -> str | None:
+        """Why the record suggests a grant for calls like `gate`'s (its agent and rule), or
+        None; never for a gate no grant may come from (a critical call of that rule)."""
+        why = self._suggested.get((gate.agent_id, gate.rule)) if gate.agent_id is not None else None
+        if why is None:
+            return None
+        from loomtui.store.grants import grantable
+
+        return why if grantable(gate) is None else None
 
     @cached_property
     def baseline(self) -> fingerprint.Baseline:
@@ -288,6 +308,8 @@ def _need(agent: Agent, state: PodState) -> Need | None:
     status = state.status_of(agent)
     if status == "done":
         return None
+    if status == "ungoverned":  # before its gates: what it does unseen matters more
+        return Need("unreported", unreported(agent), agent.ungoverned_at or agent.started_at)
     gates = state._gates_by_agent.get(agent.id)
     if gates:
         first = gates[0]
@@ -462,6 +484,15 @@ def governance(agent: Agent) -> str:
     """What is off in the agent's governance ("no sandbox · bypassPermissions"), or
     '' when all is well or nothing is known yet."""
     return printable(governance_note(agent.permission_mode, agent.sandbox, agent.hooks))
+
+
+def unreported(agent: Agent) -> str:
+    """Why the agent is marked ungoverned by evidence ("tool calls its hooks never
+    reported (3)"), or ''."""
+    if agent.ungoverned_at is None:
+        return ""
+    why = agent.ungoverned_why or "tool calls its hooks never reported"
+    return printable(why + (f" ({agent.unreported})" if agent.unreported else ""))
 
 
 _PARSED: dict[str, dict] = {}

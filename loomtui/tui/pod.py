@@ -108,3 +108,13 @@ class ConsolePod:
 
     async def audit_log(self, seen: tuple | None) -> AuditLog | None:
         return await self.call(self.actions.audit_log, seen)
+
+    # Grants (issue 14): approving a gate and allowing calls like it; revoking.
+
+    async def grant(self, gate: Gate, *, scope: str, pattern: str, duration: float, reason: str,
+                    override_claims: bool = False) -> Outcome | None:
+        return await self._write(self.actions.grant, gate, scope=scope, pattern=pattern, duration=duration,
+                                 reason=reason, override_claims=override_claims)
+
+    async def revoke_grant(self, grant_id: int, reason: str) -> Outcome | None:
+        return await self._write(self.actions.revoke_grant, grant_id, reason)

@@ -1,10 +1,15 @@
 """ApprovalsScreen: the fleet-wide inbox of gated actions, ranked by risk, then age.
 
-Bindings: j/k move, a approve, r reject (asks for a reason), space marks the row for
-a batch decision (x marks and moves down), / filters, v groups alike gates (by rule
-and command shape), enter shows the whole action (on a group: opens or closes it),
+Bindings: j/k move, a approve, r reject (asks for a reason), g approve and allow calls
+like this for a while (the grant dialog, loomtui/tui/screens/grants.py), space marks the
+row for a batch decision (x marks and moves down), / filters, v groups alike gates (by
+rule and command shape), enter shows the whole action (on a group: opens or closes it),
 c claims ("I'm on it") or gives one's own claim up, esc clears the filter, then goes back. A click on a column's
 header sorts by it; a second click reverses.
+
+A gate whose agent and rule have earned a grant by their record (so many approvals in a
+row, no rejection, tests passing: loomtui/store/record.py) is marked ★ and its details
+say why; the inbox only suggests, a person grants.
 
 Deciding more than one gate (the marked ones, or a group under the cursor) asks to
 confirm first, naming how many and what. Each decision is one conditional update in
@@ -96,15 +101,17 @@ class BatchConfirm(Confirm):
     """Asks before a decision on more than one gate: says how many and what."""
 
 
-class GateScreen(ModalScreen[bool | None]):
+class GateScreen(ModalScreen[bool | str | None]):
     """The whole action of one gate: command or change, rule, and the agent's
-    last events. a approves, r rejects, o goes to the agent's tmux pane, esc closes.
-    Dismissed with the decision: True approve, False reject, None none."""
+    last events. a approves, r rejects, g approves and grants (the grant dialog), o goes
+    to the agent's tmux pane, esc closes. Dismissed with the decision: True approve,
+    False reject, "grant", None none."""
 
     BINDINGS = [
         Binding("escape", "dismiss", "Close", id="close_gate"),
         Binding("a", "approve", "Approve", id="approve_one"),
         Binding("r", "reject", "Reject", id="reject_one"),
+        Binding("g", "grant", "Grant", id="grant_one"),
         # A modal screen hides the app's keys: the app's o, here too.
         Binding("o", "app.reach_agent", "Agent's pane", show=False, id="reach_agent_gate"),
     ]
@@ -115,20 +122,26 @@ class GateScreen(ModalScreen[bool | None]):
     }
     """
 
-    def __init__(self, gate: Gate) -> None:
+    def __init__(self, gate: Gate, suggestion: str | None = None) -> None:
         super().__init__()
         self.gate = gate
+        self.suggestion = suggestion  # why the record suggests a grant, if it does
         self.closed: Gate | None = None  # the gate as it left the inbox, when it did
 
     def compose(self) -> ComposeResult:
         with VerticalScroll():
             yield Static(id="gate-status")
+            yield Static(id="gate-suggestion")
             yield Static(describe(self.gate), id="gate-detail")
 
     async def on_mount(self) -> None:
         self.app.gates_closed_signal.subscribe(self, self._gates_closed)
         self.app.pod_changed_signal.subscribe(self, self._pod_changed)
         self._show_status()
+        if self.suggestion:
+            self.query_one("#gate-suggestion", Static).update(suggestion_text(self.suggestion))
+        else:
+            self.query_one("#gate-suggestion", Static).display = False
         if self.gate.agent_id is not None:
             events = await self.app.store.fetch_events(self.gate.agent_id, 8)
             text = Content.assemble(
@@ -158,7 +171,7 @@ class GateScreen(ModalScreen[bool | None]):
         self.query_one("#gate-status", Static).update(status_line(self.app, self.gate, self.closed))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("approve", "reject") and self.closed is not None:
+        if action in ("approve", "reject", "grant") and self.closed is not None:
             return None  # shown, disabled: nothing is left to decide
         return True
 
@@ -171,6 +184,15 @@ class GateScreen(ModalScreen[bool | None]):
 
     def action_reject(self) -> None:
         self.dismiss(False)
+
+    def action_grant(self) -> None:
+        self.dismiss("grant")
+
+
+def suggestion_text(why: str) -> Content:
+    """The gate dialog's line for a suggested grant."""
+    return Content.assemble(("★ suggest: allow calls like this ", "bold $accent"),
+                            printable(f"({why})"), (" — g\n", "bold $accent"))
 
 
 class GateReasonModal(ReasonModal):
@@ -189,9 +211,10 @@ class GateReasonModal(ReasonModal):
         for gate in (g for g in closed if g.id in ours):
             self.query_one(Vertical).mount(
                 Label(Content.styled(closed_text(gate), "bold $warning"), classes="reason-closed"),
-                before=self.query_one(Input))
+                before=self.query_one(Vertical).children[1])
             if len(self.gates) == 1:
-                self.query_one(Input).disabled = True
+                for field in self.query(Input):  # the reason, and a grant dialog's fields
+                    field.disabled = True
 
 
 def closed_text(gate: Gate) -> str:
@@ -327,6 +350,7 @@ class ApprovalsScreen(LoomScreen[None]):
     BINDINGS = [
         Binding("a", "approve", "Approve", id="approve"),
         Binding("r", "reject", "Reject", id="reject"),
+        Binding("g", "grant", "Grant", id="grant"),
         Binding("c", "claim", "Claim", id="claim"),
         Binding("slash", "filter", "Filter", id="inbox_filter"),
         Binding("v", "toggle_groups", "Group", id="inbox_group"),
@@ -425,7 +449,9 @@ class ApprovalsScreen(LoomScreen[None]):
             claim = self.app.claim_of(gate)
             claimed = claim_label(claim, state.now, mine=claim is not None and self.app.holds(claim))
             values = {
-                "mark": Cell("●" if gate.id in table.marked else "", "bold", row_id=gate.id),
+                "mark": Cell("●", "bold", row_id=gate.id) if gate.id in table.marked
+                else Cell("★", "bold $accent", row_id=gate.id) if state.suggestion_for(gate)
+                else Cell("", row_id=gate.id),
                 "risk": Cell(gate.risk, _risk_style(gate.risk)),
                 "agent": Cell(gate.agent_name or "?"),
                 "place": Cell(places[gate.id]),
@@ -458,8 +484,11 @@ class ApprovalsScreen(LoomScreen[None]):
         self.query_one("#inbox-empty", Static).update(empty)
         shown = f"{len(gates)} of {len(state.gates)} pending" if self.gate_filter else \
             f"{len(state.gates)} pending"
+        suggested = sum(1 for g in gates if state.suggestion_for(g))
         header = Content.assemble(
             ("Approvals ", "bold"), (shown, "$agent-waiting"),
+            (f"  ★ {suggested} grant{'s' if suggested != 1 else ''} suggested (g)", "$accent")
+            if suggested else "",
             (f"  {len(groups)} kinds", "bold") if self.grouped else "",
             (f"  {len(table.marked)} selected", "bold") if table.marked else "",
             (f"   · {self.app.supervisor}", "bold"))
@@ -643,9 +672,70 @@ class ApprovalsScreen(LoomScreen[None]):
             return
         gate = self._shown.get(event.row_id)
         if gate is not None:
-            self.app.push_screen(GateScreen(gate), lambda approve: self._gate_closed(gate, approve))
+            suggestion = self.app.pod_state.suggestion_for(gate) if self.app.pod_state else None
+            self.app.push_screen(GateScreen(gate, suggestion), lambda approve: self._gate_closed(gate, approve))
 
-    def _gate_closed(self, gate: Gate, approve: bool | None) -> None:
+    def _gate_closed(self, gate: Gate, approve: bool | str | None) -> None:
         """The gate's details were closed, with a decision or without."""
-        if approve is not None:
-            self.decide([gate], approve=approve)
+        if approve == "grant":
+            self.grant(gate)
+        elif approve is not None:
+            self.decide([gate], approve=bool(approve))
+
+    # -- granting ----------------------------------------------------------------
+
+    def action_grant(self) -> None:
+        """g: approve the gate under the cursor and allow calls like it for a while."""
+        table = self.query_one(InboxTable)
+        row_id = table.cursor_id
+        if row_id in self._groups or (table.marked and table.marked != {row_id}):
+            self.notify("g grants from one gate: put the cursor on a gate (not a group or a batch).",
+                        severity="warning", timeout=5)
+            return
+        gate = self._shown.get(row_id) if row_id is not None else None
+        if gate is not None:
+            self.grant(gate)
+
+    def grant(self, gate: Gate) -> None:
+        """The grant dialog for `gate`, or why no grant may come from it; when someone else
+        claims the gate, ask first."""
+        from loomtui.store.grants import grantable
+
+        if why := grantable(gate):
+            self.notify(f"No grant from gate {gate.id}: {why}. a approves this call alone.",
+                        title="Not grantable", severity="warning", timeout=8, markup=False)
+            return
+        if claimed := self._claimed_by_others([gate]):
+            def confirmed(yes: bool | None) -> None:
+                if yes:
+                    self._grant_dialog(gate, override=True)
+
+            self.app.push_screen(ClaimConfirm(claimed_question(claimed, self.app.clock(), "approve")),
+                                 confirmed)
+        else:
+            self._grant_dialog(gate)
+
+    def _grant_dialog(self, gate: Gate, *, override: bool = False) -> None:
+        from loomtui.tui.inbox import shape
+        from loomtui.tui.screens.grants import GrantModal, GrantRequest
+
+        state = self.app.pod_state
+        agent = state.agent(gate.agent_id) if state is not None and gate.agent_id is not None else None
+        suggestion = state.suggestion_for(gate) if state is not None else None
+
+        def done(request: GrantRequest | None) -> None:
+            if request is not None:
+                self.query_one(InboxTable).marked -= {gate.id}
+                self.run_worker(self._grant(gate, request, override), group="decide", exit_on_error=False)
+
+        self.app.push_screen(GrantModal(gate, shape(gate), agent, suggestion=suggestion), done)
+
+    async def _grant(self, gate: Gate, request, override: bool) -> None:
+        outcome = await self.actions.grant(gate, scope=request.scope, pattern=request.pattern,
+                                           duration=request.duration, reason=request.reason,
+                                           override_claims=override)
+        if outcome is None:
+            return  # the store failed, and said so
+        self.notify(outcome.message, title="" if outcome.ok else "Not granted",
+                    severity="information" if outcome.ok else "warning" if outcome.skipped else "error",
+                    timeout=5 if outcome.ok else 10, markup=False)

@@ -236,12 +236,12 @@ class FleetScreen(LoomScreen[None]):
             "gates": Cell(f"⚑ {pending}" if pending else "", "$agent-waiting", justify="right"),
         }
         need = state.need_of(agent)
-        if need is not None and (pending or status in ("waiting", "error")):
+        if need is not None and (pending or status in ("waiting", "error", "ungoverned")):
             # What it waits for is what matters now: the cause in the Status column (a
             # gate's risk, question, budget), the subject in Doing, which takes the room
             # of the usage columns after it (a force push reads as one at 120 columns).
             style = model.CAUSE_STYLES[need.cause]
-            if pending or status == "waiting":
+            if (pending or status == "waiting") and status != "ungoverned":
                 values["status"] = Cell(f"{STATUS_SYMBOLS['waiting']} {need.cause}", "bold " + style)
             keys = [c.key for c in columns]
             at = keys.index("doing") if "doing" in keys else len(keys)

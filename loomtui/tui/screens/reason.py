@@ -3,6 +3,9 @@ rejecting or retiring a memory entry).
 
 Bindings: enter confirms (an empty reason is refused), esc cancels. The modal returns
 its result through `dismiss`: the reason, or None when cancelled.
+
+A dialog that asks for more than a reason (the grant dialog: a pattern, a scope, a
+duration) is a ReasonModal with `fields()` above the reason and its own `answer()`.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from textual.widgets import Input, Label
 from loomtui.text import printable
 
 
-class ReasonModal(ModalScreen[str | None]):
+class ReasonModal(ModalScreen):
     """Asks why. enter confirms (a reason is required), esc cancels (None)."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="cancel_reason")]
@@ -47,15 +50,30 @@ class ReasonModal(ModalScreen[str | None]):
             yield Label(Text.assemble((f"{self.verb} ", "bold"), printable(self.what)))
             if self.hint:
                 yield Label(self.hint, id="reason-hint")
+            yield from self.fields()
             yield Input(placeholder=self.placeholder, id="reason")
 
-    @on(Input.Submitted, "#reason")
+    def fields(self) -> ComposeResult:
+        """What a subclass asks for above the reason (nothing here)."""
+        return iter(())
+
+    def answer(self, reason: str) -> object | None:
+        """What the modal gives back with `reason`, or None to stay open (a subclass
+        checks its own fields here and says what is wrong)."""
+        return reason
+
+    @on(Input.Submitted)
     def _submitted(self, event: Input.Submitted) -> None:
-        reason = event.value.strip()
+        """enter in any field: a reason is required, then `answer` decides."""
+        field = self.query_one("#reason", Input)
+        reason = field.value.strip()
         if not reason:
             self.notify("A reason is required.", severity="warning")
+            field.focus()
             return
-        self.dismiss(reason)
+        answer = self.answer(reason)
+        if answer is not None:
+            self.dismiss(answer)
 
     def action_cancel(self) -> None:
         self.dismiss(None)

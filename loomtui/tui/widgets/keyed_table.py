@@ -58,8 +58,9 @@ class KeyedTable(CursorView):
         Binding("k,up", "cursor_up", "Up", show=False, id="up"),
         Binding("pagedown", "page_down", "Page down", show=False, id="page_down"),
         Binding("pageup", "page_up", "Page up", show=False, id="page_up"),
-        Binding("home,g", "first", "First", show=False, id="first"),
-        Binding("end,G", "last", "Last", show=False, id="last"),
+        # Not g / G: the inbox's g approves and grants, and G opens the Grants view anywhere.
+        Binding("home", "first", "First", show=False, id="first"),
+        Binding("end", "last", "Last", show=False, id="last"),
         Binding("enter", "select", "Open", id="open"),
     ]
 
