@@ -107,7 +107,49 @@ def why_unmatchable(tool: str, action: Mapping[str, Any] | None) -> str | None:
                 "so what a later call like it would do cannot be known")
     if not any(cmd.argv for cmd in commands):
         return "the command runs nothing LoomTUI can name"
+    if not _plain(action["command"], commands):
+        return ("the command sets variables, gives git options before its subcommand, names its program "
+                "by a path or redirects to a file: its shape does not show these, so a call of the same "
+                "shape could do something else entirely")
     return None
+
+
+# Between simple commands, the only operators a granted line may have; and redirections
+# that write nothing (`2>&1`, `> /dev/null`).
+_SEPARATORS = frozenset({";", "&&", "||", "|", "|&", "&"})
+_NOWHERE = {">": ("/dev/null",), ">>": ("/dev/null",), "&>": ("/dev/null",), ">&": ("1", "2", "/dev/null")}
+
+
+def _plain(command: str, commands: tuple) -> bool:
+    """Whether the line is its simple commands' words as written, joined by `;` `&&` `||`
+    `|` `&` (or newlines): the shape is made from what the analysis reads, which drops
+    `VAR=value` prefixes (`GIT_SSH_COMMAND=... git push origin x`), git's global options
+    (`git -c core.sshCommand=... push`, `git -C /elsewhere push`), a program's path
+    (`./git push` runs the agent's own script) and redirections (`> ~/.bashrc`). A call
+    with any of those would take a grant's shape while doing what the grant never showed
+    (red team, issue 14). Read a second way, by shlex: any disagreement is not plain."""
+    import shlex
+
+    lexer = shlex.shlex(command, posix=True, punctuation_chars=True)
+    lexer.whitespace_split = True
+    try:
+        tokens = list(lexer)
+    except ValueError:  # unbalanced quotes: the analysis would have said so already
+        return False
+    words: list[str] = []
+    i = 0
+    while i < len(tokens):
+        token = tokens[i]
+        if not token or any(ch not in "();<>|&" for ch in token):
+            words.append(token)
+        elif token in _NOWHERE and i + 1 < len(tokens) and tokens[i + 1] in _NOWHERE[token]:
+            if words and words[-1] in ("1", "2"):
+                words.pop()  # the descriptor of `2>&1` (or an operand: then the words differ below)
+            i += 1
+        elif token not in _SEPARATORS:
+            return False  # any other redirection, a subshell, a here-document
+        i += 1
+    return words == [word for cmd in commands for word in cmd.argv]
 
 
 def matches(pattern: str, granted_shape: str, tool: str, action: Mapping[str, Any] | None) -> bool:
