@@ -127,3 +127,18 @@ HELD_BY_SHAPE = [
 @pytest.mark.parametrize("command", HELD_BY_SHAPE)
 def test_calls_of_another_shape_take_no_grant(command: str) -> None:
     assert not matches(GRANTED, GRANTED, "Bash", {"command": command})
+
+
+# -- a narrowed pattern, stretched ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["git push origin auth:main", "git push origin auth-x:refs/heads/main",
+                                     "git push origin auth:refs/tags/v1"])
+def test_a_narrowed_pattern_does_not_reach_another_branch_through_a_refspec(pod: Path, repo: Path,
+                                                                            command: str) -> None:
+    """`--pattern 'git push origin auth*'` means the agent's own branches; `auth:main`
+    pushes its branch onto main (rule git-push, not critical). Worked before the fix:
+    a `*` inside a word matched the `:` too."""
+    granted_push(pod, repo, "--pattern", "git push origin auth*")
+    assert held(pod, repo, command)
+    assert answer(hook(pod, bash("git push origin auth-2", repo))[1])[0] == "allow"  # what it is for

@@ -157,7 +157,7 @@ def matches(pattern: str, granted_shape: str, tool: str, action: Mapping[str, An
     narrowed to `pattern`: its shape is the grant's, it has no dynamic words, and,
     where the pattern is narrower than the shape, every simple command of the line
     matches one `;`-separated part of the pattern word by word (`*` alone is one or
-    more words, `*` inside a word any characters of that word; never across `;`,
+    more words, `*` inside a word any characters of that word but `:`; never across `;`,
     `&&` or `|`, which split commands). A file tool's narrowed pattern is
     `TOOL GLOB`, the glob matched against the whole path (or its name, for a glob
     with no `/`)."""
@@ -202,5 +202,7 @@ def _words_match(pattern: list[str], words: list[str]) -> bool:
 def _word_match(pattern: str, word: str) -> bool:
     if "*" not in pattern:
         return pattern == word
-    regex = ".*".join(re.escape(piece) for piece in pattern.split("*"))
+    # A `*` inside a word never crosses a `:`: `auth*` is the agent's branches, not the
+    # refspec `auth:main` that pushes onto main (nor `host*` a `host.evil:/path`).
+    regex = "[^:]*".join(re.escape(piece) for piece in pattern.split("*"))
     return re.fullmatch(regex, word, re.DOTALL) is not None
