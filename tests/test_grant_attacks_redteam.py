@@ -142,3 +142,77 @@ def test_a_narrowed_pattern_does_not_reach_another_branch_through_a_refspec(pod:
     granted_push(pod, repo, "--pattern", "git push origin auth*")
     assert held(pod, repo, command)
     assert answer(hook(pod, bash("git push origin auth-2", repo))[1])[0] == "allow"  # what it is for
+
+
+# -- file tools ----------------------------------------------------------------------------------
+
+
+def _edit_asked(repo: Path, path: str) -> dict:
+    """Claude Code asking its person (PermissionRequest) to edit `path`: Edit and Write
+    are its own tools, outside the OS sandbox, so its prompt is the boundary."""
+    from tests.test_hook import event
+
+    return event("PermissionRequest", repo, tool_name="Edit",
+                 tool_input={"file_path": path, "old_string": "a", "new_string": "b"}, permission_suggestions=[])
+
+
+def _granted_edit(pod: Path, repo: Path, *extra: str) -> None:
+    import json
+
+    from tests.test_grant_hook import finish, loom, start
+    from tests.test_hook import wait_for_gate
+
+    (repo / "src").mkdir(exist_ok=True)
+    proc = start(pod, _edit_asked(repo, str(repo / "src" / "cart.py")))
+    gate_id = wait_for_gate(pod)
+    done = loom(pod, "approve", str(gate_id), "--grant", "1h", "--reason", "edits in src", *extra)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(finish(proc)[1])["hookSpecificOutput"]["decision"] == {"behavior": "allow"}
+
+
+def _edit_held(pod: Path, repo: Path, path: str) -> bool:
+    import json
+
+    from tests.test_grant_hook import start
+    from tests.test_hook import finish, wait_for_gate
+
+    proc = start(pod, _edit_asked(repo, path))
+    gate_id = wait_for_gate(pod)
+    from loomtui.store.db import connect, db_path
+    from loomtui.store.gates import decide
+
+    conn = connect(db_path(pod))
+    try:
+        decide(conn, gate_id, approve=False, actor="ana", reason="not now", now=__import__("time").time())
+    finally:
+        conn.close()
+    return json.loads(finish(proc)[1])["hookSpecificOutput"]["decision"]["behavior"] == "deny"
+
+
+def test_an_edit_grant_does_not_reach_files_outside_the_agents_worktree(pod: Path, repo: Path,
+                                                                         tmp_path: Path) -> None:
+    """A grant of `Edit *.py` from an edit of src/cart.py. Worked before the fix: the
+    same grant allowed Claude Code's Edit (which the sandbox does not cover) of a .py
+    file anywhere: a user site-packages `sitecustomize.py` runs in every Python the
+    supervisor starts, LoomTUI's console included. Also through `..` and a symlink the
+    agent made in its worktree."""
+    _granted_edit(pod, repo)
+    site = tmp_path / "home" / ".local" / "lib" / "python3.12" / "site-packages"
+    site.mkdir(parents=True)
+    (repo / "vendor").symlink_to(site)
+    for path in (site / "sitecustomize.py", repo / ".." / "home" / ".local" / "lib" / "python3.12"
+                 / "site-packages" / "sitecustomize.py", repo / "vendor" / "sitecustomize.py"):
+        assert _edit_held(pod, repo, str(path)), path
+    assert events(pod, "granted") == []
+    from tests.test_grant_hook import hook as run_hook
+    import json
+
+    out = run_hook(pod, _edit_asked(repo, str(repo / "src" / "auth.py")))[1]
+    assert json.loads(out)["hookSpecificOutput"]["decision"] == {"behavior": "allow"}  # what it is for
+
+
+def test_a_narrowed_file_glob_is_matched_against_the_path_without_dot_dots(pod: Path, repo: Path) -> None:
+    """`Edit <repo>/src/*.py` and a path `<repo>/src/../deploy/hooks.py`: fnmatch's `*`
+    took `../deploy/hooks`. Worked before the fix."""
+    _granted_edit(pod, repo, "--pattern", f"Edit {repo}/src/*.py")
+    assert _edit_held(pod, repo, f"{repo}/src/../deploy/hooks.py")

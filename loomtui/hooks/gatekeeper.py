@@ -161,11 +161,33 @@ def _granted(conn: sqlite3.Connection, action: Action, rule: str, now: float):
     used (counted, audited), or None. One indexed read when no grant covers the agent."""
     from loomtui.store.grants import matching_grant, use_grant
 
+    if not _in_worktree(action):
+        return None
     grant = matching_grant(conn, agent_id=action.agent_id, repo=action.repo, rule=rule, tool=action.tool,
                            tool_input=action.tool_input, now=now)
     if grant is not None:
         use_grant(conn, grant, agent_id=action.agent_id, summary=action.summary, now=now)
     return grant
+
+
+def _in_worktree(action: Action) -> bool:
+    """False for a file tool's call on a file outside the working tree it runs in (`..`
+    and symlinks resolved): no grant covers it. Edit and Write are the agent's own tools,
+    outside its OS sandbox, and `Edit *.py` granted from an edit of src/cart.py is about
+    the agent's files, not a sitecustomize.py in the user's site-packages, which every
+    Python the supervisor starts would run (red team, issue 14)."""
+    from loomtui.policy.shapes import FILE_KEYS
+
+    path = next((action.tool_input[key] for key in FILE_KEYS if isinstance(action.tool_input.get(key), str)), None)
+    if path is None:
+        return True
+    if not action.cwd:
+        return False
+    from loomtui.places import locate
+
+    root = os.path.realpath(locate(action.cwd).worktree or action.cwd)
+    full = os.path.realpath(os.path.join(action.cwd, path))
+    return full.startswith(root.rstrip("/") + "/")
 
 
 def _grant_reason(grant, now: float) -> str:

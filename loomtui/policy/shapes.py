@@ -178,6 +178,7 @@ def matches(pattern: str, granted_shape: str, tool: str, action: Mapping[str, An
     if path is None or head != tool or not glob.strip():
         return False
     glob = glob.strip()
+    path = posixpath.normpath(path)  # `src/*.py` never takes `src/../deploy/hooks.py`
     from fnmatch import fnmatchcase
 
     return fnmatchcase(path, glob) or ("/" not in glob and fnmatchcase(posixpath.basename(path), glob))
