@@ -204,8 +204,9 @@ def test_an_edit_grant_does_not_reach_files_outside_the_agents_worktree(pod: Pat
                  / "site-packages" / "sitecustomize.py", repo / "vendor" / "sitecustomize.py"):
         assert _edit_held(pod, repo, str(path)), path
     assert events(pod, "granted") == []
-    from tests.test_grant_hook import hook as run_hook
     import json
+
+    from tests.test_grant_hook import hook as run_hook
 
     out = run_hook(pod, _edit_asked(repo, str(repo / "src" / "auth.py")))[1]
     assert json.loads(out)["hookSpecificOutput"]["decision"] == {"behavior": "allow"}  # what it is for
@@ -216,3 +217,41 @@ def test_a_narrowed_file_glob_is_matched_against_the_path_without_dot_dots(pod: 
     took `../deploy/hooks`. Worked before the fix."""
     _granted_edit(pod, repo, "--pattern", f"Edit {repo}/src/*.py")
     assert _edit_held(pod, repo, f"{repo}/src/../deploy/hooks.py")
+
+
+# -- a repository grant, reached from another repository ---------------------------------------------
+
+
+def test_a_repo_grant_is_not_reached_by_a_worktree_file_pointing_at_that_repository(pod: Path, repo: Path,
+                                                                                   tmp_path: Path) -> None:
+    """Where an agent works is read from the `.git` files of its directory, which the
+    agent writes (inside its sandbox, too). An agent elsewhere wrote a `.git` file whose
+    gitdir names the granted repository as its common dir: the hook read it as working in
+    that repository and its repo grant answered allow. Worked before the fix: a linked
+    worktree now counts only when the repository's own `.git/worktrees/NAME/gitdir`
+    points back at it (which git writes, and the agent cannot, outside its sandbox)."""
+    from tests.test_grant_hook import OTHER
+
+    granted_push(pod, repo, "--scope", "repo")
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / ".fake").mkdir(parents=True)
+    (elsewhere / ".fake" / "commondir").write_text(f"{repo}/.git\n")
+    (elsewhere / ".fake" / "HEAD").write_text("ref: refs/heads/auth\n")
+    (elsewhere / ".git").write_text(f"gitdir: {elsewhere}/.fake\n")
+    assert held(pod, elsewhere, "git push origin auth-2", OTHER)
+    assert events(pod, "granted") == []
+
+
+def test_a_real_linked_worktree_of_the_repository_takes_its_repo_grant(pod: Path, repo: Path,
+                                                                         tmp_path: Path) -> None:
+    """The control: `git worktree add` writes both links; the agent there is covered."""
+    import subprocess
+
+    from tests.test_grant_hook import OTHER, as_session
+
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", "-C", str(repo)]
+    subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", "first"], check=True)
+    subprocess.run([*git, "worktree", "add", "-q", "-b", "cart", str(tmp_path / "cart")], check=True)
+    granted_push(pod, repo, "--scope", "repo")
+    out = hook(pod, as_session(bash("git push origin cart", tmp_path / "cart"), OTHER))[1]
+    assert answer(out)[0] == "allow"

@@ -163,11 +163,39 @@ def _granted(conn: sqlite3.Connection, action: Action, rule: str, now: float):
 
     if not _in_worktree(action):
         return None
-    grant = matching_grant(conn, agent_id=action.agent_id, repo=action.repo, rule=rule, tool=action.tool,
+    grant = matching_grant(conn, agent_id=action.agent_id, repo=_own_repo(action), rule=rule, tool=action.tool,
                            tool_input=action.tool_input, now=now)
     if grant is not None:
         use_grant(conn, grant, agent_id=action.agent_id, summary=action.summary, now=now)
     return grant
+
+
+def _own_repo(action: Action) -> str | None:
+    """The repository whose grants (scope repo) may cover this call: `action.repo`, read
+    from the `.git` files of the agent's directory, only when git's own links agree. A
+    linked worktree's `.git` file is the agent's to write; the repository's
+    `.git/worktrees/NAME/gitdir`, pointing back at it, is not (outside its sandbox). An
+    agent elsewhere that wrote a `.git` file naming the granted repository took that
+    repository's grants (red team, issue 14). None: only agent grants."""
+    if not action.repo or not action.cwd:
+        return None
+    from loomtui.places import _gitdir_of, locate
+
+    worktree = locate(action.cwd).worktree
+    if worktree is None:
+        return None
+    try:
+        dotgit = Path(worktree) / ".git"
+        if dotgit.is_dir():
+            return action.repo if os.path.realpath(worktree) == os.path.realpath(action.repo) else None
+        gitdir = _gitdir_of(dotgit)
+        if gitdir is None or os.path.realpath(gitdir.parent) != os.path.realpath(
+                Path(action.repo) / ".git" / "worktrees"):
+            return None
+        back = (gitdir / "gitdir").read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeError):
+        return None
+    return action.repo if os.path.realpath(back) == os.path.realpath(dotgit) else None
 
 
 def _in_worktree(action: Action) -> bool:
