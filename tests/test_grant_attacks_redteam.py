@@ -255,3 +255,41 @@ def test_a_real_linked_worktree_of_the_repository_takes_its_repo_grant(pod: Path
     granted_push(pod, repo, "--scope", "repo")
     out = hook(pod, as_session(bash("git push origin cart", tmp_path / "cart"), OTHER))[1]
     assert answer(out)[0] == "allow"
+
+
+# -- revoked while a call is being decided ---------------------------------------------------------
+
+
+def test_a_grant_revoked_while_the_hook_decides_allows_nothing(pod: Path, repo: Path, monkeypatch) -> None:
+    """The hook reads the matching grant, then counts its use in a second transaction.
+    A revocation committed in between (the supervisor's `x` in the Grants view, "revoked")
+    still let that call through, and counted it. Worked before the fix: the use is now
+    counted only while the grant is active, in the same write, or the call is held."""
+    import time
+
+    from loomtui.hooks import gatekeeper
+    from loomtui.store import grants
+    from loomtui.store.db import connect, db_path
+
+    granted_push(pod, repo)
+    real = grants.use_grant
+
+    def revoked_meanwhile(conn, grant, **kwargs):  # the supervisor's revocation commits now
+        other = connect(db_path(pod))
+        try:
+            grants.revoke_grant(other, grant.id, actor="ana", display=None, reason="stop", now=time.time())
+        finally:
+            other.close()
+        return real(conn, grant, **kwargs)
+
+    monkeypatch.setattr(grants, "use_grant", revoked_meanwhile)
+    conn = connect(db_path(pod))
+    try:
+        action = gatekeeper.Action(agent_id=1, tool="Bash", tool_input={"command": "git push origin auth-2"},
+                                   summary="git push origin auth-2", cwd=str(repo), repo=str(repo),
+                                   agent_name=None)
+        assert gatekeeper._granted(conn, action, "git-push", time.time()) is None
+        assert grants.get_grant(conn, 1).uses == 0
+        assert conn.execute("SELECT count(*) FROM audit WHERE action = 'grant.used'").fetchone()[0] == 0
+    finally:
+        conn.close()

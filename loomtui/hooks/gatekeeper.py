@@ -165,8 +165,8 @@ def _granted(conn: sqlite3.Connection, action: Action, rule: str, now: float):
         return None
     grant = matching_grant(conn, agent_id=action.agent_id, repo=_own_repo(action), rule=rule, tool=action.tool,
                            tool_input=action.tool_input, now=now)
-    if grant is not None:
-        use_grant(conn, grant, agent_id=action.agent_id, summary=action.summary, now=now)
+    if grant is not None and not use_grant(conn, grant, agent_id=action.agent_id, summary=action.summary, now=now):
+        return None  # revoked since it was read: held for a person
     return grant
 
 
