@@ -140,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     audit_commands = audit.add_subparsers(dest="audit_command", metavar="SUBCOMMAND", required=True)
     verify = audit_commands.add_parser(
         "verify", help="find edited, deleted, reordered, cut or re-chained entries, dropped "
-                       "triggers, and decisions or budget limits changed outside LoomTUI")
+                       "triggers, and decisions, budget limits or grants changed outside LoomTUI")
     verify.add_argument("--witness", action="append", default=[], metavar="FILE",
                         help="also check against this witness file (another user's, or a copy)")
     verify.add_argument("--expect", action="append", default=[], metavar="ID:HASH",

@@ -8,6 +8,7 @@ and otherwise ignored; a file that is not valid TOML is a ConfigError naming it.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -124,12 +125,49 @@ DEFAULT_CONFIG_TEXT = """\
 # command = ""
 # urls = []
 
+[record]
+# An agent's record (its Record tab, `loomtui agents --json`) counts the test runs seen
+# in its Bash calls: pytest, npm/pnpm/yarn test, go test, cargo test, make test|check,
+# tox, and commands matching these regexes, for example:
+#   test_patterns = ['^\\./scripts/run-tests', '\\bbazel test\\b']
+# test_patterns = []
+
+[grants]
+# Suggest a grant (in the inbox) once an agent's calls under one rule were approved this
+# many times in a row, with no rejection and its tests passing. It never grants by itself.
+# suggest_after = 5
+
+[governance]
+# Does this pod expect every Claude Code and Codex agent to run LoomTUI's hooks? Then an
+# agent seen only in its transcript (no hook ever heard from it) is marked ungoverned from
+# its first line. Either way, an agent whose transcript shows tool calls its hooks never
+# reported (hooks removed or disabled mid-session) is marked ungoverned. Absent: false.
+require_hooks = true
+# Seconds a hook may lag the transcript line of its call before the call counts as
+# unreported, and seconds of calls reported again before the mark clears.
+# grace = 5
+# clear_after = 120
+
 [supervisors]
 # The OS accounts that may decide (approve, reject, claim, change budgets, review
 # memory). Empty: the pod directory's owner, or for a shared pod (init --shared) the
 # members of its group. $LOOM_USER is only a display name and grants nothing.
 #   approvers = ["alice", "bob"]
 # approvers = []
+
+[baseline]
+# What every agent's configuration should be (issue 14: drift). Without a pin, a field's
+# baseline is its most common value among the live agents of the same kind; an agent that
+# differs shows `≠` in the fleet. Pin any of: cli_version, model, permission_mode, sandbox,
+# hooks, settings_user, settings_project, settings_local, instructions, instructions_repo,
+# mcp_config, mcp_servers. A model pin also matches its dated ids (claude-sonnet-4-5
+# matches claude-sonnet-4-5-20250929), a version pin its patch releases ("2.1" matches 2.1.40).
+# Keys here apply to every kind of agent; [baseline.claude] and [baseline.codex] to one.
+#   model = "claude-sonnet-4-5"
+#   permission_mode = "default"
+#   sandbox = "on"
+# [baseline.codex]
+#   model = "gpt-5-codex"
 """
 
 
@@ -188,6 +226,9 @@ class Config:
     supervisors: SupervisorsConfig = field(default_factory=lambda: SupervisorsConfig())
     retention: RetentionConfig = field(default_factory=lambda: RetentionConfig())
     notify: NotifyConfig = field(default_factory=lambda: NotifyConfig())
+    record: RecordConfig = field(default_factory=lambda: RecordConfig())
+    governance: GovernanceConfig = field(default_factory=lambda: GovernanceConfig())
+    baseline: BaselineConfig = field(default_factory=lambda: BaselineConfig())
     path: Path | None = None
     warnings: tuple[str, ...] = ()
 
@@ -224,7 +265,7 @@ def parse_config(data: Mapping[str, Any], path: Path | None = None) -> Config:
     warnings: list[str] = []
     for key in data:
         if key not in ("console", "keymap", "ingest", "budgets", "memory", "git", "supervisors",
-                       "retention", "serve", "notify"):
+                       "retention", "serve", "notify", "record", "grants", "governance", "baseline"):
             warnings.append(f"{where}: unknown section or key [{key}] ignored")
     console = _section(data.get("console", {}), ConsoleConfig, "console", where, warnings)
     console = ConsoleConfig(
@@ -254,8 +295,12 @@ def parse_config(data: Mapping[str, Any], path: Path | None = None) -> Config:
         warnings.append(f"{where}: serve.http_port must be a port (1-65535) or 0; HTTP hooks off")
         serve = ServeConfig()
     notify = _notify(data.get("notify", {}), where, warnings)
+    record = _record(data.get("record", {}), data.get("grants", {}), where, warnings)
+    governance = _governance(data.get("governance", {}), where, warnings)
+    baseline = _baseline(data.get("baseline", {}), where, warnings)
     return Config(console=console, keymap=keymap, ingest=ingest, budgets=budgets, memory=memory, git=git,
-                  supervisors=supervisors, retention=retention, serve=serve, notify=notify, path=path,
+                  supervisors=supervisors, retention=retention, serve=serve, notify=notify,
+                  record=record, governance=governance, baseline=baseline, path=path,
                   warnings=tuple(warnings))
 
 
@@ -491,6 +536,48 @@ def _retention(raw: Any, where: str, warnings: list[str]) -> RetentionConfig:
     return RetentionConfig(**values, errors=tuple(errors))
 
 
+# -- [record] and [grants] suggest_after (issue 14) ------------------------
+
+
+@dataclass(frozen=True)
+class RecordConfig:
+    # Extra regexes (searched in a Bash command) that mark a test run, compiled.
+    test_patterns: tuple[re.Pattern, ...] = ()
+    # [grants] suggest_after: approvals in a row of one agent and rule before a grant is suggested.
+    suggest_after: int = 5
+
+
+def _record(raw: Any, grants: Any, where: str, warnings: list[str]) -> RecordConfig:
+    patterns: list[re.Pattern] = []
+    if not isinstance(raw, Mapping):
+        warnings.append(f"{where}: [record] must be a table; ignored")
+        raw = {}
+    for key, value in raw.items():
+        if key != "test_patterns":
+            warnings.append(f"{where}: unknown key record.{key} ignored (known: test_patterns)")
+            continue
+        if not isinstance(value, list):
+            warnings.append(f"{where}: record.test_patterns should be a list of regexes; ignored")
+            continue
+        for item in value:
+            if not isinstance(item, str) or not item:
+                warnings.append(f"{where}: record.test_patterns: {item!r} is not a regex; ignored")
+                continue
+            try:
+                patterns.append(re.compile(item))
+            except re.error as exc:
+                warnings.append(f"{where}: record.test_patterns: {item!r} is not a regex ({exc}); ignored")
+    after = 5
+    if isinstance(grants, Mapping) and "suggest_after" in grants:
+        value = grants["suggest_after"]
+        if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 1000:
+            after = value
+        else:
+            warnings.append(f"{where}: grants.suggest_after should be a whole number from 1 to 1000, "
+                            f"got {value!r}; 5 used")
+    return RecordConfig(test_patterns=tuple(patterns), suggest_after=after)
+
+
 # -- [notify] -------------------------------------------------------------
 
 GATE_RISKS = ("low", "medium", "high", "critical")
@@ -548,3 +635,72 @@ def _notify(raw: Any, where: str, warnings: list[str]) -> NotifyConfig:
         else:
             warnings.append(f"{where}: unknown key notify.{key} ignored")
     return NotifyConfig(**values)
+
+
+# -- [governance] ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GovernanceConfig:
+    """Ungoverned agents, by evidence (loomtui/store/unreported.py). `require_hooks` is
+    false when absent, so a pod from before it (or one that watches agents only for their
+    tokens) does not mark its transcript-only agents; `loomtui init` writes it true."""
+    require_hooks: bool = False
+    grace: float = 5.0  # seconds a hook may lag the transcript line of its call
+    clear_after: float = 120.0  # seconds of reported calls before the mark clears
+
+
+def _governance(raw: Any, where: str, warnings: list[str]) -> GovernanceConfig:
+    found = _section(raw, GovernanceConfig, "governance", where, warnings)
+    grace, clear = found.grace, found.clear_after
+    if not 0 <= grace <= 600:
+        warnings.append(f"{where}: governance.grace should be 0 to 600 seconds; 5 used")
+        grace = GovernanceConfig.grace
+    if not 0 <= clear <= 86_400:
+        warnings.append(f"{where}: governance.clear_after should be 0 to 86400 seconds; 120 used")
+        clear = GovernanceConfig.clear_after
+    return GovernanceConfig(require_hooks=found.require_hooks, grace=grace, clear_after=clear)
+
+
+# -- [baseline] -------------------------------------------------------------
+
+# The fingerprint fields an agent drifts on (loomtui/store/fingerprint.py), which
+# [baseline] may pin. Here, not in the store, so the config can check its keys.
+DRIFT_FIELDS = ("cli_version", "model", "permission_mode", "sandbox", "hooks", "settings_user",
+                "settings_project", "settings_local", "instructions", "instructions_repo",
+                "mcp_config", "mcp_servers")
+BASELINE_KINDS = ("claude", "codex", "aider", "script", "sim")
+
+
+@dataclass(frozen=True)
+class BaselineConfig:
+    """Pinned baseline values: kind ('' for every kind) -> field -> value."""
+    pinned: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+
+    def for_kind(self, kind: str) -> dict[str, str]:
+        """The pins that apply to agents of `kind`: the kind's own over the general ones."""
+        return {**self.pinned.get("", {}), **self.pinned.get(kind, {})}
+
+
+def _baseline(raw: Any, where: str, warnings: list[str]) -> BaselineConfig:
+    if not isinstance(raw, Mapping):
+        warnings.append(f"{where}: [baseline] must be a table; nothing pinned")
+        return BaselineConfig()
+    pinned: dict[str, dict[str, str]] = {}
+
+    def pin(kind: str, key: str, value: Any) -> None:
+        name = f"baseline.{kind + '.' if kind else ''}{key}"
+        if key not in DRIFT_FIELDS:
+            warnings.append(f"{where}: unknown key {name} ignored (known: {', '.join(DRIFT_FIELDS)})")
+        elif not isinstance(value, str):
+            warnings.append(f"{where}: {name} should be a string; ignored")
+        else:
+            pinned.setdefault(kind, {})[key] = value
+
+    for key, value in raw.items():
+        if key in BASELINE_KINDS and isinstance(value, Mapping):
+            for sub, sub_value in value.items():
+                pin(key, str(sub), sub_value)
+        else:
+            pin("", str(key), value)
+    return BaselineConfig(pinned=pinned)

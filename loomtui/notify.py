@@ -5,7 +5,7 @@ through apprise: ntfy, Slack, e-mail, a desktop, and the rest).
 Events, read from the store (the hooks only record; nothing here runs on a hook's
 path): a new pending gate of a chosen risk (`gate`), a budget gate (`over_budget`),
 an agent waiting on its own prompt (`question`), an agent seen ungoverned
-(`ungoverned`). Each has a key (`gate:12`, `question:345`, `ungoverned:7:no sandbox`).
+(`ungoverned`: by its settings, or by evidence: calls its hooks never reported). Each has a key (`gate:12`, `question:345`, `ungoverned:7:no sandbox`).
 
 Exactly once: a sender claims an event by `INSERT OR IGNORE` of its key into the
 `notifications` table before sending, so of two senders (the pod service's loop, and a
@@ -104,6 +104,13 @@ def due(conn: sqlite3.Connection, config: NotifyConfig, now: float) -> list[Even
             if note:
                 found.append(Event(f"ungoverned:{agent_id}:{note}", "ungoverned", agent_id, name, note, seen,
                                    {"permission_mode": mode, "sandbox": sandbox, "hooks": hooks}))
+        # Ungoverned by evidence (store/unreported.py): once per marking.
+        for agent_id, name, marked, why, count in conn.execute(
+                "SELECT id, name, ungoverned_at, ungoverned_why, unreported FROM agents "
+                "WHERE ungoverned_at >= ? AND ended_at IS NULL", (since,)).fetchall():
+            summary = why + (f" ({count} call{'s' if count != 1 else ''})" if count else "")
+            found.append(Event(f"ungoverned:{agent_id}:evidence:{marked!r}", "ungoverned", agent_id, name,
+                               summary, marked, {"evidence": why, "unreported": count}))
     return sorted(found, key=lambda e: e.created_at)
 
 

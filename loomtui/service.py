@@ -235,9 +235,11 @@ class PodService(leases.LeasedWorker):
                 self.workers.append(ingester)
         if self.diffs:
             from loomtui.git.service import DiffService
+            from loomtui.hooks.fingerprint import recompute
 
             git = self.config.git
-            differ = DiffService(self.pod, bases=dict(git.bases), repos=git.repos, holder=self.holder)
+            differ = DiffService(self.pod, bases=dict(git.bases), repos=git.repos, holder=self.holder,
+                                 on_config=recompute)
             differ.start()
             self.workers.append(differ)
 

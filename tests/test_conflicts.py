@@ -398,3 +398,40 @@ def test_an_old_git_is_said_once_and_nothing_runs(forecaster, repo, monkeypatch)
     assert not forecaster.available()
     assert forecaster.errors == ["the conflict forecast needs git 2.38 or newer "
                                  "(`git merge-tree --write-tree`); this is git 2.37"]
+
+
+def test_the_console_reads_only_what_it_shows_and_notices_every_change(tmp_path):
+    """The console's read skips clean pairs (most of the table at 200 agents) but keeps each
+    worktree's row against its base; its change mark moves on a new write and on a delete,
+    and reads an index, not the table."""
+    from loomtui.store.forecasts import (
+        CHANGE_MARK_SQL,
+        SHOWN_SQL,
+        Forecast,
+        delete_forecasts,
+        forecast_from_row,
+        save_forecasts,
+    )
+
+    conn = connect(db_path(tmp_path), create=True)
+
+    def row(a: str, b: str, state: str, at: float) -> Forecast:
+        return Forecast(a, b, "/r", "main" if b == "" else None, "1" * 40, "2" * 40, state,
+                        ("x.py",) if state != "clean" else (), at)
+
+    save_forecasts(conn, [row("/w/a", "", "clean", 1.0), row("/w/b", "", "clean", 1.0),
+                          row("/w/a", "/w/b", "clean", 1.0), row("/w/a", "/w/c", "conflict", 1.0),
+                          row("/w/b", "/w/c", "overlap", 1.0)])
+    shown = {(f.worktree, f.other, f.state) for f in map(forecast_from_row, conn.execute(SHOWN_SQL))}
+    assert shown == {("/w/a", "", "clean"), ("/w/b", "", "clean"), ("/w/a", "/w/c", "conflict"),
+                     ("/w/b", "/w/c", "overlap")}
+    plan = " ".join(str(r) for r in conn.execute("EXPLAIN QUERY PLAN " + SHOWN_SQL))
+    assert "merge_forecasts_shown" in plan
+    mark = conn.execute(CHANGE_MARK_SQL).fetchone()
+    save_forecasts(conn, [row("/w/a", "/w/b", "overlap", 2.0)])
+    assert conn.execute(CHANGE_MARK_SQL).fetchone() != mark
+    mark = conn.execute(CHANGE_MARK_SQL).fetchone()
+    delete_forecasts(conn, ["/w/c"])  # rows with older writes go: max(updated_at) alone stays
+    assert conn.execute(CHANGE_MARK_SQL).fetchone() != mark
+    plan = " ".join(str(r) for r in conn.execute("EXPLAIN QUERY PLAN " + CHANGE_MARK_SQL))
+    assert "SCAN merge_forecasts" not in plan

@@ -393,11 +393,14 @@ def test_agents_json_has_status_why_and_governance(live_pod) -> None:
     assert (auth["repo"], auth["worktree"], auth["branch"]) == ("/srv/shop", "/srv/shop/wt/auth-api", "auth")
     assert auth["governance"] == {"permission_mode": "bypassPermissions", "sandbox": "off",
                                   "hooks": "installed", "ungoverned": True,
-                                  "note": "no sandbox · bypassPermissions"}
+                                  "note": "no sandbox · bypassPermissions",
+                                  "unreported": 0, "evidence": None, "ungoverned_since": None}
     assert agents["billing-vat"]["governance"]["ungoverned"] is False
     assert agents["billing-vat"]["governance"]["sandbox"] == "on"
     assert agents["docs-setup"]["governance"] == {"permission_mode": None, "sandbox": None, "hooks": None,
-                                                  "ungoverned": False, "note": ""}
+                                                  "ungoverned": False, "note": "",
+                                                  "unreported": 0, "evidence": None,
+                                                  "ungoverned_since": None}
     assert agents["docs-setup"]["oldest_gate"] is None and agents["docs-setup"]["pending_gates"] == 0
     assert "evil\x1b[2J\x07" in agents  # JSON keeps the exact name (escaped by json itself)
     assert b"\x1b" not in result.stdout

@@ -269,3 +269,42 @@ def test_the_lookup_is_one_indexed_read(conn) -> None:
     plan = " ".join(r[-1] for r in conn.execute("EXPLAIN QUERY PLAN " + CANDIDATES_SQL,
                                                  (1, "r", 1.0, "x", "r", 1.0)))
     assert "SCAN" not in plan and "grants_agent" in plan and "grants_repo" in plan, plan
+
+
+def test_audit_verify_reports_grants_made_or_changed_by_hand(conn) -> None:
+    a = agent(conn, "s1")
+    kept, edited, revived = grant(conn, gate(conn, a)), grant(conn, gate(conn, a)), grant(conn, gate(conn, a))
+    revoke_grant(conn, revived.id, actor="ana", display=None, reason="done", now=NOW + 1)
+    assert audit.inspect(conn).problems == []
+    conn.execute("UPDATE grants SET pattern = '*' WHERE id = ?", (edited.id,))
+    conn.execute("UPDATE grants SET status = 'active' WHERE id = ?", (revived.id,))
+    conn.execute("INSERT INTO grants (scope, agent_id, rule, tool, shape, pattern, granted_by, reason, created_at, "
+                 "expires_at) VALUES ('agent', ?, 'git-push', 'Bash', 'git push origin *', '*', 'x', 'x', ?, ?)",
+                 (a, NOW, NOW + 3600))
+    conn.commit()
+    problems = audit.inspect(conn).problems
+    assert len(problems) == 3, problems
+    assert f"grant {edited.id} (*) differs from its grant.created audit entry" in problems[0]
+    assert f"grant {revived.id} is active, but an audit entry says it was revoked" in problems[1]
+    assert "grant 4 (*) has no grant.created audit entry of its own" in problems[2]
+    assert kept.id not in (edited.id, revived.id, 4)
+
+
+def test_a_reader_that_leaves_early_gets_no_traceback(tmp_path: Path) -> None:
+    """`loomtui grants --all --json | head -c 10`: exit 141, nothing on stderr."""
+    import os
+    import subprocess
+    import sys
+
+    pod = tmp_path / "pod"
+    conn = connect(pod / DB_NAME)
+    try:
+        a = agent(conn, "s1")
+        for n in range(200):  # far more JSON than a pipe's buffer holds
+            grant(conn, gate(conn, a, f"git push origin branch-{n}"), pattern=f"git push origin branch-{n}")
+    finally:
+        conn.close()
+    env = {**os.environ, "LOOM_HOME": str(pod)}
+    command = f"{sys.executable} -m loomtui grants --all --json | head -c 10 >/dev/null; echo ${{PIPESTATUS[0]}}"
+    done = subprocess.run(["bash", "-c", command], env=env, capture_output=True, text=True, timeout=120)
+    assert (done.stdout.strip(), done.stderr) == ("141", "")

@@ -1,5 +1,6 @@
-"""`loomtui agents [--json]`: every agent of the pod, why it waits, and its governance
-(sandbox, permission mode, LoomTUI's hooks) as its settings and hook events say."""
+"""`loomtui agents [--json]`: every agent of the pod, why it waits, its governance
+(sandbox, permission mode, LoomTUI's hooks) as its settings and hook events say, and its
+configuration fingerprint with the fields that drift from the pod's baseline."""
 
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ from loomtui.commands.errors import CommandError
 from loomtui.hooks.governance import governance_note, is_ungoverned
 from loomtui.store.agents import Agent, fetch_agents
 from loomtui.store.db import db_path, describe_error
+from loomtui.store.fingerprint import Baseline, parse
 from loomtui.store.gates import Gate, iso, list_gates
+from loomtui.store.record import Record, agent_record
 from loomtui.text import printable
 
 
@@ -27,6 +30,7 @@ def collect(now: float | None = None) -> list[dict]:
         now = time.time() if now is None else now
         agents = fetch_agents(conn)
         gates = list_gates(conn, now=now)  # pending and unexpired: what still waits
+        records = {a.id: agent_record(conn, a.id) for a in agents}  # two indexed reads each
     except sqlite3.DatabaseError as exc:  # damage past the header shows only on reading
         raise CommandError(describe_error(db_path(pod), exc)) from None
     finally:
@@ -35,17 +39,23 @@ def collect(now: float | None = None) -> list[dict]:
     for gate in gates:
         if gate.agent_id is not None:
             waiting.setdefault(gate.agent_id, []).append(gate)
-    return [describe(a, waiting.get(a.id, []), now, config.console.stall_after) for a in agents]
+    stall_after = config.console.stall_after
+    base = Baseline.of(((a.kind, a.effective_status(now, stall_after) != "done", parse(a.fingerprint))
+                        for a in agents), config.baseline)
+    return [describe(a, waiting.get(a.id, []), now, stall_after, base, records[a.id]) for a in agents]
 
 
-def describe(agent: Agent, gates: list[Gate], now: float, stall_after: float) -> dict:
+def describe(agent: Agent, gates: list[Gate], now: float, stall_after: float,
+             base: Baseline | None = None, record: Record | None = None) -> dict:
     oldest = min(gates, key=lambda g: (g.created_at, g.id)) if gates else None
+    fingerprint = parse(agent.fingerprint)
+    status = agent.effective_status(now, stall_after)
     return {
         "id": agent.id,
         "name": agent.name,
         "kind": agent.kind,
         "session_id": agent.session_id,
-        "status": agent.effective_status(now, stall_after),
+        "status": status,
         "status_reason": agent.status_reason,
         "pending_gates": len(gates),
         "oldest_gate": None if oldest is None else {
@@ -69,9 +79,24 @@ def describe(agent: Agent, gates: list[Gate], now: float, stall_after: float) ->
             "permission_mode": agent.permission_mode or None,
             "sandbox": agent.sandbox or None,
             "hooks": agent.hooks or None,
-            "ungoverned": is_ungoverned(agent.permission_mode, agent.sandbox, agent.hooks),
+            "ungoverned": (is_ungoverned(agent.permission_mode, agent.sandbox, agent.hooks)
+                           or agent.ungoverned_at is not None),
             "note": governance_note(agent.permission_mode, agent.sandbox, agent.hooks),
+            # By evidence (store/unreported.py): tool calls its transcript shows that its
+            # hooks never reported, this session; `evidence` says why it is marked now
+            # (null: not marked; the status is then `ungoverned` unless it is done).
+            "unreported": agent.unreported,
+            "evidence": (agent.ungoverned_why or "marked") if agent.ungoverned_at is not None else None,
+            "ungoverned_since": iso(agent.ungoverned_at) if agent.ungoverned_at is not None else None,
         },
+        # How its calls were decided, its test runs, reverts and budget overruns (issue 14);
+        # null: nothing recorded yet.
+        "record": record.to_json() if record is not None else None,
+        # Its configuration ({} until computed: see loomtui/store/fingerprint.py), and the
+        # fields where it differs from the pod's baseline ([] when none, and for a finished
+        # agent, as in the fleet).
+        "fingerprint": fingerprint,
+        "drift": base.drift(agent.kind, fingerprint) if base is not None and status != "done" else [],
     }
 
 
@@ -92,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 # (key, header, least width, widest it grows to; 0 = takes what is left)
-BASE = [("id", "ID", 2, 6), ("name", "AGENT", 10, 18), ("status", "STATUS", 7, 7),
+BASE = [("id", "ID", 2, 6), ("name", "AGENT", 10, 18), ("status", "STATUS", 7, 10),
         ("gates", "GATES", 5, 5), ("place", "REPO · BRANCH", 6, 24), ("gov", "GOVERNANCE", 20, 40),
         ("why", "WHY", 16, 0)]
 WIDE_EXTRA = [("kind", "KIND", 4, 6)]  # from 100 columns
@@ -135,12 +160,17 @@ def table(agents: list[dict], *, width: int = 80) -> list[str]:
 
 def _cells(agent: dict) -> dict[str, str]:
     gov = agent["governance"]
-    if gov["ungoverned"]:
+    if gov["evidence"]:  # ungoverned by evidence: short, the JSON has the sentence
+        n = gov["unreported"]
+        governance = f"! {n} call{'s' if n != 1 else ''} unreported" if n else "! no hook heard"
+    elif gov["ungoverned"]:
         governance = "! " + gov["note"].replace("bypassPermissions", "bypass").replace(" · ", ", ")
     elif gov["sandbox"] is None and gov["hooks"] is None and gov["permission_mode"] is None:
         governance = "-"  # not known yet
     else:
         governance = "ok"
+    if agent.get("drift"):
+        governance += " ≠ " + ",".join(agent["drift"])
     why = agent["status_reason"] if agent["status"] in ("waiting", "error") else ""
     oldest = agent["oldest_gate"]
     if oldest is not None and oldest["summary"] not in why:

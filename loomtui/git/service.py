@@ -39,12 +39,16 @@ class DiffService(leases.LeasedWorker):
     VERB = "watches"
 
     def __init__(self, pod: Path, *, bases: dict[str, str] | None = None, repos: tuple[str, ...] = (),
-                 holder: str, clock: Callable[[], float] = time.time) -> None:
+                 holder: str, clock: Callable[[], float] = time.time,
+                 on_config: Callable | None = None) -> None:
         super().__init__(pod, holder=holder, clock=clock)
         self.bases = dict(bases or {})
         self.repos = tuple(repos)
         self.forecaster = ConflictForecaster(db_path(pod), clock=clock)
-        self.watcher = WorktreeWatcher(db_path(pod), clock=clock, forecaster=self.forecaster)
+        # on_config: the fingerprint recompute (hooks/fingerprint.files_changed, passed in by
+        # whoever runs this: the git layer sits below the hooks').
+        self.watcher = WorktreeWatcher(db_path(pod), clock=clock, forecaster=self.forecaster,
+                                       on_config=on_config)
 
     def run(self, stop: threading.Event) -> None:
         # watchfiles reports every change at INFO on its own logger: not for a console

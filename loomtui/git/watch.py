@@ -40,6 +40,7 @@ from loomtui.git.conflicts import ConflictForecaster
 from loomtui.git.diff import DiffResult, compute_diff
 from loomtui.git.discovery import BARE, MISSING, Worktree
 from loomtui.store.db import StoreError, connect
+from loomtui.store.fingerprint import CONFIG_NAMES
 from loomtui.store.worktrees import file_tuples, save_worktree
 
 log = logging.getLogger(__name__)
@@ -81,8 +82,12 @@ class WorktreeWatcher:
                  step_ms: int = STEP_MS, debounce_ms: int = DEBOUNCE_MS, workers: int = 4,
                  clock: Callable[[], float] = time.time, force_polling: bool | None = None,
                  on_refresh: Callable[[DiffResult, bool], None] | None = None,
-                 forecaster: ConflictForecaster | None = None) -> None:
+                 forecaster: ConflictForecaster | None = None,
+                 on_config: Callable[[sqlite3.Connection, list[str]], None] | None = None) -> None:
         self.db = Path(db)
+        # Called (in a worker thread, with a connection of its own) with the changed files
+        # an agent's configuration fingerprint may read (store/fingerprint.CONFIG_NAMES).
+        self.on_config = on_config
         # The conflict forecast (git/conflicts.py), brought up to date after each recompute.
         self.forecaster = forecaster
         self.step_ms = step_ms
@@ -224,11 +229,14 @@ class WorktreeWatcher:
                 except StopAsyncIteration:
                     return
                 targets: set[str] = set()
+                configs: list[str] = []
                 for change, changed in changes:
                     hit, internal = routes.route(changed)
                     if not hit:
                         continue
                     targets.update(hit)
+                    if not internal and os.path.basename(changed) in CONFIG_NAMES:
+                        configs.append(changed)
                     edit = (change == watchfiles.Change.modified and not internal
                             and os.path.basename(changed) != ".gitignore")
                     if not edit:
@@ -236,6 +244,8 @@ class WorktreeWatcher:
                             self._relist.update(hit)
                 for path in targets:
                     self._schedule(path)
+                if configs and self.on_config is not None:
+                    self._loop.run_in_executor(self._pool, self._config_changed, configs)
                 next_batch = asyncio.ensure_future(changes_of.__anext__())
         finally:
             if not next_batch.done():
@@ -325,6 +335,17 @@ class WorktreeWatcher:
                 self.on_refresh(result, written)
             except Exception as exc:  # noqa: BLE001 - the caller's bug must not stop the watch
                 self._error(f"on_refresh failed: {exc!r}")
+
+    def _config_changed(self, paths: list[str]) -> None:
+        """Tell `on_config` (a worker thread) that files agents' fingerprints read changed."""
+        try:
+            conn = connect(self.db)
+            try:
+                self.on_config(conn, sorted(set(paths)))  # type: ignore[misc]
+            finally:
+                conn.close()
+        except Exception as exc:  # noqa: BLE001 - a bug or a busy store: report, keep watching
+            self._error(f"fingerprint recompute failed: {exc!r}")
 
     def _error(self, message: str) -> None:
         log.warning("%s", message)

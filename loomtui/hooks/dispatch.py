@@ -126,22 +126,26 @@ class Hook:
             set_tmux(conn, agent_id, *tmux)
         tool, tool_input = tool_call(data)
         payload = event_payload(data)
-        governance = self._governance(conn, agent_id, event, data, cwd)
+        governance = self._governance(conn, agent_id, event, data, cwd, place)
 
         def note(kind: str, summary: str = "", status: str | None = None, reason: str | None = None,
-                 with_tool: str = "") -> None:
+                 with_tool: str = "", also: Callable[[sqlite3.Connection], None] | None = None) -> None:
             record_event(conn, agent_id, kind=kind, now=self.clock(), tool=with_tool, summary=summary,
-                         payload=payload, status=status, status_reason=reason)
+                         payload=payload, status=status, status_reason=reason, also=also)
 
         if event in DECIDING_EVENTS:
             return self._decide(conn, event, agent_id, tool, tool_input, cwd, place.repo, payload,
                                 governance)
-        if event == "PostToolUse":
-            note("tool_done", summarize(tool, tool_input, cwd), "working", "", with_tool=tool)
-        elif event == "PostToolUseFailure":
-            error = str(data.get("error") or "failed").strip().splitlines()
-            note("tool_failed", f"{summarize(tool, tool_input, cwd)}: {error[0] if error else 'failed'}",
-                 "working", "", with_tool=tool)
+        if event in ("PostToolUse", "PostToolUseFailure"):
+            write, failed_test = self._recorder(agent_id, event, data, tool, tool_input)
+            if event == "PostToolUse":
+                note("tool_done", summarize(tool, tool_input, cwd), "working", "", with_tool=tool, also=write)
+            else:
+                error = str(data.get("error") or "failed").strip().splitlines()
+                note("tool_failed", f"{summarize(tool, tool_input, cwd)}: {error[0] if error else 'failed'}",
+                     "working", "", with_tool=tool, also=write)
+            if failed_test:
+                self._flag_grants(conn, agent_id, summarize(tool, tool_input, cwd))
         elif event == "UserPromptSubmit":
             note("prompt", str(data.get("prompt") or ""), "working", "")
         elif event == "SessionStart":
@@ -166,6 +170,45 @@ class Hook:
         else:
             note("event", event)  # formats drift: record what we do not know, never fail on it
         return Answer()
+
+    def _recorder(self, agent_id: int, event: str, data: dict[str, Any], tool: str,
+                  tool_input: dict[str, Any]) -> tuple[Callable[[sqlite3.Connection], None] | None, bool]:
+        """What a finished Bash call adds to the agent's record (a test run and its
+        outcome, a revert), to write with its event (None for every other call), and
+        whether it was a failed test run. Cheap: substring tests first, words split only
+        for a command that may run tests or git (store/recorder.py)."""
+        command = tool_input.get("command") if tool == "Bash" else None
+        if not isinstance(command, str) or not command:
+            return None, False
+        # Every built-in runner and revert names one of these; most calls stop here.
+        named = "test" in command or "tox" in command or "check" in command or "git" in command
+        extra = () if named else test_patterns(self.pod)
+        if not named and not extra:
+            return None, False
+        from loomtui.store import recorder
+
+        test = recorder.is_test_run(command) or recorder.is_test_run(command, extra or test_patterns(self.pod))
+        result = recorder.outcome(self.agent, event, data) if test else None
+        revert = recorder.revert_kind(command) if event == "PostToolUse" else ""
+        if result is None and not revert:
+            return None, False
+        now = self.clock()
+
+        def write(conn: sqlite3.Connection) -> None:
+            if result is not None:
+                recorder.note_test(conn, agent_id, command=command, result=result, now=now)
+            if revert:
+                recorder.note_revert(conn, agent_id, command=command, kind=revert, now=now)
+
+        return write, result == "failed"
+
+    def _flag_grants(self, conn: sqlite3.Connection, agent_id: int, summary: str) -> None:
+        """A failed test run after a grant flags the agent's active grants (all its rules:
+        its work did not hold up), for a person to look at again (issue 14)."""
+        from loomtui.store.grants import flag_grants
+
+        flag_grants(conn, agent_id=agent_id, rule=None, now=self.clock(),
+                    reason=f"a test run failed after the grant: {summary}")
 
     def _decide(self, conn: sqlite3.Connection, event: str, agent_id: int, tool: str,
                 tool_input: dict[str, Any], cwd: str | None, repo: str | None, payload: dict[str, Any],
@@ -193,14 +236,16 @@ class Hook:
         return deny(event, verdict.reason)
 
     def _governance(self, conn: sqlite3.Connection, agent_id: int, event: str, data: dict[str, Any],
-                    cwd: str | None) -> tuple[str, str, str]:
+                    cwd: str | None, place: Any = None) -> tuple[str, str, str]:
         """The agent's (permission_mode, sandbox, hooks), kept current on its row: the
         mode arrives with every event; sandbox and hooks are read from the agent's
-        settings files at session start (and once for an agent first seen mid-session)."""
+        settings files at session start (and once for an agent first seen mid-session).
+        Its configuration fingerprint is computed at the same moments, and follows a
+        change of mode or model (loomtui/hooks/fingerprint.py)."""
         from loomtui.store.agents import set_governance
 
-        row = conn.execute("SELECT permission_mode, sandbox, hooks FROM agents WHERE id = ?",
-                           (agent_id,)).fetchone() or ("", "", "")
+        row = conn.execute("SELECT permission_mode, sandbox, hooks, fingerprint FROM agents WHERE id = ?",
+                           (agent_id,)).fetchone() or ("", "", "", "{}")
         mode = text_field(data, "permission_mode")
         sandbox = hooks = None
         if event == "SessionStart" or (row[1] == "" and row[2] == ""):
@@ -211,6 +256,18 @@ class Hook:
             # No sender is started for an agent found ungoverned here (SessionStart must
             # stay lean): the pod service sends it, or the next gate's or question's sender.
             set_governance(conn, agent_id, permission_mode=mode, sandbox=sandbox, hooks=hooks)
+        if sandbox is not None:
+            from loomtui.hooks.fingerprint import session_fingerprint
+
+            session_fingerprint(conn, agent_id, self.agent, data, cwd=cwd,
+                                worktree=place.worktree if place else None, repo=place.repo if place else None,
+                                environ=self.caller.environ, permission_mode=mode or row[0],
+                                sandbox=sandbox, now=self.clock())
+        elif row[3] != "{}" and ((mode is not None and mode != row[0]) or text_field(data, "model")):
+            from loomtui.store.fingerprint import record
+
+            record(conn, agent_id, {"permission_mode": mode, "model": text_field(data, "model")},
+                   actor="hook", now=self.clock())
         return (mode if mode is not None else row[0], row[1] if sandbox is None else sandbox,
                 row[2] if hooks is None else hooks)
 
@@ -243,6 +300,26 @@ def session_memory(conn: sqlite3.Connection, pod: Path, agent_id: int, now: floa
             pass
         return report("SessionStart", reason)
     return additional_context(text)
+
+
+def test_patterns(pod: Path) -> tuple:
+    """`[record] test_patterns` from the pod's config, compiled. The common case (the
+    key not set) costs one file read and no TOML parser, as memory's session_budget;
+    a set key is read through `loomtui.config`, which validates it."""
+    override = os.environ.get("LOOM_CONFIG")
+    path = Path(override).expanduser() if override else pod / "config.toml"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return ()
+    if "test_patterns" not in text:
+        return ()
+    from loomtui.config import ConfigError, load_config
+
+    try:
+        return load_config(pod).record.test_patterns
+    except ConfigError:
+        return ()
 
 
 def _agent_name(conn: sqlite3.Connection, agent_id: int) -> str | None:

@@ -106,12 +106,16 @@ def gatekeep(conn: sqlite3.Connection, pod: Path, action: Action, *, asking: boo
                         agent=action.agent_name, caller_pid=caller_pid,
                         **protection_context(pod, os.environ if environ is None else environ))
 
-    def note(kind: str, summary: str) -> None:
+    def note(kind: str, summary: str, also=None) -> None:
         record_event(conn, action.agent_id, kind=kind, now=clock(), tool=action.tool, summary=summary,
-                     payload=payload, status="working", status_reason="")
+                     payload=payload, status="working", status_reason="", also=also)
 
     if decision.action == "deny":
-        note("denied", f"{action.summary} (policy: {decision.reason})")
+        from loomtui.store.recorder import note_denied
+
+        now = clock()  # the agent's record counts the denial with its event (one transaction)
+        note("denied", f"{action.summary} (policy: {decision.reason})",
+             also=lambda c: note_denied(c, action.agent_id, rule=decision.rule, now=now))
         return Verdict("deny", "policy", decision.reason, decision.rule)
     rule, risk, why, summary = decision.rule, decision.risk, decision.reason, action.summary
     over = (_over_budget(conn, action.agent_id, action.repo, clock())

@@ -45,7 +45,7 @@ class ClaudeSession:
     and the agent-reported cost per model (from `cost-state` lines)."""
 
     __slots__ = ("default_session_id", "stats", "reported_costs", "reported_total_usd",
-                 "activity")
+                 "activity", "calls", "excused", "version")
 
     def __init__(self, default_session_id: str = "", stats: ParseStats | None = None) -> None:
         self.default_session_id = default_session_id
@@ -53,6 +53,11 @@ class ClaudeSession:
         self.reported_costs: dict[str, float] = {}  # model -> USD, as Claude Code last said
         self.reported_total_usd: float | None = None
         self.activity: Activity | None = None
+        # The tool calls seen, (session id, tool_use id, tool, line time), and the ids Claude
+        # Code refused itself before any hook ran (`<tool_use_error>`): store/unreported.py.
+        self.calls: list[tuple[str, str, str, float]] = []
+        self.excused: list[str] = []
+        self.version = ""  # Claude Code's version, as the newest user or assistant line says
 
     def feed(self, line: bytes | str) -> UsageRecord | None:
         return parse_line(line, self.stats, self)
@@ -123,8 +128,11 @@ class ClaudeSession:
 # set the activity's session, time, cwd and branch (or count as skipped or bad).
 # `"type":"user"`, `{...}` and the length pick the long tool-result lines this is meant for.
 DEFER_MIN_BYTES = 1024
+# How Claude Code wraps the result of a call it refused before running any hook (an input
+# that fails the tool's schema, an unknown tool): no hook could report such a call.
+TOOL_USE_ERROR = "<tool_use_error>"
 _DEFERRED = (b'"type":"user"',)
-_NOT_DEFERRED = (b'"assistant"', b'"tool_use"', b'"cost-state"', b"\\u00")
+_NOT_DEFERRED = (b'"assistant"', b'"tool_use"', b'"cost-state"', b"\\u00", TOOL_USE_ERROR.encode())
 _SID, _TS, _CWD, _BRANCH = 1, 2, 4, 8
 _ALL = _SID | _TS | _CWD | _BRANCH
 _KEYS = ((_SID, b'"sessionId"', b'"sessionId":""'), (_TS, b'"timestamp"', b'"timestamp":""'),
@@ -178,18 +186,32 @@ def _cost_state(obj: dict, session: ClaudeSession) -> None:
 
 def _activity(obj: dict, session: ClaudeSession, ts: float | None) -> None:
     prev = session.activity
+    version = obj.get("version")
+    if isinstance(version, str) and version:
+        session.version = version
     cwd = obj.get("cwd")
     branch = obj.get("gitBranch")
     tool = ""
+    calls = []
     message = obj.get("message")
     if isinstance(message, dict):
         content = message.get("content")
         if isinstance(content, list):
             for block in content:
-                if isinstance(block, dict) and block.get("type") == "tool_use":
+                if not isinstance(block, dict):
+                    continue
+                kind = block.get("type")
+                if kind == "tool_use":
                     name = block.get("name")
                     if isinstance(name, str):
                         tool = name
+                    use_id = block.get("id")
+                    if isinstance(use_id, str) and use_id:
+                        calls.append((use_id, name if isinstance(name, str) else ""))
+                elif kind == "tool_result" and block.get("is_error") is True:
+                    use_id = block.get("tool_use_id")
+                    if isinstance(use_id, str) and TOOL_USE_ERROR in _text(block.get("content")):
+                        session.excused.append(use_id)
     sid = obj.get("sessionId")
     session.activity = Activity(  # positional: cheaper, this runs for most lines
         sid if isinstance(sid, str) and sid else
@@ -199,6 +221,19 @@ def _activity(obj: dict, session: ClaudeSession, ts: float | None) -> None:
         branch if isinstance(branch, str) and branch else (prev.branch if prev else ""),
         tool or (prev.tool if prev else ""),
     )
+    if calls:
+        act = session.activity
+        session.calls.extend((act.session_id, use_id, name, act.ts) for use_id, name in calls)
+
+
+def _text(content: object) -> str:
+    """A tool result's text: a string, or the text blocks of a list."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(b.get("text", "") for b in content
+                       if isinstance(b, dict) and isinstance(b.get("text"), str))
+    return ""
 
 
 def parse_line(line: bytes | str, stats: ParseStats,

@@ -63,15 +63,18 @@ _NOT_INERT = (b'"token_count"', b'"turn_context"', b'"session_meta"', b'"functio
 class CodexRollout:
     """One rollout file's parser: `feed(line)` returns the line's usage record or None."""
 
-    __slots__ = ("session_id", "model", "stats", "seen", "activity", "_prev_total")
+    __slots__ = ("session_id", "model", "stats", "seen", "activity", "calls", "_prev_total", "version")
 
     def __init__(self, default_session_id: str = "", stats: ParseStats | None = None,
                  seen: set[str] | None = None) -> None:
         self.session_id = default_session_id
         self.model = ""
+        self.version = ""  # session_meta's cli_version
         self.stats = stats if stats is not None else ParseStats()
         self.seen = seen if seen is not None else set()  # keys counted (share across files)
         self.activity: Activity | None = None
+        # The tool calls seen, (session id, call_id, tool, line time): store/unreported.py.
+        self.calls: list[tuple[str, str, str, float]] = []
         self._prev_total: tuple[int, int, int, int, int] | None = None
 
     def _act(self, ts: float | None, cwd: object = "", branch: object = "",
@@ -130,6 +133,9 @@ class CodexRollout:
                 sid = payload.get("id")
                 if isinstance(sid, str) and sid:
                     self.session_id = sid
+                version = payload.get("cli_version")
+                if isinstance(version, str) and version:
+                    self.version = version
                 git = payload.get("git")
                 self._act(parse_ts(obj.get("timestamp")), payload.get("cwd"),
                           git.get("branch") if isinstance(git, dict) else "")
@@ -138,6 +144,10 @@ class CodexRollout:
             if isinstance(payload, dict) and payload.get("type") in ("function_call",
                                                                      "custom_tool_call"):
                 self._act(parse_ts(obj.get("timestamp")), tool=payload.get("name"))
+                call_id, name = payload.get("call_id"), payload.get("name")
+                if isinstance(call_id, str) and call_id and self.activity is not None:
+                    self.calls.append((self.session_id, call_id, name if isinstance(name, str) else "",
+                                       self.activity.ts))
             return None
         if kind == "compacted":
             return None

@@ -29,6 +29,7 @@ from loomtui.ingest.records import Activity, UsageRecord
 from loomtui.ingest.sources import Roots, Source, discover, session_of
 from loomtui.ingest.tail import CHUNK_BYTES, Position, read_chunk
 from loomtui.places import locate
+from loomtui.store import unreported
 from loomtui.store.agents import upsert_agent
 from loomtui.store.db import transaction
 
@@ -102,6 +103,7 @@ def make_parser(source: Source, state: dict[str, Any] | None) -> ClaudeSession |
         if isinstance(prev, list) and len(prev) == 5 and all(isinstance(x, int) for x in prev):
             parser._prev_total = tuple(prev)  # noqa: SLF001 - the parser's own carried state
     parser.activity = _act_in(state.get("act"))
+    parser.version = str(state.get("ver") or "")
     return parser
 
 
@@ -113,6 +115,8 @@ def parser_state(parser: ClaudeSession | CodexRollout) -> dict[str, Any]:
                  "prev": list(parser._prev_total) if parser._prev_total else None}  # noqa: SLF001
     if parser.activity is not None:
         state["act"] = _act_out(parser.activity)
+    if parser.version:
+        state["ver"] = parser.version
     return state
 
 
@@ -269,7 +273,7 @@ class Ingester:
             latest = activity.ts if activity is not None else 0.0
             if found:
                 latest = max(latest, max(r.ts for r in found))
-            sessions = {r.session_id for r in found}
+            sessions = {r.session_id for r in found} | {c[0] for c in parser.calls}
             if activity is not None:
                 sessions.add(activity.session_id)
             for sid in sessions:
@@ -304,9 +308,27 @@ class Ingester:
             self.conn.executemany(INSERT_USAGE, rows)
             self.touched_agents.update(a for a in {agents.get(r.session_id) for r in found}
                                        if a is not None)
-            self._note_activity(found)
+            self._note_activity(found, subagent="/subagents/" in path)
+        if parser.version:
+            self._note_version(parser)
         if isinstance(parser, ClaudeSession) and parser.reported_costs:
             self._apply_reported(parser)
+        if parser.calls:
+            self._note_calls(parser)
+        if isinstance(parser, ClaudeSession) and parser.excused:
+            unreported.excuse(self.conn, parser.excused)
+
+    def _note_calls(self, parser: ClaudeSession | CodexRollout) -> None:
+        """The tool calls the lines showed, to be matched with the hooks' reports
+        (store/unreported.py: ungoverned agents)."""
+        per_agent: dict[int, list[tuple[str, str, float]]] = {}
+        for sid, use_id, tool, ts in parser.calls:
+            agent_id = self._agents.get(sid)
+            if agent_id is not None:
+                per_agent.setdefault(agent_id, []).append((use_id, tool, ts))
+        now = self.clock()
+        for agent_id, calls in per_agent.items():
+            unreported.note_calls(self.conn, agent_id, calls, now=now)
 
     def _agent_for(self, sid: str, source: Source, activity: Activity | None, latest: float) -> None:
         """Find (or make) the agent of a session; cached per session."""
@@ -349,8 +371,10 @@ class Ingester:
                WHERE id = ? AND NOT EXISTS (SELECT 1 FROM events WHERE agent_id = ?)""",
             (activity.ts, activity.tool, activity.tool, activity.ts, agent_id, agent_id))
 
-    def _note_activity(self, found: list[UsageRecord]) -> None:
-        """Keep each agent's model current (the last priced record's model)."""
+    def _note_activity(self, found: list[UsageRecord], subagent: bool = False) -> None:
+        """Keep each agent's model current (the last priced record's model), and its
+        fingerprint's: not from a Claude subagent's transcript, whose model may differ
+        from its session's on purpose."""
         latest: dict[str, UsageRecord] = {}
         for r in found:
             if r.model and (r.session_id not in latest or r.ts >= latest[r.session_id].ts):
@@ -359,6 +383,28 @@ class Ingester:
             agent_id = self._agents.get(sid)
             if agent_id is not None:
                 self.conn.execute("UPDATE agents SET model = ? WHERE id = ?", (r.model, agent_id))
+                if not subagent:
+                    self._fingerprint(agent_id, model=r.model)
+
+    def _note_version(self, parser: ClaudeSession | CodexRollout) -> None:
+        """The CLI version the transcript shows goes into the agent's fingerprint."""
+        if isinstance(parser, ClaudeSession):
+            sid = parser.activity.session_id if parser.activity else parser.default_session_id
+        else:
+            sid = parser.session_id
+        agent_id = self._agents.get(sid)
+        if agent_id is not None:
+            self._fingerprint(agent_id, cli_version=parser.version)
+
+    def _fingerprint(self, agent_id: int, **values: str) -> None:
+        """Record what the transcript says of the agent's configuration (a change of a
+        known value is audited, by `system`). An agent no hook fingerprinted gets one from
+        its transcript alone (kind, version, model)."""
+        from loomtui.store.fingerprint import record
+
+        kind = self.conn.execute("SELECT kind FROM agents WHERE id = ?", (agent_id,)).fetchone()
+        if kind is not None:
+            record(self.conn, agent_id, {"kind": kind[0], **values}, actor="system", now=self.clock())
 
     def _apply_reported(self, parser: ClaudeSession) -> None:
         """Claude Code's own cost per model (cost-state lines) prices the rows of models

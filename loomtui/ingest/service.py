@@ -28,6 +28,7 @@ BUDGET_EVERY = 5.0  # seconds between budget refreshes when no usage arrives (pe
 BUDGET_MIN_GAP = 0.5  # at most this often while usage streams in
 ROOTS_EVERY = 10.0  # how often to look for transcript roots that appeared
 FULL_SCAN_EVERY = 30.0  # seconds between full catch-ups, behind the watch
+GOVERNANCE_EVERY = 1.0  # seconds between checks for calls no hook reported (store/unreported.py)
 QUIET_AFTER = 1800.0  # agents without hooks (and Codex, which has no SessionEnd) read done after
 
 
@@ -77,6 +78,16 @@ class IngestService(leases.LeasedWorker):
         b = self.config.budgets
         budgets.refresh(conn, b.limits, self.clock(), self.tz, b.week_starts, agent_ids)
 
+    def check_governance(self, conn) -> list[int]:
+        """Mark the agents whose transcripts show calls their hooks never reported (and,
+        when the pod requires hooks, those no hook was ever heard from); clear the marks
+        that have been quiet long enough. The agents newly marked."""
+        from loomtui.store import unreported
+
+        g = self.config.governance
+        return unreported.check(conn, now=self.clock(), grace=g.grace, require_hooks=g.require_hooks,
+                                clear_after=g.clear_after)
+
     def once(self) -> Progress:
         """Catch up on every transcript and refresh the budgets (no lease needed: the
         store's offsets and unique keys make a concurrent ingester harmless)."""
@@ -86,6 +97,7 @@ class IngestService(leases.LeasedWorker):
             self.progress = ingester.catch_up()
             self.refresh_budgets(conn)
             mark_quiet_agents_done(conn, self.clock())
+            self.check_governance(conn)
             return self.progress
         finally:
             conn.close()
@@ -97,7 +109,8 @@ class IngestService(leases.LeasedWorker):
         ingester = self._ingester(conn)
         self.progress = ingester.catch_up()
         self.refresh_budgets(conn)
-        last_renew = last_budget = last_quiet = self.clock()
+        self.check_governance(conn)
+        last_renew = last_budget = last_quiet = last_governance = self.clock()
         while not stop.is_set():
             watched = [str(p) for p in self.roots.watched() if p.is_dir()]
             if not watched:
@@ -140,6 +153,11 @@ class IngestService(leases.LeasedWorker):
                         ingester.touched_agents.clear()
                         self.refresh_budgets(conn)
                         last_budget = now
+                    if now - last_governance >= GOVERNANCE_EVERY:
+                        # Within the grace plus about RENEW (the watch's timeout) of a line
+                        # being read: well inside the 15 s the mark must appear in.
+                        self.check_governance(conn)
+                        last_governance = now
                     if now - last_quiet >= FULL_SCAN_EVERY:
                         # A safety net for anything the watch missed (it stats every file;
                         # only new bytes are read).

@@ -54,14 +54,23 @@ def _file_of(action: Mapping[str, Any]) -> str | None:
     return None
 
 
-@functools.lru_cache(maxsize=4096)
-def command_shape(command: str) -> str:
-    """The shape of one Bash line (see `shape`)."""
+@functools.lru_cache(maxsize=256)
+def _analysed(command: str):
+    """The line's simple commands, or the ShellError's text when it cannot be read: one
+    analysis per line for its shape and its match (a grant's lookup asks both)."""
     from loomtui.policy.shell import ShellError, analyse
 
     try:
-        commands = analyse(command)
-    except ShellError:
+        return tuple(analyse(command))
+    except ShellError as exc:
+        return str(exc)
+
+
+@functools.lru_cache(maxsize=4096)
+def command_shape(command: str) -> str:
+    """The shape of one Bash line (see `shape`)."""
+    commands = _analysed(command)
+    if isinstance(commands, str):
         return _one_line(command)
     shapes = [_simple_shape(cmd.argv, cmd.dynamic) for cmd in commands if cmd.argv]
     return " ; ".join(dict.fromkeys(shapes)) or _one_line(command)
@@ -96,12 +105,9 @@ def why_unmatchable(tool: str, action: Mapping[str, Any] | None) -> str | None:
     action = action or {}
     if tool != "Bash" or not isinstance(action.get("command"), str):
         return None
-    from loomtui.policy.shell import ShellError, analyse
-
-    try:
-        commands = analyse(action["command"])
-    except ShellError as exc:
-        return f"LoomTUI cannot read this command line ({exc}), so no call is known to be like it"
+    commands = _analysed(action["command"])
+    if isinstance(commands, str):
+        return f"LoomTUI cannot read this command line ({commands}), so no call is known to be like it"
     if any(cmd.dynamic for cmd in commands):
         return ("the command has words only known when it runs (command substitution, variables), "
                 "so what a later call like it would do cannot be known")
@@ -167,10 +173,8 @@ def matches(pattern: str, granted_shape: str, tool: str, action: Mapping[str, An
     if pattern == granted_shape:
         return True
     if tool == "Bash":
-        from loomtui.policy.shell import analyse
-
         parts = [p.split() for p in pattern.split(";") if p.split()]
-        commands = [cmd.argv for cmd in analyse(action["command"]) if cmd.argv]
+        commands = [cmd.argv for cmd in _analysed(action["command"]) if cmd.argv]
         return bool(parts) and all(any(_words_match(part, list(argv)) for part in parts)
                                    for argv in commands)
     path = _file_of(action)

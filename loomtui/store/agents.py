@@ -8,13 +8,16 @@ Stdlib only: this is on the hook path.
 # NamedTuple would compile() each string annotation (see loomtui/policy/shell/__init__.py).
 import json
 import sqlite3
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NamedTuple
 
 from loomtui.store.db import transaction
 
 KINDS = ("claude", "codex", "aider", "script", "sim")
-STATUSES = ("working", "waiting", "idle", "stalled", "done", "error")
+STATUSES = ("working", "waiting", "idle", "stalled", "done", "error", "ungoverned")
+# What agents.status holds (its CHECK); `ungoverned` is derived from agents.ungoverned_at
+# (see Agent.effective_status and store/unreported.py), never stored.
+STORED_STATUSES = STATUSES[:-1]
 # A symbol per status so the fleet reads without colour too (NO_COLOR, a mono tmux).
 STATUS_SYMBOLS = {
     "working": "●",
@@ -23,9 +26,10 @@ STATUS_SYMBOLS = {
     "stalled": "◌",
     "done": "✓",
     "error": "✗",
+    "ungoverned": "!",
 }
 # Order used by the status sort: what needs a human first.
-STATUS_RANK = {"waiting": 0, "error": 1, "stalled": 2, "working": 3, "idle": 4, "done": 5}
+STATUS_RANK = {"ungoverned": -1, "waiting": 0, "error": 1, "stalled": 2, "working": 3, "idle": 4, "done": 5}
 
 SUMMARY_MAX = 200
 
@@ -56,9 +60,19 @@ class Agent(NamedTuple):
     # server's socket (the first field of $TMUX); '' when not in tmux.
     tmux_pane: str = ""
     tmux_socket: str = ""
+    # Ungoverned by evidence (store/unreported.py): since when (None: not marked), why,
+    # and how many of its tool calls no hook reported this session.
+    ungoverned_at: float | None = None
+    ungoverned_why: str = ""
+    unreported: int = 0
+    # The configuration fingerprint (JSON, loomtui/store/fingerprint.py); '{}' until computed.
+    fingerprint: str = "{}"
 
     def effective_status(self, now: float, stall_after: float) -> str:
-        """`working` with no activity for `stall_after` seconds reads as `stalled`."""
+        """`ungoverned` while marked (a finished agent stays `done`); `working` with no
+        activity for `stall_after` seconds reads as `stalled`."""
+        if self.ungoverned_at is not None and self.status != "done":
+            return "ungoverned"
         if self.status == "working" and now - self.last_activity_at > stall_after:
             return "stalled"
         return self.status
@@ -82,7 +96,7 @@ AGENT_COLUMNS = (
 FLEET_SQL = f"""
     SELECT {', '.join('a.' + c.strip() for c in AGENT_COLUMNS.split(','))},
            (SELECT count(*) FROM gates g WHERE g.agent_id = a.id AND g.status = 'pending'),
-           a.tmux_pane, a.tmux_socket
+           a.tmux_pane, a.tmux_socket, a.ungoverned_at, a.ungoverned_why, a.unreported, a.fingerprint
     FROM agents a ORDER BY a.id
 """
 EVENTS_SQL = """
@@ -156,20 +170,30 @@ def record_event(
     payload: Mapping[str, Any] | None = None,
     status: str | None = None,
     status_reason: str | None = None,
+    also: Callable[[sqlite3.Connection], None] | None = None,
 ) -> int:
     """Append one event to the agent's timeline and move its "now" fields, in one
     short transaction. `status` (with its reason) changes the agent's status.
+    `also` runs inside that transaction, after the event: what the event changes
+    elsewhere (the agent's record, store/recorder.py) commits with it or not at all.
 
     An event with a summary replaces the agent's "doing" pair (last tool and
     summary) as a whole, so a summary is never shown beside an older tool."""
-    if status is not None and status not in STATUSES:
+    if status is not None and status not in STORED_STATUSES:
         raise ValueError(f"unknown status {status!r}")
     summary = one_line(summary)
     body = json.dumps(payload or {}, ensure_ascii=False, default=str)
+    # The hook call's tool-use id (PreToolUse, PostToolUse...): indexed, so the check for
+    # calls a transcript shows and no hook reported is one probe (store/unreported.py).
+    # Codex's hooks are Claude-compatible (`tool_use_id`); `call_id` is its rollout's name.
+    use_id = (payload.get("tool_use_id") or payload.get("call_id")) if payload else None
+    if not (isinstance(use_id, str) and 0 < len(use_id) <= 200):
+        use_id = None
     with transaction(conn):
         event_id = conn.execute(
-            "INSERT INTO events (agent_id, ts, kind, tool, summary, payload) VALUES (?, ?, ?, ?, ?, ?)",
-            (agent_id, now, kind, tool, summary, body),
+            "INSERT INTO events (agent_id, ts, kind, tool, summary, payload, tool_use_id) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (agent_id, now, kind, tool, summary, body, use_id),
         ).lastrowid
         if status is None:
             conn.execute(
@@ -189,6 +213,8 @@ def record_event(
                 (now, status, status_reason or "", summary, tool, summary, summary,
                  status, now, agent_id),
             )
+        if also is not None:
+            also(conn)
     assert event_id is not None
     return event_id
 

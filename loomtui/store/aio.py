@@ -18,6 +18,7 @@ from loomtui.store import budgets as b
 from loomtui.store import forecasts as fc
 from loomtui.store import gates as g
 from loomtui.store import presence as pr
+from loomtui.store import record as rec
 from loomtui.store import usage as u
 from loomtui.store import worktrees as w
 from loomtui.store.db import PRAGMAS, StoreError, connect, describe_error
@@ -117,14 +118,25 @@ class AsyncStore:
             return [w.collision_from_row(r) async for r in cursor]
 
     async def fetch_forecasts(self) -> list[fc.Forecast]:
-        """The conflict forecast: every pair of agent worktrees, and each against its base."""
-        async with self._conn.execute(fc.FORECASTS_SQL) as cursor:
+        """The conflict forecast the console shows: the pairs of agent worktrees that would
+        conflict or overlap, and each worktree against its base. Clean pairs are not read."""
+        async with self._conn.execute(fc.SHOWN_SQL) as cursor:
             return [fc.forecast_from_row(r) async for r in cursor]
 
     async def fetch_worktree_files(self, worktree: str) -> list:
         """The changed files of one worktree, by path."""
         async with self._conn.execute(w.FILES_SQL, (worktree,)) as cursor:
             return [w.file_from_row(r) async for r in cursor]
+
+    async def fetch_record(self, agent_id: int, now: float) -> tuple[rec.Record | None, set[str]]:
+        """An agent's record (issue 14) and the rules an active grant covers for it."""
+        async with self._conn.execute(rec.AGENT_SQL, (agent_id,)) as cursor:
+            row = await cursor.fetchone()
+        async with self._conn.execute(rec.RULES_SQL, (agent_id,)) as cursor:
+            rules = [tuple(r) async for r in cursor]
+        async with self._conn.execute(rec.COVERED_SQL, (now, agent_id, agent_id)) as cursor:
+            covered = {r[0] async for r in cursor}
+        return rec.record_from_rows(agent_id, tuple(row) if row else None, rules), covered
 
     async def change_marks(self) -> tuple:
         """A cheap fingerprint of the budget and diff tables: it changes when they do."""

@@ -310,6 +310,9 @@ def inspect(conn: sqlite3.Connection, heads: Sequence[tuple[int, str, str]] = ()
             problems += check_head(conn, entry_id, entry_hash, source)
         problems += check_gates(conn)
         problems += check_budgets(conn)
+        from loomtui.store.grants import check_grants  # issue 14: grants made or changed by hand
+
+        problems += check_grants(conn)
         count, _ = head(conn)
         head_id, head_hash = last(conn)
     finally:

@@ -45,7 +45,19 @@ FORECASTS_SQL = """
     SELECT worktree, other, repo, base, ours, theirs, state, files, updated_at
     FROM merge_forecasts ORDER BY repo, worktree, other
 """
-CHANGE_MARK_SQL = "SELECT max(updated_at), count(*) FROM merge_forecasts"
+# What the console shows: conflicts, overlaps, and the rows against a base (one per worktree
+# forecast, so the console knows a forecast was made); clean pairs, most of the table, are not
+# read. The WHERE is the partial index `merge_forecasts_shown`'s, so the read uses it.
+SHOWN_SQL = """
+    SELECT worktree, other, repo, base, ours, theirs, state, files, updated_at
+    FROM merge_forecasts WHERE state != 'clean' OR other = '' ORDER BY worktree, other
+"""
+# A cheap fingerprint of the table: its latest write (indexed) and how many rows were ever
+# deleted (a trigger counts them in store_meta). Replacing a row writes a newer updated_at.
+CHANGE_MARK_SQL = """
+    SELECT (SELECT max(updated_at) FROM merge_forecasts),
+           (SELECT value FROM store_meta WHERE name = 'forecasts.deletions')
+"""
 
 
 def forecast_from_row(row: Sequence[Any]) -> Forecast:

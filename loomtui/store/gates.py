@@ -273,12 +273,31 @@ def decide(
                 detail["simulated"] = True
             audit.append(conn, actor=actor, action=f"gate.{status}", subject=_subject(gate_id),
                          now=now, detail=detail)
-            return gate
-        gate = _read(conn, gate_id)
-        if gate is not None and gate.status == "pending":  # pending, but its time is up
-            _expire(conn, gate, actor="system", now=now)
+        else:
             gate = _read(conn, gate_id)
-    raise _refusal(gate_id, gate, now, "decided")
+            if gate is not None and gate.status == "pending":  # pending, but its time is up
+                _expire(conn, gate, actor="system", now=now)
+                gate = _read(conn, gate_id)
+    if not changed:
+        raise _refusal(gate_id, gate, now, "decided")
+    assert gate is not None
+    if not approve and gate.agent_id is not None:
+        _flag_grants(conn, gate, now)
+    return gate
+
+
+def _flag_grants(conn: sqlite3.Connection, gate: Gate, now: float) -> None:
+    """A rejection after a grant flags the agent's active grants of the gate's rule (issue
+    14): a person should look at them again. After the decision's transaction (flagging
+    audits in its own); a failure here never undoes the rejection."""
+    from loomtui.store.grants import flag_grants
+
+    try:
+        flag_grants(conn, agent_id=gate.agent_id, rule=gate.rule, now=now,
+                    reason=f"gate {gate.id} ({gate.summary}) rejected by {who_decided(gate)}: {gate.reason}")
+    except sqlite3.Error:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
 
 
 def claim(conn: sqlite3.Connection, gate_id: int, *, actor: str, now: float,

@@ -385,11 +385,16 @@ def matching_grant(conn: sqlite3.Connection, *, agent_id: int, repo: str | None,
     rows = conn.execute(CANDIDATES_SQL, (agent_id, rule, now, repo or "\x00", rule, now)).fetchall()
     if not rows:
         return None
-    from loomtui.policy.shapes import matches
+    from loomtui.policy.shapes import matches, shape, why_unmatchable
 
+    if why_unmatchable(tool, tool_input) is not None:
+        return None
+    form = shape(tool, tool_input)  # once for every candidate: most differ in their shape
     for row in rows:
         grant = Grant(*row)
-        if grant.tool != tool or not matches(grant.pattern, grant.shape, tool, tool_input):
+        if grant.tool != tool or grant.shape != form:
+            continue
+        if grant.pattern != form and not matches(grant.pattern, grant.shape, tool, tool_input):
             continue
         if grant_recorded(conn, grant):
             return grant
@@ -401,13 +406,21 @@ def grant_recorded(conn: sqlite3.Connection, grant: Grant) -> bool:
     links to the entry before it, and whose detail agrees with the row (scope, agent,
     repository, rule, tool, shape, pattern, expiry); and no `grant.revoked` entry. A grant
     inserted or edited by hand in the store has no such entry. Two indexed reads."""
-    entries = conn.execute(f"SELECT {audit.ENTRY_COLUMNS} FROM audit WHERE subject = ? AND +action IN "
-                           "('grant.created', 'grant.revoked') ORDER BY id", (_subject(grant.id),)).fetchall()
-    if len(entries) != 1:
+    entries = _entries(conn, grant.id)
+    created = [e for e in entries if e.action == "grant.created"]
+    if len(created) != 1 or len(entries) != 1:
         return False  # none (made by hand), revoked, or created twice (not by LoomTUI)
-    entry = audit._Row(*entries[0])
-    if entry.action != "grant.created":
-        return False
+    return _agrees(conn, created[0], grant)
+
+
+def _entries(conn: sqlite3.Connection, grant_id: int) -> list:
+    return [audit._Row(*r) for r in conn.execute(
+        f"SELECT {audit.ENTRY_COLUMNS} FROM audit WHERE subject = ? AND +action IN "
+        "('grant.created', 'grant.revoked') ORDER BY id", (_subject(grant_id),))]
+
+
+def _agrees(conn: sqlite3.Connection, entry: Any, grant: Grant) -> bool:
+    """`entry` (a grant.created) is intact, linked, and records what the row says."""
     try:
         if entry.computed() != entry.hash:
             return False
@@ -423,3 +436,29 @@ def grant_recorded(conn: sqlite3.Connection, grant: Grant) -> bool:
 
 
 _MISSING = object()
+
+
+def check_grants(conn: sqlite3.Connection) -> list[str]:
+    """For `loomtui audit verify`: every grant row has its `grant.created` entry agreeing
+    with it (`grant_recorded`'s test, whatever its status), a revoked grant its
+    `grant.revoked` entry, and an active one none. One pass over the grants, one indexed
+    read each."""
+    problems = []
+    for row in conn.execute(f"SELECT {COLUMNS} FROM grants ORDER BY id").fetchall():
+        grant = Grant(*row)
+        entries = _entries(conn, grant.id)
+        created = [e for e in entries if e.action == "grant.created"]
+        revoked = any(e.action == "grant.revoked" for e in entries)
+        if len(created) != 1:
+            problems.append(f"grant {grant.id} ({grant.pattern}) has no grant.created audit entry of its own: "
+                            "it was made outside LoomTUI (by hand in the store); the hook ignores it")
+        elif not _agrees(conn, created[0], grant):
+            problems.append(f"grant {grant.id} ({grant.pattern}) differs from its grant.created audit entry "
+                            "(scope, agent, repository, rule, pattern or expiry changed outside LoomTUI); "
+                            "the hook ignores it")
+        if grant.status == "revoked" and not revoked:
+            problems.append(f"grant {grant.id} is revoked, but the audit log has no grant.revoked entry for it")
+        if grant.status != "revoked" and revoked:
+            problems.append(f"grant {grant.id} is {grant.status}, but an audit entry says it was revoked: "
+                            "its revocation was undone outside LoomTUI; the hook ignores it")
+    return problems

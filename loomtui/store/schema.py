@@ -533,7 +533,21 @@ MIGRATIONS: tuple[str, ...] = (
     ) WITHOUT ROWID;
     CREATE INDEX merge_forecasts_other ON merge_forecasts(other);
     """,
-    # issue 14, grants (the `grants` helper): a supervisor's "allow calls like this" for one
+    # 10 -> 11: the console's read of the conflict forecast stops growing with the pairs
+    # (20,100 rows at 200 agents, about 90 % of them clean): it reads only the rows it shows
+    # (conflicts, overlaps, and each worktree's row against its base, which says a forecast
+    # was made), through a partial index; its change mark is the latest write (an index) and
+    # a count of deletions kept by a trigger, where it was max() and count() over the table.
+    """
+    CREATE INDEX merge_forecasts_updated ON merge_forecasts(updated_at);
+    CREATE INDEX merge_forecasts_shown ON merge_forecasts(worktree, other)
+        WHERE state != 'clean' OR other = '';
+    CREATE TRIGGER merge_forecasts_deleted AFTER DELETE ON merge_forecasts BEGIN
+        INSERT INTO store_meta (name, value, updated_at) VALUES ('forecasts.deletions', '1', old.updated_at)
+        ON CONFLICT (name) DO UPDATE SET value = CAST(value AS INTEGER) + 1;
+    END;
+    """,
+    # 11 -> 12: issue 14, grants (the `grants` helper): a supervisor's "allow calls like this" for one
     # agent (agent_id) or every agent in a repository (repo), one rule and one shape of call
     # (narrowed by `pattern`), until expires_at or revocation (loomtui/store/grants.py). Each
     # row is honoured by the hook only beside its `grant.created` audit entry. The hook looks
@@ -567,6 +581,171 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX grants_rule ON grants(rule, status, expires_at);
     CREATE INDEX grants_agent ON grants(agent_id, rule, status, expires_at);
     CREATE INDEX grants_repo ON grants(repo, rule, status, expires_at);
+    """,
+    # 12 -> 13: issue 14, the record (helper "record"): per agent and per agent x policy rule, how its
+    # gated calls were decided, kept current in the writer's own transaction and never
+    # computed by scanning history (loomtui/store/record.py). The gate counts and each
+    # rule's streak (approvals since the last rejection, denial or expiry) are kept by the
+    # triggers on `gates` below, the calls answered by a grant by a trigger on their
+    # `grant.used` audit entry (which names the agent and the rule); policy denials, test
+    # runs and reverts are counted by their writer (the hook) through store/recorder.py.
+    # Budget overruns are the budget gates created. `recent_tests` / `recent_reverts`: the
+    # last few, as JSON (newest first). Filled from the existing gates and grant.used entries
+    # (indexed); denials, tests and reverts before this migration are not counted (they
+    # would need a scan of every event).
+    """
+    CREATE TABLE agent_record (
+        agent_id        INTEGER PRIMARY KEY,
+        gated           INTEGER NOT NULL DEFAULT 0,
+        approved        INTEGER NOT NULL DEFAULT 0,
+        rejected        INTEGER NOT NULL DEFAULT 0,
+        denied          INTEGER NOT NULL DEFAULT 0,
+        expired         INTEGER NOT NULL DEFAULT 0,
+        granted         INTEGER NOT NULL DEFAULT 0,
+        budget_overruns INTEGER NOT NULL DEFAULT 0,
+        last_overrun_at REAL,
+        tests_passed    INTEGER NOT NULL DEFAULT 0,
+        tests_failed    INTEGER NOT NULL DEFAULT 0,
+        tests_unknown   INTEGER NOT NULL DEFAULT 0,
+        last_test_at    REAL,
+        last_test_passed INTEGER,  -- the last run whose outcome is known: 1 passed, 0 failed
+        recent_tests    TEXT NOT NULL DEFAULT '[]',
+        reverts         INTEGER NOT NULL DEFAULT 0,
+        last_revert_at  REAL,
+        recent_reverts  TEXT NOT NULL DEFAULT '[]',
+        updated_at      REAL NOT NULL DEFAULT 0
+    );
+    CREATE TABLE agent_rule_record (
+        agent_id      INTEGER NOT NULL,
+        rule          TEXT NOT NULL,
+        gated         INTEGER NOT NULL DEFAULT 0,
+        approved      INTEGER NOT NULL DEFAULT 0,
+        rejected      INTEGER NOT NULL DEFAULT 0,
+        denied        INTEGER NOT NULL DEFAULT 0,
+        expired       INTEGER NOT NULL DEFAULT 0,
+        granted       INTEGER NOT NULL DEFAULT 0,
+        streak        INTEGER NOT NULL DEFAULT 0,
+        last_break    TEXT NOT NULL DEFAULT '',   -- rejected | denied | expired: what ended the last streak
+        last_break_at REAL,
+        last_at       REAL,
+        PRIMARY KEY (agent_id, rule)
+    ) WITHOUT ROWID;
+    CREATE TRIGGER record_gate_created AFTER INSERT ON gates WHEN new.agent_id IS NOT NULL BEGIN
+        INSERT INTO agent_record (agent_id, gated, budget_overruns, last_overrun_at, updated_at)
+            VALUES (new.agent_id, 1, (new.risk = 'budget' OR new.rule LIKE 'budget:%'),
+                    CASE WHEN new.risk = 'budget' OR new.rule LIKE 'budget:%' THEN new.created_at END,
+                    new.created_at)
+            ON CONFLICT (agent_id) DO UPDATE SET gated = gated + 1,
+                budget_overruns = budget_overruns + excluded.budget_overruns,
+                last_overrun_at = coalesce(excluded.last_overrun_at, last_overrun_at),
+                updated_at = excluded.updated_at;
+        INSERT INTO agent_rule_record (agent_id, rule, gated, last_at)
+            VALUES (new.agent_id, new.rule, 1, new.created_at)
+            ON CONFLICT (agent_id, rule) DO UPDATE SET gated = gated + 1, last_at = excluded.last_at;
+    END;
+    CREATE TRIGGER record_gate_decided AFTER UPDATE OF status ON gates
+        WHEN new.agent_id IS NOT NULL AND old.status = 'pending'
+             AND new.status IN ('approved', 'rejected', 'expired') BEGIN
+        INSERT INTO agent_record (agent_id, approved, rejected, expired, updated_at)
+            VALUES (new.agent_id, new.status = 'approved', new.status = 'rejected',
+                    new.status = 'expired', coalesce(new.decided_at, new.created_at))
+            ON CONFLICT (agent_id) DO UPDATE SET approved = approved + excluded.approved,
+                rejected = rejected + excluded.rejected, expired = expired + excluded.expired,
+                updated_at = excluded.updated_at;
+        INSERT INTO agent_rule_record (agent_id, rule, approved, rejected, expired, streak,
+                                       last_break, last_break_at, last_at)
+            VALUES (new.agent_id, new.rule, new.status = 'approved', new.status = 'rejected',
+                    new.status = 'expired', new.status = 'approved',
+                    CASE WHEN new.status = 'approved' THEN '' ELSE new.status END,
+                    CASE WHEN new.status = 'approved' THEN NULL ELSE new.decided_at END,
+                    coalesce(new.decided_at, new.created_at))
+            ON CONFLICT (agent_id, rule) DO UPDATE SET approved = approved + excluded.approved,
+                rejected = rejected + excluded.rejected, expired = expired + excluded.expired,
+                streak = CASE WHEN excluded.approved THEN streak + 1 ELSE 0 END,
+                last_break = CASE WHEN excluded.approved THEN last_break ELSE excluded.last_break END,
+                last_break_at = CASE WHEN excluded.approved THEN last_break_at ELSE excluded.last_break_at END,
+                last_at = excluded.last_at;
+    END;
+    INSERT INTO agent_record (agent_id, gated, approved, rejected, expired, budget_overruns,
+                              last_overrun_at, updated_at)
+        SELECT agent_id, count(*), sum(status = 'approved'), sum(status = 'rejected'),
+               sum(status = 'expired'), sum(risk = 'budget' OR rule LIKE 'budget:%'),
+               max(CASE WHEN risk = 'budget' OR rule LIKE 'budget:%' THEN created_at END),
+               max(coalesce(decided_at, created_at))
+        FROM gates WHERE agent_id IS NOT NULL GROUP BY agent_id;
+    WITH breaks AS (
+        SELECT agent_id, rule, status, decided_at,
+               row_number() OVER (PARTITION BY agent_id, rule ORDER BY decided_at DESC, id DESC) AS n
+        FROM gates WHERE agent_id IS NOT NULL AND status IN ('rejected', 'expired'))
+    INSERT INTO agent_rule_record (agent_id, rule, gated, approved, rejected, expired, streak,
+                                   last_break, last_break_at, last_at)
+        SELECT g.agent_id, g.rule, count(*), sum(g.status = 'approved'), sum(g.status = 'rejected'),
+               sum(g.status = 'expired'),
+               sum(g.status = 'approved' AND coalesce(g.decided_at, 0) > coalesce(b.decided_at, -1)),
+               coalesce(b.status, ''), b.decided_at, max(coalesce(g.decided_at, g.created_at))
+        FROM gates g LEFT JOIN breaks b ON b.agent_id = g.agent_id AND b.rule = g.rule AND b.n = 1
+        WHERE g.agent_id IS NOT NULL GROUP BY g.agent_id, g.rule;
+    CREATE TRIGGER record_grant_used AFTER INSERT ON audit
+        WHEN new.action = 'grant.used' AND json_valid(new.detail)
+             AND typeof(json_extract(new.detail, '$.agent_id')) = 'integer' BEGIN
+        INSERT INTO agent_record (agent_id, granted, updated_at)
+            VALUES (json_extract(new.detail, '$.agent_id'), 1, new.ts)
+            ON CONFLICT (agent_id) DO UPDATE SET granted = granted + 1, updated_at = excluded.updated_at;
+        INSERT INTO agent_rule_record (agent_id, rule, granted, last_at)
+            VALUES (json_extract(new.detail, '$.agent_id'), coalesce(json_extract(new.detail, '$.rule'), ''),
+                    1, new.ts)
+            ON CONFLICT (agent_id, rule) DO UPDATE SET granted = granted + 1, last_at = excluded.last_at;
+    END;
+    INSERT INTO agent_record (agent_id, granted, updated_at)
+        SELECT json_extract(detail, '$.agent_id'), count(*), max(ts) FROM audit
+        WHERE action = 'grant.used' AND json_valid(detail)
+              AND typeof(json_extract(detail, '$.agent_id')) = 'integer' GROUP BY 1
+        ON CONFLICT (agent_id) DO UPDATE SET granted = granted + excluded.granted;
+    INSERT INTO agent_rule_record (agent_id, rule, granted, last_at)
+        SELECT json_extract(detail, '$.agent_id'), coalesce(json_extract(detail, '$.rule'), ''), count(*),
+               max(ts) FROM audit
+        WHERE action = 'grant.used' AND json_valid(detail)
+              AND typeof(json_extract(detail, '$.agent_id')) = 'integer' GROUP BY 1, 2
+        ON CONFLICT (agent_id, rule) DO UPDATE SET granted = granted + excluded.granted,
+            last_at = max(coalesce(last_at, 0), excluded.last_at);
+    """,
+    # 13 -> 14: issue 14, item 4 (drift): each agent's configuration fingerprint
+    # (loomtui/store/fingerprint.py): a JSON object of its agent kind, CLI version, model,
+    # permission mode, sandbox, LoomTUI hooks, short hashes of its settings, instruction and
+    # MCP files and its MCP servers, with the paths it read (`files`); fingerprint_hash is
+    # a short hash of it (without the paths), '' before the first computation.
+    """
+    ALTER TABLE agents ADD COLUMN fingerprint TEXT NOT NULL DEFAULT '{}';
+    ALTER TABLE agents ADD COLUMN fingerprint_hash TEXT NOT NULL DEFAULT '';
+    """,
+    # 14 -> 15: issue 14, item 5 (ungov): ungoverned agents, by evidence (loomtui/store/unreported.py).
+    #  - events.tool_use_id: the tool-use id of the hook call an event records (Claude
+    #    Code's and Codex's `tool_use_id`), indexed where present: "did a hook report this
+    #    call?" is one index probe, never a scan of history.
+    #  - transcript_calls: the tool calls recent transcript lines show, awaiting that match
+    #    (a small table: a call is deleted once matched; one left unmatched past the grace
+    #    is kept, marked, until it ages out).
+    #  - agents.ungoverned_at (NULL: not marked), ungoverned_why, unreported (calls never
+    #    reported, this session), unreported_at (the last one found), heard_at (the last
+    #    time a transcript call of it was matched with a hook's report): the status
+    #    `ungoverned` is derived from these, so agents.status and its CHECK stay as they are.
+    """
+    ALTER TABLE events ADD COLUMN tool_use_id TEXT;
+    CREATE INDEX events_tool_use ON events(tool_use_id) WHERE tool_use_id IS NOT NULL;
+    CREATE TABLE transcript_calls (
+        tool_use_id TEXT PRIMARY KEY,
+        agent_id    INTEGER NOT NULL REFERENCES agents(id) ON DELETE CASCADE,
+        tool        TEXT NOT NULL DEFAULT '',
+        ts          REAL NOT NULL,  -- the line's own time
+        read_at     REAL NOT NULL,  -- when the ingester read it: the grace runs from here
+        unreported  INTEGER NOT NULL DEFAULT 0  -- 1: no hook reported it within the grace
+    ) WITHOUT ROWID;
+    CREATE INDEX transcript_calls_read ON transcript_calls(unreported, read_at);
+    ALTER TABLE agents ADD COLUMN ungoverned_at REAL;
+    ALTER TABLE agents ADD COLUMN ungoverned_why TEXT NOT NULL DEFAULT '';
+    ALTER TABLE agents ADD COLUMN unreported INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE agents ADD COLUMN unreported_at REAL;
+    ALTER TABLE agents ADD COLUMN heard_at REAL;
     """,
 )
 

@@ -49,6 +49,7 @@ from loomtui.store.aio import AsyncStore
 from loomtui.store.db import StoreError, db_path, describe_error
 from loomtui.store.gates import Gate, who_decided
 from loomtui.supervisors import Decider, current_decider
+from loomtui.tui import model
 from loomtui.tui.commands import FleetCommands
 from loomtui.tui.messages import AgentSelected, FleetFilterChosen, FleetSortChosen, WorkerFailed
 from loomtui.tui.model import PodState
@@ -155,6 +156,7 @@ class LoomApp(App[None]):
         self._held_popups = 0  # new gates not popped up in the current window
         self._held_said = float("-inf")  # when "N more new gates" was last said
         self._last_bell = float("-inf")
+        self._ungoverned_told: set[tuple[int, float]] = set()  # (agent, marked at) rung for
 
     def get_theme_variable_defaults(self) -> dict[str, str]:
         return dict(APP_VARIABLES)
@@ -186,6 +188,9 @@ class LoomApp(App[None]):
         await self.refresh_state()
         if self.pod_state is not None and self.pod_state.gates:
             self._last_gate_seen = max(g.id for g in self.pod_state.gates)  # no bell for old ones
+        if self.pod_state is not None:  # nor for agents marked ungoverned before we started
+            self._ungoverned_told = {(a.id, a.ungoverned_at) for a in self.pod_state.agents
+                                     if a.ungoverned_at is not None}
         await self.push_screen(FleetScreen())
         if self.ingest:
             self._start_ingest()
@@ -213,11 +218,12 @@ class LoomApp(App[None]):
         """The diff service in two workers: its lease and discovery in a thread, its
         watcher (watchfiles.awatch) on the event loop."""
         from loomtui.git.service import DiffService
+        from loomtui.hooks.fingerprint import recompute
         from loomtui.ingest.service import holder_name
 
         git = self.config.git
         self.differ = DiffService(self.pod, bases=dict(git.bases), repos=git.repos,
-                                  holder=holder_name("console"))
+                                  holder=holder_name("console"), on_config=recompute)
         self._run_service(self.differ.run, "Diff watching", "diffs")
         self.run_worker(self.differ.watcher.run(), name="Diff watching", group="diffs",
                         exit_on_error=False)
@@ -316,9 +322,10 @@ class LoomApp(App[None]):
             diffs = ((previous.worktrees, previous.collisions, previous.forecasts) if previous is not None
                      else ((), (), ()))
         self.pod_state = PodState(agents, self.clock(), self.config.console.stall_after, gates,
-                                  budgets, *diffs, presence=self._presence)
+                                  budgets, *diffs, presence=self._presence, pinned=self.config.baseline)
         if previous is not None:
             self._announce_new_gates(previous, self.pod_state)
+            self._announce_ungoverned(self.pod_state)
             if budgets is not previous.budgets:
                 self._announce_budgets(previous, self.pod_state)
         self.pod_changed_signal.publish(self.pod_state)
@@ -366,6 +373,27 @@ class LoomApp(App[None]):
             self.notify(f"and {self._held_popups} more new gate{plural} waiting in the inbox (i)",
                         title="Approvals", severity="warning", timeout=8)
             self._held_said, self._held_popups = moment, 0
+
+    def _announce_ungoverned(self, now: PodState) -> None:
+        """An agent newly marked ungoverned by evidence (calls its hooks never reported)
+        rings the bell once per marking (within BELL_GAP, like gates) and says so, as
+        `[notify]` ungoverned, bell and popup say."""
+        fresh = [a for a in now.agents if a.ungoverned_at is not None and a.status != "done"
+                 and (a.id, a.ungoverned_at) not in self._ungoverned_told]
+        if not fresh:
+            return
+        self._ungoverned_told.update((a.id, a.ungoverned_at) for a in fresh)
+        wanted = self.config.notify
+        if not wanted.ungoverned:
+            return
+        moment = time.monotonic()
+        if wanted.bell and moment - self._last_bell >= BELL_GAP:
+            self._last_bell = moment
+            self.bell()
+        if wanted.popup:
+            for agent in fresh[:POPUP_MAX]:
+                self.notify(f"{agent.name}: {model.unreported(agent)}  (n goes there)",
+                            title="Ungoverned agent", severity="error", timeout=10, markup=False)
 
     async def _closed_gates(self, before: tuple[Gate, ...], now: tuple[Gate, ...]) -> None:
         """Gates that left the inbox since the last reading: read as they are now, sent to
@@ -616,7 +644,8 @@ class LoomApp(App[None]):
         if isinstance(self.screen, HelpScreen):
             return
         own, movement = screen_keys(self)
-        self.push_screen(HelpScreen(self._screen_title(), own, movement))
+        self.push_screen(HelpScreen(self._screen_title(), own, movement,
+                                    notes=getattr(self.screen, "HELP_NOTES", "")))
 
     def _screen_title(self) -> str:
         return f"Keys: {type(self.screen).__name__.removesuffix('Screen')}"

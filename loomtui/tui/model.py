@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import NamedTuple
 
+from loomtui.config import BaselineConfig
 from loomtui.hooks.governance import governance_note, is_ungoverned
+from loomtui.store import fingerprint
 from loomtui.store.agents import STATUS_RANK, STATUSES, Agent
 from loomtui.store.budgets import BudgetState
 from loomtui.store.gates import Gate
@@ -30,21 +32,26 @@ SORT_LABELS = {
     "status": "status, most recent first",
 }
 
-# Why an agent needs a human, most urgent group first (the triage order): a gate by its
-# risk, a question, a budget gate (or an agent over its budget), an error, a stall, then
-# an agent whose governance is off (no or weak sandbox, a bypass mode, hooks missing).
-CAUSES = ("critical", "high", "medium", "low", "question", "budget", "error", "stalled", "ungoverned")
+# Why an agent needs a human, most urgent group first (the triage order): an agent shown
+# ungoverned by evidence (its transcript has calls its hooks never reported: nothing of
+# what it does is checked), a gate by its risk, a question, a budget gate (or an agent
+# over its budget), an error, a stall, then an agent whose governance is off by its
+# settings (no or weak sandbox, a bypass mode, hooks missing), and last an agent whose
+# configuration drifted from the pod's baseline (store/fingerprint.py).
+CAUSES = ("unreported", "critical", "high", "medium", "low", "question", "budget", "error", "stalled", "ungoverned",
+          "drift")
 CAUSE_RANK = {cause: rank for rank, cause in enumerate(CAUSES)}
 # The header's mark per cause; the risks share the gate's flag.
-CAUSE_SYMBOLS = {"critical": "⚑", "high": "⚑", "medium": "⚑", "low": "⚑", "question": "?",
-                 "budget": "$", "error": "✗", "stalled": "◌", "ungoverned": "!"}
+CAUSE_SYMBOLS = {"unreported": "!", "critical": "⚑", "high": "⚑", "medium": "⚑", "low": "⚑", "question": "?",
+                 "budget": "$", "error": "✗", "stalled": "◌", "ungoverned": "!", "drift": "≠"}
 # Every agent in these statuses needs a human: the header counts them by cause instead.
-COUNTED_AS_CAUSES = frozenset({"waiting", "error", "stalled"})
-CAUSE_WORDS = {"budget": "over budget"}  # where the header says more than the key
+COUNTED_AS_CAUSES = frozenset({"waiting", "error", "stalled", "ungoverned"})
+CAUSE_WORDS = {"budget": "over budget", "drift": "drifted"}  # where the header says more than the key
 # The theme colour of each cause (the risks' own, then the statuses').
-CAUSE_STYLES = {"critical": "$risk-critical", "high": "$risk-high", "medium": "$risk-medium",
+CAUSE_STYLES = {"unreported": "$agent-ungoverned", "critical": "$risk-critical", "high": "$risk-high", "medium": "$risk-medium",
                 "low": "$risk-low", "question": "$agent-waiting", "budget": "$budget-critical",
-                "error": "$agent-error", "stalled": "$agent-stalled", "ungoverned": "$risk-high"}
+                "error": "$agent-error", "stalled": "$agent-stalled", "ungoverned": "$risk-high",
+                "drift": "$risk-medium"}
 
 
 class Need(NamedTuple):
@@ -69,6 +76,59 @@ class PodState:
     collisions: tuple = ()  # Collision: files changed in two or more worktrees of a repo
     forecasts: tuple = ()  # Forecast: would two agents' worktrees (or one and its base) merge?
     presence: tuple = ()  # Presence: the consoles live on the pod, this one too
+    pinned: BaselineConfig | None = None  # config.toml's [baseline]
+
+    @cached_property
+    def baseline(self) -> fingerprint.Baseline:
+        """The pod's configuration baseline: per kind, each field's most common value among
+        the live agents, or its pinned one. Worked out again only when an agent's kind,
+        liveness or fingerprint changed since the last reading (most readings: none did)."""
+        global _BASELINE
+        key = (tuple((a.kind, self.status_of(a) != "done", a.fingerprint) for a in self.agents), self.pinned)
+        if _BASELINE is None or _BASELINE[0] != key:
+            fps = self._fingerprints
+            base = fingerprint.Baseline.of(((kind, live, fps[a.id]) for (kind, live, _), a
+                                            in zip(key[0], self.agents, strict=True)), self.pinned)
+            _BASELINE = (key, base)
+        return _BASELINE[1]
+
+    @cached_property
+    def _fingerprints(self) -> dict[int, dict]:
+        return {a.id: _parsed(a.fingerprint) for a in self.agents}
+
+    @cached_property
+    def _drift(self) -> dict[int, tuple[str, ...]]:
+        base = self.baseline
+        if _DRIFT.get("base") is not base:  # kept from reading to reading while the baseline holds
+            _DRIFT.clear()
+            _DRIFT["base"] = base
+        out = {}
+        for a in self.agents:
+            if self.status_of(a) == "done":
+                continue  # a finished session drifts no more: no mark
+            fields = _DRIFT.get((a.kind, a.fingerprint))
+            if fields is None:
+                fields = _DRIFT[(a.kind, a.fingerprint)] = tuple(base.drift(a.kind, self._fingerprints[a.id]))
+            if fields:
+                out[a.id] = fields
+        return out
+
+    def drift_of(self, agent: Agent) -> tuple[str, ...]:
+        """The fields where the agent's configuration differs from the pod's baseline
+        (none for a finished agent)."""
+        return self._drift.get(agent.id, ())
+
+    def drift_details(self, agent: Agent) -> list[tuple[str, str, str]]:
+        """(field, the agent's value, the baseline's) for each field it drifts on; the
+        baseline's value says "(pinned)" when config.toml pins it."""
+        mine = self._fingerprints.get(agent.id, {})
+        out = []
+        for field in self.drift_of(agent):
+            base = self.baseline.value(agent.kind, field)
+            value, pinned = base if base is not None else ("", False)
+            out.append((field, printable(mine.get(field, "")) or "none",
+                        (printable(value) or "none") + (" (pinned)" if pinned else "")))
+        return out
 
     @cached_property
     def live_consoles(self) -> frozenset[str]:
@@ -230,6 +290,8 @@ def _need(agent: Agent, state: PodState) -> Need | None:
     status = state.status_of(agent)
     if status == "done":
         return None
+    if status == "ungoverned":  # before its gates: what it does unseen matters more
+        return Need("unreported", unreported(agent), agent.ungoverned_at or agent.started_at)
     gates = state._gates_by_agent.get(agent.id)
     if gates:
         first = gates[0]
@@ -246,6 +308,9 @@ def _need(agent: Agent, state: PodState) -> Need | None:
         return Need("budget", printable(tight.describe()), agent.last_activity_at)
     if ungoverned(agent):
         return Need("ungoverned", governance(agent), agent.started_at)
+    drifted = state.drift_of(agent)
+    if drifted:
+        return Need("drift", "config differs: " + ", ".join(drifted), agent.started_at)
     return None
 
 
@@ -401,3 +466,28 @@ def governance(agent: Agent) -> str:
     """What is off in the agent's governance ("no sandbox · bypassPermissions"), or
     '' when all is well or nothing is known yet."""
     return printable(governance_note(agent.permission_mode, agent.sandbox, agent.hooks))
+
+
+def unreported(agent: Agent) -> str:
+    """Why the agent is marked ungoverned by evidence ("tool calls its hooks never
+    reported (3)"), or ''."""
+    if agent.ungoverned_at is None:
+        return ""
+    why = agent.ungoverned_why or "tool calls its hooks never reported"
+    return printable(why + (f" ({agent.unreported})" if agent.unreported else ""))
+
+
+_PARSED: dict[str, dict] = {}
+_BASELINE: tuple | None = None  # (what it was worked out from, the Baseline)
+_DRIFT: dict = {}  # (kind, fingerprint) -> its drift from _DRIFT["base"]
+
+
+def _parsed(text: str) -> dict:
+    """A fingerprint's JSON as a dict, kept while the text is the same (most rows of a
+    reading are as they were the last time)."""
+    found = _PARSED.get(text)
+    if found is None:
+        if len(_PARSED) > 4096:
+            _PARSED.clear()
+        found = _PARSED[text] = fingerprint.parse(text)
+    return found

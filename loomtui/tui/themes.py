@@ -25,6 +25,7 @@ APP_VARIABLES: dict[str, str] = {
     "agent-stalled": "#D9A441",
     "agent-done": "#6FAE6A",
     "agent-error": "#F7768E",
+    "agent-ungoverned": "#F7768E",
     "risk-low": "#8A93A6",
     "risk-medium": "#E0AF68",
     "risk-high": "#FF9E3B",

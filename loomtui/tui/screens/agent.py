@@ -1,8 +1,10 @@
 """AgentScreen: one agent in detail. The Activity tab is its timeline, newest
-first; the Usage tab its tokens per minute, per model, its context fill and budgets.
+first; the Usage tab its tokens per minute, per model, its context fill and budgets;
+the Record tab how its gated calls were decided (per policy rule, with the streaks),
+its test runs, reverts and budget overruns, and a grant suggestion when it earned one.
 
 Bindings: esc back, 1 Activity, 2 Usage, 3 Diff (see diff_tab.py), 4 Memory (what the
-agent wrote to the shared memory), j/k move.
+agent wrote to the shared memory), 5 Record, j/k move.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ class AgentScreen(LoomScreen[None]):
         Binding("2", "tab('usage')", "Usage", id="tab_usage"),
         Binding("3", "tab('diff')", "Diff", id="tab_diff"),
         Binding("4", "tab('agent-memory')", "Memory", id="tab_memory"),
+        Binding("5", "tab('record')", "Record", id="tab_record"),
     ]
 
     DEFAULT_CSS = """
@@ -64,6 +67,10 @@ class AgentScreen(LoomScreen[None]):
     #usage-spark { height: 4; margin: 1 0 0 0; }
     #usage-spark-label { height: 1; color: $text-muted; }
     #usage-models { height: auto; max-height: 12; margin: 1 0 0 0; }
+    #record-pane { padding: 0 1; }
+    #record-head { height: auto; }
+    #record-rules { height: auto; max-height: 14; margin: 1 0 0 0; }
+    #record-work { height: auto; margin: 1 0 0 0; }
     """
 
     def __init__(self, agent_id: int) -> None:
@@ -71,6 +78,7 @@ class AgentScreen(LoomScreen[None]):
         self.agent_id = agent_id
         self._events_for: float | None = None  # last_activity_at the timeline shows
         self._usage_for: object = ()  # the usage figures the Usage tab shows
+        self._record_for: object = ()  # what the Record tab was loaded for
 
     def compose(self) -> ComposeResult:
         yield AgentSummary(id="agent-summary")
@@ -87,6 +95,10 @@ class AgentScreen(LoomScreen[None]):
             with TabPane("Memory", id="agent-memory"):
                 yield Static(id="agent-memory-head")
                 yield DataTable(id="agent-memory-list", cursor_type="row", zebra_stripes=True)
+            with TabPane("Record", id="record"), VerticalScroll(id="record-pane"):
+                yield Static(id="record-head")
+                yield DataTable(id="record-rules", cursor_type="none", show_cursor=False)
+                yield Static(id="record-work")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -99,6 +111,12 @@ class AgentScreen(LoomScreen[None]):
         for label, key in (("Model", "model"), ("Input", "in"), ("Output", "out"),
                            ("Cache write", "cw"), ("Cache read", "cr"), ("Cost", "cost")):
             models.add_column(label, key=key)
+        rules = self.query_one("#record-rules", DataTable)
+        for label, key in (("Rule", "rule"), ("Gated", "gated"), ("Appr.", "approved"),
+                           ("Rej.", "rejected"), ("Denied", "denied"), ("Exp.", "expired"),
+                           ("Granted", "granted"), ("Streak", "streak")):
+            rules.add_column(label, key=key)
+        rules.display = False  # until the record is read: no empty header on its own
         self.app.pod_changed_signal.subscribe(self, self.show_state)
         if self.app.pod_state is not None:
             self.render_state(self.app.pod_state)
@@ -142,6 +160,10 @@ class AgentScreen(LoomScreen[None]):
         elif event.pane.id == "agent-memory":
             self.run_worker(self._load_memory(), group="agent-memory", exclusive=True,
                             exit_on_error=False)
+        elif event.pane.id == "record":
+            self._record_for = ()  # read it afresh whenever the tab is opened
+            if self.app.pod_state is not None:
+                self._refresh_record(self.app.pod_state)
 
     async def _load_memory(self) -> None:
         """What this agent wrote to the shared memory, newest first (enter opens it in
@@ -189,11 +211,87 @@ class AgentScreen(LoomScreen[None]):
             self._events_for = agent.last_activity_at
             self.load_events()
         self.query_one(DiffTab).show_state(state)
+        self._refresh_record(state)
         usage = state.usage_of(agent.id)
         key = (usage.used_tokens, usage.used_usd) if usage else None
         if key != self._usage_for:
             self._usage_for = key
             self.run_worker(self._load_usage(state), exclusive=True, group="usage", exit_on_error=False)
+
+    def _refresh_record(self, state: PodState) -> None:
+        """Read the Record tab again when it shows and the agent moved (every gate,
+        decision, test run or revert comes with an event); hidden, it waits."""
+        if self.query_one("#agent-tabs", TabbedContent).active != "record":
+            return
+        agent = state.agent(self.agent_id)
+        key = (agent.last_activity_at, agent.pending_gates) if agent is not None else None
+        if key != self._record_for:
+            self._record_for = key
+            self.run_worker(self._load_record(), exclusive=True, group="record", exit_on_error=False)
+
+    async def _load_record(self) -> None:
+        now = self.app.clock()
+        found, covered = await self.app.store.fetch_record(self.agent_id, now)
+        self._show_record(found, covered, now)
+
+    def _show_record(self, found, covered: set[str], now: float) -> None:
+        from loomtui.store.record import suggest_text
+
+        head = self.query_one("#record-head", Static)
+        rules = self.query_one("#record-rules", DataTable)
+        work = self.query_one("#record-work", Static)
+        rules.clear()
+        if found is None:
+            head.update(Content.assemble(
+                ("Nothing recorded for this agent yet.\n", "dim"),
+                ("Its gated calls and how they were decided, the test runs and reverts seen in its "
+                 "Bash calls and its budget overruns are counted here as they happen.", "dim")))
+            rules.display = False
+            work.update("")
+            return
+        rules.display = bool(found.rules)
+        streak = self.app.config.record.suggest_after
+        parts: list[str | tuple[str, str]] = [
+            ("Gated calls ", "bold"),
+            f"{found.gated} · approved {found.approved} · rejected {found.rejected} · "
+            f"denied by policy {found.denied} · expired {found.expired} · allowed by a grant {found.granted}"]
+        if found.budget_overruns:
+            when = (f", last {model.age(now - found.last_overrun_at)} ago"
+                    if found.last_overrun_at is not None else "")
+            parts.append(("\n" + f"Budget overruns {found.budget_overruns}{when}", "$budget-critical"))
+        for rule in found.rules:
+            text = suggest_text(found, rule.rule, streak=streak, now=now, covered=rule.rule in covered)
+            if text:
+                parts.append(("\nSuggested grant ", "bold $success"))
+                parts.append(printable(f"for {rule.rule}: {text}"))
+                parts.append(("; g in the inbox approves its next gate and grants", "dim"))
+        head.update(Content.assemble(*parts))
+        for rule in found.rules:
+            rules.add_row(Text(printable(rule.rule or "(no rule)")), str(rule.gated), str(rule.approved),
+                          str(rule.rejected), str(rule.denied), str(rule.expired), str(rule.granted),
+                          str(rule.streak))
+        lines: list[str | tuple[str, str]] = [("Test runs ", "bold")]
+        if not found.test_runs:
+            lines.append(("none seen in its Bash calls", "dim"))
+        else:
+            lines.append(f"{found.test_runs} · passed {found.tests_passed} · failed {found.tests_failed}"
+                         + (f" · outcome unknown {found.tests_unknown}" if found.tests_unknown else ""))
+            for run in found.tests:
+                mark, style = {"passed": ("✓ passed", "$success"), "failed": ("✗ failed", "$error")}.get(
+                    run.outcome, ("? unknown", "dim"))
+                lines.append(("\n  " + mark.ljust(9), style))
+                lines.append((f" {model.age(now - run.at):>4} ago  ", "dim"))
+                lines.append(printable(run.command))
+        lines.append(("\nReverts ", "bold"))
+        if not found.reverts:
+            lines.append(("none", "dim"))
+        else:
+            lines.append(str(found.reverts))
+            for revert in found.recent_reverts:
+                lines.append(("\n  ↺ revert ".ljust(12), "$warning"))
+                lines.append((f" {model.age(now - revert.at):>4} ago  ", "dim"))
+                lines.append(printable(revert.command))
+        work.update(Content.assemble(*lines))
 
     async def _load_usage(self, state: PodState) -> None:
         store = self.app.store
@@ -306,11 +404,24 @@ class AgentScreen(LoomScreen[None]):
             "dim",
         ))
         self._governance(parts, agent)
+        self._drift(parts, agent, state)
         return Content.assemble(*parts)
+
+    @staticmethod
+    def _drift(parts: list, agent: Agent, state: PodState) -> None:
+        """The fields where the agent's configuration differs from the pod's baseline (the
+        fleet's `≠` mark): its value, then the pod's."""
+        details = state.drift_details(agent)
+        if details:
+            shown = " · ".join(f"{field} {mine} (pod: {pod})" for field, mine, pod in details)
+            parts.append((f"\n≠ drift: {shown}", "bold $risk-medium"))
 
     def _governance(self, parts: list, agent: Agent) -> None:
         """A line on the agent's governance once something is known: which part is off
-        (as the fleet's `!` mark says), else what holds."""
+        (as the fleet's `!` mark says), else what holds; first, when its transcript shows
+        calls its hooks never reported, that."""
+        if agent.ungoverned_at is not None:
+            parts.append((f"\n! ungoverned: {model.unreported(agent)}", "bold $agent-ungoverned"))
         if model.ungoverned(agent):
             style = "bold $risk-high"
             parts.append((f"\n! governance: {model.governance(agent)}", style))

@@ -4,7 +4,9 @@ Bindings: j/k or arrows move, enter opens the agent, / filters (name, repo,
 branch, status, what the agent does or waits for), esc clears the filter, s cycles
 the sort, r (or S) reverses it. The default sort is triage: the agents that need a human
 first, grouped by cause (a gate by risk, a question, over budget, an error, a stall,
-governance off), the longest wait first in each group (the app's `n` jumps to the next).
+governance off, a configuration drifted from the pod's), the longest wait first in each
+group (the app's `n` jumps to the next). Marks before a name: `!` governance off, `≠N`
+N fields of its configuration differ from the pod's baseline.
 """
 
 from __future__ import annotations
@@ -113,6 +115,11 @@ class FleetScreen(LoomScreen[None]):
     """The fleet. j/k move, enter opens, / filters, esc clears, s sorts, r (or S) reverses."""
 
     AUTO_FOCUS = "#fleet"
+    # What the marks mean (the help screen shows it under the keys).
+    HELP_NOTES = ("   ! name  governance off: no or weak sandbox, a bypass mode, hooks missing\n"
+                  " ≠N name  N fields of its configuration differ from the pod's baseline\n"
+                  "          (model, mode, settings, CLAUDE.md...: the Agent screen says which)\n"
+                  "  ✗N ≈N   in ⚠: would conflict with N others / N change the same files")
     BINDINGS = [
         Binding("slash", "filter", "Filter", id="filter"),
         Binding("s", "cycle_sort", "Sort", id="sort"),
@@ -199,7 +206,7 @@ class FleetScreen(LoomScreen[None]):
         status = state.status_of(agent)
         key = (agent, status, state.gates_of(agent.id), state.usage_of(agent.id), state.tightest(agent.id),
                state.worktree_of(agent), len(state.conflicts_of(agent)), state.overlaps_of(agent),
-               state.need_of(agent), columns)
+               state.need_of(agent), state.drift_of(agent), columns)
         age = model.age(state.now - agent.last_activity_at)
         cached = self._rows.get(agent.id)
         if cached is not None and cached[0] == key:
@@ -218,7 +225,7 @@ class FleetScreen(LoomScreen[None]):
         pending = state.gates_of(agent.id)
         colour = f"$agent-{status}"
         values = {
-            "name": self._name_cell(agent),
+            "name": self._name_cell(agent, len(state.drift_of(agent))),
             "kind": Cell(agent.kind),
             "place": Cell(model.place(agent)),
             "status": Cell(f"{STATUS_SYMBOLS[status]} {status}", colour),
@@ -229,12 +236,12 @@ class FleetScreen(LoomScreen[None]):
             "gates": Cell(f"⚑ {pending}" if pending else "", "$agent-waiting", justify="right"),
         }
         need = state.need_of(agent)
-        if need is not None and (pending or status in ("waiting", "error")):
+        if need is not None and (pending or status in ("waiting", "error", "ungoverned")):
             # What it waits for is what matters now: the cause in the Status column (a
             # gate's risk, question, budget), the subject in Doing, which takes the room
             # of the usage columns after it (a force push reads as one at 120 columns).
             style = model.CAUSE_STYLES[need.cause]
-            if pending or status == "waiting":
+            if (pending or status == "waiting") and status != "ungoverned":
                 values["status"] = Cell(f"{STATUS_SYMBOLS['waiting']} {need.cause}", "bold " + style)
             keys = [c.key for c in columns]
             at = keys.index("doing") if "doing" in keys else len(keys)
@@ -245,15 +252,23 @@ class FleetScreen(LoomScreen[None]):
         return tuple(values[c.key] for c in columns)
 
     @staticmethod
-    def _name_cell(agent: Agent) -> Cell:
+    def _name_cell(agent: Agent, drift: int = 0) -> Cell:
         """The name, after a `!` mark when the agent's governance is off (no sandbox or a
-        weak one, a bypass mode, LoomTUI's hooks not all in place): the Agent screen says
-        which part."""
-        if not model.ungoverned(agent):
+        weak one, a bypass mode, LoomTUI's hooks not all in place), and a `≠N` mark when N
+        fields of its configuration differ from the pod's baseline (model, permission mode,
+        settings...): the Agent screen says which."""
+        ungoverned = model.ungoverned(agent)
+        if not ungoverned and not drift:
             return Cell(agent.name, "bold", row_id=agent.id)
-        name = printable(agent.name)  # escaped here, so the mark's span lines up
-        return Cell(f"! {name}", "bold", row_id=agent.id,
-                    spans=((0, 1, "bold reverse $risk-high"),))
+        marks, spans = "", []
+        if ungoverned:
+            marks, spans = "! ", [(0, 1, "bold reverse $risk-high")]
+        if drift:
+            mark = f"≠{drift}" if drift < 10 else "≠+"
+            spans.append((len(marks), len(marks) + len(mark), "bold $risk-medium"))
+            marks += mark + " "
+        name = printable(agent.name)  # escaped here, so the marks' spans line up
+        return Cell(marks + name, "bold", row_id=agent.id, spans=tuple(spans))
 
     def _diff_cells(self, agent: Agent, state: PodState, columns) -> dict[str, Cell]:
         """Files and +/- against the worktree's base; ✗ with the number of agents (or its

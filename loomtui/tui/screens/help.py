@@ -32,19 +32,25 @@ class HelpScreen(ModalScreen[None]):
     """
 
     def __init__(self, title: str, keys: Iterable[tuple[str, str, str]],
-                 movement: Iterable[tuple[str, str, str]] = ()) -> None:
-        """`keys` and `movement`: (key as shown, what it does, binding id)."""
+                 movement: Iterable[tuple[str, str, str]] = (), notes: str = "") -> None:
+        """`keys` and `movement`: (key as shown, what it does, binding id); `notes`: what
+        the screen's marks mean (its HELP_NOTES)."""
         super().__init__()
         self.title_text = title
         self.keys = list(keys)
         self.movement = list(movement)
+        self.notes = notes
 
     def compose(self) -> ComposeResult:
         text = Text()
         text.append(f"{self.title_text}\n", "bold")
         width = max((len(k) for k, _, _ in self.keys + self.movement), default=4)
-        for heading, keys in (("", self.keys), ("Moving around", self.movement)):
+        for heading, keys in (("", self.keys), ("Marks", self.notes), ("Moving around", self.movement)):
             if not keys:
+                continue
+            if isinstance(keys, str):  # what the screen's marks mean
+                text.append(f"\n{heading}\n", "bold")
+                text.append(keys + "\n")
                 continue
             if heading:
                 text.append(f"\n{heading}\n", "bold")
