@@ -113,9 +113,13 @@ def why_unmatchable(tool: str, action: Mapping[str, Any] | None) -> str | None:
                 "so what a later call like it would do cannot be known")
     if not any(cmd.argv for cmd in commands):
         return "the command runs nothing LoomTUI can name"
+    from loomtui.policy.shell import inline_code
+
+    if any(inline_code(cmd) for cmd in commands):  # `python3 -c *` would be any code at all
+        return "it runs inline code in another language, which LoomTUI cannot read"
     if not _plain(action["command"], commands):
         return ("the command sets variables, gives git options before its subcommand, names its program "
-                "by a path or redirects to a file: its shape does not show these, so a call of the same "
+                "by a path or redirects input or output: its shape does not show these, so a call of the same "
                 "shape could do something else entirely")
     return None
 
