@@ -100,10 +100,16 @@ def _simple_shape(argv: tuple[str, ...], dynamic: frozenset[int]) -> str:
 def why_unmatchable(tool: str, action: Mapping[str, Any] | None) -> str | None:
     """Why no call "like" this one can be told apart from any other, or None: a Bash
     line the analysis cannot read, or one with words only known at run time (command
-    substitution, variables, brace expansion). Such a call never matches a grant and
-    no grant may be made from it."""
+    substitution, variables, brace expansion), or what its shape hides (see `_plain`,
+    inline code, a tool shaped by its name alone). Such a call never matches a grant
+    and no grant may be made from it."""
     action = action or {}
     if tool != "Bash" or not isinstance(action.get("command"), str):
+        if _file_of(action) is None and any(value not in (None, "", [], {}) for value in action.values()):
+            # WebFetch, WebSearch, MCP tools: the shape drops every argument, so a grant
+            # from a fetch of the docs would allow a fetch of any URL (red team, issue 14)
+            return (f"its shape is only the tool's name ({tool}): a grant would allow every call of it, "
+                    "whatever it asks for")
         return None
     commands = _analysed(action["command"])
     if isinstance(commands, str):
@@ -130,6 +136,7 @@ _SEPARATORS = frozenset({";", "&&", "||", "|", "|&", "&"})
 _NOWHERE = {">": ("/dev/null",), ">>": ("/dev/null",), "&>": ("/dev/null",), ">&": ("1", "2", "/dev/null")}
 
 
+@functools.lru_cache(maxsize=1024)  # asked once per candidate grant of a call
 def _plain(command: str, commands: tuple) -> bool:
     """Whether the line is its simple commands' words as written, joined by `;` `&&` `||`
     `|` `&` (or newlines): the shape is made from what the analysis reads, which drops
