@@ -347,3 +347,27 @@ def test_no_grant_for_a_tool_whose_shape_is_only_its_name(pod: Path, repo: Path)
     assert not matches("WebFetch", "WebFetch", "WebFetch", leak)
     assert not matches("mcp__github__merge_pull_request", "mcp__github__merge_pull_request",
                        "mcp__github__merge_pull_request", {"owner": "acme", "repo": "prod", "pullNumber": 1})
+
+
+# -- a glob the shell expands ----------------------------------------------------------------------
+
+
+def test_a_glob_in_a_granted_push_takes_no_grant(pod: Path, repo: Path) -> None:
+    """`git push origin *` has the shape `git push origin *`, but the shell expands the
+    `*` to the names of the files where it runs, and the agent names files: with
+    `--force` and `main` there, bash runs `git push origin --force main`, a force push
+    (critical, never granted) under a grant of plain pushes. Worked before the fix: an
+    unquoted glob is now a word known only at run time, for grants."""
+    import subprocess
+
+    granted_push(pod, repo)
+    trap = repo / "x"
+    trap.mkdir()
+    for name in ("--force", "main"):
+        (trap / name).write_text("")
+    expanded = subprocess.run(["bash", "-c", "printf '%s ' git push origin *"], cwd=trap, capture_output=True,
+                              text=True, check=True).stdout
+    assert expanded.strip() == "git push origin --force main"  # what bash would run
+    assert held(pod, trap, "git push origin *")
+    assert held(pod, trap, "git push origin [-m]*")
+    assert answer(hook(pod, bash("git push origin 'auth*'", repo))[1])[0] == "allow"  # quoted: one word, as written

@@ -114,9 +114,9 @@ def why_unmatchable(tool: str, action: Mapping[str, Any] | None) -> str | None:
     commands = _analysed(action["command"])
     if isinstance(commands, str):
         return f"LoomTUI cannot read this command line ({commands}), so no call is known to be like it"
-    if any(cmd.dynamic for cmd in commands):
-        return ("the command has words only known when it runs (command substitution, variables), "
-                "so what a later call like it would do cannot be known")
+    if any(cmd.dynamic for cmd in commands) or _globs(action["command"]):
+        return ("the command has words only known when it runs (command substitution, variables, "
+                "file name patterns), so what a later call like it would do cannot be known")
     if not any(cmd.argv for cmd in commands):
         return "the command runs nothing LoomTUI can name"
     from loomtui.policy.shell import inline_code
@@ -128,6 +128,25 @@ def why_unmatchable(tool: str, action: Mapping[str, Any] | None) -> str | None:
                 "by a path or redirects input or output: its shape does not show these, so a call of the same "
                 "shape could do something else entirely")
     return None
+
+
+@functools.lru_cache(maxsize=1024)
+def _globs(command: str) -> bool:
+    """Whether a word of the line is an unquoted file name pattern (`*`, `?`, `[...]`):
+    the shell replaces it with names of files, which the agent makes. `git push origin *`
+    where files `--force` and `main` lie runs `git push origin --force main` (red team,
+    issue 14). The analysis keeps such a word as written; its lexer knows."""
+    from loomtui.policy.shell import ShellError
+    from loomtui.policy.shell.lexer import Lexer
+
+    lexer = Lexer(command, 0)
+    try:
+        while (token := lexer._token()) is not None:
+            if token[0] == "word" and token[1].glob:
+                return True
+    except (ShellError, NotImplementedError):  # a substitution: dynamic, refused already
+        return True
+    return False
 
 
 # Between simple commands, the only operators a granted line may have; and redirections
