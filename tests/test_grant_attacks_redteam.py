@@ -371,3 +371,64 @@ def test_a_glob_in_a_granted_push_takes_no_grant(pod: Path, repo: Path) -> None:
     assert held(pod, trap, "git push origin *")
     assert held(pod, trap, "git push origin [-m]*")
     assert answer(hook(pod, bash("git push origin 'auth*'", repo))[1])[0] == "allow"  # quoted: one word, as written
+
+
+# -- guards: what already stopped these ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("duration", [float("nan"), float("inf"), -1.0, 0.0, 31 * 86400.0, "3600"])
+def test_crafted_durations_are_refused(tmp_path: Path, duration) -> None:
+    """PodActions.grant passes its duration to create_grant as given (the console's and a
+    script's path): NaN, infinity, negative, zero, over 30 days or a string make no grant
+    (check_grant: `0 < duration <= MAX_DURATION`, a number)."""
+    from loomtui.store.db import DB_NAME, connect
+    from loomtui.store.grants import create_grant, list_grants
+    from tests.test_grants import NOW, agent, gate
+
+    conn = connect(tmp_path / DB_NAME)
+    try:
+        g = gate(conn, agent(conn, "s1"))
+        with pytest.raises(ValueError, match="at most 30 days"):
+            create_grant(conn, gate=g, scope="agent", pattern=None, duration=duration, actor="ana", display=None,
+                         reason="x", now=NOW)
+        assert list_grants(conn, now=NOW, active_only=False) == []
+    finally:
+        conn.close()
+
+
+def test_a_repo_grant_does_not_reach_a_repository_whose_path_it_prefixes(tmp_path: Path) -> None:
+    """`/src/shop` granted; an agent in `/src/shop2` (or `/src/shop/../shop2`): the lookup
+    compares the repository exactly (SQL `repo = ?`), never as a prefix."""
+    from loomtui.store.db import DB_NAME, connect
+    from tests.test_grants import REPO, agent, gate, grant, lookup
+
+    conn = connect(tmp_path / DB_NAME)
+    try:
+        grant(conn, gate(conn, agent(conn, "s1")), scope="repo")
+        other = agent(conn, "s2", repo=REPO + "2")
+        assert lookup(conn, other, "git push origin auth", repo=REPO + "2") is None
+        assert lookup(conn, other, "git push origin auth", repo=REPO + "/../shop") is None
+        assert lookup(conn, other, "git push origin auth", repo=REPO) is not None  # the control
+    finally:
+        conn.close()
+
+
+def test_an_agents_name_and_command_reach_the_grants_listing_escaped(tmp_path: Path) -> None:
+    """The agent names its directory (so its agent name) and writes its commands (so a
+    shape's options). `loomtui grants` prints the agent or repository through printable;
+    a pattern with a control character is refused (check_grant), so a gate whose option
+    word holds an escape sequence gets no grant with its shape."""
+    from loomtui.commands.grants import table
+    from loomtui.store.db import DB_NAME, connect
+    from tests.test_grants import NOW, agent, gate, grant
+
+    conn = connect(tmp_path / DB_NAME)
+    try:
+        me = agent(conn, "s1", name="shop\x1b]0;owned\x07\x1b[2J\u202e")
+        made = grant(conn, gate(conn, me))
+        lines = table([made], now=NOW)
+        assert not any(ch in "".join(lines) for ch in "\x1b\x07\u202e")
+        with pytest.raises(ValueError, match="one line"):
+            grant(conn, gate(conn, me, "git push --x\x1bc origin auth"))  # ESC c: reset
+    finally:
+        conn.close()
