@@ -432,3 +432,16 @@ def test_an_agents_name_and_command_reach_the_grants_listing_escaped(tmp_path: P
             grant(conn, gate(conn, me, "git push --x\x1bc origin auth"))  # ESC c: reset
     finally:
         conn.close()
+
+
+def test_an_env_wrapped_call_takes_no_grant() -> None:
+    """`env FOO=1 git push origin a` has the shape `env * ; git push origin *`: a grant from
+    it covered `env GIT_SSH_COMMAND='sh -c evil' git push origin a` (the wrapper's
+    assignments are its operands, `*`). Worked before the fix: `env` with assignments is a
+    `VAR=value` prefix by another name, refused like one."""
+    granted = shape("Bash", {"command": "env FOO=1 git push origin a"})
+    assert granted == "env * ; git push origin *"
+    evil = {"command": "env GIT_SSH_COMMAND='sh -c evil' git push origin a"}
+    assert shape("Bash", evil) == granted
+    assert not matches(granted, granted, "Bash", evil)
+    assert why_unmatchable("Bash", {"command": "env FOO=1 git push origin a"}) is not None

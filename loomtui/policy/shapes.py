@@ -123,7 +123,7 @@ def why_unmatchable(tool: str, action: Mapping[str, Any] | None) -> str | None:
 
     if any(inline_code(cmd) for cmd in commands):  # `python3 -c *` would be any code at all
         return "it runs inline code in another language, which LoomTUI cannot read"
-    if not _plain(action["command"], commands):
+    if not _plain(action["command"], commands) or any(cmd.argv[:1] == ("env",) and len(cmd.argv) > 1 for cmd in commands):
         return ("the command sets variables, gives git options before its subcommand, names its program "
                 "by a path or redirects input or output: its shape does not show these, so a call of the same "
                 "shape could do something else entirely")
@@ -161,7 +161,8 @@ def _plain(command: str, commands: tuple) -> bool:
     `|` `&` (or newlines): the shape is made from what the analysis reads, which drops
     `VAR=value` prefixes (`GIT_SSH_COMMAND=... git push origin x`), git's global options
     (`git -c core.sshCommand=... push`, `git -C /elsewhere push`), a program's path
-    (`./git push` runs the agent's own script) and redirections (`> ~/.bashrc`). A call
+    (`./git push` runs the agent's own script) and redirections (`> ~/.bashrc`); `env
+    X=...` is refused beside it, its assignments being `*` in the shape. A call
     with any of those would take a grant's shape while doing what the grant never showed
     (red team, issue 14). Read a second way, by shlex: any disagreement is not plain."""
     import shlex
