@@ -445,3 +445,18 @@ def test_an_env_wrapped_call_takes_no_grant() -> None:
     assert shape("Bash", evil) == granted
     assert not matches(granted, granted, "Bash", evil)
     assert why_unmatchable("Bash", {"command": "env FOO=1 git push origin a"}) is not None
+
+
+def test_an_agent_grant_does_not_follow_its_agent_into_another_repository(pod: Path, repo: Path,
+                                                                         tmp_path: Path) -> None:
+    """Worked before the fix: a grant of `git push origin *` for the agent (scope agent)
+    covered the same session's push after it moved to another repository (the payload's
+    cwd is where the call runs: `cd /other && git push origin main` in an earlier call).
+    An agent grant keeps the repository its agent worked in when it was granted."""
+    from tests.gitrepos import make_repo
+
+    granted_push(pod, repo)
+    assert answer(hook(pod, bash("git push origin auth-2", repo))[1])[0] == "allow"  # the control
+    other = make_repo(tmp_path / "other-repo")
+    assert held(pod, other, "git push origin main")
+    assert events(pod, "granted") and all("auth-2" in e for e in events(pod, "granted"))

@@ -230,7 +230,9 @@ def check_grant(conn: sqlite3.Connection, *, gate: Any, scope: str, pattern: str
         raise ValueError(f"pattern {pattern!r} does not match the call of gate {stored.id} "
                          f"(its shape is {form!r}); a pattern narrows the shape")
     return {"scope": scope, "agent_id": stored.agent_id, "agent_name": name,
-            "repo": repo if scope == "repo" else "", "rule": stored.rule, "tool": stored.tool,
+            # An agent grant keeps the repository its agent worked in: it covers the agent's
+            # calls there only, not after a `cd` into another one (red team, issue 14).
+            "repo": repo, "rule": stored.rule, "tool": stored.tool,
             "shape": form, "pattern": pattern, "gate_id": stored.id}
 
 
@@ -394,6 +396,8 @@ def matching_grant(conn: sqlite3.Connection, *, agent_id: int, repo: str | None,
         grant = Grant(*row)
         if grant.tool != tool or grant.shape != form:
             continue
+        if grant.scope == "agent" and grant.repo and grant.repo != (repo or ""):
+            continue  # the agent moved to another repository (or its .git does not check out)
         if grant.pattern != form and not matches(grant.pattern, grant.shape, tool, tool_input):
             continue
         if grant_recorded(conn, grant):
