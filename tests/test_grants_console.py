@@ -155,6 +155,13 @@ async def test_g_on_a_critical_gate_says_why_and_grants_nothing(gated) -> None:
         assert isinstance(app.screen, ApprovalsScreen)  # no dialog
         refusal = [n.message for n in app._notifications if "No grant from gate" in n.message]
         assert refusal and "critical" in refusal[0], [n.message for n in app._notifications]
+        await pilot.press("enter")  # the same from the gate's dialog: said there, and it stays open
+        await settle(pilot, app)
+        assert isinstance(app.screen, GateScreen)
+        await pilot.press("g")
+        await settle(pilot, app)
+        assert isinstance(app.screen, GateScreen)
+        assert len([n for n in app._notifications if "No grant from gate" in n.message]) == 2
         conn = store(pod)
         try:
             assert get_gate(conn, ids["ui-cart"]).status == "pending"
