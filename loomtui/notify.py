@@ -267,6 +267,12 @@ def kick(pod: Path, environ: Mapping[str, str] | None = None) -> None:
                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                          start_new_session=True, close_fds=True)
     except Exception as exc:  # noqa: BLE001 - a notification problem never touches the hook
+        from loomtui.hooks.signals import HookInterrupted
+
+        if isinstance(exc, HookInterrupted):
+            # A signal landed while the sender started (the gate is in the inbox already):
+            # the waiting hook must stop and cancel its gate, not wait on until expiry.
+            raise
         log.debug("no notification sender started: %s", exc)
 
 

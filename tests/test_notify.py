@@ -433,3 +433,24 @@ async def test_the_consoles_over_budget_popup_follows_notify(pod: Path, keys, sa
         await until(pilot, lambda: any(b.fraction >= 1.0 for b in app.pod_state.budgets), "the budget to be over")
         await pilot.pause()
         assert any(n.title == "Over budget" for n in app._notifications) is said
+
+
+def test_a_signal_while_the_sender_starts_still_stops_the_waiting_hook(bare: Path, monkeypatch) -> None:
+    """kick() swallows every notification problem, but not the hook's interruption: a
+    SIGTERM that lands while the sender starts (the gate is in the inbox already) must
+    reach the waiting hook, which cancels its gate. Swallowed, the hook waited on until
+    the gate expired (seen as test_hook's SIGTERM tests failing under load)."""
+    from loomtui.hooks.signals import HookInterrupted
+
+    def interrupted(pod):
+        raise HookInterrupted("SIGTERM")
+
+    monkeypatch.setattr(notify, "load_config", interrupted)
+    with pytest.raises(HookInterrupted):
+        notify.kick(bare)
+
+    def broken(pod):
+        raise OSError("no config")
+
+    monkeypatch.setattr(notify, "load_config", broken)
+    notify.kick(bare)  # any other problem: no sender, and the hook goes on

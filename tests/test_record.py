@@ -277,6 +277,9 @@ def test_budget_gates_are_budget_overruns_and_never_suggested(pod: Path) -> None
     record = agent_record(conn, me)
     assert record.budget_overruns == 6 and record.last_overrun_at == 1000.0
     assert suggestion(conn, me, "budget:agent/day", streak=5) is None
+    for rule in ("protect-pod", "strict-interpreters"):  # grants.grantable refuses their gates
+        approve(conn, me, 5, rule=rule)
+        assert agent_record(conn, me).rule(rule).streak == 5 and suggestion(conn, me, rule, streak=5) is None
     conn.close()
 
 
@@ -417,3 +420,19 @@ def test_a_failed_test_run_after_a_grant_flags_it(pod: Path, repo: Path, agent, 
     conn = connect(db_path(pod))
     assert "a test run failed after the grant: pytest -q test_bad.py" in get_grant(conn, granted.id).flagged
     conn.close()
+
+
+@pytest.mark.usefixtures("hook_route")
+def test_calls_a_grant_answers_through_the_hook_are_counted(pod: Path, repo: Path) -> None:
+    from tests.test_grant_hook import answer, granted_push
+    from tests.test_grant_hook import hook as agent_hook
+    from tests.test_hook import bash
+
+    granted_push(pod, repo)  # gated, approved with `loomtui approve ID --grant 1h`
+    for branch in ("auth-2", "auth-3"):
+        code, out, _ = agent_hook(pod, bash(f"git push origin {branch}", repo))
+        assert code == 0 and answer(out)[0] == "allow"
+    record = record_of(pod)
+    assert (record.gated, record.approved, record.granted) == (1, 1, 2)
+    push = record.rule("git-push")
+    assert (push.gated, push.approved, push.granted, push.streak) == (1, 1, 2, 1)

@@ -165,11 +165,61 @@ def _granted(conn: sqlite3.Connection, action: Action, rule: str, now: float):
     used (counted, audited), or None. One indexed read when no grant covers the agent."""
     from loomtui.store.grants import matching_grant, use_grant
 
-    grant = matching_grant(conn, agent_id=action.agent_id, repo=action.repo, rule=rule, tool=action.tool,
+    if not _in_worktree(action):
+        return None
+    grant = matching_grant(conn, agent_id=action.agent_id, repo=_own_repo(action), rule=rule, tool=action.tool,
                            tool_input=action.tool_input, now=now)
-    if grant is not None:
-        use_grant(conn, grant, agent_id=action.agent_id, summary=action.summary, now=now)
+    if grant is not None and not use_grant(conn, grant, agent_id=action.agent_id, summary=action.summary, now=now):
+        return None  # revoked since it was read: held for a person
     return grant
+
+
+def _own_repo(action: Action) -> str | None:
+    """The repository whose grants (scope repo) may cover this call: `action.repo`, read
+    from the `.git` files of the agent's directory, only when git's own links agree. A
+    linked worktree's `.git` file is the agent's to write; the repository's
+    `.git/worktrees/NAME/gitdir`, pointing back at it, is not (outside its sandbox). An
+    agent elsewhere that wrote a `.git` file naming the granted repository took that
+    repository's grants (red team, issue 14). None: only agent grants."""
+    if not action.repo or not action.cwd:
+        return None
+    from loomtui.places import _gitdir_of, locate
+
+    worktree = locate(action.cwd).worktree
+    if worktree is None:
+        return None
+    try:
+        dotgit = Path(worktree) / ".git"
+        if dotgit.is_dir():
+            return action.repo if os.path.realpath(worktree) == os.path.realpath(action.repo) else None
+        gitdir = _gitdir_of(dotgit)
+        if gitdir is None or os.path.realpath(gitdir.parent) != os.path.realpath(
+                Path(action.repo) / ".git" / "worktrees"):
+            return None
+        back = (gitdir / "gitdir").read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeError):
+        return None
+    return action.repo if os.path.realpath(back) == os.path.realpath(dotgit) else None
+
+
+def _in_worktree(action: Action) -> bool:
+    """False for a file tool's call on a file outside the working tree it runs in (`..`
+    and symlinks resolved): no grant covers it. Edit and Write are the agent's own tools,
+    outside its OS sandbox, and `Edit *.py` granted from an edit of src/cart.py is about
+    the agent's files, not a sitecustomize.py in the user's site-packages, which every
+    Python the supervisor starts would run (red team, issue 14)."""
+    from loomtui.policy.shapes import FILE_KEYS
+
+    path = next((action.tool_input[key] for key in FILE_KEYS if isinstance(action.tool_input.get(key), str)), None)
+    if path is None:
+        return True
+    if not action.cwd:
+        return False
+    from loomtui.places import locate
+
+    root = os.path.realpath(locate(action.cwd).worktree or action.cwd)
+    full = os.path.realpath(os.path.join(action.cwd, path))
+    return full.startswith(root.rstrip("/") + "/")
 
 
 def _grant_reason(grant, now: float) -> str:

@@ -100,20 +100,93 @@ def _simple_shape(argv: tuple[str, ...], dynamic: frozenset[int]) -> str:
 def why_unmatchable(tool: str, action: Mapping[str, Any] | None) -> str | None:
     """Why no call "like" this one can be told apart from any other, or None: a Bash
     line the analysis cannot read, or one with words only known at run time (command
-    substitution, variables, brace expansion). Such a call never matches a grant and
-    no grant may be made from it."""
+    substitution, variables, brace expansion), or what its shape hides (see `_plain`,
+    inline code, a tool shaped by its name alone). Such a call never matches a grant
+    and no grant may be made from it."""
     action = action or {}
     if tool != "Bash" or not isinstance(action.get("command"), str):
+        if _file_of(action) is None and any(value not in (None, "", [], {}) for value in action.values()):
+            # WebFetch, WebSearch, MCP tools: the shape drops every argument, so a grant
+            # from a fetch of the docs would allow a fetch of any URL (red team, issue 14)
+            return (f"its shape is only the tool's name ({tool}): a grant would allow every call of it, "
+                    "whatever it asks for")
         return None
     commands = _analysed(action["command"])
     if isinstance(commands, str):
         return f"LoomTUI cannot read this command line ({commands}), so no call is known to be like it"
-    if any(cmd.dynamic for cmd in commands):
-        return ("the command has words only known when it runs (command substitution, variables), "
-                "so what a later call like it would do cannot be known")
+    if any(cmd.dynamic for cmd in commands) or _globs(action["command"]):
+        return ("the command has words only known when it runs (command substitution, variables, "
+                "file name patterns), so what a later call like it would do cannot be known")
     if not any(cmd.argv for cmd in commands):
         return "the command runs nothing LoomTUI can name"
+    from loomtui.policy.shell import inline_code
+
+    if any(inline_code(cmd) for cmd in commands):  # `python3 -c *` would be any code at all
+        return "it runs inline code in another language, which LoomTUI cannot read"
+    if not _plain(action["command"], commands) or any(cmd.argv[:1] == ("env",) and len(cmd.argv) > 1 for cmd in commands):
+        return ("the command sets variables, gives git options before its subcommand, names its program "
+                "by a path or redirects input or output: its shape does not show these, so a call of the same "
+                "shape could do something else entirely")
     return None
+
+
+@functools.lru_cache(maxsize=1024)
+def _globs(command: str) -> bool:
+    """Whether a word of the line is an unquoted file name pattern (`*`, `?`, `[...]`):
+    the shell replaces it with names of files, which the agent makes. `git push origin *`
+    where files `--force` and `main` lie runs `git push origin --force main` (red team,
+    issue 14). The analysis keeps such a word as written; its lexer knows."""
+    from loomtui.policy.shell import ShellError
+    from loomtui.policy.shell.lexer import Lexer
+
+    lexer = Lexer(command, 0)
+    try:
+        while (token := lexer._token()) is not None:
+            if token[0] == "word" and token[1].glob:
+                return True
+    except (ShellError, NotImplementedError):  # a substitution: dynamic, refused already
+        return True
+    return False
+
+
+# Between simple commands, the only operators a granted line may have; and redirections
+# that write nothing (`2>&1`, `> /dev/null`).
+_SEPARATORS = frozenset({";", "&&", "||", "|", "|&", "&"})
+_NOWHERE = {">": ("/dev/null",), ">>": ("/dev/null",), "&>": ("/dev/null",), ">&": ("1", "2", "/dev/null")}
+
+
+@functools.lru_cache(maxsize=1024)  # asked once per candidate grant of a call
+def _plain(command: str, commands: tuple) -> bool:
+    """Whether the line is its simple commands' words as written, joined by `;` `&&` `||`
+    `|` `&` (or newlines): the shape is made from what the analysis reads, which drops
+    `VAR=value` prefixes (`GIT_SSH_COMMAND=... git push origin x`), git's global options
+    (`git -c core.sshCommand=... push`, `git -C /elsewhere push`), a program's path
+    (`./git push` runs the agent's own script) and redirections (`> ~/.bashrc`); `env
+    X=...` is refused beside it, its assignments being `*` in the shape. A call
+    with any of those would take a grant's shape while doing what the grant never showed
+    (red team, issue 14). Read a second way, by shlex: any disagreement is not plain."""
+    import shlex
+
+    lexer = shlex.shlex(command, posix=True, punctuation_chars=True)
+    lexer.whitespace_split = True
+    try:
+        tokens = list(lexer)
+    except ValueError:  # unbalanced quotes: the analysis would have said so already
+        return False
+    words: list[str] = []
+    i = 0
+    while i < len(tokens):
+        token = tokens[i]
+        if not token or any(ch not in "();<>|&" for ch in token):
+            words.append(token)
+        elif token in _NOWHERE and i + 1 < len(tokens) and tokens[i + 1] in _NOWHERE[token]:
+            if words and words[-1] in ("1", "2"):
+                words.pop()  # the descriptor of `2>&1` (or an operand: then the words differ below)
+            i += 1
+        elif token not in _SEPARATORS:
+            return False  # any other redirection, a subshell, a here-document
+        i += 1
+    return words == [word for cmd in commands for word in cmd.argv]
 
 
 def matches(pattern: str, granted_shape: str, tool: str, action: Mapping[str, Any] | None) -> bool:
@@ -121,7 +194,7 @@ def matches(pattern: str, granted_shape: str, tool: str, action: Mapping[str, An
     narrowed to `pattern`: its shape is the grant's, it has no dynamic words, and,
     where the pattern is narrower than the shape, every simple command of the line
     matches one `;`-separated part of the pattern word by word (`*` alone is one or
-    more words, `*` inside a word any characters of that word; never across `;`,
+    more words, `*` inside a word any characters of that word but `:`; never across `;`,
     `&&` or `|`, which split commands). A file tool's narrowed pattern is
     `TOOL GLOB`, the glob matched against the whole path (or its name, for a glob
     with no `/`)."""
@@ -140,6 +213,7 @@ def matches(pattern: str, granted_shape: str, tool: str, action: Mapping[str, An
     if path is None or head != tool or not glob.strip():
         return False
     glob = glob.strip()
+    path = posixpath.normpath(path)  # `src/*.py` never takes `src/../deploy/hooks.py`
     from fnmatch import fnmatchcase
 
     return fnmatchcase(path, glob) or ("/" not in glob and fnmatchcase(posixpath.basename(path), glob))
@@ -164,5 +238,7 @@ def _words_match(pattern: list[str], words: list[str]) -> bool:
 def _word_match(pattern: str, word: str) -> bool:
     if "*" not in pattern:
         return pattern == word
-    regex = ".*".join(re.escape(piece) for piece in pattern.split("*"))
+    # A `*` inside a word never crosses a `:`: `auth*` is the agent's branches, not the
+    # refspec `auth:main` that pushes onto main (nor `host*` a `host.evil:/path`).
+    regex = "[^:]*".join(re.escape(piece) for piece in pattern.split("*"))
     return re.fullmatch(regex, word, re.DOTALL) is not None

@@ -3,8 +3,8 @@
 A fingerprint is a flat JSON object on the agent's row (`agents.fingerprint`), every
 value a string:
 
-- `kind`; `cli_version` (from the transcript: Claude Code's `version`, Codex's
-  `cli_version`); `model` (a dated id loses its date: claude-sonnet-4-5-20250929 is
+- `kind`; `cli_version` (Claude Code's from AI_AGENT in its hooks' environment or its
+  transcript's `version`, Codex's `cli_version` from its rollout); `model` (a dated id loses its date: claude-sonnet-4-5-20250929 is
   claude-sonnet-4-5); `permission_mode` (from the hook payloads); `sandbox` (as
   hooks/governance.py reads it);
 - `hooks`: the events whose LoomTUI hook the agent's settings install, comma-joined

@@ -308,13 +308,19 @@ def revoke_grant(conn: sqlite3.Connection, grant_id: int, *, actor: str, display
     return grant
 
 
-def use_grant(conn: sqlite3.Connection, grant: Grant, *, agent_id: int, summary: str, now: float) -> None:
+def use_grant(conn: sqlite3.Connection, grant: Grant, *, agent_id: int, summary: str, now: float) -> bool:
     """One call allowed by `grant`: uses + 1 and a `grant.used` audit entry (which agent,
-    which call), in one transaction."""
+    which call), in one transaction; True. False, and nothing written, when the grant was
+    revoked (or ended) since `matching_grant` read it: a revocation committed while the
+    hook decided allowed one more call (red team, issue 14). The caller then holds it."""
     with transaction(conn):
-        conn.execute("UPDATE grants SET uses = uses + 1, last_used_at = ? WHERE id = ?", (now, grant.id))
+        if not conn.execute("UPDATE grants SET uses = uses + 1, last_used_at = ? "
+                            "WHERE id = ? AND status = 'active' AND expires_at > ?",
+                            (now, grant.id, now)).rowcount:
+            return False
         audit.append(conn, actor="hook", action="grant.used", subject=_subject(grant.id), now=now,
                      detail={"agent_id": agent_id, "summary": summary, "rule": grant.rule})
+    return True
 
 
 def flag_grants(conn: sqlite3.Connection, *, agent_id: int, rule: str | None, reason: str,

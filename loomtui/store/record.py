@@ -26,9 +26,15 @@ RULE_COLUMNS = ("rule, gated, approved, rejected, denied, expired, granted, stre
 AGENT_COLUMNS = ("agent_id, gated, approved, rejected, denied, expired, granted, budget_overruns, "
                  "last_overrun_at, tests_passed, tests_failed, tests_unknown, last_test_at, "
                  "last_test_passed, recent_tests, reverts, last_revert_at, recent_reverts, updated_at")
-# Rules that never earn a grant (store/grants.py refuses them): budget gates and the pod's
-# own protection rules. Critical risk is a property of the gate, checked where one is granted.
-UNGRANTABLE_PREFIXES = ("budget:", "protect")
+# Rules that never earn a grant (store/grants.py `grantable` refuses their gates): budget
+# gates, the pod's own protection rules, inline code in another language. Critical risk and
+# commands LoomTUI cannot read are properties of one gate, checked when it is granted.
+UNGRANTABLE_PREFIXES = ("budget:", "protect-")
+UNGRANTABLE_RULES = frozenset(("budget", "strict-interpreters"))
+
+
+def _ungrantable(rule: str) -> bool:
+    return not rule or rule in UNGRANTABLE_RULES or rule.startswith(UNGRANTABLE_PREFIXES)
 
 
 class RuleRecord(NamedTuple):
@@ -164,7 +170,7 @@ def suggestion(conn: sqlite3.Connection, agent_id: int, rule: str, *, streak: in
                now: float | None = None) -> str | None:
     """Why a grant for this agent and rule is suggested ("5 approvals in a row, no
     rejection, tests passing (last run 3m ago)"), or None. Never grants anything."""
-    if not rule or rule.startswith(UNGRANTABLE_PREFIXES):
+    if _ungrantable(rule):
         return None
     record = agent_record(conn, agent_id)
     found = record.rule(rule) if record is not None else None
@@ -179,8 +185,7 @@ def suggest_text(record: Record, rule: str, *, streak: int, now: float, covered:
     """`suggestion` from a Record already read, and whether an active grant covers the
     rule (the console reads both off the event loop, then asks this)."""
     found = record.rule(rule)
-    if (covered or not rule or rule.startswith(UNGRANTABLE_PREFIXES) or found is None
-            or found.streak < max(1, streak)):
+    if covered or _ungrantable(rule) or found is None or found.streak < max(1, streak):
         return None
     if record.last_test_passed is False:
         return None  # its last test run failed
