@@ -286,18 +286,19 @@ def make_grants(pod: Path) -> dict[str, int]:
     conn = store(pod)
     ids = {}
     try:
-        specs = [("auth-api", "git push origin auth", "agent", 3600, "own branch"),
-                 ("db-orders", "alembic upgrade *", "repo", 7200, "migrations reviewed"),
-                 ("billing-vat", "git push origin *", "agent", 1800, "small fixes"),
-                 ("ui-cart", "git push origin cart", "agent", 3600, "hotfix"),
-                 ("search-index", "git push origin search", "agent", 600, "until the demo")]
-        for n, (name, command, scope, duration, reason) in enumerate(specs):
+        specs = [("auth-api", "git push origin auth", "git push origin auth", "agent", 3600, "own branch"),
+                 ("db-orders", "alembic upgrade head", "alembic upgrade *", "repo", 7200, "migrations reviewed"),
+                 ("billing-vat", "git push origin billing", "git push origin *", "agent", 1800, "small fixes"),
+                 ("ui-cart", "git push origin cart", "git push origin cart", "agent", 3600, "hotfix"),
+                 ("search-index", "git push origin search", "git push origin search", "agent", 600,
+                  "until the demo")]
+        for n, (name, command, pattern, scope, duration, reason) in enumerate(specs):
             rule = "migrations" if name == "db-orders" else "approval-push"
             gate = push_gate(conn, agent_id(pod, name), command, now=NOW - 4000 + n, rule=rule)
             decide(conn, gate.id, approve=True, actor="bob", reason=reason, now=NOW - 4000 + n)
             gate = get_gate(conn, gate.id)
             when = NOW - 900 if name == "search-index" else NOW - 60
-            grant = create_grant(conn, gate=gate, scope=scope, pattern=command, duration=duration,
+            grant = create_grant(conn, gate=gate, scope=scope, pattern=pattern, duration=duration,
                                  actor="bob", display="Bob", reason=reason, now=when)
             ids[name] = grant.id
         revoke_grant(conn, ids["ui-cart"], actor="bob", display="Bob", reason="done", now=NOW - 30)
