@@ -155,6 +155,13 @@ async def test_g_on_a_critical_gate_says_why_and_grants_nothing(gated) -> None:
         assert isinstance(app.screen, ApprovalsScreen)  # no dialog
         refusal = [n.message for n in app._notifications if "No grant from gate" in n.message]
         assert refusal and "critical" in refusal[0], [n.message for n in app._notifications]
+        await pilot.press("enter")  # the same from the gate's dialog: said there, and it stays open
+        await settle(pilot, app)
+        assert isinstance(app.screen, GateScreen)
+        await pilot.press("g")
+        await settle(pilot, app)
+        assert isinstance(app.screen, GateScreen)
+        assert len([n for n in app._notifications if "No grant from gate" in n.message]) == 2
         conn = store(pod)
         try:
             assert get_gate(conn, ids["ui-cart"]).status == "pending"
@@ -279,18 +286,19 @@ def make_grants(pod: Path) -> dict[str, int]:
     conn = store(pod)
     ids = {}
     try:
-        specs = [("auth-api", "git push origin auth", "agent", 3600, "own branch"),
-                 ("db-orders", "alembic upgrade *", "repo", 7200, "migrations reviewed"),
-                 ("billing-vat", "git push origin *", "agent", 1800, "small fixes"),
-                 ("ui-cart", "git push origin cart", "agent", 3600, "hotfix"),
-                 ("search-index", "git push origin search", "agent", 600, "until the demo")]
-        for n, (name, command, scope, duration, reason) in enumerate(specs):
+        specs = [("auth-api", "git push origin auth", "git push origin auth", "agent", 3600, "own branch"),
+                 ("db-orders", "alembic upgrade head", "alembic upgrade *", "repo", 7200, "migrations reviewed"),
+                 ("billing-vat", "git push origin billing", "git push origin *", "agent", 1800, "small fixes"),
+                 ("ui-cart", "git push origin cart", "git push origin cart", "agent", 3600, "hotfix"),
+                 ("search-index", "git push origin search", "git push origin search", "agent", 600,
+                  "until the demo")]
+        for n, (name, command, pattern, scope, duration, reason) in enumerate(specs):
             rule = "migrations" if name == "db-orders" else "approval-push"
             gate = push_gate(conn, agent_id(pod, name), command, now=NOW - 4000 + n, rule=rule)
             decide(conn, gate.id, approve=True, actor="bob", reason=reason, now=NOW - 4000 + n)
             gate = get_gate(conn, gate.id)
             when = NOW - 900 if name == "search-index" else NOW - 60
-            grant = create_grant(conn, gate=gate, scope=scope, pattern=command, duration=duration,
+            grant = create_grant(conn, gate=gate, scope=scope, pattern=pattern, duration=duration,
                                  actor="bob", display="Bob", reason=reason, now=when)
             ids[name] = grant.id
         revoke_grant(conn, ids["ui-cart"], actor="bob", display="Bob", reason="done", now=NOW - 30)

@@ -186,6 +186,14 @@ class GateScreen(ModalScreen[bool | str | None]):
         self.dismiss(False)
 
     def action_grant(self) -> None:
+        """g: the grant dialog, in this one's place; a gate no grant may come from says why
+        and stays open."""
+        from loomtui.store.grants import grantable
+
+        if why := grantable(self.gate):
+            self.notify(f"No grant from gate {self.gate.id}: {why}. a approves this call alone.",
+                        title="Not grantable", severity="warning", timeout=8, markup=False)
+            return
         self.dismiss("grant")
 
 
