@@ -115,6 +115,7 @@ class SimAgent:
     memory_ids: tuple[int, ...] = ()  # the entries its SessionStart hook injected (memory=True)
     role: str = ""  # its part with autonomy=True: "drifter", "hookless", "pusher" (scenario.CAST)
     push_at: float = 0.0  # the pusher: when it pushes its branch again
+    push_next: bool = False  # it committed: its next call pushes its branch (push_after_commit)
 
     @property
     def memory_read(self) -> int:
@@ -156,6 +157,7 @@ class Simulation:
         edits: bool = False,
         memory: bool = False,
         autonomy: bool = False,
+        push_after_commit: bool = False,
     ) -> None:
         self.conn = conn
         self.repo = repo
@@ -183,6 +185,9 @@ class Simulation:
         self.casting: list[str] = []  # the parts still to give, while start() registers agents
         self.hookless_spell = (float("inf"), float("inf"))  # [from, until) of the hookless agent
         self.push_until = float("-inf")  # the pusher pushes again and again until then
+        # Every agent pushes its own branch right after each commit (bench/triage.py's
+        # --workload pushes: repeated calls of one rule and shape per agent).
+        self.push_after_commit = push_after_commit
         self.teammate = Teammate(conn, self.rng, share=sam_share, speed=speed,
                                  grants=self.pod if autonomy else None, clock=clock)
         # Really apply Edit/Write calls to the worktrees and run `git commit` (the demo).
@@ -219,9 +224,10 @@ class Simulation:
             self._tool_call(agent, last)
             agent.burst_left = self.rng.randint(2, 8)
             roll = self.rng.random()
+            if agent.role:
+                roll = 1.0  # the cast is at work when the pod starts (none has ended its session)
             if agent.role == "pusher":
-                roll = 1.0  # at work when the pod starts: its next push comes within seconds
-                agent.push_at = now + self.cast_rng.uniform(1, 3) / self.speed
+                agent.push_at = now + self.cast_rng.uniform(1, 3) / self.speed  # its next push, within seconds
             if roll < 0.12:
                 self._ask(agent, last + 1)
             elif roll < 0.27:
@@ -332,6 +338,11 @@ class Simulation:
             agent.risky_next = False
             self._risky(agent, now)
             return
+        if agent.push_next:
+            agent.push_next = False
+            if agent.state == "working":
+                self._wait_call(agent, now, "Bash", _push_input(agent))
+                return
         if agent.state == "working" and agent.burst_left > 0:
             agent.burst_left -= 1
             if rng.random() < self.risky_share:
@@ -392,6 +403,8 @@ class Simulation:
         answer = self._pre(agent, now, tool, tool_input)
         if answer is not None and allowed(answer):
             self._post(agent, now, tool, tool_input)
+            if self.push_after_commit and tool == "Bash" and tool_input["command"].startswith("git commit"):
+                agent.push_next = True
             if agent.memory_rng is not None and agent.memory_rng.random() < MEMORY_SHARE:
                 self._note(agent, now)
 
