@@ -32,6 +32,12 @@ session_usd = 6.0
 
 [budgets.pod]
 block_usd = 150.0
+
+# One agent works without its hooks for a minute (20-80 s): its transcript shows calls
+# no hook reported. Marked ungoverned within seconds; cleared 30 s after its hooks are back.
+[governance]
+require_hooks = true
+clear_after = 30
 """
 DEMO_STALL_SECONDS = 30.0
 SPARE_WORKTREES = 6  # for agents that join while the demo runs
