@@ -117,13 +117,14 @@ def keys_for(gate, inbox: list, granting: bool = False) -> int:
 
 
 def run(mode: str, agents: int, seconds: float, seed: int, think: float, tick: float,
-        where: str | None = None, workload: str = "demo") -> dict:
+        where: str | None = None, workload: str = "demo", suggest_after: int | None = None) -> dict:
     order = MODES[mode]
     granting = mode == "grants"
     root = Path(tempfile.mkdtemp(prefix=f"loomtui-triage-{mode}-", dir=where))
     pod = root / "pod"
     ensure_pod_dir(pod)
-    write_pod_file(pod / "config.toml", DEMO_CONFIG)
+    extra = "" if suggest_after is None else f"\n[grants]\nsuggest_after = {suggest_after}\n"
+    write_pod_file(pod / "config.toml", DEMO_CONFIG + extra)
     write_pod_file(pod / POLICY_NAME, demo_policy_text())
     repo = root / "shop"
     worktrees = [(root / "wt" / f"wt-{i:03d}", f"agent/wt-{i:03d}") for i in range(agents + 6)]
@@ -291,6 +292,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workload", default="demo", choices=WORKLOADS,
                         help="demo: what the demo's agents do (default); pushes: each agent also pushes "
                              "its own branch after each commit")
+    parser.add_argument("--suggest-after", type=int, default=None,
+                        help="[grants] suggest_after for the pod (default: the pod's default, 5)")
     parser.add_argument("--jobs", type=int, default=2,
                         help="modes run at once, each in a process of its own (default 2; the "
                              "simulated clock makes the figures independent of it)")
@@ -302,15 +305,16 @@ def main(argv: list[str] | None = None) -> int:
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     if not modes or any(m not in MODES for m in modes):
         parser.error("--modes takes baseline, triage and/or grants")
-    if args.agents < 1 or args.seconds <= 0 or args.think <= 0 or args.tick <= 0:
-        parser.error("--agents, --seconds, --think and --tick must be positive")
+    if args.agents < 1 or args.seconds <= 0 or args.think <= 0 or args.tick <= 0 \
+            or (args.suggest_after is not None and args.suggest_after < 1):
+        parser.error("--agents, --seconds, --think, --tick and --suggest-after must be positive")
     if len(modes) > 1 and args.jobs > 1:
         results = in_parallel(modes, argv if argv is not None else sys.argv[1:])
     else:
         results = [run(mode, args.agents, args.seconds, args.seed, args.think, args.tick, args.dir,
-                       args.workload) for mode in modes]
+                       args.workload, args.suggest_after) for mode in modes]
     meta = {"agents": args.agents, "seconds": args.seconds, "seed": args.seed, "think": args.think,
-            "workload": args.workload,
+            "workload": args.workload, "suggest_after": args.suggest_after,
             "tick": args.tick, "python": platform.python_version(), "machine": platform.machine()}
     if args.json:
         print(json.dumps({"meta": meta, "results": results}, indent=2))
