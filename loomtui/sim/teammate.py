@@ -153,8 +153,16 @@ class Teammate:
             from loomtui.actions import PodActions
             from loomtui.config import load_config
 
+            class SamActions(PodActions):
+                """Sam is no OS account and runs in the demo's own process: like sam's
+                plain decisions (store.gates.decide), its grants are not authorised
+                through supervisors.authorize; everything else is the console's path."""
+
+                def refusal(self, gate=None) -> str | None:
+                    return None
+
             assert self.grants_pod is not None
-            self._actions = PodActions(self.grants_pod, load_config(self.grants_pod), SAM_DECIDER,
+            self._actions = SamActions(self.grants_pod, load_config(self.grants_pod), SAM_DECIDER,
                                        clock=self.clock or (lambda: 0.0))
         return self._actions
 
@@ -176,12 +184,9 @@ class Teammate:
             self.refused.append(outcome.message)
             self.granted.append(0)  # sam tries once
             return
-        row = self.conn.execute("SELECT id FROM grants WHERE gate_id = ? ORDER BY id DESC LIMIT 1",
-                                (gate_id,)).fetchone()
         self.decided.append(gate_id)
-        if row is not None:
-            self.granted.append(row[0])
-            self.revoke_plan[row[0]] = now + SAM_REVOKE_AFTER / self.speed
+        self.granted.append(outcome.grant.id)
+        self.revoke_plan[outcome.grant.id] = now + SAM_REVOKE_AFTER / self.speed
 
     def _review(self, now: float) -> None:
         """Sam accepts or rejects the proposals that are due, unless someone at the
