@@ -144,7 +144,7 @@ def test_sam_grants_once_within_the_first_minute_then_revokes(run: Run) -> None:
     assert created - START < 60  # a supervisor watching sees it in the first minute
     assert (status, revoked_by, revoke_reason) == ("revoked", "sam", SAM_REVOKE_REASON)
     assert revoked_at - created == pytest.approx(SAM_REVOKE_AFTER, abs=1.0)
-    assert uses >= 1
+    assert uses >= 2  # the pusher kept pushing while it lasted
     seen = [rows for _, rows in run.grants]
     assert ((gid, "active"),) in seen and seen[-1] == ((gid, "revoked"),)
     # Audited, as the console's own grant is.

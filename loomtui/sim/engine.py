@@ -367,6 +367,8 @@ class Simulation:
             self._later(agent, now, 0.5, 2.0)
             return
         roll = rng.random()
+        if self._playing(agent, now):
+            roll = 1.0  # no question, pause or stall while it plays its part: another burst
         if roll < 0.25:
             self._ask(agent, now)
         elif roll < 0.65:
@@ -379,7 +381,7 @@ class Simulation:
             self._later(agent, now, self.stall_seconds + 10, self.stall_seconds + 60)
         elif roll < 0.81:
             self._fail(agent, now)
-        elif roll < 0.83 and not self._hookless(agent, now):
+        elif roll < 0.83:
             # The session ends; its worktree goes back to the pool and a new
             # session starts in the next free one, so the pod stays busy.
             self._end(agent, now)
@@ -494,6 +496,12 @@ class Simulation:
         """Whether this agent's hooks are off now (the hookless agent's spell): its
         calls run and its transcript grows, but no hook reports them."""
         return agent.role == "hookless" and self.hookless_spell[0] <= now < self.hookless_spell[1]
+
+    def _playing(self, agent: SimAgent, now: float) -> bool:
+        """Whether this agent is playing its part now: the hookless one until its spell
+        ends, the pusher while it pushes (they keep working meanwhile, so it shows)."""
+        return ((agent.role == "hookless" and now < self.hookless_spell[1])
+                or (agent.role == "pusher" and now < self.push_until))
 
     def _push(self, agent: SimAgent, now: float) -> None:
         """The pusher pushes its own branch again (after each small commit, say): the
