@@ -164,7 +164,8 @@ def run(mode: str, agents: int, seconds: float, seed: int, think: float, tick: f
             approve = gate.risk != "critical"
             why = None
             if granting and approve and gate.agent_id is not None:
-                why = suggestion(conn, gate.agent_id, gate.rule, streak=config.grants.suggest_after)
+                why = suggestion(conn, gate.agent_id, gate.rule, streak=config.record.suggest_after,
+                                 now=clock.now)
             if why:
                 outcome = actions.grant(gate, scope="agent", pattern=None, duration=GRANT_SECONDS,
                                         reason=f"suggested: {why}")

@@ -158,10 +158,12 @@ def test_a_call_the_grant_answers_has_a_granted_event(run: Run) -> None:
     'granted' event naming the grant; after the revocation its next push is gated again."""
     pusher = run.role("pusher")
     gid, created, revoked = run.conn.execute("SELECT id, created_at, revoked_at FROM grants").fetchone()
-    granted = run.conn.execute("SELECT ts, summary FROM events WHERE agent_id = ? AND kind = 'granted'",
+    granted = run.conn.execute("SELECT ts, summary, payload FROM events WHERE agent_id = ? AND kind = 'granted'",
                                (pusher.agent_id,)).fetchall()
-    assert granted and all(created <= ts < revoked for ts, _ in granted)
-    assert all(f"grant {gid}" in summary for _, summary in granted), granted
+    assert granted and all(created <= ts < revoked for ts, _, _ in granted)
+    assert all(f"grant {gid}" in summary for _, summary, _ in granted), granted
+    call = json.loads(granted[0][2])  # the hook's input: what bench/triage.py classifies again
+    assert call["tool_name"] == "Bash" and call["tool_input"]["command"] == f"git push origin {pusher.branch}"
     done = run.conn.execute("SELECT count(*) FROM events WHERE agent_id = ? AND kind = 'tool_done' AND ts >= ? "
                             "AND ts < ? AND summary LIKE 'git push origin %'",
                             (pusher.agent_id, created, revoked)).fetchone()[0]
