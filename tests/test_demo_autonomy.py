@@ -28,7 +28,9 @@ from loomtui.sim.scenario import (
     SAM_REVOKE_AFTER,
     SAM_REVOKE_REASON,
 )
+from loomtui.store.agents import fetch_agents
 from loomtui.store.db import connect, db_path
+from loomtui.store.fingerprint import baseline_of, drift
 
 START = 1_796_000_000.0
 STEP = 0.5
@@ -45,6 +47,7 @@ class Run:
     ungoverned: list[tuple[float, bool]] = field(default_factory=list)  # (time, hookless agent marked)
     grants: list[tuple[float, tuple]] = field(default_factory=list)  # (time, grant rows) when they change
     transcript: list[tuple[float, int]] = field(default_factory=list)  # (time, hookless transcript size)
+    drifted: dict[str, list[str]] = field(default_factory=dict)  # 10 s in: live agent name -> its drift
 
     def role(self, name: str) -> SimAgent:
         return next(a for a in self.sim.agents if a.role == name)
@@ -75,6 +78,10 @@ def run(tmp_path_factory: pytest.TempPathFactory):
                                       (hookless.agent_id,)).fetchone()[0]
                 result.ungoverned.append((now[0] - START, bool(marked)))
                 result.transcript.append((now[0] - START, Path(hookless.transcript).stat().st_size))
+            if now[0] - START == 10.0:  # what the fleet shows 10 s in (as `loomtui agents --json`)
+                agents = fetch_agents(conn)
+                base = baseline_of(agents, load_config(demo.pod).baseline)
+                result.drifted = {a.name: drift(a, base) for a in agents if a.status != "done"}
             rows = tuple(conn.execute("SELECT id, status FROM grants ORDER BY id"))
             if rows != last:
                 result.grants.append((now[0] - START, rows))
@@ -105,6 +112,16 @@ def test_the_drifter_reports_another_model_and_permission_mode(run: Run) -> None
     modes = dict(run.conn.execute("SELECT id, permission_mode FROM agents WHERE kind = 'claude'"))
     assert modes.pop(drifter.agent_id) == DRIFT_MODE
     assert set(modes.values()) == {POD_MODE}
+
+
+def test_the_drifter_and_only_it_drifts_from_the_pod_baseline(run: Run) -> None:
+    """The pod's baseline (per agent kind, the most common value of each field among live
+    agents) is its Claude agents' model and mode; the drifter differs in both."""
+    drifter = run.role("drifter")
+    name = run.conn.execute("SELECT name FROM agents WHERE id = ?", (drifter.agent_id,)).fetchone()[0]
+    assert {"model", "permission_mode"} <= set(run.drifted.pop(name))
+    assert len(run.drifted) >= AGENTS - 3  # the others were live 10 s in (a few may have ended)
+    assert {n: d for n, d in run.drifted.items() if d} == {}
 
 
 def test_the_hookless_agent_goes_quiet_while_its_transcript_grows(run: Run) -> None:
