@@ -145,7 +145,7 @@ def lookups(pod: Path, repo: Path, count: int) -> float:
         start = time.process_time()
         for n in range(count):
             matching_grant(conn, agent_id=1, repo=str(repo), rule="git-push", tool="Bash",
-                           tool_input={"command": f"git push origin auth-{n}"}, now=now)
+                           tool_input={"command": f"git push origin auth-{n}"}, now=now, agent_repo=str(repo))
         return (time.process_time() - start) / count * 1e6
     finally:
         conn.close()

@@ -59,7 +59,7 @@ def grant(conn, g: Gate, *, scope: str = "agent", pattern: str | None = None, du
 def lookup(conn, agent_id: int, command: str, *, repo: str | None = REPO, rule: str = "git-push",
            now: float = NOW + 1, tool: str = "Bash", tool_input: dict | None = None):
     return matching_grant(conn, agent_id=agent_id, repo=repo, rule=rule, tool=tool,
-                          tool_input=tool_input or {"command": command}, now=now)
+                          tool_input=tool_input or {"command": command}, now=now, agent_repo=repo)
 
 
 # -- shapes and patterns ----------------------------------------------------------------

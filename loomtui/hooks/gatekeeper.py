@@ -167,8 +167,11 @@ def _granted(conn: sqlite3.Connection, action: Action, rule: str, now: float):
 
     if not _in_worktree(action):
         return None
+    # The agent's repository as its row says now: the hook has just updated it from this
+    # call's directory (a `cd` into another repository moves it; one without git does not).
+    row = conn.execute("SELECT repo FROM agents WHERE id = ?", (action.agent_id,)).fetchone()
     grant = matching_grant(conn, agent_id=action.agent_id, repo=_own_repo(action), rule=rule, tool=action.tool,
-                           tool_input=action.tool_input, now=now)
+                           tool_input=action.tool_input, now=now, agent_repo=row[0] if row else None)
     if grant is not None and not use_grant(conn, grant, agent_id=action.agent_id, summary=action.summary, now=now):
         return None  # revoked since it was read: held for a person
     return grant

@@ -378,12 +378,15 @@ CANDIDATES_SQL = (f"SELECT {COLUMNS} FROM grants WHERE agent_id = ? AND {_WHERE}
 
 
 def matching_grant(conn: sqlite3.Connection, *, agent_id: int, repo: str | None, rule: str, tool: str,
-                   tool_input: Mapping[str, Any], now: float) -> Grant | None:
+                   tool_input: Mapping[str, Any], now: float, agent_repo: str | None = None) -> Grant | None:
     """The grant that allows this call now, or None: active, unexpired, of this rule,
     covering this agent (or its repository), whose shape and pattern the call matches
     (loomtui.policy.shapes.matches), and whose `grant.created` audit entry is there and
     agrees with it (`grant_recorded`). One indexed read; the audit is read only for a
-    grant that matches."""
+    grant that matches. `repo`: the repository whose grants may cover the call (verified
+    by the caller); `agent_repo`: the repository the agent works in now (its row, which
+    each hook event updates from the call's directory): an agent grant covers calls only
+    in the repository it was granted in."""
     rows = conn.execute(CANDIDATES_SQL, (agent_id, rule, now, repo or "\x00", rule, now)).fetchall()
     if not rows:
         return None
@@ -396,7 +399,7 @@ def matching_grant(conn: sqlite3.Connection, *, agent_id: int, repo: str | None,
         grant = Grant(*row)
         if grant.tool != tool or grant.shape != form:
             continue
-        if grant.scope == "agent" and grant.repo and grant.repo != (repo or ""):
+        if grant.scope == "agent" and grant.repo and grant.repo != (agent_repo or ""):
             continue  # the agent moved to another repository (or its .git does not check out)
         if grant.pattern != form and not matches(grant.pattern, grant.shape, tool, tool_input):
             continue
