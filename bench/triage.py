@@ -34,11 +34,27 @@ reason and enter), esc back to the fleet. The fleet's triage order agrees with t
 inbox's, so its top is the inbox's first row; the old order's top is the newest gate,
 further down the inbox the more gates wait.
 
+* grants (issue 14): triage order, and the supervisor also accepts grant suggestions:
+  when the gate it decides has one (`record.suggestion`: the agent's streak of approvals
+  on that rule, default 5, no rejection, its tests passing), it approves with a grant
+  (`PodActions.grant`: scope agent, the gate's shape as the pattern, one hour) instead of
+  a plain approve; never for a critical gate (rejected, as in every mode). Keys: `g` and
+  enter (the grant dialog's defaults) instead of `a`.
+
+--workload pushes changes what the agents do (say so when you report its figures): every
+agent pushes its own branch (`git push origin <its branch>`) right after each of its
+`git commit -am` calls, as an agent working in small commits does; the demo's agents
+commit as often but push only now and then, at random among the risky actions.
+
 Reported per mode: the wait of gated agents (creation to decision, expiry, cancellation,
 or the end of the run for those still waiting) median and p95, overall, of the gates the
 supervisor decided, and by risk; how
 many gates the supervisor decided, how many expired; keystrokes per decision; gates
-pending at the end. Raw numbers only; exits 0 unless the benchmark could not run.
+pending at the end; human decisions per simulated hour and gated calls (calls that
+needed a person) per hour; calls a grant answered, and critical calls allowed without a
+person (gates of critical risk approved by anyone but the supervisor, and calls a grant
+answered whose risk, classified again by the pod's policy, is critical: both must be 0).
+Raw numbers only; exits 0 unless the benchmark could not run.
 """
 
 from __future__ import annotations
@@ -58,7 +74,7 @@ sys.path.insert(0, str(ROOT))
 
 from loomtui.actions import PodActions  # noqa: E402
 from loomtui.config import load_config  # noqa: E402
-from loomtui.policy import POLICY_NAME  # noqa: E402
+from loomtui.policy import POLICY_NAME, classify, load_policy  # noqa: E402
 from loomtui.sim.engine import Simulation  # noqa: E402
 from loomtui.sim.pod import DEMO_CONFIG, DEMO_STALL_SECONDS, demo_policy_text  # noqa: E402
 from loomtui.store.agents import fetch_agents  # noqa: E402
@@ -69,6 +85,9 @@ from loomtui.tui import model  # noqa: E402
 
 START = 1_796_000_000.0  # a fixed simulated "now" (2026-11-30), the same for both modes
 REASON = "no"  # what the scripted supervisor types when rejecting
+MODES = {"baseline": "status", "triage": "triage", "grants": "triage"}  # mode -> fleet order
+GRANT_SECONDS = 3600.0  # how long the supervisor's grants last
+WORKLOADS = ("demo", "pushes")
 
 
 class Clock:
@@ -89,21 +108,23 @@ def percentile(values: list[float], q: float) -> float | None:
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
-def keys_for(gate, inbox: list) -> int:
+def keys_for(gate, inbox: list, granting: bool = False) -> int:
     """The keystrokes the console takes to decide `gate` once the supervisor has read
     which one from the fleet: `i`, `j` down to it in the inbox, `a` (or `r`, the reason,
-    enter), esc back to the fleet."""
-    decide = 1 if gate.risk != "critical" else 1 + len(REASON) + 1
+    enter; or `g` and enter for a grant with the dialog's defaults), esc back to the fleet."""
+    decide = 2 if granting else 1 if gate.risk != "critical" else 1 + len(REASON) + 1
     return 1 + inbox.index(gate) + decide + 1
 
 
 def run(mode: str, agents: int, seconds: float, seed: int, think: float, tick: float,
-        where: str | None = None) -> dict:
-    order = {"baseline": "status", "triage": "triage"}[mode]
+        where: str | None = None, workload: str = "demo", suggest_after: int | None = None) -> dict:
+    order = MODES[mode]
+    granting = mode == "grants"
     root = Path(tempfile.mkdtemp(prefix=f"loomtui-triage-{mode}-", dir=where))
     pod = root / "pod"
     ensure_pod_dir(pod)
-    write_pod_file(pod / "config.toml", DEMO_CONFIG)
+    extra = "" if suggest_after is None else f"\n[grants]\nsuggest_after = {suggest_after}\n"
+    write_pod_file(pod / "config.toml", DEMO_CONFIG + extra)
     write_pod_file(pod / POLICY_NAME, demo_policy_text())
     repo = root / "shop"
     worktrees = [(root / "wt" / f"wt-{i:03d}", f"agent/wt-{i:03d}") for i in range(agents + 6)]
@@ -112,7 +133,9 @@ def run(mode: str, agents: int, seconds: float, seed: int, think: float, tick: f
     config = load_config(pod)
     actions = PodActions(pod, config, current_decider(), clock=clock)
     sim = Simulation(conn, repo, worktrees, seed=seed, clock=clock, stall_seconds=DEMO_STALL_SECONDS,
-                     pod=pod, sam_share=0.0)
+                     pod=pod, sam_share=0.0, push_after_commit=workload == "pushes")
+    if granting:
+        from loomtui.store.record import suggestion
     wall = time.monotonic()
     decisions: list[dict] = []
     refused = 0
@@ -139,18 +162,40 @@ def run(mode: str, agents: int, seconds: float, seed: int, think: float, tick: f
                 continue
             gate = by_agent[agent.id]
             approve = gate.risk != "critical"
-            outcome = actions.decide_gates([gate], approve=approve, reason="" if approve else REASON)[0]
+            why = None
+            if granting and approve and gate.agent_id is not None:
+                why = suggestion(conn, gate.agent_id, gate.rule, streak=config.record.suggest_after,
+                                 now=clock.now)
+            if why:
+                outcome = actions.grant(gate, scope="agent", pattern=None, duration=GRANT_SECONDS,
+                                        reason=f"suggested: {why}")
+            else:
+                outcome = actions.decide_gates([gate], approve=approve, reason="" if approve else REASON)[0]
             if not outcome.ok:
                 refused += 1
                 continue
-            decisions.append({"gate": gate.id, "risk": gate.risk, "approve": approve,
-                              "keys": keys_for(gate, gates)})
+            decisions.append({"gate": gate.id, "risk": gate.risk, "approve": approve, "grant": bool(why),
+                              "keys": keys_for(gate, gates, bool(why))})
             free_at = clock.now + think
         pending = len(list_gates(conn, now=clock.now))
     finally:
         sim.close()
     elapsed = time.monotonic() - wall
     rows = conn.execute("SELECT id, risk, created_at, status, decided_at, expires_at FROM gates").fetchall()
+    person = actions.decider.account
+    # Critical calls allowed without a person: approved critical gates the supervisor did
+    # not approve, and calls a grant answered that the policy rates critical.
+    unseen = conn.execute("SELECT count(*) FROM gates WHERE risk = 'critical' AND status = 'approved' "
+                          "AND (decided_by IS NULL OR decided_by != ?)", (person,)).fetchone()[0]
+    policy = load_policy(pod)
+    granted = conn.execute("SELECT e.payload, a.worktree, a.repo FROM events e JOIN agents a ON a.id = e.agent_id "
+                           "WHERE e.kind = 'granted'").fetchall()
+    for payload, worktree, repo_of in granted:
+        call = json.loads(payload or "{}")
+        decision = classify(policy, str(call.get("tool_name") or ""), call.get("tool_input") or {},
+                            cwd=worktree, repo=repo_of, pod=pod)
+        unseen += decision.risk == "critical"
+    grants_made = conn.execute("SELECT count(*) FROM grants").fetchone()[0] if granting else 0
     conn.close()
     shutil.rmtree(root, ignore_errors=True)
     waits: dict[str, list[float]] = {risk: [] for risk in RISKS}
@@ -179,7 +224,9 @@ def run(mode: str, agents: int, seconds: float, seed: int, think: float, tick: f
         "by_risk": {risk: {"gates": len(w), "p50": percentile(w, 0.5), "p95": percentile(w, 0.95)}
                     for risk, w in waits.items() if w},
         "keys_per_decision": statistics.fmean(keys) if keys else None,
-        "hook_calls": sim.sent, "wall_s": elapsed,
+        "decisions_per_hour": len(decisions) * 3600 / seconds, "gates_per_hour": len(rows) * 3600 / seconds,
+        "grants": grants_made, "granted_calls": len(granted), "critical_without_person": unseen,
+        "workload": workload, "hook_calls": sim.sent, "wall_s": elapsed,
     }
 
 
@@ -206,6 +253,10 @@ def report(results: list[dict]) -> str:
             row(f"  {risk} p50 / p95", [
                 f"{fmt(r['by_risk'][risk]['p50'])}/{fmt(r['by_risk'][risk]['p95'])}".replace(" s/", "/")
                 if risk in r["by_risk"] else "—" for r in results])
+    row("human decisions per hour", [f"{r['decisions_per_hour']:.0f}" for r in results])
+    row("gated calls per hour", [f"{r['gates_per_hour']:.0f}" for r in results])
+    row("grants made / calls they allowed", [f"{r['grants']}/{r['granted_calls']}" for r in results])
+    row("critical allowed without a person", [str(r["critical_without_person"]) for r in results])
     row("keystrokes per decision", ["—" if r["keys_per_decision"] is None else f"{r['keys_per_decision']:.1f}"
                                     for r in results])
     row("hook calls", [str(r["hook_calls"]) for r in results])
@@ -237,7 +288,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--think", type=float, default=8.0,
                         help="simulated seconds the supervisor takes per decision (default 8)")
     parser.add_argument("--tick", type=float, default=0.25, help="simulated seconds per step (default 0.25)")
-    parser.add_argument("--modes", default="baseline,triage")
+    parser.add_argument("--modes", default="baseline,triage,grants",
+                        help="of baseline, triage, grants (default all three)")
+    parser.add_argument("--workload", default="demo", choices=WORKLOADS,
+                        help="demo: what the demo's agents do (default); pushes: each agent also pushes "
+                             "its own branch after each commit")
+    parser.add_argument("--suggest-after", type=int, default=None,
+                        help="[grants] suggest_after for the pod (default: the pod's default, 5)")
     parser.add_argument("--jobs", type=int, default=2,
                         help="modes run at once, each in a process of its own (default 2; the "
                              "simulated clock makes the figures independent of it)")
@@ -247,22 +304,24 @@ def main(argv: list[str] | None = None) -> int:
                              "what this measures)")
     args = parser.parse_args(argv)
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
-    if not modes or any(m not in ("baseline", "triage") for m in modes):
-        parser.error("--modes takes baseline and/or triage")
-    if args.agents < 1 or args.seconds <= 0 or args.think <= 0 or args.tick <= 0:
-        parser.error("--agents, --seconds, --think and --tick must be positive")
+    if not modes or any(m not in MODES for m in modes):
+        parser.error("--modes takes baseline, triage and/or grants")
+    if args.agents < 1 or args.seconds <= 0 or args.think <= 0 or args.tick <= 0 \
+            or (args.suggest_after is not None and args.suggest_after < 1):
+        parser.error("--agents, --seconds, --think, --tick and --suggest-after must be positive")
     if len(modes) > 1 and args.jobs > 1:
         results = in_parallel(modes, argv if argv is not None else sys.argv[1:])
     else:
-        results = [run(mode, args.agents, args.seconds, args.seed, args.think, args.tick, args.dir)
-                   for mode in modes]
+        results = [run(mode, args.agents, args.seconds, args.seed, args.think, args.tick, args.dir,
+                       args.workload, args.suggest_after) for mode in modes]
     meta = {"agents": args.agents, "seconds": args.seconds, "seed": args.seed, "think": args.think,
+            "workload": args.workload, "suggest_after": args.suggest_after,
             "tick": args.tick, "python": platform.python_version(), "machine": platform.machine()}
     if args.json:
         print(json.dumps({"meta": meta, "results": results}, indent=2))
     else:
         print(f"{args.agents} agents, {args.seconds:g} simulated s, seed {args.seed}, "
-              f"{args.think:g} s per decision, tick {args.tick:g} s")
+              f"{args.think:g} s per decision, tick {args.tick:g} s, workload {args.workload}")
         print(report(results))
     return 0
 

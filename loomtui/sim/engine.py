@@ -30,6 +30,14 @@ draw from generators of each agent's own, so that the main generator and the
 event stream stay the same with them on or off: real edits of the worktrees
 (`edits=True`, `edits.py`) and notes in the pod's shared memory (`memory=True`,
 `memory_notes.py`). The scripted material is in `scenario.py`.
+
+With `autonomy=True` (the demo) three agents play a part (issue 14), the first
+three Claude agents to join: the *drifter* runs another model and permission
+mode than the rest of the pod (its hook payloads say so), the *hookless* one
+works without its hooks for a spell (its transcript keeps growing, its hook
+calls are skipped), and the *pusher* pushes its own branch again and again, so
+that sam grants it once (`teammate.py`) and revokes the grant later. Their extra
+timing draws from a generator of its own; a seed still replays the same pod.
 """
 
 from __future__ import annotations
@@ -51,7 +59,25 @@ from loomtui.places import locate
 from loomtui.sim.edits import WorktreeEdits
 from loomtui.sim.gated_call import HookCall
 from loomtui.sim.memory_notes import MEMORY_SHARE, MemoryNotes, context_entries
-from loomtui.sim.scenario import ANSWERS, AREAS, ERRORS, LONG_COMMANDS, MODELS, PROMPTS, QUESTIONS, TASKS
+from loomtui.sim.scenario import (
+    ANSWERS,
+    AREAS,
+    CAST,
+    DRIFT_MODE,
+    DRIFT_MODEL,
+    ERRORS,
+    HOOKLESS_SPELL,
+    LONG_COMMANDS,
+    MODELS,
+    POD_MODE,
+    POD_MODEL,
+    PROMPTS,
+    PUSH_EVERY,
+    PUSH_HISTORY,
+    PUSH_UNTIL,
+    QUESTIONS,
+    TASKS,
+)
 from loomtui.sim.teammate import SAM_SHARE, Teammate
 from loomtui.sim.tool_calls import RISKY_SHARE, ordinary_call, risky_call
 from loomtui.sim.transcripts import Transcript, claude_path, codex_path
@@ -87,6 +113,9 @@ class SimAgent:
     pending: tuple[str, str] | None = None  # (file, new text) its Edit/Write in flight writes
     memory_rng: random.Random | None = None  # its own generator of memory notes (memory=True)
     memory_ids: tuple[int, ...] = ()  # the entries its SessionStart hook injected (memory=True)
+    role: str = ""  # its part with autonomy=True: "drifter", "hookless", "pusher" (scenario.CAST)
+    push_at: float = 0.0  # the pusher: when it pushes its branch again
+    push_next: bool = False  # it committed: its next call pushes its branch (push_after_commit)
 
     @property
     def memory_read(self) -> int:
@@ -127,6 +156,8 @@ class Simulation:
         spender: bool = False,
         edits: bool = False,
         memory: bool = False,
+        autonomy: bool = False,
+        push_after_commit: bool = False,
     ) -> None:
         self.conn = conn
         self.repo = repo
@@ -148,7 +179,17 @@ class Simulation:
         # agents over their budget then wait for approval like a gated call.
         self.transcripts = transcripts
         self.spender = spender  # one agent starts close to its budget (the demo shows it cross)
-        self.teammate = Teammate(conn, self.rng, share=sam_share, speed=speed)
+        # Drift, a spell without hooks, sam's grant (issue 14; see the module's docstring).
+        self.autonomy = autonomy
+        self.cast_rng = random.Random(f"cast:{seed}")  # the cast's own timing: the main generator is untouched by it
+        self.casting: list[str] = []  # the parts still to give, while start() registers agents
+        self.hookless_spell = (float("inf"), float("inf"))  # [from, until) of the hookless agent
+        self.push_until = float("-inf")  # the pusher pushes again and again until then
+        # Every agent pushes its own branch right after each commit (bench/triage.py's
+        # --workload pushes: repeated calls of one rule and shape per agent).
+        self.push_after_commit = push_after_commit
+        self.teammate = Teammate(conn, self.rng, share=sam_share, speed=speed,
+                                 grants=self.pod if autonomy else None, clock=clock)
         # Really apply Edit/Write calls to the worktrees and run `git commit` (the demo).
         self.edits = WorktreeEdits() if edits else None
         # Use the pod's shared memory: read it at session start, write notes and handoffs.
@@ -164,6 +205,10 @@ class Simulation:
         now = self.clock()
         if self.memory is not None:
             self.memory.seed(now)
+        if self.autonomy:
+            self.casting = list(CAST)
+            self.hookless_spell = (now + HOOKLESS_SPELL[0] / self.speed, now + HOOKLESS_SPELL[1] / self.speed)
+            self.push_until = now + PUSH_UNTIL / self.speed
         total = min(count, len(self.spare))
         claudes = 0
         for i in range(total):
@@ -174,9 +219,15 @@ class Simulation:
             if agent.edit_rng is not None and agent.kind == "claude":
                 claudes += 1
                 self._opening_edit(agent, last - 0.5, force=claudes >= 3 or i >= total - 2)
+            if agent.role == "pusher":
+                self._pushed_before(agent, last)
             self._tool_call(agent, last)
             agent.burst_left = self.rng.randint(2, 8)
             roll = self.rng.random()
+            if agent.role:
+                roll = 1.0  # the cast is at work when the pod starts (none has ended its session)
+            if agent.role == "pusher":
+                agent.push_at = now + self.cast_rng.uniform(1, 3) / self.speed  # its next push, within seconds
             if roll < 0.12:
                 self._ask(agent, last + 1)
             elif roll < 0.27:
@@ -194,6 +245,7 @@ class Simulation:
                 agent.next_at = now
             else:
                 self._later(agent, now, 0, 4)
+        self.casting = []
 
     def _join(self, now: float) -> SimAgent:
         worktree, branch = self.spare.pop(0)
@@ -204,13 +256,19 @@ class Simulation:
         spending = self.spender and self.transcripts is not None and kind == "claude"
         if spending:
             self.spender, model = False, "claude-opus-4-5"
+        role = ""
+        if self.autonomy and kind == "claude":
+            role = self.casting.pop(0) if self.casting else ""
+            # One model for the pod, so that the drifter stands out (the spender, when
+            # there is one, is the drifter: the first Claude agent).
+            model = DRIFT_MODEL if role == "drifter" else POD_MODEL
         config_dir, codex_home = self.transcripts or (self.repo.parent / ".claude", self.repo.parent / ".codex")
         if kind == "claude":
             transcript = claude_path(config_dir, worktree, session)
         else:
             transcript = codex_path(codex_home, session, now)
         agent = SimAgent(0, "", area, worktree, branch, kind=kind, session=session, model=model,
-                         transcript=str(transcript))
+                         transcript=str(transcript), role=role)
         if self.transcripts is not None:
             agent.log = Transcript(kind, transcript, session=session, cwd=worktree, branch=branch,
                                    model=model, rng=random.Random(session))
@@ -252,6 +310,8 @@ class Simulation:
         for agent in self.agents:
             if agent.call is not None:
                 self._poll(agent, now)
+            elif agent.role == "pusher" and agent.state == "working" and agent.push_at <= now < self.push_until:
+                self._push(agent, now)
         for agent in list(self.agents):
             if agent.call is None and agent.next_at <= now and agent.state != "done":
                 self._advance(agent, now)
@@ -278,6 +338,11 @@ class Simulation:
             agent.risky_next = False
             self._risky(agent, now)
             return
+        if agent.push_next:
+            agent.push_next = False
+            if agent.state == "working":
+                self._wait_call(agent, now, "Bash", _push_input(agent))
+                return
         if agent.state == "working" and agent.burst_left > 0:
             agent.burst_left -= 1
             if rng.random() < self.risky_share:
@@ -302,6 +367,8 @@ class Simulation:
             self._later(agent, now, 0.5, 2.0)
             return
         roll = rng.random()
+        if self._playing(agent, now):
+            roll = 1.0  # no question, pause or stall while it plays its part: another burst
         if roll < 0.25:
             self._ask(agent, now)
         elif roll < 0.65:
@@ -338,6 +405,8 @@ class Simulation:
         answer = self._pre(agent, now, tool, tool_input)
         if answer is not None and allowed(answer):
             self._post(agent, now, tool, tool_input)
+            if self.push_after_commit and tool == "Bash" and tool_input["command"].startswith("git commit"):
+                agent.push_next = True
             if agent.memory_rng is not None and agent.memory_rng.random() < MEMORY_SHARE:
                 self._note(agent, now)
 
@@ -367,16 +436,25 @@ class Simulation:
         tool, tool_input = risky_call(self.rng, agent)
         self._wait_call(agent, now, tool, tool_input)
 
-    def _wait_call(self, agent: SimAgent, now: float, tool: str, tool_input: dict[str, Any]) -> None:
-        """A call that waits for a supervisor, in a worker thread (see gated_call.HookCall)."""
+    def _wait_call(self, agent: SimAgent, now: float, tool: str, tool_input: dict[str, Any],
+                   extra: bool = False) -> None:
+        """A call that waits for a supervisor, in a worker thread (see gated_call.HookCall).
+        `extra`: one of the pusher's own pushes (drawn from the cast's generator)."""
         call_id = self._tool_use_id(agent)
         if agent.log is not None:
             agent.log.tool_use(now, tool, tool_input, call_id)
-            agent.last_call_id = call_id
+        agent.last_call_id = call_id
+        if self._hookless(agent, now):
+            # No hook asks anyone: the call simply runs (what makes an agent ungoverned).
+            self._post(agent, now, tool, tool_input)
+            if not extra:
+                agent.burst_left = max(agent.burst_left, self.rng.randint(1, 4))
+                self._later(agent, now, 1.0, 5.0)
+            return
         data = self._event(agent, "PreToolUse", tool_name=tool, tool_input=tool_input,
                            tool_use_id=call_id)
         hook = Hook(agent=agent.kind, pod=self.pod, clock=self.clock, simulated=True)
-        call = HookCall(hook, json.dumps(data).encode())
+        call = HookCall(hook, json.dumps(data).encode(), extra=extra)
         agent.call, agent.call_input = call, (tool, tool_input)
         agent.state = "waiting"
         self.sent += 1
@@ -396,7 +474,7 @@ class Simulation:
                 (agent.agent_id,)).fetchone()
             if row is not None:
                 call.gate_id = row[0]
-                self.teammate.plan_gate(row[0], now)
+                self.teammate.plan_gate(row[0], now, own=call.extra)
         if not done:
             return
         agent.call = None
@@ -406,8 +484,55 @@ class Simulation:
         if call.answer is not None and allowed(call.answer):
             self._post(agent, now, tool, tool_input)
         # Denied: the hook recorded why; the agent goes on with other work.
+        if call.extra:  # the pusher's own push: its timing comes from the cast's generator
+            agent.next_at = max(agent.next_at, now + self.cast_rng.uniform(1.0, 5.0) / self.speed)
+            return
         agent.burst_left = max(agent.burst_left, self.rng.randint(1, 4))
         self._later(agent, now, 1.0, 5.0)
+
+    # -- the cast (autonomy=True) --------------------------------------------
+
+    def _hookless(self, agent: SimAgent, now: float) -> bool:
+        """Whether this agent's hooks are off now (the hookless agent's spell): its
+        calls run and its transcript grows, but no hook reports them."""
+        return agent.role == "hookless" and self.hookless_spell[0] <= now < self.hookless_spell[1]
+
+    def _playing(self, agent: SimAgent, now: float) -> bool:
+        """Whether this agent is playing its part now: the hookless one until its spell
+        ends, the pusher while it pushes (they keep working meanwhile, so it shows)."""
+        return ((agent.role == "hookless" and now < self.hookless_spell[1])
+                or (agent.role == "pusher" and now < self.push_until))
+
+    def _push(self, agent: SimAgent, now: float) -> None:
+        """The pusher pushes its own branch again (after each small commit, say): the
+        same rule and shape every time, so sam grants it and the grant answers."""
+        agent.push_at = now + self.cast_rng.uniform(*PUSH_EVERY) / self.speed
+        self._wait_call(agent, now, "Bash", _push_input(agent), extra=True)
+
+    def _pushed_before(self, agent: SimAgent, when: float) -> None:
+        """The pusher's history: PUSH_HISTORY pushes of its branch in the minutes
+        before the pod starts, each gated by the real hook and approved by sam, so
+        that its next one is the "few approvals of the same rule and shape" sam
+        grants on."""
+        for i in range(PUSH_HISTORY, 0, -1):
+            at = [when - 120.0 * i]
+            tool_input = _push_input(agent)
+            call_id = self._tool_use_id(agent)
+            if agent.log is not None:
+                agent.log.tool_use(at[0], "Bash", tool_input, call_id)
+            agent.last_call_id = call_id
+
+            def sam_approves(seconds: float, agent_id: int = agent.agent_id, at: list[float] = at) -> None:
+                at[0] += min(seconds, 1.0) + 8.0  # sam reads it for a few seconds
+                self.teammate.approve_waiting(agent_id, at[0])
+
+            data = self._event(agent, "PreToolUse", tool_name="Bash", tool_input=tool_input,
+                               tool_use_id=call_id)
+            hook = Hook(agent=agent.kind, pod=self.pod, clock=lambda at=at: at[0], sleep=sam_approves,
+                        simulated=True)
+            self.sent += 1
+            if allowed(hook.run(json.dumps(data).encode())):
+                self._post(agent, at[0], "Bash", tool_input, rng=self.cast_rng)
 
     def _ask(self, agent: SimAgent, now: float) -> None:
         question = self.rng.choice(QUESTIONS)
@@ -479,7 +604,7 @@ class Simulation:
         data: dict[str, Any] = {"session_id": agent.session, "transcript_path": agent.transcript,
                                 "cwd": str(agent.worktree), "hook_event_name": name}
         if agent.kind == "claude":
-            data["permission_mode"] = "default"
+            data["permission_mode"] = DRIFT_MODE if agent.role == "drifter" else POD_MODE
         else:
             data["model"] = agent.model
             data["turn_id"] = f"turn-{agent.calls // 8 + 1}"
@@ -495,7 +620,7 @@ class Simulation:
         call_id = self._tool_use_id(agent)
         if agent.log is not None:  # the model's response asking for the tool comes first
             agent.log.tool_use(now, tool, tool_input, call_id)
-            agent.last_call_id = call_id
+        agent.last_call_id = call_id
         data = self._event(agent, "PreToolUse", tool_name=tool, tool_input=tool_input,
                            tool_use_id=call_id)
         return self._hook(agent, now, data)
@@ -509,7 +634,7 @@ class Simulation:
         else:
             response = {"filePath": tool_input.get("file_path", ""), "success": True}
         data = self._event(agent, "PostToolUse", tool_name=tool, tool_input=tool_input,
-                           tool_response=response, tool_use_id=f"{agent.session[:8]}-{agent.calls}",
+                           tool_response=response, tool_use_id=agent.last_call_id,
                            duration_ms=(rng or self.rng).randint(20, 4000))
         self._hook(agent, now, data)
         if agent.log is not None:
@@ -523,6 +648,8 @@ class Simulation:
         def no_wait(_seconds: float) -> None:
             raise HookInterrupted("an unexpected gate in an inline simulated call")
 
+        if self._hookless(agent, now):
+            return Answer()  # no hook ran: nothing recorded, and the agent's own flow goes on
         raw = json.dumps(data).encode()
         self.sent += 1
         if self.via_service is not None and data["hook_event_name"] not in DECIDING_EVENTS:
@@ -581,6 +708,10 @@ class Simulation:
     def memory_written(self) -> list[int]:
         """The memory entries the agents wrote, in order ([] with memory off)."""
         return self.memory.written if self.memory is not None else []
+
+
+def _push_input(agent: SimAgent) -> dict[str, Any]:
+    return {"command": f"git push origin {agent.branch}", "description": "Push the branch"}
 
 
 def _pod_of(conn: sqlite3.Connection) -> Path:

@@ -33,6 +33,7 @@ class HookCall:
     answer: Answer | None = None
     gate_id: int | None = None
     looked: bool = False  # the sim has looked for the gate it created
+    extra: bool = False  # one of the demo pusher's own pushes (engine._push)
     done: bool = False
     _turn: threading.Event = field(default_factory=threading.Event)
     _parked: threading.Event = field(default_factory=threading.Event)

@@ -32,6 +32,12 @@ session_usd = 6.0
 
 [budgets.pod]
 block_usd = 150.0
+
+# One agent works without its hooks for a minute (20-80 s): its transcript shows calls
+# no hook reported. Marked ungoverned within seconds; cleared 30 s after its hooks are back.
+[governance]
+require_hooks = true
+clear_after = 30
 """
 DEMO_STALL_SECONDS = 30.0
 SPARE_WORKTREES = 6  # for agents that join while the demo runs
@@ -63,13 +69,16 @@ class DemoPod:
     service: subprocess.Popen | None = None  # `loomtui serve` for the demo pod (see `serve`)
 
     def start(self, agents: int, seed: int | None, *, clock: Callable[[], float] = time.time,
-              speed: float = 1.0, tick: float = 0.05, edits: bool = True, memory: bool = True) -> None:
+              speed: float = 1.0, tick: float = 0.05, edits: bool = True, memory: bool = True,
+              autonomy: bool = True) -> None:
         """Register the agents, then simulate them in a background thread. With
         `edits` (the default here) the agents really change files in their
         worktrees and commit, and two of them change the same file. With `memory`
         (the default here) the pod's memory starts with the supervisors' notes (two
         pinned), agents read it at session start and write notes and handoffs, and
-        their decisions wait for review (sam reviews some)."""
+        their decisions wait for review (sam reviews some). With `autonomy` (the default
+        here) one agent drifts, one works without hooks for a spell, and sam grants once
+        and revokes (see loomtui/sim/engine.py)."""
         ready = threading.Event()
 
         def run() -> None:
@@ -79,7 +88,7 @@ class DemoPod:
                 sim = Simulation(conn, self.repo, self.worktrees, seed=seed, clock=clock,
                                  stall_seconds=DEMO_STALL_SECONDS, speed=speed, pod=self.pod,
                                  transcripts=(self.claude_dir, self.codex_home), spender=True,
-                                 edits=edits, memory=memory)
+                                 edits=edits, memory=memory, autonomy=autonomy)
                 self.sim = sim
                 sim.start(agents)
                 ready.set()

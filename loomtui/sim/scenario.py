@@ -55,6 +55,23 @@ ERRORS = ["API error 529: overloaded", "API error 500: internal server error"]
 LONG_COMMANDS = ["npm run build -- --watch", "pytest -x tests/ --timeout=0", "docker compose up db"]
 MODELS = [("claude", "claude-sonnet-4-5", 6), ("claude", "claude-opus-4-5", 3), ("codex", "gpt-5-codex", 1)]
 
+# -- the demo's cast (engine autonomy=True, issue 14) --------------------------------
+# The parts the first three Claude agents play, in the order they join.
+CAST = ("drifter", "hookless", "pusher")
+# The pod's Claude agents all run one model in one permission mode; the drifter (the
+# first Claude agent, which is also the demo's big spender) runs another model, in
+# acceptEdits: its hook payloads say so, and the fleet shows it drifting.
+POD_MODEL, POD_MODE = "claude-sonnet-4-5", "default"
+DRIFT_MODEL, DRIFT_MODE = "claude-opus-4-5", "acceptEdits"
+# The hookless agent's spell without hooks, in seconds from the pod's start: its
+# transcript keeps growing, no hook reports its calls, then its hooks come back.
+HOOKLESS_SPELL = (20.0, 80.0)
+# The pusher: approved pushes of its own branch before the pod starts (sam approved
+# them), then a push every PUSH_EVERY seconds until PUSH_UNTIL (from the pod's start).
+PUSH_HISTORY = 3
+PUSH_EVERY = (8.0, 14.0)
+PUSH_UNTIL = 150.0
+
 # -- the teammate's reasons (teammate.py) ------------------------------------------
 REJECT_REASONS = [
     "push after the migration lands",
@@ -64,6 +81,15 @@ REJECT_REASONS = [
     "not from a demo branch; ask in #platform first",
 ]
 APPROVE_REASONS = ["", "", "ok, CI is green", "go ahead"]
+# Sam's one grant (teammate.py): after SAM_GRANT_AFTER approvals of one rule and shape
+# for one agent, sam approves the next such gate with a grant (SAM_GRANT_DELAY seconds
+# after it appears), and revokes the grant SAM_REVOKE_AFTER seconds later.
+SAM_GRANT_AFTER = 3
+SAM_GRANT_DELAY = (6.0, 10.0)
+SAM_GRANT_SECONDS = 3600.0
+SAM_REVOKE_AFTER = 40.0
+SAM_GRANT_REASON = "its own branch, pushed after each commit; CI is green"
+SAM_REVOKE_REASON = "release freeze from now on: every push gets a look again"
 SAM_MEMORY_REASONS = [  # when sam rejects an agent's proposal
     "we settled this in the design review: keep the current behaviour",
     "too specific to one branch; put it in the PR description instead",
