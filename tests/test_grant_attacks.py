@@ -152,6 +152,9 @@ def test_a_grant_row_inserted_by_hand_is_not_honoured(pod: Path, repo: Path) -> 
         conn.close()
     assert held(pod, repo)
     assert events(pod, "granted") == []
+    listed = loom(pod, "grants")  # listed, but never as a grant that answers
+    assert listed.returncode == 0 and "NOT ON RECORD: ignored" in listed.stdout, listed.stdout
+    assert json.loads(loom(pod, "grants", "--json").stdout)["grants"][0]["on_record"] is False
 
 
 @pytest.mark.parametrize(("edit", "call_session", "command"), [

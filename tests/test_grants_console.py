@@ -79,6 +79,8 @@ async def test_g_approves_the_gate_and_grants_the_edited_pattern(gated) -> None:
         assert isinstance(modal, GrantModal)
         pattern = modal.query_one("#grant-pattern")
         assert pattern.value == "git push origin *"  # the gate's shape, prefilled
+        assert modal.focused.id == "reason"  # g, a reason and enter grant the shape
+        pattern.focus()
         pattern.value = ""
         await pilot.press(*"git push origin auth")  # the supervisor narrows it
         await pilot.press("enter")  # no reason yet: refused, the reason field takes the focus

@@ -18,7 +18,7 @@ from loomtui.commands.common import open_pod
 from loomtui.commands.errors import CommandError
 from loomtui.commands.gates import duration
 from loomtui.store.db import db_path, describe_error
-from loomtui.store.grants import Grant, list_grants
+from loomtui.store.grants import Grant, grant_recorded, list_grants
 from loomtui.text import printable
 
 
@@ -27,18 +27,22 @@ def run(args: argparse.Namespace) -> int:
     try:
         now = time.time()
         grants = list_grants(conn, now=now, active_only=not args.all)
+        # A grant row with no audit entry of its own (written by hand in the store) answers
+        # nothing; listed as active it would mislead: it says so (`audit verify` names it too).
+        forged = {g.id for g in grants if g.active(now) and not grant_recorded(conn, g)}
     except sqlite3.DatabaseError as exc:
         raise CommandError(describe_error(db_path(pod), exc)) from None
     finally:
         conn.close()
     if args.json:
-        print(json.dumps({"grants": [g.to_json(now) for g in grants]}, indent=2, ensure_ascii=False))
+        print(json.dumps({"grants": [{**g.to_json(now), "on_record": g.id not in forged} for g in grants]},
+                         indent=2, ensure_ascii=False))
         return 0
     if not grants:
         print("no grants" if args.all else "no active grants")
         return 0
     width = shutil.get_terminal_size((120, 24)).columns
-    for line in table(grants, now=now, include_status=args.all, width=width):
+    for line in table(grants, now=now, include_status=args.all, width=width, forged=forged):
         print(line)
     return 0
 
@@ -49,13 +53,16 @@ def ends(grant: Grant, now: float) -> str:
     return f"in {duration(grant.expires_at - now)}" if state == "active" else state
 
 
-def table(grants: list[Grant], *, now: float, include_status: bool = False, width: int = 120) -> list[str]:
-    """Rows of id, [status,] agent or repo, rule, pattern, granted by, expires, uses, flagged."""
+def table(grants: list[Grant], *, now: float, include_status: bool = False, width: int = 120,
+          forged: frozenset[int] | set[int] = frozenset()) -> list[str]:
+    """Rows of id, [status,] agent or repo, rule, pattern, granted by, expires, uses, flagged.
+    `forged`: grants with no audit entry of their own, which the hook ignores."""
     head = ["ID"] + (["STATUS"] if include_status else []) + ["AGENT OR REPO", "RULE", "PATTERN",
                                                              "GRANTED BY", "EXPIRES", "USES", "FLAGGED"]
     rows = [[str(g.id)] + ([g.state(now)] if include_status else [])
             + [printable(g.covers), printable(g.rule), printable(g.pattern), printable(g.granter),
-               ends(g, now), str(g.uses), printable(g.flagged) or "-"] for g in grants]
+               ends(g, now), str(g.uses),
+               "NOT ON RECORD: ignored" if g.id in forged else printable(g.flagged) or "-"] for g in grants]
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
     pattern_at = head.index("PATTERN")
     spare = width - (sum(widths) + 2 * (len(widths) - 1))

@@ -112,7 +112,10 @@ class GrantModal(GateReasonModal):
         # (Textual calls GateReasonModal's on_mount too: it listens for the gate's closing.)
         self.query_one(Vertical).mount(Label("enter grants · tab next field · esc cancels", id="grant-keys"),
                                        after="#reason")
-        self.query_one("#grant-pattern", Input).focus()
+        # The reason first: it is the one field without a default, so `g`, a reason and enter
+        # grant the suggested pattern; typing into a prefilled pattern field replaced it
+        # (seen in tmux). The pattern, duration and scope are a tab away.
+        self.query_one("#reason", Input).focus()
 
     @property
     def scope(self) -> str:
