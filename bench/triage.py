@@ -7,8 +7,9 @@ order and once in triage order, in the same run.
 
 The pod is the demo's (`loomtui demo`): its config (stall after 30 s), its policy (gates
 expire after 180 s, then the agent is denied), its simulation engine (`loomtui/sim`),
-every tool call through the real hook path into a real SQLite store. Worktree paths are
-never touched (as in bench/fleet.py), so no git repositories; the pods are made in
+every tool call through the real hook path into a real SQLite store. The worktrees are
+real (a git repository and one linked worktree per agent, as `loomtui demo` makes them)
+but nothing is written to them; the pods are made in
 /dev/shm (--dir), as the store's fsyncs would only slow the run down; no transcripts are
 written, so there is no token ingest and no budget gate. Sam, the demo's simulated
 teammate, is off: the scripted supervisor is the only one deciding.
@@ -39,7 +40,14 @@ further down the inbox the more gates wait.
   on that rule, default 5, no rejection, its tests passing), it approves with a grant
   (`PodActions.grant`: scope agent, the gate's shape as the pattern, one hour) instead of
   a plain approve; never for a critical gate (rejected, as in every mode). Keys: `g` and
-  enter (the grant dialog's defaults) instead of `a`.
+  enter (the grant dialog's defaults) instead of `a`. When the agent's record suggests
+  nothing but its repository's does (`record.repo_suggestion`: the call's rule and shape
+  approved 5 times in a row there for two agents or more, never rejected), it grants for
+  every agent of the repository (scope repo, the suggested pattern, one hour).
+
+--no-git leaves the worktrees as paths only (no git repository, as the bench ran before
+2026-12-08): the hook then knows no agent's repository and branch, so no grant answers
+a call (a grant keeps its agent's repository, checked through git's own links).
 
 --workload pushes changes what the agents do (say so when you report its figures): every
 agent pushes its own branch (`git push origin <its branch>`) right after each of its
@@ -117,7 +125,8 @@ def keys_for(gate, inbox: list, granting: bool = False) -> int:
 
 
 def run(mode: str, agents: int, seconds: float, seed: int, think: float, tick: float,
-        where: str | None = None, workload: str = "demo", suggest_after: int | None = None) -> dict:
+        where: str | None = None, workload: str = "demo", suggest_after: int | None = None,
+        git: bool = True) -> dict:
     order = MODES[mode]
     granting = mode == "grants"
     root = Path(tempfile.mkdtemp(prefix=f"loomtui-triage-{mode}-", dir=where))
@@ -127,7 +136,13 @@ def run(mode: str, agents: int, seconds: float, seed: int, think: float, tick: f
     write_pod_file(pod / "config.toml", DEMO_CONFIG + extra)
     write_pod_file(pod / POLICY_NAME, demo_policy_text())
     repo = root / "shop"
-    worktrees = [(root / "wt" / f"wt-{i:03d}", f"agent/wt-{i:03d}") for i in range(agents + 6)]
+    if git:
+        from loomtui.sim.repo import add_worktree, create_repo
+
+        create_repo(repo, sections=agents + 6)
+        worktrees = [add_worktree(repo, root / "wt", f"wt-{i:03d}") for i in range(agents + 6)]
+    else:
+        worktrees = [(root / "wt" / f"wt-{i:03d}", f"agent/wt-{i:03d}") for i in range(agents + 6)]
     clock = Clock(START)
     conn = connect(db_path(pod))
     config = load_config(pod)
@@ -135,7 +150,7 @@ def run(mode: str, agents: int, seconds: float, seed: int, think: float, tick: f
     sim = Simulation(conn, repo, worktrees, seed=seed, clock=clock, stall_seconds=DEMO_STALL_SECONDS,
                      pod=pod, sam_share=0.0, push_after_commit=workload == "pushes")
     if granting:
-        from loomtui.store.record import suggestion
+        from loomtui.store.record import repo_suggestion, suggestion
     wall = time.monotonic()
     decisions: list[dict] = []
     refused = 0
@@ -162,13 +177,19 @@ def run(mode: str, agents: int, seconds: float, seed: int, think: float, tick: f
                 continue
             gate = by_agent[agent.id]
             approve = gate.risk != "critical"
-            why = None
+            why = wide = None
             if granting and approve and gate.agent_id is not None:
                 why = suggestion(conn, gate.agent_id, gate.rule, streak=config.record.suggest_after,
                                  now=clock.now)
+                if not why and config.record.suggest_repo_after:
+                    wide = repo_suggestion(conn, gate, streak=config.record.suggest_repo_after, now=clock.now)
             if why:
                 outcome = actions.grant(gate, scope="agent", pattern=None, duration=GRANT_SECONDS,
                                         reason=f"suggested: {why}")
+            elif wide:
+                outcome = actions.grant(gate, scope="repo", pattern=wide.pattern, duration=GRANT_SECONDS,
+                                        reason=f"suggested: {wide.why}")
+                why = wide.why
             else:
                 outcome = actions.decide_gates([gate], approve=approve, reason="" if approve else REASON)[0]
             if not outcome.ok:
@@ -196,6 +217,8 @@ def run(mode: str, agents: int, seconds: float, seed: int, think: float, tick: f
                             cwd=worktree, repo=repo_of, pod=pod)
         unseen += decision.risk == "critical"
     grants_made = conn.execute("SELECT count(*) FROM grants").fetchone()[0] if granting else 0
+    repo_grants = (conn.execute("SELECT count(*) FROM grants WHERE scope = 'repo'").fetchone()[0]
+                   if granting else 0)
     conn.close()
     shutil.rmtree(root, ignore_errors=True)
     waits: dict[str, list[float]] = {risk: [] for risk in RISKS}
@@ -225,7 +248,8 @@ def run(mode: str, agents: int, seconds: float, seed: int, think: float, tick: f
                     for risk, w in waits.items() if w},
         "keys_per_decision": statistics.fmean(keys) if keys else None,
         "decisions_per_hour": len(decisions) * 3600 / seconds, "gates_per_hour": len(rows) * 3600 / seconds,
-        "grants": grants_made, "granted_calls": len(granted), "critical_without_person": unseen,
+        "grants": grants_made, "repo_grants": repo_grants, "granted_calls": len(granted),
+        "critical_without_person": unseen,
         "workload": workload, "hook_calls": sim.sent, "wall_s": elapsed,
     }
 
@@ -256,6 +280,7 @@ def report(results: list[dict]) -> str:
     row("human decisions per hour", [f"{r['decisions_per_hour']:.0f}" for r in results])
     row("gated calls per hour", [f"{r['gates_per_hour']:.0f}" for r in results])
     row("grants made / calls they allowed", [f"{r['grants']}/{r['granted_calls']}" for r in results])
+    row("  of them for a repository", [str(r.get("repo_grants", 0)) for r in results])
     row("critical allowed without a person", [str(r["critical_without_person"]) for r in results])
     row("keystrokes per decision", ["—" if r["keys_per_decision"] is None else f"{r['keys_per_decision']:.1f}"
                                     for r in results])
@@ -295,6 +320,9 @@ def main(argv: list[str] | None = None) -> int:
                              "its own branch after each commit")
     parser.add_argument("--suggest-after", type=int, default=None,
                         help="[grants] suggest_after for the pod (default: the pod's default, 5)")
+    parser.add_argument("--no-git", dest="git", action="store_false",
+                        help="no git repository: the worktrees are paths only (then no grant "
+                             "answers a call; the bench as it ran before 2026-12-08)")
     parser.add_argument("--jobs", type=int, default=2,
                         help="modes run at once, each in a process of its own (default 2; the "
                              "simulated clock makes the figures independent of it)")
@@ -313,15 +341,16 @@ def main(argv: list[str] | None = None) -> int:
         results = in_parallel(modes, argv if argv is not None else sys.argv[1:])
     else:
         results = [run(mode, args.agents, args.seconds, args.seed, args.think, args.tick, args.dir,
-                       args.workload, args.suggest_after) for mode in modes]
+                       args.workload, args.suggest_after, args.git) for mode in modes]
     meta = {"agents": args.agents, "seconds": args.seconds, "seed": args.seed, "think": args.think,
-            "workload": args.workload, "suggest_after": args.suggest_after,
+            "workload": args.workload, "suggest_after": args.suggest_after, "git": args.git,
             "tick": args.tick, "python": platform.python_version(), "machine": platform.machine()}
     if args.json:
         print(json.dumps({"meta": meta, "results": results}, indent=2))
     else:
         print(f"{args.agents} agents, {args.seconds:g} simulated s, seed {args.seed}, "
-              f"{args.think:g} s per decision, tick {args.tick:g} s, workload {args.workload}")
+              f"{args.think:g} s per decision, tick {args.tick:g} s, workload {args.workload}"
+              + ("" if args.git else ", no git repository"))
         print(report(results))
     return 0
 

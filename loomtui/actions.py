@@ -492,20 +492,36 @@ class PodActions:
     def suggestions(self, gates: Sequence[Gate]) -> list[tuple[int, str, str]]:
         """(agent id, rule, why) for each agent and rule of `gates` whose record suggests a
         grant (loomtui/store/record.suggestion, `[grants] suggest_after` approvals in a
-        row). Never for a gate no grant may come from (critical, budget, protection)."""
+        row). Never for a gate no grant may come from (critical, budget, protection).
+
+        When the agent's own record suggests nothing, its repository's may
+        (store/record.repo_suggestion, `[grants] suggest_repo_after`: one call approved
+        for several agents there, never rejected); its why then says so ("... - for
+        every agent in shop"). The agent's own wins: its scope is narrower."""
         from loomtui.store.grants import grantable
-        from loomtui.store.record import suggestion
+        from loomtui.store.record import repo_suggestion, suggestion
 
         streak = self.config.record.suggest_after
-        pairs = dict.fromkeys((g.agent_id, g.rule) for g in gates
-                              if g.agent_id is not None and grantable(g) is None)
+        repo_streak = self.config.record.suggest_repo_after
+        pairs: dict[tuple[int, str], list[Gate]] = {}
+        for g in gates:
+            if g.agent_id is not None and grantable(g) is None:
+                pairs.setdefault((g.agent_id, g.rule), []).append(g)
         if not pairs:
             return []
         found = []
+        now = self.clock()
         with self.connection() as conn:
-            for agent_id, rule in pairs:
-                if why := suggestion(conn, agent_id, rule, streak=streak, now=self.clock()):
+            for (agent_id, rule), of_pair in pairs.items():
+                if why := suggestion(conn, agent_id, rule, streak=streak, now=now):
                     found.append((agent_id, rule, why))
+                    continue
+                for gate in of_pair if repo_streak else ():
+                    if wide := repo_suggestion(conn, gate, streak=repo_streak, now=now):
+                        name = wide.repo.rstrip("/").rsplit("/", 1)[-1] or wide.repo
+                        found.append((agent_id, rule, f"{wide.why}: allow {wide.pattern} - for every "
+                                                       f"agent in {name}"))
+                        break
         return found
 
 

@@ -136,6 +136,9 @@ DEFAULT_CONFIG_TEXT = """\
 # Suggest a grant (in the inbox) once an agent's calls under one rule were approved this
 # many times in a row, with no rejection and its tests passing. It never grants by itself.
 # suggest_after = 5
+# Suggest a grant for every agent of a repository once one call (its rule and shape) was
+# approved this many times in a row there, for two agents or more, never rejected (0: never).
+# suggest_repo_after = 5
 
 [governance]
 # Does this pod expect every Claude Code and Codex agent to run LoomTUI's hooks? Then an
@@ -545,6 +548,9 @@ class RecordConfig:
     test_patterns: tuple[re.Pattern, ...] = ()
     # [grants] suggest_after: approvals in a row of one agent and rule before a grant is suggested.
     suggest_after: int = 5
+    # [grants] suggest_repo_after: approvals in a row of one rule and shape in a repository,
+    # for two agents or more, before a grant for every agent there is suggested (0: never).
+    suggest_repo_after: int = 5
 
 
 def _record(raw: Any, grants: Any, where: str, warnings: list[str]) -> RecordConfig:
@@ -575,7 +581,15 @@ def _record(raw: Any, grants: Any, where: str, warnings: list[str]) -> RecordCon
         else:
             warnings.append(f"{where}: grants.suggest_after should be a whole number from 1 to 1000, "
                             f"got {value!r}; 5 used")
-    return RecordConfig(test_patterns=tuple(patterns), suggest_after=after)
+    repo_after = 5
+    if isinstance(grants, Mapping) and "suggest_repo_after" in grants:
+        value = grants["suggest_repo_after"]
+        if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 1000:
+            repo_after = value
+        else:
+            warnings.append(f"{where}: grants.suggest_repo_after should be a whole number from 0 (never) "
+                            f"to 1000, got {value!r}; 5 used")
+    return RecordConfig(test_patterns=tuple(patterns), suggest_after=after, suggest_repo_after=repo_after)
 
 
 # -- [notify] -------------------------------------------------------------

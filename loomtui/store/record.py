@@ -216,3 +216,109 @@ def _age(seconds: float) -> str:
         if seconds >= size:
             return f"{seconds // size}{unit}"
     return f"{seconds}s"
+
+
+# -- suggestions per repository (issue 14, helper "reposuggest") -----------------------
+
+REPO_LIMIT = 200                 # a repository's decisions of one rule read, newest first
+REPO_WINDOW = 7 * 86400.0        # and only those of the last week
+# The repository's recent decisions of one rule: a range of gates_rule_decided read
+# backwards, each gate's agent by its key; at most REPO_LIMIT rows, never older than the
+# window, whatever the size of the history.
+REPO_DECISIONS_SQL = (
+    "SELECT g.status, g.agent_id, g.tool, g.action FROM gates AS g INDEXED BY gates_rule_decided "
+    "CROSS JOIN agents AS a ON a.id = g.agent_id "
+    "WHERE g.rule = ? AND g.decided_at >= ? AND g.status IN ('approved', 'rejected') AND a.repo = ? "
+    "ORDER BY g.decided_at DESC LIMIT ?")
+REPO_COVERED_SQL = ("SELECT 1 FROM grants WHERE repo = ? AND rule = ? AND status = 'active' "
+                    "AND expires_at > ? AND scope = 'repo' LIMIT 1")
+
+
+class RepoSuggestion(NamedTuple):
+    """A grant for every agent of a repository that the record suggests for one gate."""
+
+    why: str       # "approved 5 times in a row for 4 agents in shop, no rejection"
+    pattern: str   # the exact call when every approval was that call, else the shape
+    repo: str      # the repository (agents.repo)
+
+
+def repo_suggestion(conn: sqlite3.Connection, gate: Any, *, streak: int, now: float,
+                    window: float = REPO_WINDOW, limit: int = REPO_LIMIT) -> RepoSuggestion | None:
+    """A repository grant suggested for the pending `gate`, or None. What a person does
+    in the inbox: seeing one call approved for several agents of a repository and never
+    rejected, allow it for every agent there. Sessions come and go, so an agent's own
+    streak (`suggestion`) rarely builds up; the repository's does.
+
+    Suggested when the gate's rule and shape (loomtui/policy/shapes.shape) were approved
+    at least `streak` times in a row in the gate's agent's repository (the gates of the
+    agents whose agents.repo is it), for at least two agents, with no rejection of that
+    rule and shape since; when the gate's own agent's last test run did not fail; when
+    the gate is grantable (store/grants.grantable); and when no active repository grant
+    covers that rule there already. Reads at most `limit` decisions of the last `window`
+    seconds, newest first (index gates_rule_decided). It never grants by itself."""
+    if streak < 1 or gate is None or getattr(gate, "agent_id", None) is None:
+        return None
+    rule = getattr(gate, "rule", "") or ""
+    if _ungrantable(rule):
+        return None
+    from loomtui.policy.shapes import matches, shape
+    from loomtui.store.grants import grantable
+
+    if grantable(gate) is not None:
+        return None
+    row = conn.execute("SELECT repo FROM agents WHERE id = ?", (gate.agent_id,)).fetchone()
+    repo = (row[0] or "") if row else ""
+    if not repo:
+        return None
+    try:
+        if conn.execute(REPO_COVERED_SQL, (repo, rule, now)).fetchone() is not None:
+            return None
+    except sqlite3.OperationalError:  # a store without grants yet
+        pass
+    tool, action = gate.tool, gate.action or {}
+    form = shape(tool, action)
+    call = _call_of(tool, action)
+    approvals, agents, same = 0, set(), True
+    for status, agent_id, row_tool, row_action in conn.execute(
+            REPO_DECISIONS_SQL, (rule, now - window, repo, max(1, limit))):
+        try:
+            past = json.loads(row_action)
+        except (TypeError, ValueError):
+            continue
+        if row_tool != tool or not isinstance(past, dict) or shape(row_tool, past) != form:
+            continue  # another shape of the rule: neither counts nor breaks the streak
+        if status == "rejected":
+            break
+        approvals += 1
+        agents.add(agent_id)
+        same = same and call is not None and _call_of(row_tool, past) == call
+    if approvals < streak or len(agents) < 2:
+        return None
+    record = agent_record(conn, gate.agent_id)
+    if record is not None and record.last_test_passed is False:
+        return None  # its last test run failed
+    pattern = form
+    if same and call is not None:
+        exact = call if tool == "Bash" else f"{tool} {call}"
+        if exact != form and matches(exact, form, tool, action):
+            pattern = exact
+    name = repo.rstrip("/").rsplit("/", 1)[-1] or repo
+    why = f"approved {approvals} times in a row for {len(agents)} agents in {name}, no rejection"
+    return RepoSuggestion(why=why, pattern=pattern, repo=repo)
+
+
+def _call_of(tool: str, action: Any) -> str | None:
+    """The call itself, for an exact pattern: a Bash line with its spaces normalised, a
+    file tool's path (None when the path holds glob characters, which a pattern would
+    read as a glob)."""
+    if not isinstance(action, dict):
+        return None
+    if tool == "Bash":
+        command = action.get("command")
+        return " ".join(command.split()) if isinstance(command, str) and command.strip() else None
+    from loomtui.policy.shapes import FILE_KEYS
+
+    path = next((action[k] for k in FILE_KEYS if isinstance(action.get(k), str)), None)
+    if not path or any(c in path for c in "*?[]") or any(c.isspace() for c in path):
+        return None
+    return path

@@ -747,6 +747,12 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE agents ADD COLUMN unreported_at REAL;
     ALTER TABLE agents ADD COLUMN heard_at REAL;
     """,
+    # 15 -> 16: issue 14, suggestions per repository (helper "reposuggest"): the gates of one
+    # rule, newest decision first, so record.repo_suggestion reads a repository's recent
+    # decisions of a rule (with a LIMIT and a time window), never the whole history.
+    """
+    CREATE INDEX gates_rule_decided ON gates(rule, decided_at);
+    """,
 )
 
 
