@@ -135,7 +135,7 @@ def test_old_payloads_are_reduced_new_ones_kept_and_old_usage_deleted(pod: Path)
     by_id = {e[0]: e for e in after["events"]}
     for e in before["events"]:
         if e[2] < event_cutoff:
-            assert by_id[e[0]] == (*e[:6], "{}")  # the summary, time, kind, tool stay
+            assert by_id[e[0]] == (*e[:6], "{}", *e[7:])  # the summary, time, kind, tool stay
         else:
             assert by_id[e[0]] == e  # younger events keep their whole payload
     assert report.event_payload_bytes == sum(len(e[6].encode()) - 2 for e in old)
@@ -294,7 +294,7 @@ def test_killed_mid_compaction_leaves_a_consistent_store(tmp_path: Path) -> None
         old = [e for e in before["events"] if e[2] < NOW - 14 * DAY]
         assert through < old[-1][0], "the compaction finished before it was killed: nothing was tested"
         for e in before["events"]:
-            expected = (*e[:6], "{}") if e[0] <= through else e
+            expected = (*e[:6], "{}", *e[7:]) if e[0] <= through else e
             assert rows[e[0]] == expected  # reduced up to the mark, untouched after it
         assert audit.verify(watcher) == []
     finally:
@@ -486,7 +486,7 @@ def test_events_with_a_trigger_are_updated_in_place_never_deleted(pod: Path) -> 
         assert report.events_reduced == OLD_EVENTS * 46 // 60
         after = {e[0]: e for e in conn.execute("SELECT * FROM events")}
         for e in before["events"]:
-            assert after[e[0]] == ((*e[:6], "{}") if e[2] < NOW - 14 * DAY else e)
+            assert after[e[0]] == ((*e[:6], "{}", *e[7:]) if e[2] < NOW - 14 * DAY else e)
     finally:
         conn.close()
 
