@@ -17,7 +17,9 @@ from loomtui.tui.messages import WorkerFailed
 
 if TYPE_CHECKING:
     from loomtui.tui.app import LoomApp
+    from loomtui.tui.model import PodState
     from loomtui.tui.pod import ConsolePod
+    from loomtui.tui.widgets.keyed_table import Column, KeyedTable
 
 
 class LoomScreen(Screen[ScreenResultType]):
@@ -35,3 +37,46 @@ class LoomScreen(Screen[ScreenResultType]):
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state == WorkerState.ERROR:
             self.app.post_message(WorkerFailed(event.worker))
+
+
+class LiveTableScreen(LoomScreen[None]):
+    """A top-level view of one KeyedTable that follows the pod (Budgets, Grants): its
+    columns chosen by width (`WIDE_COLUMNS` from `WIDE_FROM` columns, else
+    `NARROW_COLUMNS`), redrawn on each pod state while it is the current screen and once
+    when it comes back after being hidden. Subclasses set `TABLE` and write `redraw()`."""
+
+    TABLE: type[KeyedTable]
+    WIDE_COLUMNS: tuple[Column, ...]
+    NARROW_COLUMNS: tuple[Column, ...]
+    WIDE_FROM = 120
+
+    _stale = False
+
+    def on_mount(self) -> None:
+        self._layout()
+        self.app.pod_changed_signal.subscribe(self, self.show_state)
+        self.redraw()
+
+    def on_resize(self) -> None:
+        self._layout()
+        self.redraw()
+
+    def on_screen_resume(self) -> None:
+        if self._stale:
+            self.redraw()
+
+    def _layout(self) -> None:
+        from loomtui.tui.widgets.keyed_table import KeyedTable
+
+        width = self.size.width or self.app.size.width
+        columns = self.WIDE_COLUMNS if width >= self.WIDE_FROM else self.NARROW_COLUMNS
+        self.query_one(self.TABLE).set_columns(columns, KeyedTable.flex_width(width, columns))
+
+    def show_state(self, state: PodState) -> None:
+        if not self.is_current:
+            self._stale = True  # skip rendering what is hidden
+            return
+        self.redraw()
+
+    def redraw(self) -> None:
+        raise NotImplementedError

@@ -28,8 +28,7 @@ from textual.widgets import Footer, Input, Label, Static
 from loomtui.store.budgets import BudgetState
 from loomtui.text import printable
 from loomtui.tui import model
-from loomtui.tui.model import PodState
-from loomtui.tui.screens.base import LoomScreen
+from loomtui.tui.screens.base import LiveTableScreen
 from loomtui.tui.widgets.cells import Cell
 from loomtui.tui.widgets.keyed_table import PADDING, Column, KeyedTable
 
@@ -161,11 +160,14 @@ class LimitModal(ModalScreen[tuple[int | None, float | None] | None]):
         self.dismiss(None)
 
 
-class BudgetsScreen(LoomScreen[None]):
+class BudgetsScreen(LiveTableScreen):
     """All budgets. j/k move, e (or enter) edits the selected limit, x puts back the
     config's limit (removes the one set here), s sorts (r reverses;
     a header click sorts by that column), / filters, a shows periods without a limit,
     esc clears the filter, then goes back."""
+
+    TABLE = BudgetTable
+    WIDE_COLUMNS, NARROW_COLUMNS, WIDE_FROM = WIDE_COLUMNS, NARROW_COLUMNS, WIDE_FROM
 
     AUTO_FOCUS = "#budgets"
     BINDINGS = [
@@ -206,30 +208,6 @@ class BudgetsScreen(LoomScreen[None]):
         yield BudgetTable(id="budgets")
         yield Static("No budget has a limit. a shows every period; e on one sets a limit.", id="budgets-empty")
         yield Footer()
-
-    def on_mount(self) -> None:
-        self._layout()
-        self.app.pod_changed_signal.subscribe(self, self.show_state)
-        self.redraw()
-
-    def on_resize(self) -> None:
-        self._layout()
-        self.redraw()
-
-    def on_screen_resume(self) -> None:
-        if self._stale:
-            self.redraw()
-
-    def _layout(self) -> None:
-        width = self.size.width or self.app.size.width
-        columns = WIDE_COLUMNS if width >= WIDE_FROM else NARROW_COLUMNS
-        self.query_one(BudgetTable).set_columns(columns, KeyedTable.flex_width(width, columns))
-
-    def show_state(self, state: PodState) -> None:
-        if not self.is_current:
-            self._stale = True  # skip rendering what is hidden
-            return
-        self.redraw()
 
     def redraw(self) -> None:
         state = self.app.pod_state

@@ -27,9 +27,8 @@ from textual.widgets import Footer, Input, Label, RadioButton, RadioSet, Static
 from loomtui.store.gates import Gate
 from loomtui.text import printable
 from loomtui.tui import model
-from loomtui.tui.model import PodState
 from loomtui.tui.screens.approvals import GateReasonModal
-from loomtui.tui.screens.base import LoomScreen
+from loomtui.tui.screens.base import LiveTableScreen
 from loomtui.tui.screens.reason import ReasonModal
 from loomtui.tui.widgets.cells import Cell
 from loomtui.tui.widgets.keyed_table import Column, KeyedTable
@@ -210,10 +209,13 @@ class GrantTable(KeyedTable):
         self.post_message(self.CursorMoved())
 
 
-class GrantsScreen(LoomScreen[None]):
+class GrantsScreen(LiveTableScreen):
     """Every grant. j/k move, x revokes the one under the cursor at once, R revokes it
     with a reason, a shows the expired and revoked ones too, / filters, esc clears the
     filter, then goes back."""
+
+    TABLE = GrantTable
+    WIDE_COLUMNS, NARROW_COLUMNS, WIDE_FROM = WIDE_COLUMNS, NARROW_COLUMNS, WIDE_FROM
 
     AUTO_FOCUS = "#grants"
     BINDINGS = [
@@ -251,30 +253,6 @@ class GrantsScreen(LoomScreen[None]):
         yield Static(id="grants-empty")
         yield Static(id="grants-detail")
         yield Footer()
-
-    def on_mount(self) -> None:
-        self._layout()
-        self.app.pod_changed_signal.subscribe(self, self.show_state)
-        self.redraw()
-
-    def on_resize(self) -> None:
-        self._layout()
-        self.redraw()
-
-    def on_screen_resume(self) -> None:
-        if self._stale:
-            self.redraw()
-
-    def _layout(self) -> None:
-        width = self.size.width or self.app.size.width
-        columns = WIDE_COLUMNS if width >= WIDE_FROM else NARROW_COLUMNS
-        self.query_one(GrantTable).set_columns(columns, KeyedTable.flex_width(width, columns))
-
-    def show_state(self, state: PodState) -> None:
-        if not self.is_current:
-            self._stale = True  # skip rendering what is hidden
-            return
-        self.redraw()
 
     def redraw(self) -> None:
         state = self.app.pod_state
