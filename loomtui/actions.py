@@ -489,8 +489,10 @@ class PodActions:
 
     # -- grants, as the console shows them (issue 14, grantsui) ---------------------------
 
-    def suggestions(self, gates: Sequence[Gate]) -> list[tuple[int, str, str]]:
-        """(agent id, rule, why) for each agent and rule of `gates` whose record suggests a
+    def suggestions(self, gates: Sequence[Gate]) -> list[tuple[int, str, str, str, str]]:
+        """(agent id, rule, why, scope, pattern) for each agent and rule of `gates` whose
+        record suggests a grant: scope `agent` (pattern '': the gate's shape) or `repo`
+        (the pattern the repository's approvals share). For each agent and rule of `gates` whose record suggests a
         grant (loomtui/store/record.suggestion, `[grants] suggest_after` approvals in a
         row). Never for a gate no grant may come from (critical, budget, protection).
 
@@ -514,13 +516,13 @@ class PodActions:
         with self.connection() as conn:
             for (agent_id, rule), of_pair in pairs.items():
                 if why := suggestion(conn, agent_id, rule, streak=streak, now=now):
-                    found.append((agent_id, rule, why))
+                    found.append((agent_id, rule, why, "agent", ""))
                     continue
                 for gate in of_pair if repo_streak else ():
                     if wide := repo_suggestion(conn, gate, streak=repo_streak, now=now):
                         name = wide.repo.rstrip("/").rsplit("/", 1)[-1] or wide.repo
                         found.append((agent_id, rule, f"{wide.why}: allow {wide.pattern} - for every "
-                                                       f"agent in {name}"))
+                                                       f"agent in {name}", "repo", wide.pattern))
                         break
         return found
 

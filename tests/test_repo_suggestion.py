@@ -238,13 +238,13 @@ def test_pod_actions_suggest_for_the_repository_unless_the_agent_has_its_own(pod
     mine, theirs = gate(conn, me, now=NOW - 5), gate(conn, veteran, now=NOW - 4)
     conn.close()
     actions = PodActions(pod, Config(), current_decider(), clock=lambda: NOW)
-    found = {agent_id: why for agent_id, _, why in actions.suggestions([mine, theirs])}
+    found = {agent_id: why for agent_id, _, why, *_ in actions.suggestions([mine, theirs])}
     assert found[me] == ("approved 10 times in a row for 4 agents in shop, no rejection: "
                          "allow alembic upgrade head - for every agent in shop")
     assert found[veteran].startswith("5 approvals in a row")  # the agent's own wins
     off = PodActions(pod, Config(record=RecordConfig(suggest_repo_after=0)), current_decider(),
                      clock=lambda: NOW)
-    assert [agent_id for agent_id, _, _ in off.suggestions([mine, theirs])] == [veteran]
+    assert [agent_id for agent_id, *_ in off.suggestions([mine, theirs])] == [veteran]
 
 
 def test_config_reads_suggest_repo_after(tmp_path: Path) -> None:
@@ -260,3 +260,25 @@ def test_config_reads_suggest_repo_after(tmp_path: Path) -> None:
     assert any("suggest_repo_after" in w for w in config.warnings)
     (pod / "config.toml").write_text("")
     assert load_config(pod).record.suggest_repo_after == 5
+
+
+def test_the_grant_dialog_starts_from_the_suggested_scope_and_pattern(pod: Path) -> None:
+    """A repository's suggestion carries its scope and pattern to the console: the grant
+    dialog opens on `repo` with the calls the repository approved, for a gate whose call
+    that pattern covers; another call of the same agent and rule opens on the agent and
+    its own shape."""
+    from loomtui.store.agents import fetch_agents
+    from loomtui.tui.model import PodState
+
+    conn = connect(db_path(pod))
+    agents = [new_agent(conn, f"db-{i}") for i in range(3)]
+    me = new_agent(conn, "db-9")
+    streak_of(conn, agents, 5)
+    mine, other = gate(conn, me, now=NOW - 5), gate(conn, me, "alembic downgrade base", now=NOW - 4)
+    every = tuple(fetch_agents(conn))
+    conn.close()
+    found = PodActions(pod, Config(), current_decider(), clock=lambda: NOW).suggestions([mine])
+    assert [(a, scope, pattern) for a, _, _, scope, pattern in found] == [(me, "repo", "alembic upgrade head")]
+    state = PodState(every, NOW, 30.0, (mine, other), suggestions=tuple(found))
+    assert state.suggested_grant(mine) == ("repo", "alembic upgrade head")
+    assert state.suggested_grant(other) is None  # the repository approved another call

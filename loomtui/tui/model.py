@@ -78,13 +78,30 @@ class PodState:
     presence: tuple = ()  # Presence: the consoles live on the pod, this one too
     pinned: BaselineConfig | None = None  # config.toml's [baseline]
     # Issue 14 (grantsui): every grant, active or not (store/grants.Grant), and the grants the
-    # record suggests for the pending gates: (agent id, rule, why) (store/record.suggestion).
+    # record suggests for the pending gates: (agent id, rule, why, scope, pattern)
+    # (PodActions.suggestions: store/record.suggestion and repo_suggestion).
     grants: tuple = ()
     suggestions: tuple = ()
 
     @cached_property
     def _suggested(self) -> dict[tuple[int, str], str]:
-        return {(agent_id, rule): why for agent_id, rule, why in self.suggestions}
+        return {(agent_id, rule): why for agent_id, rule, why, *_ in self.suggestions}
+
+    def suggested_grant(self, gate: Gate) -> tuple[str, str] | None:
+        """(scope, pattern) of the grant suggested for `gate`'s agent and rule, when it
+        covers this gate's call ('' pattern: its shape); None otherwise. A repository's
+        suggestion is made from the calls approved there, which another call of that agent
+        and rule need not match."""
+        if self.suggestion_for(gate) is None:
+            return None
+        found = next(((scope, pattern) for agent_id, rule, _, scope, pattern in self.suggestions
+                      if (agent_id, rule) == (gate.agent_id, gate.rule)), None)
+        if found is None or not found[1]:
+            return found
+        from loomtui.policy.shapes import matches, shape
+
+        form = shape(gate.tool, gate.action or {})
+        return found if matches(found[1], form, gate.tool, gate.action or {}) else None
 
     def suggestion_for(self, gate: Gate) -> str | None:
         """Why the record suggests a grant for calls like `gate`'s (its agent and rule), or

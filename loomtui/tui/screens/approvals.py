@@ -730,13 +730,15 @@ class ApprovalsScreen(LoomScreen[None]):
         state = self.app.pod_state
         agent = state.agent(gate.agent_id) if state is not None and gate.agent_id is not None else None
         suggestion = state.suggestion_for(gate) if state is not None else None
+        scope, pattern = (state.suggested_grant(gate) if state is not None else None) or ("agent", "")
 
         def done(request: GrantRequest | None) -> None:
             if request is not None:
                 self.query_one(InboxTable).marked -= {gate.id}
                 self.run_worker(self._grant(gate, request, override), group="decide", exit_on_error=False)
 
-        self.app.push_screen(GrantModal(gate, shape(gate), agent, suggestion=suggestion), done)
+        self.app.push_screen(GrantModal(gate, pattern or shape(gate), agent, suggestion=suggestion, scope=scope),
+                             done)
 
     async def _grant(self, gate: Gate, request, override: bool) -> None:
         outcome = await self.actions.grant(gate, scope=request.scope, pattern=request.pattern,

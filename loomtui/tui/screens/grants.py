@@ -76,7 +76,8 @@ class GrantModal(GateReasonModal):
     GrantModal #grant-keys { color: $text-muted; }
     """
 
-    def __init__(self, gate: Gate, shape: str, agent: Agent | None, *, suggestion: str | None = None) -> None:
+    def __init__(self, gate: Gate, shape: str, agent: Agent | None, *, suggestion: str | None = None,
+                 scope: str = "agent") -> None:
         where = f"{gate.agent_name or 'an agent'}: {gate.summary}"
         super().__init__([gate], "Approve and allow calls like this:", where,
                          hint=f"rule {gate.rule or '-'} · {gate.risk} · {gate.tool}",
@@ -85,6 +86,7 @@ class GrantModal(GateReasonModal):
         self.shape = shape
         self.agent = agent
         self.suggestion = suggestion
+        self.initial_scope = scope  # `repo` when the repository's record suggests the grant
 
     @property
     def repo(self) -> str:
@@ -101,11 +103,12 @@ class GrantModal(GateReasonModal):
             yield Label("for", classes="grant-label")
             yield Input(value=DEFAULT_DURATION, id="grant-duration", placeholder="30m 2h 1d")
             with RadioSet(id="grant-scope"):
-                yield RadioButton(printable(f"agent {self.gate.agent_name or '?'}"), value=True,
+                wide = self.initial_scope == "repo" and bool(self.repo)
+                yield RadioButton(printable(f"agent {self.gate.agent_name or '?'}"), value=not wide,
                                   id="scope-agent")
                 repo = posixpath.basename(self.repo.rstrip("/")) or self.repo
                 yield RadioButton(printable(f"every agent in {repo}") if repo else "every agent in its repo",
-                                  id="scope-repo", disabled=not repo)
+                                  id="scope-repo", disabled=not repo, value=wide)
 
     def on_mount(self) -> None:
         # (Textual calls GateReasonModal's on_mount too: it listens for the gate's closing.)
