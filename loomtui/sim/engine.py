@@ -433,6 +433,11 @@ class Simulation:
     def _risky(self, agent: SimAgent, now: float) -> None:
         """A risky action: the policy gates it, so the call waits in a worker
         thread for a supervisor (or is denied at once)."""
+        if agent.role == "hookless" and now < self.hookless_spell[0]:
+            # Before its spell: no gate that could hold it through the spell, when it must be
+            # seen working without its hooks (a gate made at 10 s, undecided, hid the spell).
+            self._tool_call(agent, now)
+            return
         tool, tool_input = risky_call(self.rng, agent)
         self._wait_call(agent, now, tool, tool_input)
 
