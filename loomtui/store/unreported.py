@@ -39,6 +39,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable
 
+from loomtui.store.agents import STORED_STATUSES
 from loomtui.store.db import transaction
 
 GRACE = 5.0  # seconds a hook may lag the transcript line of its call
@@ -73,6 +74,12 @@ def excuse(conn: sqlite3.Connection, use_ids: Iterable[str]) -> None:
         conn.executemany("DELETE FROM transcript_calls WHERE tool_use_id = ? AND unreported = 0", ids)
 
 
+# The statuses of agents still running, as a literal for `status IN ...`: the agents_status
+# index then reads the live agents only; `status != 'done'` read every agent of the pod's
+# history once a second (29 ms at 100,000 agents).
+LIVE = "(" + ", ".join(f"'{status}'" for status in STORED_STATUSES if status != "done") + ")"
+
+
 def check(conn: sqlite3.Connection, *, now: float, grace: float = GRACE, require_hooks: bool = False,
           clear_after: float = CLEAR_AFTER) -> list[int]:
     """Match the calls past their grace against the hooks' events, mark the agents with
@@ -89,13 +96,13 @@ def check(conn: sqlite3.Connection, *, now: float, grace: float = GRACE, require
     unheard = []
     if require_hooks:
         unheard = [row[0] for row in conn.execute(
-            """SELECT a.id FROM agents a
-               WHERE a.ungoverned_at IS NULL AND a.status != 'done' AND a.kind IN ('claude', 'codex')
+            f"""SELECT a.id FROM agents a
+               WHERE a.status IN {LIVE} AND a.ungoverned_at IS NULL AND a.kind IN ('claude', 'codex')
                  AND a.transcript_path IS NOT NULL AND a.started_at <= ?
                  AND NOT EXISTS (SELECT 1 FROM events e WHERE e.agent_id = a.id)""",
             (now - grace,))]
     marked = conn.execute("SELECT id, unreported_at, ungoverned_at, heard_at FROM agents "
-                          "WHERE ungoverned_at IS NOT NULL AND status != 'done'").fetchall()
+                          f"WHERE status IN {LIVE} AND ungoverned_at IS NOT NULL").fetchall()
     stale = conn.execute("SELECT 1 FROM transcript_calls WHERE unreported = 1 AND read_at < ? LIMIT 1",
                          (now - KEEP,)).fetchone()
     if not due and not unheard and not marked and not stale:
