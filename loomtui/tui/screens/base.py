@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from textual.screen import Screen, ScreenResultType
+from textual.widgets import Input
 from textual.worker import Worker, WorkerState
 
 from loomtui.tui.messages import WorkerFailed
@@ -80,3 +81,34 @@ class LiveTableScreen(LoomScreen[None]):
 
     def redraw(self) -> None:
         raise NotImplementedError
+
+    # -- the filter: an Input `#{FILTER_ID}` in a bar `#{FILTER_ID}-bar`, shown by `/` --
+
+    FILTER_ID: str
+    query_text = ""
+
+    def action_filter(self) -> None:
+        self.query_one(f"#{self.FILTER_ID}-bar").add_class("-active")
+        self.query_one(f"#{self.FILTER_ID}").focus()
+
+    def action_back(self) -> None:
+        """esc: clear the filter first, then leave."""
+        field = self.query_one(f"#{self.FILTER_ID}", Input)
+        bar = self.query_one(f"#{self.FILTER_ID}-bar")
+        if field.value or bar.has_class("-active"):
+            field.value = ""
+            bar.remove_class("-active")
+            self.query_one(self.TABLE).focus()
+            return
+        self.app.pop_screen()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == self.FILTER_ID:
+            self.query_text = event.value
+            self.redraw()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == self.FILTER_ID:
+            if not event.value:
+                self.query_one(f"#{self.FILTER_ID}-bar").remove_class("-active")
+            self.query_one(self.TABLE).focus()

@@ -167,6 +167,7 @@ class BudgetsScreen(LiveTableScreen):
     esc clears the filter, then goes back."""
 
     TABLE = BudgetTable
+    FILTER_ID = "budgets-filter"
     WIDE_COLUMNS, NARROW_COLUMNS, WIDE_FROM = WIDE_COLUMNS, NARROW_COLUMNS, WIDE_FROM
 
     AUTO_FOCUS = "#budgets"
@@ -309,30 +310,6 @@ class BudgetsScreen(LiveTableScreen):
         self.show_unlimited = not self.show_unlimited
         self.redraw()
 
-    def action_filter(self) -> None:
-        self.query_one("#budgets-filter-bar").add_class("-active")
-        self.query_one("#budgets-filter", Input).focus()
-
-    def action_back(self) -> None:
-        """esc: clear the filter first, then leave."""
-        field = self.query_one("#budgets-filter", Input)
-        if field.value or self.query_one("#budgets-filter-bar").has_class("-active"):
-            field.value = ""
-            self.query_one("#budgets-filter-bar").remove_class("-active")
-            self.query_one(BudgetTable).focus()
-            return
-        self.app.pop_screen()
-
-    @on(Input.Changed, "#budgets-filter")
-    def _filter_changed(self, event: Input.Changed) -> None:
-        self.query_text = event.value
-        self.redraw()
-
-    @on(Input.Submitted, "#budgets-filter")
-    def _filter_submitted(self, event: Input.Submitted) -> None:
-        if not event.value:
-            self.query_one("#budgets-filter-bar").remove_class("-active")
-        self.query_one(BudgetTable).focus()
 
     def shown(self) -> list[BudgetState]:
         """The budgets on screen, in their order."""

@@ -218,6 +218,7 @@ class GrantsScreen(LiveTableScreen):
     filter, then goes back."""
 
     TABLE = GrantTable
+    FILTER_ID = "grants-filter"
     WIDE_COLUMNS, NARROW_COLUMNS, WIDE_FROM = WIDE_COLUMNS, NARROW_COLUMNS, WIDE_FROM
 
     AUTO_FOCUS = "#grants"
@@ -412,28 +413,4 @@ class GrantsScreen(LiveTableScreen):
         self.show_all = not self.show_all
         self.redraw()
 
-    def action_filter(self) -> None:
-        self.query_one("#grants-filter-bar").add_class("-active")
-        self.query_one("#grants-filter", Input).focus()
-
-    def action_back(self) -> None:
-        """esc: clear the filter first, then leave."""
-        field = self.query_one("#grants-filter", Input)
-        if field.value or self.query_one("#grants-filter-bar").has_class("-active"):
-            field.value = ""
-            self.query_one("#grants-filter-bar").remove_class("-active")
-            self.query_one(GrantTable).focus()
-            return
-        self.app.pop_screen()
-
-    @on(Input.Changed, "#grants-filter")
-    def _filter_changed(self, event: Input.Changed) -> None:
-        self.query_text = event.value
-        self.redraw()
-
-    @on(Input.Submitted, "#grants-filter")
-    def _filter_submitted(self, event: Input.Submitted) -> None:
-        if not event.value:
-            self.query_one("#grants-filter-bar").remove_class("-active")
-        self.query_one(GrantTable).focus()
 
