@@ -25,6 +25,7 @@ from loomtui.hooks.governance import (
     _matches_every_tool,
     _project_root,
     _runs_loomtui,
+    json_object,
 )
 from loomtui.store.fingerprint import record
 
@@ -256,11 +257,7 @@ def _json(data: Any) -> Any:
     """A settings object from a file's bytes: None absent, _BAD when not a JSON object."""
     if data is None or data is _BAD:
         return data
-    try:
-        value = json.loads(data)
-    except (ValueError, RecursionError):
-        return _BAD
-    return value if isinstance(value, dict) else _BAD
+    return json_object(data)
 
 
 def _toml(data: Any) -> Any:

@@ -248,11 +248,16 @@ def _read_json(path: Path) -> Any:
         return None
     except (OSError, UnicodeDecodeError):
         return _BAD
+    return json_object(text)
+
+
+def json_object(data: str | bytes) -> Any:
+    """A settings object from a file's text or bytes; _BAD when not JSON or not an object."""
     try:
-        data = json.loads(text)
+        value = json.loads(data)
     except (ValueError, RecursionError):
         return _BAD
-    return data if isinstance(data, dict) else _BAD
+    return value if isinstance(value, dict) else _BAD
 
 
 def _read_toml(path: Path) -> Any:
