@@ -16,6 +16,8 @@ import argparse
 import json
 import sqlite3
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from loomtui.commands.common import open_pod, read_config
 from loomtui.commands.errors import CommandError
@@ -37,19 +39,10 @@ def decide_command(args: argparse.Namespace, *, approve: bool) -> int:
     decider = current_decider()
     pod, conn = open_pod(create=False)
     try:
-        config = read_config(pod)
-        found = get_gate(conn, args.id)
-        authorize(pod, config, decider, found)
-        if found is not None and not getattr(args, "take_over", False):
-            _refuse_others_claim(conn, found, decider)
-        gate = decide(conn, args.id, approve=approve, actor=decider.account, display=decider.display,
-                      reason=args.reason or "", now=time.time())
-    except NotAllowed as exc:
-        raise CommandError(str(exc)) from None
-    except (GateError, ValueError) as exc:
-        raise CommandError(str(exc)) from None
-    except sqlite3.DatabaseError as exc:
-        raise CommandError(describe_error(db_path(pod), exc)) from None
+        with _as_command_errors(pod):
+            _authorized_gate(conn, pod, read_config(pod), decider, args)
+            gate = decide(conn, args.id, approve=approve, actor=decider.account, display=decider.display,
+                          reason=args.reason or "", now=time.time())
     finally:
         conn.close()
     if getattr(args, "json", False):
@@ -61,6 +54,27 @@ def decide_command(args: argparse.Namespace, *, approve: bool) -> int:
     because = f": {printable(gate.reason)}" if gate.reason else ""
     print(f"{verb} gate {gate.id} ({printable(gate.summary)}){because}")
     return 0
+
+
+@contextmanager
+def _as_command_errors(pod) -> Iterator[None]:
+    """A refusal, a gate that cannot be decided, or a store error: one line, exit 1."""
+    try:
+        yield
+    except (NotAllowed, GateError, ValueError) as exc:
+        raise CommandError(str(exc)) from None
+    except sqlite3.DatabaseError as exc:
+        raise CommandError(describe_error(db_path(pod), exc)) from None
+
+
+def _authorized_gate(conn: sqlite3.Connection, pod, config, decider, args: argparse.Namespace):
+    """Gate `args.id`, once this decider may decide it (supervisors.authorize) and no
+    console holds a claim on it (unless --take-over)."""
+    found = get_gate(conn, args.id)
+    authorize(pod, config, decider, found)
+    if found is not None and not getattr(args, "take_over", False):
+        _refuse_others_claim(conn, found, decider)
+    return found
 
 
 def _refuse_others_claim(conn: sqlite3.Connection, gate, decider) -> None:
@@ -93,17 +107,9 @@ def grant_command(args: argparse.Namespace) -> int:
     decider = current_decider()
     pod, conn = open_pod(create=False)
     try:
-        config = read_config(pod)
-        found = get_gate(conn, args.id)
-        authorize(pod, config, decider, found)
-        if not getattr(args, "take_over", False):
-            _refuse_others_claim(conn, found, decider)
-    except NotAllowed as exc:
-        raise CommandError(str(exc)) from None
-    except GateError as exc:
-        raise CommandError(str(exc)) from None
-    except sqlite3.DatabaseError as exc:
-        raise CommandError(describe_error(db_path(pod), exc)) from None
+        with _as_command_errors(pod):
+            config = read_config(pod)
+            found = _authorized_gate(conn, pod, config, decider, args)
     finally:
         conn.close()
     try:
