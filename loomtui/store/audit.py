@@ -58,6 +58,16 @@ def entry_hash(prev_hash: str, ts: float, actor: str, action: str, subject: str,
     return hashlib.sha256(material.encode("ascii")).hexdigest()
 
 
+def as_decider(detail: dict, display: str | None, simulated: bool = False) -> dict:
+    """`detail` with who decided, beside the account in `actor`: the display name
+    ("as"), and "simulated" for the demo's scripted teammate."""
+    if display is not None:
+        detail["as"] = display
+    if simulated:
+        detail["simulated"] = True
+    return detail
+
+
 def append(
     conn: sqlite3.Connection,
     *,

@@ -267,10 +267,7 @@ def decide(
             assert gate is not None
             detail = {"reason": reason, "approved_hash": gate.approved_hash,
                       "content_hash": gate.content_hash}
-            if display is not None:
-                detail["as"] = display
-            if simulated:
-                detail["simulated"] = True
+            audit.as_decider(detail, display, simulated)
             audit.append(conn, actor=actor, action=f"gate.{status}", subject=_subject(gate_id),
                          now=now, detail=detail)
         else:

@@ -267,10 +267,7 @@ def create_grant(conn: sqlite3.Connection, *, gate: Any, scope: str, pattern: st
         detail = {key: fields[key] for key in _RECORDED if key != "expires_at"}
         detail.update(expires_at=expires_at, gate_id=fields["gate_id"], reason=reason,
                       agent_name=fields["agent_name"])
-        if display is not None:
-            detail["as"] = display
-        if simulated:
-            detail["simulated"] = True
+        audit.as_decider(detail, display, simulated)
         audit.append(conn, actor=actor, action="grant.created", subject=_subject(grant_id), now=now,
                      detail=detail)
         grant = _read(conn, grant_id)
@@ -294,10 +291,7 @@ def revoke_grant(conn: sqlite3.Connection, grant_id: int, *, actor: str, display
         grant = _read(conn, grant_id)
         if changed:
             detail: dict[str, Any] = {"reason": reason}
-            if display is not None:
-                detail["as"] = display
-            if simulated:
-                detail["simulated"] = True
+            audit.as_decider(detail, display, simulated)
             audit.append(conn, actor=actor, action="grant.revoked", subject=_subject(grant_id), now=now,
                          detail=detail)
     if grant is None:
